@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "hoopctl",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hoopctl", targets: ["hoopctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries from Debian: libpq (admin connections) and libpg_query (PostgreSQL's parser).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
+
+        // Small shared vocabulary: state directory, durations, child processes.
+        .target(name: "HoopCommon"),
+        // The policy file: YAML → validated model, every problem with its location.
+        .target(name: "HoopPolicy", dependencies: [
+            "HoopCommon",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The tamper-evident ledger: SQLite (WAL) through GRDB, SHA-256 hash chain.
+        .target(name: "HoopLedger", dependencies: [
+            "HoopCommon",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // libpq: admin connections, quoting, parameters.
+        .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
+        // libpg_query: split, normalize, fingerprint, parse.
+        .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
+        // The throwaway local PostgreSQL cluster with demo data and a demo policy.
+        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres"]),
+        // Every command of the command line; the executable is a shim over it.
+        .target(name: "HoopCLI", dependencies: [
+            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "hoopctl", dependencies: ["HoopCLI"]),
+
+        // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.
+        .target(name: "HoopTestSupport", dependencies: ["HoopCommon", "HoopSandbox", "HoopPostgres"], path: "Tests/HoopTestSupport"),
+        .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "HoopSQLTests", dependencies: ["HoopSQL"]),
+        .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
+        .testTarget(name: "HoopCLITests", dependencies: ["HoopCLI", "HoopPolicy", "HoopTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

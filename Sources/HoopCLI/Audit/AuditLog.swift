@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import HoopLedger
+
+extension Hoopctl.AuditCommand {
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List ledger records (the default 'audit' command).",
+            discussion: """
+                Times are UTC. --since and --until take a duration back from now (90s, 30m, 1h, 7d) \
+                or a date (2026-11-25, 2026-11-25T14:00, 2026-11-25T14:00:00Z; local time unless a zone is given).
+                """)
+
+        @Option(help: ArgumentHelp("Records at or after this time.", valueName: "duration|date"))
+        var since: TimeArgument?
+
+        @Option(help: ArgumentHelp("Records before this time.", valueName: "duration|date"))
+        var until: TimeArgument?
+
+        @Option(help: ArgumentHelp("Records of this identity: a user name, or a principal like service:bot.", valueName: "user"))
+        var user: String?
+
+        @Option(help: "Records about this target.")
+        var target: String?
+
+        @Option(help: "Records of this session.")
+        var session: String?
+
+        @Option(help: ArgumentHelp("Records of this kind (repeatable): \(RecordKind.allCases.map(\.rawValue).joined(separator: ", ")).",
+                                   valueName: "kind"))
+        var kind: [RecordKind] = []
+
+        @Option(help: "Only the newest N records.")
+        var limit: Int?
+
+        @Flag(help: "One JSON object per line, with the record's body and hashes.")
+        var json = false
+
+        @Flag(help: "CSV with a header line.")
+        var csv = false
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func validate() throws {
+            if json && csv { throw ValidationError("--json and --csv cannot be used together") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+            if let since, let until, since.date >= until.date {
+                throw ValidationError("--since must be earlier than --until")
+            }
+        }
+
+        func run() throws {
+            let ledger = try ledgerOptions.open()
+            var query = LedgerQuery(since: since?.date, until: until?.date, target: target, session: session,
+                                    kinds: kind, limit: limit)
+            if let user { query.identity = user.contains(":") ? user : "user:\(user)" }
+            let records: [LedgerRecord]
+            do {
+                records = try ledger.records(query)
+            } catch {
+                throw CLIError(error)
+            }
+            if json {
+                for record in records { Output.line(AuditFormat.jsonLine(record)) }
+            } else if csv {
+                Output.line("id,time,kind,identity,target,session,summary,body,prev_hash,hash")
+                for record in records {
+                    Output.line([String(record.id), AuditFormat.time(record), record.kind, record.identity ?? "",
+                                 record.target ?? "", record.session ?? "", AuditFormat.summary(record), record.body,
+                                 record.previousHash, record.hash].map(Output.csvField).joined(separator: ","))
+                }
+            } else if records.isEmpty {
+                Output.line(Output.dim("no records"))
+            } else {
+                Output.table(header: ["ID", "TIME", "KIND", "IDENTITY", "TARGET", "SESSION", "SUMMARY"],
+                             rows: records.map {
+                                 [String($0.id), AuditFormat.time($0), $0.kind, $0.identity ?? "-", $0.target ?? "-",
+                                  $0.session ?? "-", AuditFormat.summary($0)]
+                             })
+            }
+        }
+    }
+}
+
+extension RecordKind: ExpressibleByArgument {}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import HoopLedger
+
+extension Hoopctl.AuditCommand {
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the ledger's hash chain and name the first record that breaks it.",
+            discussion: "Exits 0 when every record verifies, 3 when the ledger was tampered with or is missing.")
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() throws {
+            let report: VerificationReport
+            do {
+                report = try Ledger(path: ledgerOptions.path, mode: .readOnly).verify()
+            } catch LedgerError.missing(let path) {
+                // A ledger that disappeared is the most complete tampering there is.
+                throw CLIError("verification failed: no ledger at \(path)", exitCode: ExitStatus.tampered)
+            } catch {
+                throw CLIError(error)
+            }
+            let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems
+            if json {
+                var object: [String: Any] = ["ok": report.passed, "verified": report.verified, "problems": problems]
+                object["head_id"] = report.headID
+                object["head_hash"] = report.headHash
+                object["first_bad_record"] = report.failure.map { Int($0.recordID) }
+                Output.json(object)
+            } else if report.passed {
+                let head = report.headID.map { " · head #\($0) sha256:\(report.headHash!)" } ?? ""
+                Output.line("\(Output.green("ok")): verified \(report.verified) record\(report.verified == 1 ? "" : "s")\(head)")
+            } else {
+                Output.line("\(Output.red("FAILED")): \(report.verified) record\(report.verified == 1 ? "" : "s") verified before the first problem")
+                for problem in problems { Output.line("  \(problem)") }
+            }
+            if !report.passed { throw ExitStatus.tampered }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+
+/// The documented exit codes (README, `hoopctl --help`). `exec` exits with its child's code.
+public enum ExitStatus {
+    public static let success = ExitCode(0)
+    public static let failure = ExitCode(1)
+    /// A policy file (or other input file) has errors.
+    public static let invalid = ExitCode(2)
+    /// The ledger failed verification.
+    public static let tampered = ExitCode(3)
+    /// Bad flags or arguments (ArgumentParser's validation failure).
+    public static let usage = ExitCode.validationFailure
+}
+
+/// A failure to report to the user in one line, with its exit code. Never carries secrets.
+public struct CLIError: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: ExitCode
+
+    public init(_ message: String, exitCode: ExitCode = ExitStatus.failure) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
+    public init(_ error: any Error, exitCode: ExitCode = ExitStatus.failure) {
+        self.init("\(error)", exitCode: exitCode)
+    }
+
+    public var description: String { message }
+}

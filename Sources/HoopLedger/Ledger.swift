@@ -1,0 +1,172 @@
+import Foundation
+import GRDB
+import HoopCommon
+
+/// The tamper-evident ledger: one SQLite file in WAL mode, append-only, hash-chained.
+/// Safe to share between threads and between processes (appends serialize on SQLite's write lock).
+public final class Ledger: Sendable {
+    public enum Mode: Sendable { case readWrite, readOnly }
+
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (and, read-write, creates and migrates) the ledger at `path`.
+    public init(path: String, mode: Mode = .readWrite) throws(LedgerError) {
+        self.path = path
+        let exists = FileManager.default.fileExists(atPath: path)
+        if mode == .readOnly, !exists { throw .missing(path: path) }
+        var configuration = Configuration()
+        configuration.readonly = mode == .readOnly
+        configuration.busyMode = .timeout(10)
+        configuration.label = "ledger"
+        configuration.prepareDatabase { db in
+            // FULL: a record is on disk before append returns (the ledger must survive power loss too).
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = FULL") }
+        }
+        do {
+            if mode == .readWrite {
+                let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            if mode == .readWrite {
+                if !exists { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
+                try LedgerSchema.migrator.migrate(pool)
+            } else {
+                let applied = try pool.read { try LedgerSchema.migrator.appliedIdentifiers($0) }
+                guard applied.contains(LedgerSchema.latest) else { throw LedgerError.notALedger(path: path) }
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends entries in one transaction (group commit): all are chained and durable, or none is.
+    @discardableResult
+    public func append(_ entries: [LedgerEntry]) throws(LedgerError) -> [LedgerRecord] {
+        guard !entries.isEmpty else { return [] }
+        let now = Date()
+        do {
+            return try pool.write { db in
+                var (lastID, lastHash) = try Ledger.head(db) ?? (0, HashChain.genesis)
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO records (id, ts, kind, identity, target, session, body, prev_hash, hash)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                var records: [LedgerRecord] = []
+                records.reserveCapacity(entries.count)
+                for entry in entries {
+                    let id = lastID + 1
+                    let timestamp = Int64(((entry.time ?? now).timeIntervalSince1970 * 1_000_000).rounded())
+                    let hash = HashChain.hash(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
+                                              identity: entry.identity, target: entry.target, session: entry.session,
+                                              body: entry.body, previousHash: lastHash)
+                    try insert.execute(arguments: [id, timestamp, entry.kind.rawValue, entry.identity, entry.target,
+                                                   entry.session, entry.body, lastHash, hash])
+                    records.append(LedgerRecord(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
+                                                identity: entry.identity, target: entry.target, session: entry.session,
+                                                body: entry.body, previousHash: lastHash, hash: hash))
+                    (lastID, lastHash) = (id, hash)
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO chain_head (one, id, hash) VALUES (1, ?, ?)",
+                               arguments: [lastID, lastHash])
+                return records
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    @discardableResult
+    public func append(_ entry: LedgerEntry) throws(LedgerError) -> LedgerRecord {
+        try append([entry])[0]
+    }
+
+    private static func head(_ db: Database) throws -> (Int64, String)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1") else { return nil }
+        return (row[0], row[1])
+    }
+
+    // MARK: Reading
+
+    /// Records matching the query, oldest first.
+    public func records(_ query: LedgerQuery = LedgerQuery()) throws(LedgerError) -> [LedgerRecord] {
+        let (sql, arguments) = query.sql()
+        do {
+            return try pool.read { db in
+                var records: [LedgerRecord] = []
+                let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+                while let row = try cursor.next() { records.append(Ledger.record(row)) }
+                return query.limit == nil ? records : records.reversed()
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    /// The number of records.
+    public func count() throws(LedgerError) -> Int {
+        do {
+            return try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM records") ?? 0 }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    static func record(_ row: Row) -> LedgerRecord {
+        LedgerRecord(id: row[0], timestamp: row[1], kind: row[2], identity: row[3], target: row[4], session: row[5],
+                     body: row[6], previousHash: row[7], hash: row[8])
+    }
+
+    // MARK: Verification
+
+    /// Walks the whole chain and reports the first record that breaks it.
+    public func verify() throws(LedgerError) -> VerificationReport {
+        do {
+            return try pool.read { db in
+                var verifier = ChainVerifier()
+                let statement = try db.makeStatement(sql: """
+                    SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records ORDER BY id
+                    """)
+                let cursor = try Row.fetchCursor(statement)
+                while let row = try cursor.next() {
+                    if !verifier.consume(Ledger.record(row)) { break }
+                }
+                let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM chain_head WHERE one = 1")
+                verifier.finish(recordedHead: head.map { (id: $0[0] as Int64, hash: $0[1] as String) })
+                var report = verifier.report
+                report.schemaProblems = try LedgerSchema.problems(db)
+                return report
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let error = error as? DatabaseError {
+            return error.message ?? "\(error.resultCode)"
+        }
+        return "\(error)"
+    }
+}
+
+/// A ledger that could not be opened, read or written.
+public enum LedgerError: Error, CustomStringConvertible, Sendable {
+    case missing(path: String)
+    case notALedger(path: String)
+    case storage(path: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let path): return "no ledger at \(path)"
+        case .notALedger(let path): return "\(path) is not a hoopctl ledger (or was made by a newer hoopctl)"
+        case .storage(let path, let message): return "ledger \(path): \(message)"
+        }
+    }
+}

@@ -1,0 +1,163 @@
+/// A typed record body. Bodies never hold secrets or literal values from SQL.
+public protocol LedgerBody: Codable, Sendable {
+    static var kind: RecordKind { get }
+}
+
+/// Who someone is, and how we know.
+public struct IdentityBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.identity
+    public var principal: String
+    /// `peer` (kernel peer credentials) or `token`.
+    public var method: String
+    public var uid: Int?
+    public var groups: [String]?
+    public var tokenID: String?
+
+    public init(principal: String, method: String, uid: Int? = nil, groups: [String]? = nil, tokenID: String? = nil) {
+        self.principal = principal
+        self.method = method
+        self.uid = uid
+        self.groups = groups
+        self.tokenID = tokenID
+    }
+}
+
+/// The calling process of a session: how an agent job is traced.
+public struct CallerProcess: Codable, Sendable, Equatable {
+    public var pid: Int
+    public var uid: Int
+    public var executable: String?
+    public var arguments: [String]?
+
+    public init(pid: Int, uid: Int, executable: String? = nil, arguments: [String]? = nil) {
+        self.pid = pid
+        self.uid = uid
+        self.executable = executable
+        self.arguments = arguments
+    }
+}
+
+/// A session starting or ending.
+public struct SessionBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.session
+    public enum Phase: String, Codable, Sendable { case started, ended }
+
+    public var phase: Phase
+    public var role: String?
+    public var reason: String?
+    public var ttlSeconds: Int?
+    public var process: CallerProcess?
+    public var exitCode: Int?
+    /// How it ended: `exit`, `signal`, `ttl`, `revoked`, `broker-restart`, ...
+    public var endedBy: String?
+
+    public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
+                process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil) {
+        self.phase = phase
+        self.role = role
+        self.reason = reason
+        self.ttlSeconds = ttlSeconds
+        self.process = process
+        self.exitCode = exitCode
+        self.endedBy = endedBy
+    }
+}
+
+/// An ephemeral database role: created, then each step of its revocation. Never its password.
+public struct CredentialBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.credential
+    public var action: String
+    public var roleName: String
+    public var expiresAt: String?
+    public var detail: String?
+
+    public init(action: String, roleName: String, expiresAt: String? = nil, detail: String? = nil) {
+        self.action = action
+        self.roleName = roleName
+        self.expiresAt = expiresAt
+        self.detail = detail
+    }
+}
+
+/// An access or statement request changing state.
+public struct RequestBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.request
+    public var requestID: String
+    /// `created`, `withdrawn`, `expired`, `approved`, `denied`, `used`
+    public var state: String
+    public var role: String?
+    public var reason: String?
+    public var ttlSeconds: Int?
+    public var fingerprint: String?
+
+    public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
+                ttlSeconds: Int? = nil, fingerprint: String? = nil) {
+        self.requestID = requestID
+        self.state = state
+        self.role = role
+        self.reason = reason
+        self.ttlSeconds = ttlSeconds
+        self.fingerprint = fingerprint
+    }
+}
+
+/// One reviewer's vote on a request.
+public struct DecisionBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.decision
+    public var requestID: String
+    /// `approve` or `deny`
+    public var verdict: String
+    public var comment: String?
+    public var selfApproval: Bool?
+
+    public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil) {
+        self.requestID = requestID
+        self.verdict = verdict
+        self.comment = comment
+        self.selfApproval = selfApproval
+    }
+}
+
+/// One statement through the guard proxy: normalized text (no literals), never values.
+public struct StatementBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.statement
+    public var sql: String
+    public var fingerprint: String
+    public var statementClass: String
+    public var decision: String
+    public var rows: Int?
+    public var durationMicros: Int?
+    public var sqlState: String?
+    public var relations: [String]?
+
+    public init(sql: String, fingerprint: String, statementClass: String, decision: String, rows: Int? = nil,
+                durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil) {
+        self.sql = sql
+        self.fingerprint = fingerprint
+        self.statementClass = statementClass
+        self.decision = decision
+        self.rows = rows
+        self.durationMicros = durationMicros
+        self.sqlState = sqlState
+        self.relations = relations
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sql, fingerprint, decision, rows, durationMicros, sqlState, relations
+        case statementClass = "class"
+    }
+}
+
+/// Anything else worth keeping: the sandbox started, the policy reloaded, a client misbehaved.
+public struct EventBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.event
+    public var name: String
+    public var message: String?
+    public var details: [String: String]?
+
+    public init(name: String, message: String? = nil, details: [String: String]? = nil) {
+        self.name = name
+        self.message = message
+        self.details = details
+    }
+}

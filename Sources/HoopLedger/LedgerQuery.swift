@@ -1,0 +1,54 @@
+import Foundation
+import GRDB
+
+/// Which records `Ledger.records` returns. Every value is bound as a parameter.
+public struct LedgerQuery: Sendable, Equatable {
+    public var since: Date?
+    public var until: Date?
+    /// A principal (`user:alice`); matched exactly.
+    public var identity: String?
+    public var target: String?
+    public var session: String?
+    public var kinds: [RecordKind]
+    /// Only records with an id above this one (resuming a stream).
+    public var afterID: Int64?
+    /// The newest `limit` records (still returned oldest first).
+    public var limit: Int?
+
+    public init(since: Date? = nil, until: Date? = nil, identity: String? = nil, target: String? = nil,
+                session: String? = nil, kinds: [RecordKind] = [], afterID: Int64? = nil, limit: Int? = nil) {
+        self.since = since
+        self.until = until
+        self.identity = identity
+        self.target = target
+        self.session = session
+        self.kinds = kinds
+        self.afterID = afterID
+        self.limit = limit
+    }
+
+    func sql() -> (String, StatementArguments) {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        if let since { conditions.append("ts >= ?"); arguments.append(micros(since)) }
+        if let until { conditions.append("ts < ?"); arguments.append(micros(until)) }
+        if let identity { conditions.append("identity = ?"); arguments.append(identity) }
+        if let target { conditions.append("target = ?"); arguments.append(target) }
+        if let session { conditions.append("session = ?"); arguments.append(session) }
+        if !kinds.isEmpty {
+            conditions.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
+            arguments.append(contentsOf: kinds.map { $0.rawValue })
+        }
+        if let afterID { conditions.append("id > ?"); arguments.append(afterID) }
+        var sql = "SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        if let limit {
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments.append(limit)
+        } else {
+            sql += " ORDER BY id"
+        }
+        return (sql, StatementArguments(arguments))
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// The kinds of record the ledger keeps (DESIGN.md, "Ledger").
+public enum RecordKind: String, Sendable, CaseIterable, Codable {
+    case identity, session, credential, request, decision, statement, event
+}
+
+/// A record to append: the header fields that queries filter on, and a typed body.
+public struct LedgerEntry: Sendable {
+    public var kind: RecordKind
+    public var identity: String?
+    public var target: String?
+    public var session: String?
+    /// Canonical JSON of the body (sorted keys), as produced by `init(_:identity:target:session:)`.
+    public var body: String
+    /// When it happened; the ledger's clock when nil.
+    public var time: Date?
+
+    public init<Body: LedgerBody>(_ body: Body, identity: String? = nil, target: String? = nil,
+                                  session: String? = nil, time: Date? = nil) {
+        self.kind = Body.kind
+        self.identity = identity
+        self.target = target
+        self.session = session
+        self.body = LedgerCoding.encode(body)
+        self.time = time
+    }
+}
+
+/// A record as stored: header, canonical body, and its place in the hash chain.
+public struct LedgerRecord: Sendable, Equatable {
+    public let id: Int64
+    /// Microseconds since the Unix epoch, UTC.
+    public let timestamp: Int64
+    public let kind: String
+    public let identity: String?
+    public let target: String?
+    public let session: String?
+    public let body: String
+    /// Hex SHA-256 of the record before (64 zeros for the first).
+    public let previousHash: String
+    /// Hex SHA-256 of this record's canonical encoding, which includes `previousHash`.
+    public let hash: String
+
+    public var time: Date { Date(timeIntervalSince1970: Double(timestamp) / 1_000_000) }
+
+    /// The body decoded as the given type, when the kind matches.
+    public func decode<Body: LedgerBody>(_ type: Body.Type) -> Body? {
+        guard kind == Body.kind.rawValue else { return nil }
+        return try? LedgerCoding.decoder.decode(Body.self, from: Data(body.utf8))
+    }
+}
+
+enum LedgerCoding {
+    static let decoder = JSONDecoder()
+
+    static func encode<Body: Encodable>(_ body: Body) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Bodies are plain structs of strings, numbers and arrays: encoding cannot fail.
+        return String(decoding: try! encoder.encode(body), as: UTF8.self)
+    }
+}

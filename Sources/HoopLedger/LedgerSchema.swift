@@ -1,0 +1,50 @@
+import GRDB
+
+/// Migrations of the ledger file. Only ever append new migrations; never edit a shipped one.
+enum LedgerSchema {
+    static let latest = "v1-records"
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration(latest) { db in
+            try db.execute(sql: """
+                CREATE TABLE records (
+                    id        INTEGER PRIMARY KEY,  -- contiguous from 1: a gap is a deletion
+                    ts        INTEGER NOT NULL,     -- microseconds since the epoch, UTC
+                    kind      TEXT NOT NULL,
+                    identity  TEXT,
+                    target    TEXT,
+                    session   TEXT,
+                    body      TEXT NOT NULL,        -- canonical JSON, never secrets or SQL literals
+                    prev_hash TEXT NOT NULL,
+                    hash      TEXT NOT NULL
+                );
+                CREATE INDEX records_ts ON records(ts);
+                CREATE INDEX records_identity_ts ON records(identity, ts);
+                CREATE INDEX records_session ON records(session) WHERE session IS NOT NULL;
+
+                -- The newest record, kept apart so that cutting records off the end is noticed.
+                CREATE TABLE chain_head (
+                    one  INTEGER PRIMARY KEY CHECK (one = 1),
+                    id   INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                );
+
+                -- Append-only, against mistakes (the hash chain is what catches intent).
+                CREATE TRIGGER records_append_only_update BEFORE UPDATE ON records
+                BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
+                CREATE TRIGGER records_append_only_delete BEFORE DELETE ON records
+                BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
+                """)
+        }
+        return migrator
+    }
+
+    static let guardTriggers = ["records_append_only_update", "records_append_only_delete"]
+
+    /// What is missing from the schema that should protect the records.
+    static func problems(_ db: Database) throws -> [String] {
+        let present = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        return guardTriggers.filter { !present.contains($0) }.map { "append-only guard '\($0)' was removed" }
+    }
+}

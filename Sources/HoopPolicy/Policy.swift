@@ -1,0 +1,131 @@
+import HoopCommon
+
+/// A position in the policy file (1-based line and column, as editors count them).
+public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let line: Int
+    public let column: Int
+
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
+
+    public static let start = SourceLocation(line: 1, column: 1)
+    public var description: String { "\(line):\(column)" }
+    public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.line, lhs.column) < (rhs.line, rhs.column) }
+}
+
+/// The whole policy: who exists, which databases they may reach, as which role, seeing what.
+/// Built only by `PolicyLoader`, so every value here has been validated.
+public struct Policy: Sendable {
+    public static let supportedVersion = 1
+
+    public var version: Int
+    public var admins: [Principal]
+    public var auditors: [Principal]
+    /// Policy groups by name; members are users, services and OS groups.
+    public var groups: [String: [Principal]]
+    public var targets: [String: Target]
+    public var access: [AccessRule]
+    public var notifications: [Notification]
+}
+
+/// A PostgreSQL database that hoopctl brokers access to.
+public struct Target: Sendable {
+    public var name: String
+    public var adminDSN: DSNSource
+    public var database: String
+    public var sslMode: SSLMode
+    public var roles: [String: Role]
+    /// Masked columns and the function that masks each.
+    public var masking: [ColumnName: MaskingFunction]
+    /// In-flight detectors applied to text values of result rows.
+    public var detectors: [Detector]
+    public var guardrails: Guardrails
+    /// Whether sessions may start although `target doctor` finds a way around masking.
+    public var allowMaskingBypass: Bool
+    public var location: SourceLocation
+}
+
+/// Where the broker reads a target's admin connection string. Never inline in the policy.
+public enum DSNSource: Sendable, Equatable {
+    case file(String)
+    case environment(String)
+}
+
+public enum SSLMode: String, Sendable, CaseIterable {
+    case disable, allow, prefer, require
+    case verifyCA = "verify-ca"
+    case verifyFull = "verify-full"
+}
+
+/// What a session may do on a target: tables in scope, privileges, how long it may live.
+public struct Role: Sendable {
+    public var name: String
+    public var tables: [TablePattern]
+    public var privileges: Set<Privilege>
+    public var maxTTL: TimeSpan
+    public var defaultTTL: TimeSpan
+    public var statementTimeout: TimeSpan?
+    public var idleInTransactionTimeout: TimeSpan?
+    public var connectionLimit: Int
+    /// Sessions connect straight to the database instead of through the guard proxy.
+    public var direct: Bool
+    public var approval: ApprovalRule?
+    public var location: SourceLocation
+
+    public static let defaultMaxTTL = TimeSpan(seconds: 3600)
+}
+
+public enum Privilege: String, Sendable, CaseIterable, Comparable {
+    case select, insert, update, delete
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// Who must approve a request, how many of them, and how long requests and approvals live.
+public struct ApprovalRule: Sendable {
+    public var from: [Principal]
+    public var count: Int
+    /// Every group in `from` must contribute at least one approval.
+    public var everyGroup: Bool
+    public var requestTTL: TimeSpan
+    public var approvalTTL: TimeSpan
+    /// The longest session an approval can produce.
+    public var maxSession: TimeSpan?
+    /// Members of these may approve their own requests; the ledger says so when they do.
+    public var allowSelfApproval: [Principal]
+
+    public static let defaultRequestTTL = TimeSpan(seconds: 3600)
+    public static let defaultApprovalTTL = TimeSpan(seconds: 1800)
+}
+
+/// `who` may open sessions on `target` as any of `roles`.
+public struct AccessRule: Sendable {
+    public var who: [Principal]
+    public var target: String
+    public var roles: [String]
+    public var location: SourceLocation
+}
+
+/// A webhook told about requests and decisions.
+public struct Notification: Sendable {
+    public enum Endpoint: Sendable, Equatable {
+        case url(String)
+        /// An environment variable of the broker holds the URL (Slack URLs are secrets).
+        case environment(String)
+    }
+
+    public var endpoint: Endpoint
+    public var events: [NotificationEvent]
+}
+
+public enum NotificationEvent: String, Sendable, CaseIterable {
+    case requestCreated = "request.created"
+    case requestDecided = "request.decided"
+    case requestExpired = "request.expired"
+    case sessionStarted = "session.started"
+    case sessionEnded = "session.ended"
+    case statementDenied = "statement.denied"
+}

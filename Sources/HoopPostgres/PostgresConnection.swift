@@ -1,0 +1,136 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection. Not thread-safe (libpq connections are not): confine it to one task.
+/// Every value goes to the server as a parameter; identifiers are quoted with `quoteIdentifier`.
+public final class PostgresConnection {
+    private let handle: OpaquePointer
+
+    /// Connects with a libpq connection string or URI (`host=... dbname=...`, `postgresql://...`).
+    /// The string may hold a password: it never appears in errors.
+    public init(conninfo: String) throws(PostgresError) {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(kind: .connection, message: "out of memory")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = PostgresConnection.message(of: handle)
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        self.handle = handle
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// The server's version as an integer, e.g. 150018.
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// The backend process id of this connection.
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    /// Runs one statement with text parameters `$1...$n` (nil is SQL NULL).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> QueryResult {
+        let result = withCStrings(parameters) { values in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// Runs one or more statements without parameters (a script). Use only for text we wrote.
+    @discardableResult
+    public func executeScript(_ sql: String) throws(PostgresError) -> QueryResult {
+        try consume(PQexec(handle, sql))
+    }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// `"name"` with embedded quotes doubled, by libpq.
+    public func quoteIdentifier(_ identifier: String) throws(PostgresError) -> String {
+        guard let quoted = PQescapeIdentifier(handle, identifier, identifier.utf8.count) else {
+            throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle))
+        }
+        defer { PQfreemem(quoted) }
+        return String(cString: quoted)
+    }
+
+    /// A schema-qualified name, each part quoted.
+    public func quoteQualified(_ schema: String, _ name: String) throws(PostgresError) -> String {
+        "\(try quoteIdentifier(schema)).\(try quoteIdentifier(name))"
+    }
+
+    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> QueryResult {
+        guard let result else {
+            throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return QueryResult(result)
+        default:
+            throw PostgresError(result: result, fallback: PostgresConnection.message(of: handle))
+        }
+    }
+
+    static func message(of handle: OpaquePointer) -> String {
+        guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
+        return String(cString: text).trimmingCharacters(in: " \n")
+    }
+}
+
+/// The rows and command tag of one finished statement, copied out of libpq.
+public struct QueryResult: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+    public let commandTag: String
+    /// Rows affected by INSERT/UPDATE/DELETE/..., or returned by SELECT.
+    public let affectedRows: Int
+
+    init(_ result: OpaquePointer) {
+        let fieldCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        columns = (0..<fieldCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            rows.append((0..<fieldCount).map { column in
+                PQgetisnull(result, Int32(row), Int32(column)) == 1
+                    ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+            })
+        }
+        self.rows = rows
+        commandTag = String(cString: PQcmdStatus(result))
+        affectedRows = Int(String(cString: PQcmdTuples(result))) ?? rowCount
+    }
+
+    /// The first column of the first row, if any.
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+private func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, set.contains(first) { scalars.removeFirst() }
+        while let last = scalars.last, set.contains(last) { scalars.removeLast() }
+        return String(scalars)
+    }
+}

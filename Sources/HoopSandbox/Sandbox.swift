@@ -1,0 +1,231 @@
+import Foundation
+import HoopCommon
+import HoopPostgres
+
+/// A throwaway local PostgreSQL cluster with the demo `shop` database and a demo policy,
+/// kept under `<home>/sandbox`. Every step is idempotent: `up` twice changes nothing.
+///
+/// initdb refuses to run as root, so as root the cluster is owned and run by the `postgres`
+/// OS user and lives in /var/lib/hoopctl/sandboxes (root's home is not traversable by that
+/// user); `<home>/sandbox/cluster` is then a link to it. Secrets stay in `<home>/sandbox`.
+public struct Sandbox: Sendable {
+    public static let adminUser = "hoop_admin"
+    public static let database = "shop"
+    static let rootClusterParent = "/var/lib/hoopctl/sandboxes"
+
+    public let home: StateDirectory
+    public let directory: URL
+
+    public init(home: StateDirectory) {
+        self.home = home
+        directory = home.url.appendingPathComponent("sandbox", isDirectory: true)
+    }
+
+    public var stateFile: String { directory.appendingPathComponent("sandbox.json").path }
+    public var passwordFile: String { directory.appendingPathComponent("admin.password").path }
+    /// The admin connection string the policy's `admin_dsn_file` points at.
+    public var adminDSNFile: String { directory.appendingPathComponent("admin.dsn").path }
+    public var passFile: String { directory.appendingPathComponent("pgpass").path }
+    public var policyFile: String { directory.appendingPathComponent("policy.yaml").path }
+    var clusterLink: String { directory.appendingPathComponent("cluster").path }
+
+    // MARK: up
+
+    /// Creates what is missing and starts what is stopped; reports each thing it did.
+    @discardableResult
+    public func up(report: (String) -> Void) throws -> SandboxState {
+        let binaries = try PostgresBinaries.locate()
+        let owner = try ClusterOwner.current()
+        try home.create()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        var state = try loadState() ?? newState(owner: owner, version: binaries.majorVersion())
+        let cluster = Cluster(binaries: binaries, owner: owner, directory: state.clusterDirectory)
+
+        if !cluster.isInitialized {
+            try prepareClusterDirectory(state, owner: owner)
+            let password = try adminPassword()
+            try cluster.initialize(adminUser: Sandbox.adminUser, password: password)
+            report("created PostgreSQL \(state.postgresVersion.map(String.init) ?? "") cluster in \(state.clusterDirectory)")
+        }
+
+        if try cluster.isRunning() {
+            // The running server knows its port even if our state file was lost.
+            if let port = cluster.runningPort() { state.port = port }
+            report("PostgreSQL already running on 127.0.0.1:\(state.port) (socket \(state.socketDirectory))")
+        } else {
+            state.port = try choosePort(previous: state.port)
+            try cluster.start(port: state.port, socketDirectory: state.socketDirectory)
+            report("started PostgreSQL on 127.0.0.1:\(state.port) (socket \(state.socketDirectory))")
+        }
+        try saveState(state)
+        try writeCredentials(state)
+
+        let admin = try connect(state, database: "postgres")
+        if try admin.execute("SELECT 1 FROM pg_database WHERE datname = $1", [Sandbox.database]).rows.isEmpty {
+            try admin.execute("CREATE DATABASE \(try admin.quoteIdentifier(Sandbox.database))")
+        }
+        let shop = try connect(state, database: Sandbox.database)
+        if try shop.execute("SELECT to_regclass('public.customers') IS NULL").scalar == "t" {
+            let data = DemoData()
+            try data.load(into: shop)
+            report("created database \(Sandbox.database) with \(data.customers.count) customers and \(data.orders.count) orders")
+        } else {
+            let count = try shop.execute("SELECT count(*) FROM public.customers").scalar ?? "?"
+            report("database \(Sandbox.database) already has \(count) customers")
+        }
+
+        if FileManager.default.fileExists(atPath: policyFile) {
+            report("kept the policy in \(policyFile)")
+        } else {
+            try PrivateFile.write(DemoPolicy.yaml(user: OSUser.name), to: policyFile, mode: 0o644)
+            report("wrote the demo policy to \(policyFile) (you, user:\(OSUser.name), are its admin)")
+        }
+        return state
+    }
+
+    private func newState(owner: ClusterOwner, version: Int?) throws -> SandboxState {
+        let clusterDirectory: String
+        switch owner {
+        case .currentUser: clusterDirectory = clusterLink
+        case .postgres: clusterDirectory = "\(Sandbox.rootClusterParent)/\(Sandbox.shortHash(home.path))"
+        }
+        var socketDirectory = "\(clusterDirectory)/run"
+        // A unix socket path must fit in 107 bytes: "<dir>/.s.PGSQL.NNNNN".
+        if socketDirectory.utf8.count > 80 {
+            socketDirectory = "/tmp/hoopctl-\(OSUser.uid)-\(Sandbox.shortHash(home.path))"
+        }
+        return SandboxState(port: 0, clusterDirectory: clusterDirectory, socketDirectory: socketDirectory,
+                            clusterOwner: owner.userName, adminUser: Sandbox.adminUser, database: Sandbox.database,
+                            postgresVersion: version, createdAt: Date())
+    }
+
+    private func prepareClusterDirectory(_ state: SandboxState, owner: ClusterOwner) throws {
+        let fm = FileManager.default
+        for path in [state.clusterDirectory, state.socketDirectory] {
+            try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try owner.takeOwnership(of: path)
+        }
+        if case .postgres = owner {
+            // The parents must be traversable by the postgres user.
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: Sandbox.rootClusterParent)
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: URL(fileURLWithPath: Sandbox.rootClusterParent).deletingLastPathComponent().path)
+            if (try? fm.destinationOfSymbolicLink(atPath: clusterLink)) != state.clusterDirectory {
+                try? fm.removeItem(atPath: clusterLink)
+                try fm.createSymbolicLink(atPath: clusterLink, withDestinationPath: state.clusterDirectory)
+            }
+        }
+    }
+
+    private func choosePort(previous: UInt16) throws -> UInt16 {
+        if previous != 0, FreePort.isFree(previous) { return previous }
+        guard let port = FreePort.find() else { throw SandboxError.noFreePort }
+        return port
+    }
+
+    /// The sandbox admin's password: made once, kept in a 0600 file, never printed.
+    private func adminPassword() throws -> String {
+        if let existing = try? String(contentsOfFile: passwordFile, encoding: .utf8), !existing.isEmpty {
+            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let password = (0..<24).map { _ in String(format: "%02x", generator.next() as UInt8) }.joined()
+        try PrivateFile.write(password, to: passwordFile)
+        return password
+    }
+
+    private func writeCredentials(_ state: SandboxState) throws {
+        let password = try adminPassword()
+        try PrivateFile.write(adminConnectionString(state, database: Sandbox.database, password: password) + "\n", to: adminDSNFile)
+        try PrivateFile.write("*:\(state.port):*:\(state.adminUser):\(password.replacingOccurrences(of: ":", with: "\\:"))\n", to: passFile)
+    }
+
+    func adminConnectionString(_ state: SandboxState, database: String, password: String) -> String {
+        ConnectionString.make(["host": state.socketDirectory, "port": String(state.port), "user": state.adminUser,
+                               "dbname": database, "password": password, "application_name": "hoopctl-sandbox"])
+    }
+
+    /// An admin connection to the sandbox (the tests and the demo use it).
+    public func connect(_ state: SandboxState, database: String = Sandbox.database) throws -> PostgresConnection {
+        try PostgresConnection(conninfo: adminConnectionString(state, database: database, password: try adminPassword()))
+    }
+
+    // MARK: down and status
+
+    /// Stops the cluster; with `purge`, also deletes it and the sandbox's files (not the ledger).
+    public func down(purge: Bool, report: (String) -> Void) throws {
+        guard let state = try loadState() else {
+            report("no sandbox in \(home.path)")
+            return
+        }
+        let binaries = try PostgresBinaries.locate()
+        let cluster = Cluster(binaries: binaries, owner: try ClusterOwner.named(state.clusterOwner), directory: state.clusterDirectory)
+        if try cluster.isRunning() {
+            try cluster.stop()
+            report("stopped PostgreSQL on 127.0.0.1:\(state.port)")
+        } else {
+            report("PostgreSQL was not running")
+        }
+        if purge {
+            let fm = FileManager.default
+            try? fm.removeItem(atPath: state.socketDirectory)
+            if fm.fileExists(atPath: state.clusterDirectory) { try fm.removeItem(atPath: state.clusterDirectory) }
+            try fm.removeItem(at: directory)
+            report("deleted the cluster and the sandbox files in \(directory.path)")
+        }
+    }
+
+    public struct Status: Sendable {
+        public let state: SandboxState
+        public let running: Bool
+        public let pid: Int?
+    }
+
+    public func status() throws -> Status {
+        guard let state = try loadState() else { throw SandboxError.notCreated(home: home.path) }
+        let cluster = Cluster(binaries: try PostgresBinaries.locate(), owner: try ClusterOwner.named(state.clusterOwner),
+                              directory: state.clusterDirectory)
+        let running = try cluster.isRunning()
+        return Status(state: state, running: running, pid: running ? cluster.postmasterPID() : nil)
+    }
+
+    /// Shell variables that point hoopctl, and psql as the sandbox admin, at the sandbox.
+    public func environment(_ state: SandboxState) -> [(String, String)] {
+        [("HOOPCTL_HOME", home.path), ("HOOPCTL_POLICY", policyFile),
+         ("PGHOST", state.socketDirectory), ("PGPORT", String(state.port)), ("PGUSER", state.adminUser),
+         ("PGDATABASE", state.database), ("PGPASSFILE", passFile)]
+    }
+
+    // MARK: State file
+
+    public func loadState() throws -> SandboxState? {
+        guard let data = FileManager.default.contents(atPath: stateFile) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(SandboxState.self, from: data)
+        } catch {
+            throw SandboxError.command("\(stateFile) is damaged (\(error)); remove \(directory.path) to start over")
+        }
+    }
+
+    private func saveState(_ state: SandboxState) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try PrivateFile.write(String(decoding: try encoder.encode(state), as: UTF8.self) + "\n", to: stateFile)
+    }
+
+    /// A short stable name for a path (FNV-1a), to keep per-home directories apart.
+    static func shortHash(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01b3 }
+        return String(hash, radix: 16).leftPadded(to: 16).prefix(12).description
+    }
+}
+
+extension String {
+    func leftPadded(to length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
+    }
+}

@@ -46,11 +46,11 @@ let package = Package(
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.
         .target(name: "HoopTestSupport", dependencies: ["HoopCommon", "HoopSandbox", "HoopPostgres"], path: "Tests/HoopTestSupport"),
-        .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopCommon", "HoopSandbox"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HoopSQLTests", dependencies: ["HoopSQL"]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
-        .testTarget(name: "HoopCLITests", dependencies: ["HoopCLI", "HoopPolicy", "HoopTestSupport"]),
+        .testTarget(name: "HoopCLITests", dependencies: ["HoopCLI", "HoopLedger", "HoopCommon", "HoopTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

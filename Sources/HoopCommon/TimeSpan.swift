@@ -43,7 +43,7 @@ public struct TimeSpan: Sendable, Hashable, Comparable, CustomStringConvertible 
             case "h": unitSize = 3600
             case "d": unitSize = 86400
             default:
-                if digits.isEmpty, !character.isLetter { throw .notANumber(trimmed) }
+                if digits.isEmpty { throw .notANumber(trimmed) }
                 throw .unknownUnit(character)
             }
             guard !digits.isEmpty, unitSize < lastUnitSize else { throw .notANumber(trimmed) }

@@ -110,7 +110,14 @@ final class NodeReader {
             }
             return span
         } catch {
-            self.error("\(what) '\(text)' is not a duration: \(error) (write e.g. 90s, 30m, 8h, 1d)", at: node.location)
+            var message = "\(what) must be a duration like 90s, 30m, 8h or 1d, found '\(text)'"
+            switch error {
+            case .unknownUnit(let unit): message += " (unknown unit '\(unit)')"
+            case .missingUnit: message += " (no unit)"
+            case .tooLarge: message += " (too large)"
+            case .empty, .notANumber: break
+            }
+            self.error(message, at: node.location)
             return nil
         }
     }

@@ -126,7 +126,7 @@ struct PolicyBuilder {
         let what = "target '\(name)'"
         guard let fields = reader.mapping(node, what, allowed: Self.targetKeys) else { return nil }
 
-        let dsn = buildDSNSource(fields, what)
+        let dsn = buildDSNSource(fields, what, targetLocation: location)
         var database: String?
         if let node = fields["database"] {
             database = reader.string(node, "'database' of \(what)")
@@ -160,7 +160,7 @@ struct PolicyBuilder {
     }
 
     /// The admin DSN comes from a file or an environment variable, never from the policy itself.
-    private func buildDSNSource(_ fields: Fields, _ what: String) -> DSNSource? {
+    private func buildDSNSource(_ fields: Fields, _ what: String, targetLocation: SourceLocation) -> DSNSource? {
         if let node = fields["admin_dsn"] {
             // Never echo the value: it may be a password.
             let text = node.scalar?.string ?? ""
@@ -174,7 +174,7 @@ struct PolicyBuilder {
         let fileNode = fields["admin_dsn_file"], envNode = fields["admin_dsn_env"]
         switch (fileNode, envNode) {
         case (nil, nil):
-            reader.error("\(what) needs 'admin_dsn_file' or 'admin_dsn_env' (where the broker reads its admin connection string)", at: fields.location)
+            reader.error("\(what) needs 'admin_dsn_file' or 'admin_dsn_env' (where the broker reads its admin connection string)", at: targetLocation)
             return nil
         case (.some, .some):
             reader.error("\(what) has both 'admin_dsn_file' and 'admin_dsn_env'; keep one", at: fields.keyLocation("admin_dsn_env"))
@@ -304,7 +304,7 @@ struct PolicyBuilder {
         let count = fields["count"].flatMap { reader.int($0, "'count' of \(what)", in: 1...100) } ?? 1
         if let countNode = fields["count"], !from.isEmpty, !from.contains(where: { $0.kind == .group || $0.kind == .osgroup }),
            count > Set(from).count {
-            reader.error("'count' of \(what) asks for \(count) approvals but only \(Set(from).count) approver(s) are listed", at: countNode.location)
+            reader.error("'count' of \(what) asks for \(count) approvals but lists only \(Set(from).count) approver\(Set(from).count == 1 ? "" : "s")", at: countNode.location)
         }
         let everyGroup = fields["every_group"].flatMap { reader.bool($0, "'every_group' of \(what)") } ?? false
         let requestTTL = fields["request_ttl"].flatMap { reader.timeSpan($0, "'request_ttl' of \(what)") } ?? ApprovalRule.defaultRequestTTL

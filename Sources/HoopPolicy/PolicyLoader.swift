@@ -59,20 +59,22 @@ public enum PolicyLoader {
 
     private static func describe(_ error: YamlError) -> (String, SourceLocation) {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(line: mark.line, column: mark.column) }
-        func context(_ context: YamlError.Context?) -> String {
+        /// "while parsing a flow mapping", and where that mapping starts when it is elsewhere.
+        func context(_ context: YamlError.Context?, _ mark: Mark) -> String {
             guard let context, !context.text.isEmpty else { return "" }
-            return " \(context.text)"
+            guard (context.mark.line, context.mark.column) != (mark.line, mark.column) else { return " \(context.text)" }
+            return " \(context.text) that starts at \(context.mark.line):\(context.mark.column)"
         }
         switch error {
         case let .scanner(ctx, problem, mark, _):
-            return ("YAML syntax: \(problem)\(context(ctx))", at(mark))
+            return ("YAML syntax: \(problem)\(context(ctx, mark))", at(mark))
         case let .parser(ctx, problem, mark, _):
-            return ("YAML syntax: \(problem)\(context(ctx))", at(mark))
+            return ("YAML syntax: \(problem)\(context(ctx, mark))", at(mark))
         case let .composer(ctx, problem, mark, _):
-            return ("YAML: \(problem)\(context(ctx))", at(mark))
+            return ("YAML: \(problem)\(context(ctx, mark))", at(mark))
         case let .duplicatedKeysInMapping(duplicates, ctx):
             let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            return ("duplicate key \(keys) in the mapping that starts here", at(ctx.mark))
+            return ("key \(keys) appears more than once in the same mapping", at(ctx.mark))
         case let .reader(problem, offset, _, yaml):
             var location = SourceLocation.start
             if let offset {

@@ -48,17 +48,22 @@ public struct DemoData {
     public init(customers count: Int = 1000, seed: UInt64 = 0x686F_6F70) {
         var random = SplitMix64(seed: seed)
         var customers: [Customer] = []
+        var emails = Set<String>()
         var orders: [Order] = []
         let start = 1_672_531_200 // 2023-01-01T00:00:00Z
         for id in 1...count {
             let first = Self.firstNames[random.below(Self.firstNames.count)]
             let last = Self.lastNames[random.below(Self.lastNames.count)]
             let domain = Self.domains[random.below(Self.domains.count)]
-            let email: String
+            var email: String
             switch random.below(3) {
             case 0: email = "\(first.lowercased()).\(last.lowercased())@\(domain)"
             case 1: email = "\(first.lowercased().prefix(1))\(last.lowercased())\(random.below(90) + 10)@\(domain)"
             default: email = "\(last.lowercased()).\(first.lowercased())\(id)@\(domain)"
+            }
+            if !emails.insert(email).inserted {
+                email = "\(first.lowercased()).\(last.lowercased()).\(id)@\(domain)"
+                emails.insert(email)
             }
             let area = Self.areaCodes[random.below(Self.areaCodes.count)]
             let phone = String(format: "+1-%ld-555-%04ld", area, random.below(10000))

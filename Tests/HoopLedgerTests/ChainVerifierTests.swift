@@ -1,0 +1,54 @@
+@testable import HoopLedger
+import XCTest
+
+/// The verifier on its own, over records made in memory.
+final class ChainVerifierTests: XCTestCase {
+    private func chain(_ count: Int) -> [LedgerRecord] {
+        var previous = HashChain.genesis
+        return (1...Int64(count)).map { id in
+            let body = #"{"n":\#(id)}"#
+            let hash = HashChain.hash(id: id, timestamp: id * 1000, kind: "event", identity: "user:a", target: nil,
+                                      session: nil, body: body, previousHash: previous)
+            defer { previous = hash }
+            return LedgerRecord(id: id, timestamp: id * 1000, kind: "event", identity: "user:a", target: nil, session: nil,
+                                body: body, previousHash: previous, hash: hash)
+        }
+    }
+
+    private func verify(_ records: [LedgerRecord], head: (Int64, String)?) -> VerificationReport {
+        var verifier = ChainVerifier()
+        for record in records where !verifier.consume(record) { break }
+        verifier.finish(recordedHead: head.map { (id: $0.0, hash: $0.1) })
+        return verifier.report
+    }
+
+    func testAnIntactChainPasses() {
+        let records = chain(5)
+        let report = verify(records, head: (5, records[4].hash))
+        XCTAssertNil(report.failure)
+        XCTAssertEqual(report.verified, 5)
+    }
+
+    func testNullAndEmptyEncodeDifferently() {
+        let a = HashChain.hash(id: 1, timestamp: 1, kind: "event", identity: nil, target: "", session: nil, body: "{}", previousHash: HashChain.genesis)
+        let b = HashChain.hash(id: 1, timestamp: 1, kind: "event", identity: "", target: nil, session: nil, body: "{}", previousHash: HashChain.genesis)
+        XCTAssertNotEqual(a, b)
+    }
+
+    func testAGapIsReportedWhereItIs() {
+        // Records 3 and 4 removed, and record 5 re-chained onto 2 by someone who knows the algorithm.
+        var records = chain(2)
+        let hash = HashChain.hash(id: 5, timestamp: 5, kind: "event", identity: nil, target: nil, session: nil, body: "{}",
+                                  previousHash: records[1].hash)
+        records.append(LedgerRecord(id: 5, timestamp: 5, kind: "event", identity: nil, target: nil, session: nil, body: "{}",
+                                    previousHash: records[1].hash, hash: hash))
+        let report = verify(records, head: (5, hash))
+        XCTAssertEqual(report.failure, VerificationFailure(recordID: 5, reason: .gap(expectedID: 3)))
+        XCTAssertEqual(report.failure?.description, "record #5 comes where #3 should: records #3…#4 were removed")
+    }
+
+    func testAMissingHeadIsReported() {
+        let report = verify(chain(3), head: nil)
+        XCTAssertEqual(report.failure, VerificationFailure(recordID: 3, reason: .headMismatch(recordedHeadID: 0)))
+    }
+}

@@ -1,0 +1,155 @@
+function __hoopctl_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hoopctl_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __hoopctl_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __hoopctl_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __hoopctl_parse_tokens -S
+    set -l unparsed_tokens (__hoopctl_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'hoopctl'
+        __hoopctl_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'sandbox'
+            __hoopctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'up'
+                __hoopctl_parse_subcommand 0 'version' 'h/help'
+            case 'down'
+                __hoopctl_parse_subcommand 0 'purge' 'version' 'h/help'
+            case 'status'
+                __hoopctl_parse_subcommand 0 'json' 'version' 'h/help'
+            case 'env'
+                __hoopctl_parse_subcommand 0 'version' 'h/help'
+            end
+        case 'policy'
+            __hoopctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'check'
+                __hoopctl_parse_subcommand 1 'json' 'version' 'h/help'
+            end
+        case 'audit'
+            __hoopctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'log'
+                __hoopctl_parse_subcommand 0 'since=' 'until=' 'user=' 'target=' 'session=' 'kind=+' 'limit=' 'json' 'csv' 'ledger=' 'version' 'h/help'
+            case 'verify'
+                __hoopctl_parse_subcommand 0 'json' 'ledger=' 'version' 'h/help'
+            end
+        case 'help'
+            __hoopctl_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __hoopctl_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __hoopctl_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __hoopctl_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __hoopctl_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__hoopctl_tokens -p)
+    if test -z "$(__hoopctl_tokens -t)"
+        set -l index (count (__hoopctl_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'hoopctl' -f
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'sandbox' -d 'Run a throwaway local PostgreSQL with demo data and a demo policy.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'policy' -d 'Check the policy file.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'audit' -d 'Read and verify the tamper-evident ledger.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'up' -d 'Create and start the sandbox (idempotent); prints what it did.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'down' -d 'Stop the sandbox\'s PostgreSQL.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'status' -d 'Say what runs where.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'env' -d 'Print shell exports that point hoopctl, and psql as the sandbox admin, at the sandbox.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox up" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox up" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox down" purge' -l 'purge' -d 'Also delete the cluster, its data and the sandbox\'s files (the ledger is kept).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox down" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox down" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox status" json' -l 'json' -d 'Print one JSON object.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox status" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox status" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox env" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox env" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl policy" -eq 1' -fa 'check' -d 'Report every problem of a policy file as FILE:LINE:COL: error: MESSAGE.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl policy check" -eq 1' -fa '(set -l exts \'yaml\' \'yml\';for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.{$exts};printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy check" json' -l 'json' -d 'Print one JSON object: the diagnostics and, when valid, the summary.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy check" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy check" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'log' -d 'List ledger records (the default \'audit\' command).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'verify' -d 'Recompute the ledger\'s hash chain and name the first record that breaks it.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" since' -l 'since' -d 'Records at or after this time.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" until' -l 'until' -d 'Records before this time.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" user' -l 'user' -d 'Records of this identity: a user name, or a principal like service:bot.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" target' -l 'target' -d 'Records about this target.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" session' -l 'session' -d 'Records of this session.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log"' -l 'kind' -d 'Records of this kind (repeatable): identity, session, credential, request, decision, statement, event.' -rfka 'identity session credential request decision statement event'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" limit' -l 'limit' -d 'Only the newest N records.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" json' -l 'json' -d 'One JSON object per line, with the record\'s body and hashes.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" csv' -l 'csv' -d 'CSV with a header line.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" ledger' -l 'ledger' -d 'The ledger file (default: $HOOPCTL_LEDGER, else $HOOPCTL_HOME/ledger.sqlite).' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" json' -l 'json' -d 'Print one JSON object.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" ledger' -l 'ledger' -d 'The ledger file (default: $HOOPCTL_LEDGER, else $HOOPCTL_HOME/ledger.sqlite).' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl help" version' -l 'version' -d 'Show the version.'

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "hoopctl", targets: ["hoopctl"]),
+        .executable(name: "hoopctl-bench", targets: ["hoopctl-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hoopctl", dependencies: ["HoopCLI"]),
+        // `make bench`: figures with baselines from the same run.
+        .executableTarget(name: "hoopctl-bench", dependencies: [
+            "HoopCommon", "HoopLedger", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.
         .target(name: "HoopTestSupport", dependencies: ["HoopCommon", "HoopSandbox", "HoopPostgres"], path: "Tests/HoopTestSupport"),

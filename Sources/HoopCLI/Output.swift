@@ -33,7 +33,7 @@ enum Output {
         for row in clean { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         func render(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
             }.joined(separator: "  ")
         }
         line(bold(render(header)))
@@ -41,7 +41,8 @@ enum Output {
     }
 
     static func singleLine(_ text: String) -> String {
-        text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: "\t", with: " ")
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) else { return text }
+        return String(text.map { $0 == "\n" || $0 == "\r\n" || $0 == "\r" ? "⏎" : $0 == "\t" ? " " : $0 })
     }
 
     /// One JSON object on one line.

@@ -43,11 +43,14 @@ public struct LedgerQuery: Sendable, Equatable {
         if let afterID { conditions.append("id > ?"); arguments.append(afterID) }
         var sql = "SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        // With an indexed filter, `+id` keeps SQLite from walking the whole table in id order
+        // (its choice without statistics) instead of using the index and sorting the few matches.
+        let order = since != nil || until != nil || identity != nil || session != nil ? "+id" : "id"
         if let limit {
-            sql += " ORDER BY id DESC LIMIT ?"
+            sql += " ORDER BY \(order) DESC LIMIT ?"
             arguments.append(limit)
         } else {
-            sql += " ORDER BY id"
+            sql += " ORDER BY \(order)"
         }
         return (sql, StatementArguments(arguments))
     }

@@ -329,6 +329,10 @@ struct PolicyBuilder {
                 reader.error("masking key '\(entry.key)' must name a column as schema.table.column (like public.customers.email)", at: entry.keyLocation)
                 continue
             }
+            if entry.value.isNull {  // `null` unquoted is YAML's null, and means the null masking function
+                masking[ColumnName(schema: parts[0], table: parts[1], column: parts[2])] = .null
+                continue
+            }
             guard let text = reader.string(entry.value, "the masking function of \(entry.key)") else { continue }
             guard let function = Self.maskingFunction(text) else {
                 if text.hasPrefix("partial") {

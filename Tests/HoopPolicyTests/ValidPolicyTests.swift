@@ -1,3 +1,4 @@
+import Foundation
 import HoopCommon
 import HoopPolicy
 import HoopSandbox
@@ -96,5 +97,21 @@ final class ValidPolicyTests: XCTestCase {
             "p.yaml:9:7: warning: masked column public.customers.email is in no role's tables of target 'prod'",
             "p.yaml:11:20: warning: allowing unparseable statements turns off fail-closed analysis for target 'prod'",
         ])
+    }
+}
+
+/// The README's policy reference is a real, valid policy.
+final class ReadmePolicyTests: XCTestCase {
+    func testTheReferenceInTheReadmeIsValid() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.range(of: "## The policy file"))
+        let start = try XCTUnwrap(readme.range(of: "```yaml\n", range: section.upperBound..<readme.endIndex))
+        let end = try XCTUnwrap(readme.range(of: "```\n", range: start.upperBound..<readme.endIndex))
+        let result = PolicyLoader.parse(yaml: String(readme[start.upperBound..<end.lowerBound]), file: "README.md", baseDirectory: "/")
+        XCTAssertEqual(result.diagnostics.map(\.description), [])
+        let target = try XCTUnwrap(result.policy?.targets["prod-db"])
+        XCTAssertEqual(target.masking[ColumnName(schema: "public", table: "customers", column: "notes")], .null)
+        XCTAssertEqual(target.roles["write"]?.approval?.allowSelfApproval, [Principal(kind: .group, name: "dba")])
     }
 }

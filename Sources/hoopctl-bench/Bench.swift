@@ -1,0 +1,83 @@
+import Foundation
+import HoopCommon
+import HoopLedger
+
+/// `make bench`: the figures the issues ask for, each next to a baseline measured in the same run.
+/// Run it from a release build; it times the real `hoopctl` binary beside it.
+@main
+enum Bench {
+    static func main() throws {
+        var sections = Array(CommandLine.arguments.dropFirst())
+        // --keep leaves the scratch files (the 1M-record ledger, ...) for a closer look.
+        let keep = sections.contains("--keep")
+        sections.removeAll { $0 == "--keep" }
+        let scratch = try TemporaryScratch()
+        defer { if keep { print("kept \(scratch.path)") } else { scratch.remove() } }
+        print("hoopctl benchmark · \(ProcessInfo.processInfo.activeProcessorCount) cores · \(Date())")
+        print("hoopctl binary: \(HoopctlPath.path)\n")
+        if sections.isEmpty || sections.contains("ledger") {
+            try LedgerBench(scratch: scratch).run()
+        }
+    }
+}
+
+/// A directory for the run's files, removed at the end.
+struct TemporaryScratch {
+    let path: String
+    init() throws {
+        path = "/tmp/hoopctl-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+enum HoopctlPath {
+    static var path: String {
+        let me = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        return me.deletingLastPathComponent().appendingPathComponent("hoopctl").path
+    }
+}
+
+/// Wall-clock timing.
+enum Clock {
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// Median wall time of `runs` runs of a command, in milliseconds.
+    static func medianMilliseconds(runs: Int, _ command: ChildProcess) throws -> Double {
+        var times: [Double] = []
+        for _ in 0..<runs {
+            var result: ChildProcess.Result?
+            times.append(try seconds { result = try command.run() } * 1000)
+            guard result?.succeeded == true else { throw ChildProcess.Failure(command: command.commandLine, result: result!) }
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
+
+/// A fixed-width results table.
+struct Report {
+    var rows: [[String]] = []
+    let header: [String]
+
+    mutating func add(_ cells: String...) { rows.append(cells) }
+
+    func print() {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[i] - cell.count) + cell }.joined(separator: "  ")
+        }
+        Swift.print(line(header))
+        Swift.print(String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1)))
+        for row in rows { Swift.print(line(row)) }
+        Swift.print()
+    }
+}
+
+func format(_ value: Double, decimals: Int = 0) -> String { String(format: "%.\(decimals)f", value) }

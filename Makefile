@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
-SWIFT ?= swift
+SWIFT ?= scripts/swift
 PREFIX ?= /usr/local
 
 .PHONY: all deps build demo test bench docs install clean

@@ -22,6 +22,7 @@ public enum DemoPolicy {
             admin_dsn_file: admin.dsn   # relative to this file; never put a DSN in the policy
             database: shop
             sslmode: disable            # loopback sandbox; use verify-full for real databases
+            allow_masking_bypass: false # refuse sessions while `target doctor` finds a way around masking
             roles:
               read:
                 tables: ["public.*"]
@@ -30,6 +31,7 @@ public enum DemoPolicy {
                 statement_timeout: 30s
                 idle_in_transaction_timeout: 5m
                 connection_limit: 5
+                direct: false           # sessions go through the guard proxy
               write:
                 tables: ["public.orders"]
                 privileges: [insert, update, delete]
@@ -38,6 +40,8 @@ public enum DemoPolicy {
                 approval:
                   from: [group:dba]
                   count: 1
+                  every_group: false
+                  allow_self_approval: []   # nobody approves their own request
                   request_ttl: 1h
                   approval_ttl: 30m
                   max_session: 1h

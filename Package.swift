@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries from Debian: libpq (admin connections) and libpg_query (PostgreSQL's parser).
@@ -36,12 +39,37 @@ let package = Package(
         .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
+        // The broker's request/response protocol, shared by the broker and its clients.
+        .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
+        // What the broker does to a target database: masking views, session roles, the doctor.
+        .target(name: "HoopProvisioning", dependencies: [
+            "HoopPolicy", "HoopPostgres", "HoopBrokerAPI",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
+        .target(name: "HoopBroker", dependencies: [
+            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+        // How commands talk to the broker.
+        .target(name: "HoopBrokerClient", dependencies: [
+            "HoopBrokerAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The throwaway local PostgreSQL cluster with demo data and a demo policy.
         .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres"]),
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
-            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox",
+            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hoopctl", dependencies: ["HoopCLI"]),
         // `make bench`: figures with baselines from the same run.
@@ -50,11 +78,17 @@ let package = Package(
         ]),
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.
-        .target(name: "HoopTestSupport", dependencies: ["HoopCommon", "HoopSandbox", "HoopPostgres"], path: "Tests/HoopTestSupport"),
+        .target(name: "HoopTestSupport", dependencies: [
+            "HoopCommon", "HoopSandbox", "HoopPostgres", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Tests/HoopTestSupport"),
         .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopCommon", "HoopSandbox"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HoopSQLTests", dependencies: ["HoopSQL"]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
+        .testTarget(name: "HoopBrokerTests", dependencies: [
+            "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "HoopCLITests", dependencies: ["HoopCLI", "HoopLedger", "HoopCommon", "HoopTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -173,13 +173,13 @@ _hoopctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    sandbox|policy|audit|help)
+    sandbox|serve|exec|connect|sessions|revoke|whoami|target|policy|audit|help)
         # Offer subcommand argument completions
         "_hoopctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'sandbox policy audit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke whoami target policy audit help' -- "${cur}"))
         ;;
     esac
 }
@@ -239,6 +239,133 @@ _hoopctl_sandbox_env() {
     __hoopctl_offer_flags_options 0
 }
 
+_hoopctl_serve() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--config --log-level)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--config')
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(yaml|yml)'
+        return
+        ;;
+    '--log-level')
+        return
+        ;;
+    esac
+}
+
+_hoopctl_exec() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--role --reason --ttl)
+    __hoopctl_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--role')
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--ttl')
+        return
+        ;;
+    esac
+}
+
+_hoopctl_connect() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--role --reason --ttl --client)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--role')
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--ttl')
+        return
+        ;;
+    '--client')
+        return
+        ;;
+    esac
+}
+
+_hoopctl_sessions() {
+    repeating_flags=()
+    non_repeating_flags=(--active --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+}
+
+_hoopctl_revoke() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 1
+}
+
+_hoopctl_whoami() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+}
+
+_hoopctl_target() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    init|doctor)
+        # Offer subcommand argument completions
+        "_hoopctl_target_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'init doctor' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hoopctl_target_init() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 1
+}
+
+_hoopctl_target_doctor() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 1
+}
+
 _hoopctl_policy() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
@@ -251,13 +378,13 @@ _hoopctl_policy() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    check)
+    check|reload)
         # Offer subcommand argument completions
         "_hoopctl_policy_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'check' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'check reload' -- "${cur}"))
         ;;
     esac
 }
@@ -276,6 +403,14 @@ _hoopctl_policy_check() {
         return
         ;;
     esac
+}
+
+_hoopctl_policy_reload() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
 }
 
 _hoopctl_audit() {

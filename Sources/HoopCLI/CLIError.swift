@@ -8,8 +8,14 @@ public enum ExitStatus {
     public static let invalid = ExitCode(2)
     /// The ledger failed verification.
     public static let tampered = ExitCode(3)
-    /// Bad flags or arguments (ArgumentParser's validation failure).
+    /// `target doctor` found something.
+    public static let findings = ExitCode(4)
+    /// Bad flags or arguments (ArgumentParser's validation failure), an unknown target or role.
     public static let usage = ExitCode.validationFailure
+    /// The broker cannot be reached (EX_UNAVAILABLE).
+    public static let brokerUnreachable = ExitCode(69)
+    /// Policy denies the request (EX_NOPERM).
+    public static let denied = ExitCode(77)
 }
 
 /// A failure to report to the user in one line, with its exit code. Never carries secrets.

@@ -17,10 +17,15 @@ public struct Hoopctl: AsyncParsableCommand {
             $HOOPCTL_POLICY and $HOOPCTL_LEDGER name another policy file or ledger.
 
             Exit codes: 0 success; 1 failure; 2 invalid input (policy errors); \
-            3 ledger verification failed; 64 bad usage.
+            3 ledger verification failed; 4 target doctor found problems; 64 bad usage (also an unknown \
+            target or role); 69 broker unreachable; 77 denied by policy. exec and connect exit with their \
+            command's code.
             """,
         version: version,
-        subcommands: [SandboxCommand.self, PolicyCommand.self, AuditCommand.self]
+        subcommands: [
+            SandboxCommand.self, Serve.self, Exec.self, Connect.self, Sessions.self, Revoke.self, WhoAmI.self,
+            TargetCommand.self, PolicyCommand.self, AuditCommand.self,
+        ]
     )
 
     public init() {}

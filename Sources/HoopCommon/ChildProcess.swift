@@ -119,10 +119,10 @@ public struct ChildProcess: Sendable {
         return result
     }
 
-    /// Finds a program by absolute path or on `$PATH`.
-    public static func locate(_ name: String) throws -> String {
+    /// Finds a program by absolute path or on `$PATH` (or the given search path).
+    public static func locate(_ name: String, searchPath: String? = nil) throws -> String {
         if name.contains("/") { return name }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = searchPath ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }

@@ -1,5 +1,5 @@
 /// What `audit verify` found.
-public struct VerificationReport: Sendable, Equatable {
+public struct VerificationReport: Sendable, Equatable, Codable {
     public var verified: Int
     public var headID: Int64?
     public var headHash: String?
@@ -11,8 +11,8 @@ public struct VerificationReport: Sendable, Equatable {
     public var passed: Bool { failure == nil && schemaProblems.isEmpty }
 }
 
-public struct VerificationFailure: Sendable, Equatable, CustomStringConvertible {
-    public enum Reason: Sendable, Equatable {
+public struct VerificationFailure: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable, Codable {
         /// The record's contents no longer match its hash.
         case edited
         /// The record does not follow the one before it (something was inserted, removed or moved).

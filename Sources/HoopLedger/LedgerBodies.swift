@@ -28,12 +28,21 @@ public struct CallerProcess: Codable, Sendable, Equatable {
     public var uid: Int
     public var executable: String?
     public var arguments: [String]?
+    /// Kernel start time (clock ticks since boot): with the pid, names exactly one process.
+    public var startTime: UInt64?
+    public var parentPID: Int?
+    /// The parent's command line: the script or agent that ran hoopctl.
+    public var parentArguments: [String]?
 
-    public init(pid: Int, uid: Int, executable: String? = nil, arguments: [String]? = nil) {
+    public init(pid: Int, uid: Int, executable: String? = nil, arguments: [String]? = nil, startTime: UInt64? = nil,
+                parentPID: Int? = nil, parentArguments: [String]? = nil) {
         self.pid = pid
         self.uid = uid
         self.executable = executable
         self.arguments = arguments
+        self.startTime = startTime
+        self.parentPID = parentPID
+        self.parentArguments = parentArguments
     }
 }
 
@@ -48,11 +57,18 @@ public struct SessionBody: LedgerBody, Equatable {
     public var ttlSeconds: Int?
     public var process: CallerProcess?
     public var exitCode: Int?
-    /// How it ended: `exit`, `signal`, `ttl`, `revoked`, `broker-restart`, ...
+    /// How it ended: `exit`, `signal`, `ttl`, `revoked`, `client-gone`, `reconcile`, ...
     public var endedBy: String?
+    /// The ephemeral database role.
+    public var roleName: String?
+    /// ISO 8601 UTC.
+    public var expiresAt: String?
+    /// `exec`, `connect`, ...
+    public var client: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
-                process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil) {
+                process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil,
+                roleName: String? = nil, expiresAt: String? = nil, client: String? = nil) {
         self.phase = phase
         self.role = role
         self.reason = reason
@@ -60,6 +76,9 @@ public struct SessionBody: LedgerBody, Equatable {
         self.process = process
         self.exitCode = exitCode
         self.endedBy = endedBy
+        self.roleName = roleName
+        self.expiresAt = expiresAt
+        self.client = client
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Which records `Ledger.records` returns. Every value is bound as a parameter.
-public struct LedgerQuery: Sendable, Equatable {
+public struct LedgerQuery: Sendable, Equatable, Codable {
     public var since: Date?
     public var until: Date?
     /// A principal (`user:alice`); matched exactly.
@@ -25,6 +25,21 @@ public struct LedgerQuery: Sendable, Equatable {
         self.kinds = kinds
         self.afterID = afterID
         self.limit = limit
+    }
+
+    enum CodingKeys: String, CodingKey { case since, until, identity, target, session, kinds, afterID, limit }
+
+    /// Every field may be left out, `{}` being every record.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(since: try container.decodeIfPresent(Date.self, forKey: .since),
+                  until: try container.decodeIfPresent(Date.self, forKey: .until),
+                  identity: try container.decodeIfPresent(String.self, forKey: .identity),
+                  target: try container.decodeIfPresent(String.self, forKey: .target),
+                  session: try container.decodeIfPresent(String.self, forKey: .session),
+                  kinds: try container.decodeIfPresent([RecordKind].self, forKey: .kinds) ?? [],
+                  afterID: try container.decodeIfPresent(Int64.self, forKey: .afterID),
+                  limit: try container.decodeIfPresent(Int.self, forKey: .limit))
     }
 
     func sql() -> (String, StatementArguments) {

@@ -28,7 +28,7 @@ public struct LedgerEntry: Sendable {
 }
 
 /// A record as stored: header, canonical body, and its place in the hash chain.
-public struct LedgerRecord: Sendable, Equatable {
+public struct LedgerRecord: Sendable, Equatable, Codable {
     public let id: Int64
     /// Microseconds since the Unix epoch, UTC.
     public let timestamp: Int64

@@ -27,6 +27,9 @@ public final class PostgresConnection {
     /// The server's version as an integer, e.g. 150018.
     public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
+    /// Whether the connection is still usable (not broken by a network or server failure).
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
     /// The backend process id of this connection.
     public var backendPID: Int32 { PQbackendPID(handle) }
 
@@ -65,6 +68,26 @@ public final class PostgresConnection {
         }
         defer { PQfreemem(quoted) }
         return String(cString: quoted)
+    }
+
+    /// `'value'` quoted by libpq, for the few places SQL takes no parameters (utility statements
+    /// such as CREATE ROLE ... VALID UNTIL). Everywhere else, pass values as parameters.
+    public func quoteLiteral(_ value: String) throws(PostgresError) -> String {
+        guard let quoted = PQescapeLiteral(handle, value, value.utf8.count) else {
+            throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle))
+        }
+        defer { PQfreemem(quoted) }
+        return String(cString: quoted)
+    }
+
+    /// The SCRAM-SHA-256 verifier of a password, computed here: the password itself never
+    /// reaches the server (nor its logs).
+    public func passwordVerifier(password: String, user: String) throws(PostgresError) -> String {
+        guard let verifier = PQencryptPasswordConn(handle, password, user, "scram-sha-256") else {
+            throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle))
+        }
+        defer { PQfreemem(verifier) }
+        return String(cString: verifier)
     }
 
     /// A schema-qualified name, each part quoted.

@@ -75,6 +75,9 @@ public struct Sandbox: Sendable {
             report("database \(Sandbox.database) already has \(count) customers")
         }
 
+        // Session roles get nothing by default, not even temporary objects (functions, tables).
+        try shop.execute("REVOKE TEMPORARY ON DATABASE \(try shop.quoteIdentifier(Sandbox.database)) FROM PUBLIC")
+
         if FileManager.default.fileExists(atPath: policyFile) {
             report("kept the policy in \(policyFile)")
         } else {

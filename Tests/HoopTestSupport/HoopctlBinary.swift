@@ -16,12 +16,12 @@ public enum HoopctlBinary {
         return "hoopctl"
     }
 
-    /// Runs `hoopctl ARGS` with our environment plus `environment`.
+    /// Runs `hoopctl ARGS` with our environment plus `environment` (an empty value removes a variable).
     @discardableResult
     public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> ChildProcess.Result {
         var merged = ProcessInfo.processInfo.environment
         merged["NO_COLOR"] = "1"
-        for (key, value) in environment { merged[key] = value }
+        for (key, value) in environment { if value.isEmpty { merged[key] = nil } else { merged[key] = value } }
         return try ChildProcess(path, arguments, environment: merged, input: input.map { Data($0.utf8) }).run()
     }
 }

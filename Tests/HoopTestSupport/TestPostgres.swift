@@ -2,18 +2,31 @@ import Foundation
 import HoopCommon
 import HoopPostgres
 import HoopSandbox
+import XCTest
 
-/// The real PostgreSQL the integration tests use: the sandbox under `$HOOPCTL_TEST_HOME`
-/// when `make test` started one, else a sandbox this test process starts in a temporary home
-/// and deletes when it exits. Never a mock.
+/// The real PostgreSQL, and its broker, that the integration tests use: the sandbox under
+/// `$HOOPCTL_TEST_HOME` when `make test` started one, else a sandbox this test process starts
+/// (`hoopctl sandbox up`, as a user would) in a temporary home and deletes when it exits.
 public enum TestPostgres {
     public struct Instance: Sendable {
         public let sandbox: Sandbox
         public let state: SandboxState
 
+        public var home: String { sandbox.home.path }
+
+        /// `HOOPCTL_HOME` for commands that should talk to this sandbox's broker.
+        public var environment: [String: String] {
+            ["HOOPCTL_HOME": home, "HOOPCTL_POLICY": "", "HOOPCTL_LEDGER": "", "HOOPCTL_BROKER": ""]
+        }
+
         /// A new admin connection to the `shop` database.
         public func admin(database: String = Sandbox.database) throws -> PostgresConnection {
             try sandbox.connect(state, database: database)
+        }
+
+        /// The session roles that exist right now.
+        public func sessionRoles() throws -> [String] {
+            try admin().execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%' ORDER BY 1").rows.compactMap { $0[0] }
         }
     }
 
@@ -27,28 +40,50 @@ public enum TestPostgres {
     }
 
     nonisolated(unsafe) private static var cached: Instance?
+    nonisolated(unsafe) private static var ownedHome: String?
     private static let lock = NSLock()
+
+    static func takeOwnedHome() -> String? {
+        lock.withLock {
+            defer { ownedHome = nil }
+            return ownedHome
+        }
+    }
 
     private static func start() throws -> Instance {
         let environment = ProcessInfo.processInfo.environment
-        if let home = environment["HOOPCTL_TEST_HOME"], !home.isEmpty {
-            let sandbox = Sandbox(home: StateDirectory(url: URL(fileURLWithPath: home)))
-            // `make test` already ran `sandbox up`; this only reads the state (and restarts if needed).
-            let state = try sandbox.up { _ in }
-            return Instance(sandbox: sandbox, state: state)
+        let home: String
+        if let given = environment["HOOPCTL_TEST_HOME"], !given.isEmpty {
+            home = given
+        } else {
+            home = try TemporaryDirectory("pg").path
+            ownedHome = home
+            // When the test bundle finishes, pass or fail (atexit is not reliably reached).
+            XCTestObservationCenter.shared.addTestObserver(SandboxRemover())
+            atexit { SandboxRemover.remove() }
         }
-        let home = try TemporaryDirectory("pg")
-        let sandbox = Sandbox(home: StateDirectory(url: home.url))
-        let state = try sandbox.up { _ in }
-        ownedSandboxHome = home.path
-        atexit {
-            guard let path = TestPostgres.ownedSandboxHome else { return }
-            let sandbox = Sandbox(home: StateDirectory(url: URL(fileURLWithPath: path)))
-            try? sandbox.down(purge: true) { _ in }
-            try? FileManager.default.removeItem(atPath: path)
-        }
+        // Idempotent: with `make test` it only checks that the sandbox and its broker run.
+        let up = try HoopctlBinary.run(["sandbox", "up"], environment: ["HOOPCTL_HOME": home, "HOOPCTL_POLICY": "",
+                                                                       "HOOPCTL_LEDGER": "", "HOOPCTL_BROKER": ""])
+        guard up.succeeded else { throw TestSetupError("hoopctl sandbox up failed: \(up.stderr)\(up.stdout)") }
+        let sandbox = Sandbox(home: StateDirectory(url: URL(fileURLWithPath: home)))
+        guard let state = try sandbox.loadState() else { throw TestSetupError("no sandbox state in \(home)") }
         return Instance(sandbox: sandbox, state: state)
     }
+}
 
-    nonisolated(unsafe) private static var ownedSandboxHome: String?
+/// Stops and deletes the sandbox this process started.
+final class SandboxRemover: NSObject, XCTestObservation {
+    func testBundleDidFinish(_ testBundle: Bundle) { Self.remove() }
+
+    static func remove() {
+        guard let path = TestPostgres.takeOwnedHome() else { return }
+        _ = try? HoopctlBinary.run(["sandbox", "down", "--purge"], environment: ["HOOPCTL_HOME": path])
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

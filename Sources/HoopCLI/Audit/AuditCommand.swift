@@ -1,9 +1,8 @@
 import ArgumentParser
-import HoopCommon
 import HoopLedger
 
 extension Hoopctl {
-    struct AuditCommand: ParsableCommand {
+    struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit",
             abstract: "Read and verify the tamper-evident ledger.",
@@ -13,16 +12,14 @@ extension Hoopctl {
     }
 }
 
-/// Which ledger file the audit commands read.
+/// Where the audit commands read: the broker (admins and auditors), or a ledger file given by
+/// hand (a copy an auditor was handed, read with the file permissions of whoever runs this).
 struct LedgerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The ledger file (default: $HOOPCTL_LEDGER, else $HOOPCTL_HOME/ledger.sqlite).",
-                               valueName: "file"),
+    @Option(help: ArgumentHelp("Read this ledger file directly instead of asking the broker.", valueName: "file"),
             completion: .file(extensions: ["sqlite"]))
     var ledger: String?
 
-    var path: String { ledger ?? StateDirectory.resolve().ledgerPath() }
-
-    func open() throws -> Ledger {
+    func open(_ path: String) throws -> Ledger {
         do {
             return try Ledger(path: path, mode: .readOnly)
         } catch {

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import HoopBrokerAPI
 import HoopLedger
 
 extension Hoopctl.AuditCommand {
-    struct Log: ParsableCommand {
+    struct Log: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List ledger records (the default 'audit' command).",
             discussion: """
@@ -49,16 +50,22 @@ extension Hoopctl.AuditCommand {
             }
         }
 
-        func run() throws {
-            let ledger = try ledgerOptions.open()
+        func run() async throws {
             var query = LedgerQuery(since: since?.date, until: until?.date, target: target, session: session,
                                     kinds: kind, limit: limit)
             if let user { query.identity = user.contains(":") ? user : "user:\(user)" }
             let records: [LedgerRecord]
-            do {
-                records = try ledger.records(query)
-            } catch {
-                throw CLIError(error)
+            if let path = ledgerOptions.ledger {
+                do {
+                    records = try ledgerOptions.open(path).records(query)
+                } catch let error as CLIError {
+                    throw error
+                } catch {
+                    throw CLIError(error)
+                }
+            } else {
+                let answer: AuditRecords = try await BrokerConnection.call { try await $0.post("/v1/audit/records", query) }
+                records = answer.records
             }
             if json {
                 for record in records { Output.line(AuditFormat.jsonLine(record)) }

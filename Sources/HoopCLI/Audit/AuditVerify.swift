@@ -1,26 +1,31 @@
 import ArgumentParser
+import HoopBrokerAPI
 import HoopLedger
 
 extension Hoopctl.AuditCommand {
-    struct Verify: ParsableCommand {
+    struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the ledger's hash chain and name the first record that breaks it.",
-            discussion: "Exits 0 when every record verifies, 3 when the ledger was tampered with or is missing.")
+            discussion: "Asks the broker, or reads --ledger FILE. Exits 0 when every record verifies, 3 when the ledger was tampered with or is missing.")
 
         @Flag(help: "Print one JSON object.")
         var json = false
 
         @OptionGroup var ledgerOptions: LedgerOptions
 
-        func run() throws {
+        func run() async throws {
             let report: VerificationReport
-            do {
-                report = try Ledger(path: ledgerOptions.path, mode: .readOnly).verify()
-            } catch LedgerError.missing(let path) {
-                // A ledger that disappeared is the most complete tampering there is.
-                throw CLIError("verification failed: no ledger at \(path)", exitCode: ExitStatus.tampered)
-            } catch {
-                throw CLIError(error)
+            if let path = ledgerOptions.ledger {
+                do {
+                    report = try Ledger(path: path, mode: .readOnly).verify()
+                } catch LedgerError.missing(let path) {
+                    // A ledger that disappeared is the most complete tampering there is.
+                    throw CLIError("verification failed: no ledger at \(path)", exitCode: ExitStatus.tampered)
+                } catch {
+                    throw CLIError(error)
+                }
+            } else {
+                report = try await BrokerConnection.call { try await $0.post("/v1/audit/verify") }
             }
             let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems
             if json {

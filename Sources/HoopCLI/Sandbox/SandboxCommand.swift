@@ -11,8 +11,8 @@ extension Hoopctl {
             discussion: """
                 The sandbox is a PostgreSQL 15 cluster under $HOOPCTL_HOME/sandbox, on a free loopback \
                 port and a private socket directory, with a 'shop' database (customers with personal \
-                data, and orders) and a demo policy that uses every policy feature. When run as root, \
-                the cluster is owned by the 'postgres' OS user.
+                data, and orders), a demo policy that uses every policy feature, and a broker serving \
+                it. When run as root, the cluster is owned by the 'postgres' OS user.
                 """,
             subcommands: [Up.self, Down.self, Status.self, Env.self]
         )

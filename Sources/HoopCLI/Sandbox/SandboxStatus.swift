@@ -28,6 +28,8 @@ extension Hoopctl.SandboxCommand {
                     "ledger": sandbox.home.ledgerPath(),
                 ]
                 object["pid"] = status.pid
+                object["broker_pid"] = SandboxBroker(sandbox: sandbox).runningPID.map { Int($0) }
+                object["broker_socket"] = SandboxBroker(sandbox: sandbox).socketPath
                 object["postgres_version"] = state.postgresVersion
                 Output.json(object)
                 return
@@ -44,6 +46,7 @@ extension Hoopctl.SandboxCommand {
                 ("policy", sandbox.policyFile),
                 ("admin DSN", sandbox.adminDSNFile),
                 ("ledger", sandbox.home.ledgerPath()),
+                ("broker", SandboxBroker(sandbox: sandbox).runningPID.map { Output.green("running") + " (pid \($0), socket \(SandboxBroker(sandbox: sandbox).socketPath))" } ?? Output.red("stopped")),
             ]
             for (label, value) in rows {
                 Output.line(Output.bold(label.padding(toLength: 11, withPad: " ", startingAt: 0)) + value)

@@ -1,0 +1,360 @@
+import Foundation
+import HoopBrokerAPI
+import HoopCommon
+import HoopLedger
+import HoopPolicy
+import HoopPostgres
+import HoopProvisioning
+
+extension Broker {
+    // MARK: Opening
+
+    /// Checks policy, provisions an ephemeral role and returns how to connect as it.
+    /// The ledger holds the session and the credential before the role exists.
+    public func createSession(_ request: SessionRequest, identity: Identity, caller: CallingProcess?) async throws(BrokerFailure) -> SessionGrant {
+        guard let target = policy.targets[request.target] else {
+            let mine = policy.targets(of: identity)
+            throw BrokerFailure(.notFound, "unknown target '\(request.target)'" + (mine.isEmpty ? "" : "; yours: \(mine.joined(separator: ", "))"))
+        }
+        let allowed = policy.roles(of: identity, on: target.name)
+        guard !allowed.isEmpty else {
+            throw BrokerFailure(.denied, "\(identity) has no access to target '\(target.name)'")
+        }
+        let roleName: String
+        if let asked = request.role {
+            guard allowed.contains(asked) else {
+                let known = target.roles[asked] == nil ? "target '\(target.name)' has no role '\(asked)'" : "\(identity) may not use role '\(asked)' on '\(target.name)'"
+                throw BrokerFailure(target.roles[asked] == nil ? .invalid : .denied, "\(known) (yours: \(allowed.joined(separator: ", ")))")
+            }
+            roleName = asked
+        } else {
+            guard let first = allowed.first(where: { target.roles[$0]?.approval == nil }) else {
+                throw BrokerFailure(.invalid, "choose a role with --role (yours: \(allowed.joined(separator: ", ")))")
+            }
+            roleName = first
+        }
+        let role = target.roles[roleName]!
+        if let approval = role.approval {
+            throw BrokerFailure(.denied, "role '\(roleName)' on '\(target.name)' needs approval from \(approval.from.map(\.description).joined(separator: ", ")); this broker cannot take requests yet")
+        }
+        let ttl = request.ttlSeconds.map { TimeSpan(seconds: Int64($0)) } ?? role.defaultTTL
+        guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
+        guard ttl <= role.maxTTL else {
+            throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(roleName)'")
+        }
+
+        let pool = try pool(target.name)
+        try await refuseIfMaskingCanBeBypassed(target, pool: pool)
+        var schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
+
+        let id = Broker.newSessionID()
+        let now = Date()
+        let expires = now.addingTimeInterval(TimeInterval(ttl.seconds))
+        let dbRole = SessionRoles.roleName(session: id)
+        let password = Broker.randomHex(bytes: 32)
+        let principal = identity.principal.description
+        let process = caller.map {
+            HoopLedger.CallerProcess(pid: Int($0.pid), uid: Int($0.uid), executable: $0.executable, arguments: $0.arguments,
+                                     startTime: $0.startTime, parentPID: $0.parentPID.map(Int.init), parentArguments: $0.parentArguments)
+        }
+        try record(identityEntries(identity) + [
+            LedgerEntry(SessionBody(phase: .started, role: roleName, reason: request.reason, ttlSeconds: Int(ttl.seconds),
+                                    process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
+                                    client: request.kind),
+                        identity: principal, target: target.name, session: id, time: now),
+            LedgerEntry(CredentialBody(action: "created", roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires))),
+                        identity: principal, target: target.name, session: id, time: now),
+        ])
+        var spec = SessionRoles.Specification(
+            roleName: dbRole, password: password, validUntil: expires, readerRole: schema.reader, schema: schema.schema,
+            connectionLimit: role.connectionLimit, statementTimeout: role.statementTimeout.map { TimeInterval($0.seconds) },
+            idleInTransactionTimeout: role.idleInTransactionTimeout.map { TimeInterval($0.seconds) },
+            comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires)))")
+        do {
+            do {
+                try await pool.run { [spec] in try SessionRoles.create($0, spec) }
+            } catch let error as PostgresError where error.sqlState == "42704" || error.sqlState == "3F000" {
+                // The cached views are gone (another init dropped that version): look again, once.
+                maskingSchemas[target.name] = nil
+                schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
+                spec.readerRole = schema.reader
+                spec.schema = schema.schema
+                try await pool.run { [spec] in try SessionRoles.create($0, spec) }
+            }
+        } catch {
+            recordBestEffort([
+                LedgerEntry(CredentialBody(action: "create-failed", roleName: dbRole, detail: "\(error)"),
+                            identity: principal, target: target.name, session: id),
+                LedgerEntry(SessionBody(phase: .ended, endedBy: "provisioning-failed"), identity: principal, target: target.name, session: id),
+            ])
+            throw BrokerFailure(.unavailable, "could not create the session role on '\(target.name)': \(error)")
+        }
+        let info = SessionInfo(id: id, identity: principal, target: target.name, role: roleName, roleName: dbRole,
+                               reason: request.reason, startedAt: now, expiresAt: expires, state: .active,
+                               pid: caller.map { Int($0.pid) }, command: caller?.arguments)
+        sessions[id] = ActiveSession(info: info, caller: caller)
+        logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(roleName)"])
+        let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
+        let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"
+        let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
+        return SessionGrant(session: info, connection: ConnectionSettings(host: host, port: port, user: dbRole, password: password,
+                                                                          database: target.database, sslMode: target.sslMode.rawValue))
+    }
+
+    /// Sessions are refused while the doctor finds a way around masking (unless the policy allows it).
+    func refuseIfMaskingCanBeBypassed(_ target: Target, pool: AdminPool) async throws(BrokerFailure) {
+        guard !target.allowMaskingBypass else { return }
+        let report = try await doctor(target: target, pool: pool, maxAge: 30)
+        guard report.hasBypass else { return }
+        throw BrokerFailure(.unavailable, "target '\(target.name)' refuses sessions: 'hoopctl target doctor \(target.name)' finds a way around masking",
+                            details: report.findings.filter { $0.severity == .bypass }.map(\.message))
+    }
+
+    /// The current masking schema of a role; built on first use after a policy or schema change.
+    func maskingSchema(target: Target, role: Role, pool: AdminPool, identity: Identity) async throws(BrokerFailure) -> (schema: String, reader: String) {
+        if let cached = maskingSchemas[target.name]?[role.name] { return cached }
+        let current: [String: (schema: String, reader: String)?]
+        do {
+            current = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
+        } catch {
+            throw BrokerFailure(.unavailable, "cannot read the catalog of '\(target.name)': \(error)")
+        }
+        if let found = current[role.name] ?? nil {
+            maskingSchemas[target.name, default: [:]][role.name] = found
+            return found
+        }
+        _ = try await initializeTarget(target, identity: identity)
+        guard let built = maskingSchemas[target.name]?[role.name] else {
+            throw BrokerFailure(.internal, "masking views for role '\(role.name)' were not built")
+        }
+        return built
+    }
+
+    // MARK: Ending
+
+    /// The client is done: revoke now and answer once the role is gone (or being retried).
+    public func endSession(_ id: String, end: SessionEnd, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
+        if sessions[id] == nil, let done = endedSessions[id], done.identity == identity.principal.description || policy.isAdmin(identity) {
+            return done  // already revoked (TTL, revoke, vanished client): nothing left to do
+        }
+        let session = try findSession(id, identity: identity, action: "end")
+        await revoke(session.info.id, endedBy: end.endedBy, exitCode: end.exitCode, by: identity.principal.description)
+        return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: end.endedBy, exitCode: end.exitCode)
+    }
+
+    /// `hoopctl revoke`: the session's owner or an admin.
+    public func revokeSession(_ id: String, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
+        let session = try findSession(id, identity: identity, action: "revoke")
+        let by = session.info.identity == identity.principal.description ? "revoked" : "revoked-by-admin"
+        await revoke(session.info.id, endedBy: by, exitCode: nil, by: identity.principal.description)
+        return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: by, exitCode: nil)
+    }
+
+    func ended(_ info: SessionInfo, by: String, exitCode: Int?) -> SessionInfo {
+        var info = info
+        info.state = .ended
+        info.endedAt = Date()
+        info.endedBy = by
+        info.exitCode = exitCode
+        return info
+    }
+
+    /// A session by id or unambiguous prefix (at least 4 characters), if the caller may act on it.
+    func findSession(_ id: String, identity: Identity, action: String) throws(BrokerFailure) -> ActiveSession {
+        let matches = id.count >= 4 ? sessions.values.filter { $0.info.id.hasPrefix(id) } : sessions.values.filter { $0.info.id == id }
+        guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no active session '\(id)'") }
+        guard matches.count == 1 else {
+            throw BrokerFailure(.invalid, "'\(id)' matches \(matches.count) sessions: \(matches.map(\.info.id).sorted().joined(separator: ", "))")
+        }
+        let session = matches[0]
+        guard session.info.identity == identity.principal.description || policy.isAdmin(identity) else {
+            throw BrokerFailure(.denied, "\(identity) may not \(action) session \(session.info.id) of \(session.info.identity)")
+        }
+        return session
+    }
+
+    /// Revokes a session's role, retrying with backoff until it is gone; every step is recorded.
+    /// Returns when the first attempt succeeded, or after 15 s while retries go on.
+    func revoke(_ id: String, endedBy: String, exitCode: Int?, by actor: String?) async {
+        guard var session = sessions[id] else { return }
+        if session.revocation == nil {
+            session.info.state = .ending
+            let target = session.info.target, roleName = session.info.roleName, principal = session.info.identity
+            session.revocation = Task { [weak self] in
+                var delay: Duration = .seconds(1)
+                while let self {
+                    if await self.attemptRevocation(id: id, target: target, roleName: roleName, principal: principal,
+                                                    endedBy: endedBy, exitCode: exitCode, by: actor) { return }
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(60))
+                }
+            }
+            sessions[id] = session
+        }
+        guard let task = sessions[id]?.revocation else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await task.value }
+            group.addTask { try? await Task.sleep(for: .seconds(15)) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// One try; true when the role is gone and the session recorded as ended.
+    func attemptRevocation(id: String, target: String, roleName: String, principal: String, endedBy: String,
+                           exitCode: Int?, by actor: String?) async -> Bool {
+        do {
+            let pool = try pool(target)
+            let steps = try await pool.run { try SessionRoles.revoke($0, roleName: roleName) }
+            var entries = steps.map {
+                LedgerEntry(CredentialBody(action: $0.action, roleName: roleName, detail: $0.detail), identity: principal, target: target, session: id)
+            }
+            entries.append(LedgerEntry(SessionBody(phase: .ended, exitCode: exitCode, endedBy: endedBy, roleName: roleName),
+                                       identity: principal, target: target, session: id))
+            recordBestEffort(entries)
+            if let session = sessions.removeValue(forKey: id) {
+                endedSessions[id] = ended(session.info, by: endedBy, exitCode: exitCode)
+                if endedSessions.count > 10_000 {
+                    for old in endedSessions.values.sorted(by: { ($0.endedAt ?? .distantPast) < ($1.endedAt ?? .distantPast) }).prefix(1_000) {
+                        endedSessions[old.id] = nil
+                    }
+                }
+            }
+            logger.info("session ended", metadata: ["session": "\(id)", "by": "\(endedBy)"])
+            return true
+        } catch {
+            recordBestEffort([LedgerEntry(CredentialBody(action: "revoke-failed", roleName: roleName, detail: "\(error)"),
+                                          identity: principal, target: target, session: id)])
+            logger.warning("revocation failed; retrying", metadata: ["session": "\(id)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: Listing
+
+    public func listSessions(identity: Identity, all: Bool) -> SessionList {
+        let admin = policy.isAdmin(identity)
+        let visible = sessions.values.map(\.info).filter { admin || $0.identity == identity.principal.description }
+        var list = visible
+        if all {
+            // Recently ended sessions, from the ledger.
+            let since = Date().addingTimeInterval(-86400)
+            let ended = ((try? recoverSessions(since: since, includeEnded: true)) ?? []).map(\.info)
+            list += ended.filter { $0.state == .ended && (admin || $0.identity == identity.principal.description) }
+        }
+        return SessionList(sessions: list.sorted { $0.startedAt < $1.startedAt })
+    }
+
+    // MARK: Enforcement
+
+    /// Revokes sessions past their TTL and sessions whose client process is gone.
+    public func reap(now: Date = Date()) async {
+        for session in sessions.values where session.revocation == nil {
+            if now >= session.info.expiresAt {
+                await revokeInBackground(session.info.id, endedBy: "ttl")
+            } else if let caller = session.caller, !caller.isAlive {
+                await revokeInBackground(session.info.id, endedBy: "client-gone")
+            }
+        }
+    }
+
+    private func revokeInBackground(_ id: String, endedBy: String) async {
+        // Start the revocation, but do not hold the reaper up for it.
+        Task { await self.revoke(id, endedBy: endedBy, exitCode: nil, by: nil) }
+        await Task.yield()
+    }
+
+    /// At start-up: sessions the ledger holds as active come back under the broker's watch
+    /// (revoked at once when expired); then the database is reconciled.
+    public func recover() async {
+        let horizon = policy.targets.values.flatMap { $0.roles.values.map(\.maxTTL.seconds) }.max() ?? 86400
+        let since = Date().addingTimeInterval(-TimeInterval(horizon + 3600))
+        let active = (try? recoverSessions(since: since, includeEnded: false)) ?? []
+        for recovered in active {
+            var caller: CallingProcess?
+            if let pid = recovered.info.pid, let start = recovered.clientStartTime {
+                caller = CallingProcess(pid: Int32(pid), uid: 0, startTime: start, executable: nil, arguments: recovered.info.command,
+                                        parentPID: nil, parentArguments: nil)
+            }
+            sessions[recovered.info.id] = ActiveSession(info: recovered.info, caller: caller)
+        }
+        if !active.isEmpty { logger.info("sessions recovered from the ledger", metadata: ["count": "\(active.count)"]) }
+        await reap()
+        await reconcile()
+    }
+
+    /// Session roles in the database that the broker does not hold as active are dropped;
+    /// active sessions whose role has vanished are closed.
+    public func reconcile() async {
+        for (target, pool) in pools {
+            let existing: [String]
+            do {
+                existing = try await pool.run { try SessionRoles.existing($0) }
+            } catch {
+                logger.warning("reconcile: cannot list session roles", metadata: ["target": "\(target)", "error": "\(error)"])
+                continue
+            }
+            let known = Set(sessions.values.map(\.info.roleName))
+            for roleName in existing where !known.contains(roleName) {
+                let id = String(roleName.dropFirst("hoop_s_".count))
+                recordBestEffort([LedgerEntry(CredentialBody(action: "orphan-found", roleName: roleName,
+                                                             detail: "a session role the ledger does not hold as active"),
+                                              target: target, session: id)])
+                _ = await attemptRevocation(id: id, target: target, roleName: roleName, principal: "-", endedBy: "reconcile",
+                                            exitCode: nil, by: nil)
+            }
+            for session in sessions.values where session.info.target == target && session.revocation == nil
+                && !existing.contains(session.info.roleName) {
+                recordBestEffort([LedgerEntry(SessionBody(phase: .ended, endedBy: "role-missing", roleName: session.info.roleName),
+                                              identity: session.info.identity, target: target, session: session.info.id)])
+                sessions.removeValue(forKey: session.info.id)
+            }
+        }
+    }
+
+    /// A session rebuilt from the ledger, with the start time of its client (to watch it again).
+    struct RecoveredSession {
+        var info: SessionInfo
+        var clientStartTime: UInt64?
+    }
+
+    /// Sessions from the ledger's session records since `since`.
+    func recoverSessions(since: Date, includeEnded: Bool) throws -> [RecoveredSession] {
+        let records = try ledger.records(LedgerQuery(since: since, kinds: [.session]))
+        var started: [String: RecoveredSession] = [:]
+        var order: [String] = []
+        for record in records {
+            guard let id = record.session, let body = record.decode(SessionBody.self) else { continue }
+            switch body.phase {
+            case .started:
+                let expires = body.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
+                let info = SessionInfo(id: id, identity: record.identity ?? "-", target: record.target ?? "-", role: body.role ?? "-",
+                                       roleName: body.roleName ?? SessionRoles.roleName(session: id), reason: body.reason,
+                                       startedAt: record.time, expiresAt: expires, state: .active,
+                                       pid: body.process?.pid, command: body.process?.arguments)
+                started[id] = RecoveredSession(info: info, clientStartTime: body.process?.startTime)
+                order.append(id)
+            case .ended:
+                guard var session = started[id] else { continue }
+                session.info = ended(session.info, by: body.endedBy ?? "-", exitCode: body.exitCode)
+                session.info.endedAt = record.time
+                started[id] = session
+            }
+        }
+        return order.compactMap { started[$0] }.filter { includeEnded || $0.info.state != .ended }
+    }
+}
+
+extension Broker {
+    static func newSessionID() -> String { randomHex(bytes: 6) }
+
+    static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in
+            let byte = generator.next() as UInt8
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+}

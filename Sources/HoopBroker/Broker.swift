@@ -1,0 +1,165 @@
+import Foundation
+import HoopBrokerAPI
+import HoopCommon
+import HoopLedger
+import HoopPolicy
+import HoopProvisioning
+import Logging
+
+/// The broker's state and every decision it makes. It alone holds the policy, the ledger and
+/// the admin connections; the HTTP layer only turns requests into calls on it.
+public actor Broker {
+    public static let version = "0.2.0"
+
+    let configuration: BrokerConfiguration
+    let ledger: Ledger
+    let logger: Logger
+    let startedAt = Date()
+
+    private(set) var policy: Policy
+    var pools: [String: AdminPool] = [:]
+    /// Why a target has no pool (its admin DSN could not be read).
+    var poolErrors: [String: String] = [:]
+    var sessions: [String: ActiveSession] = [:]
+    /// Sessions that ended lately, so a late `end` from their client gets an answer.
+    var endedSessions: [String: SessionInfo] = [:]
+    /// target → role → current masking schema and reader role.
+    var maskingSchemas: [String: [String: (schema: String, reader: String)]] = [:]
+    var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
+    /// Principals with an identity record in the ledger since this broker started.
+    var recordedIdentities: Set<String> = []
+
+    public init(configuration: BrokerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        policy = try PolicyLoader.load(path: configuration.policyPath).get()
+        ledger = try Ledger(path: configuration.ledgerPath)
+        let (pools, errors) = Broker.makePools(policy)
+        self.pools = pools
+        poolErrors = errors
+    }
+
+    static func makePools(_ policy: Policy) -> ([String: AdminPool], [String: String]) {
+        var pools: [String: AdminPool] = [:], errors: [String: String] = [:]
+        for target in policy.targets.values {
+            do {
+                pools[target.name] = AdminPool(target: target.name, conninfo: try AdminPool.conninfo(for: target).conninfo)
+            } catch {
+                errors[target.name] = "\(error)"
+            }
+        }
+        return (pools, errors)
+    }
+
+    func pool(_ target: String) throws(BrokerFailure) -> AdminPool {
+        guard let pool = pools[target] else {
+            throw BrokerFailure(.unavailable, poolErrors[target] ?? "target '\(target)' has no admin connection")
+        }
+        return pool
+    }
+
+    // MARK: Ledger
+
+    /// Appends to the ledger; a ledger that cannot be written stops the operation (fail closed).
+    @discardableResult
+    func record(_ entries: [LedgerEntry]) throws(BrokerFailure) -> [LedgerRecord] {
+        do {
+            return try ledger.append(entries)
+        } catch {
+            logger.error("ledger append failed", metadata: ["error": "\(error)"])
+            throw BrokerFailure(.internal, "the ledger cannot be written; nothing was done")
+        }
+    }
+
+    /// Records that must not stop what they describe (a revocation step that already happened).
+    func recordBestEffort(_ entries: [LedgerEntry]) {
+        do { try ledger.append(entries) } catch {
+            logger.critical("ledger append failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func identityEntries(_ identity: Identity) -> [LedgerEntry] {
+        guard !recordedIdentities.contains(identity.principal.description) else { return [] }
+        recordedIdentities.insert(identity.principal.description)
+        return [LedgerEntry(IdentityBody(principal: identity.principal.description, method: identity.method,
+                                         uid: identity.uid.map(Int.init), groups: identity.osGroups),
+                            identity: identity.principal.description)]
+    }
+
+    // MARK: Who
+
+    public func whoami(_ identity: Identity) -> WhoAmI {
+        let mine = policy.principals(of: identity)
+        var access: [String: [String]] = [:]
+        for target in policy.targets(of: identity) { access[target] = policy.roles(of: identity, on: target) }
+        return WhoAmI(principal: identity.principal.description, method: identity.method, uid: identity.uid,
+                      osGroups: identity.osGroups, groups: mine.filter { $0.kind == .group }.map(\.name).sorted(),
+                      admin: policy.isAdmin(identity), auditor: policy.isAuditor(identity), access: access)
+    }
+
+    public func status() -> BrokerStatus {
+        BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
+                     ledger: configuration.ledgerPath, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
+                     targets: policy.targets.keys.sorted())
+    }
+
+    func requireAdmin(_ identity: Identity, to action: String) throws(BrokerFailure) {
+        guard policy.isAdmin(identity) else {
+            throw BrokerFailure(.denied, "\(identity) may not \(action): admins only")
+        }
+    }
+
+    // MARK: Policy
+
+    /// Loads the policy file again; a broken file is rejected whole and the old policy stays.
+    public func reloadPolicy(_ identity: Identity?) throws(BrokerFailure) -> PolicyReloadResult {
+        if let identity { try requireAdmin(identity, to: "reload the policy") }
+        let result = PolicyLoader.load(path: configuration.policyPath)
+        let lines = result.diagnostics.map(\.description)
+        guard let newPolicy = result.policy else {
+            recordBestEffort([LedgerEntry(EventBody(name: "policy.rejected", message: "\(result.errors.count) errors; the previous policy stays"),
+                                          identity: identity?.principal.description)])
+            logger.warning("policy reload rejected", metadata: ["errors": "\(result.errors.count)"])
+            return PolicyReloadResult(applied: false, file: configuration.policyPath, diagnostics: lines, summary: nil)
+        }
+        let (newPools, errors) = Broker.makePools(newPolicy)
+        for pool in pools.values { pool.close() }
+        policy = newPolicy
+        pools = newPools
+        poolErrors = errors
+        maskingSchemas = [:]
+        doctorCache = [:]
+        let summary = "\(newPolicy.targets.count) targets, \(newPolicy.access.count) access rules"
+        recordBestEffort([LedgerEntry(EventBody(name: "policy.reloaded", message: summary), identity: identity?.principal.description)])
+        logger.info("policy reloaded", metadata: ["summary": "\(summary)"])
+        return PolicyReloadResult(applied: true, file: configuration.policyPath, diagnostics: lines, summary: summary)
+    }
+
+    // MARK: Audit
+
+    public func auditRecords(_ query: LedgerQuery, identity: Identity) throws(BrokerFailure) -> AuditRecords {
+        guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
+        do {
+            return AuditRecords(records: try ledger.records(query))
+        } catch {
+            throw BrokerFailure(.internal, "\(error)")
+        }
+    }
+
+    public func auditVerify(identity: Identity) throws(BrokerFailure) -> VerificationReport {
+        guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
+        do {
+            return try ledger.verify()
+        } catch {
+            throw BrokerFailure(.internal, "\(error)")
+        }
+    }
+}
+
+/// A session the broker is responsible for.
+struct ActiveSession: Sendable {
+    var info: SessionInfo
+    var caller: CallingProcess?
+    /// Running revocation, awaited by whoever asks for the end.
+    var revocation: Task<Void, Never>?
+}

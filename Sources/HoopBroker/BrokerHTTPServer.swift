@@ -1,0 +1,114 @@
+import Foundation
+import HoopBrokerAPI
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The broker's unix socket: HTTP/1.1, one task per connection, the caller's identity from
+/// the kernel (SO_PEERCRED). Graceful shutdown stops accepting and lets requests finish.
+public struct BrokerHTTPServer: Service {
+    let socketPath: String
+    let router: BrokerRouter
+    let logger: Logger
+    /// Bodies above this are refused (requests are small JSON documents).
+    static let maxBody = 1 << 20
+
+    public init(socketPath: String, router: BrokerRouter, logger: Logger) {
+        self.socketPath = socketPath
+        self.router = router
+        self.logger = logger
+    }
+
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    public func run() async throws {
+        let directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
+                let credentials: EventLoopFuture<KernelPeerCredentials> = (channel as! SocketOptionProvider)
+                    .unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: KernelPeerCredentials.option)
+                return credentials.flatMapThrowing { cred in
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    let connection = try Connection(wrappingChannelSynchronously: channel)
+                    return (connection, PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid))
+                }
+            }
+        // Anyone on the machine may connect: who they are comes from the kernel, not from them.
+        chmod(socketPath, 0o666)
+        logger.info("broker listening", metadata: ["socket": "\(socketPath)"])
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await (connection, peer) in inbound {
+                        group.addTask { await self.serve(connection, peer: peer) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: Optional<EventLoopPromise<Void>>.none)
+        }
+        try? FileManager.default.removeItem(atPath: socketPath)
+    }
+
+    /// `struct ucred` of <sys/socket.h>, which Swift's Glibc module does not export (it needs _GNU_SOURCE).
+    struct KernelPeerCredentials: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        /// SO_PEERCRED on Linux.
+        static let option = SocketOptionName(17)
+    }
+
+    private func serve(_ connection: Connection, peer: PeerCredentials) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body = ByteBuffer()
+                var tooLarge = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let requestHead):
+                        head = requestHead
+                        body.clear()
+                        tooLarge = false
+                    case .body(var chunk):
+                        if body.readableBytes + chunk.readableBytes > Self.maxBody { tooLarge = true } else { body.writeBuffer(&chunk) }
+                    case .end:
+                        guard let requestHead = head else { return }
+                        let response: BrokerRouter.Response
+                        if tooLarge {
+                            let failure = BrokerFailure(.invalid, "request body larger than \(Self.maxBody) bytes")
+                            response = .init(status: 413, body: (try? BrokerAPI.encoder.encode(failure)) ?? Data())
+                        } else {
+                            let request = BrokerRouter.Request(method: requestHead.method.rawValue, path: requestHead.uri,
+                                                               headers: requestHead.headers.map { ($0.name, $0.value) },
+                                                               body: Data(body.readableBytesView), peer: peer)
+                            response = await router.handle(request)
+                        }
+                        var headers = HTTPHeaders()
+                        headers.add(name: "Content-Type", value: "application/json")
+                        headers.add(name: "Content-Length", value: String(response.body.count))
+                        headers.add(name: BrokerAPI.versionHeader, value: String(BrokerAPI.version))
+                        let keepAlive = requestHead.isKeepAlive && !tooLarge
+                        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+                        try await outbound.write(.head(HTTPResponseHead(version: requestHead.version,
+                                                                        status: HTTPResponseStatus(statusCode: response.status), headers: headers)))
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
+                        try await outbound.write(.end(nil))
+                        if !keepAlive { return }
+                        head = nil
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        }
+    }
+}

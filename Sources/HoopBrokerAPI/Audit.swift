@@ -1,0 +1,10 @@
+import HoopLedger
+
+/// `POST /v1/audit/records` takes a `LedgerQuery` and answers this.
+public struct AuditRecords: Codable, Sendable {
+    public var records: [LedgerRecord]
+    public init(records: [LedgerRecord]) { self.records = records }
+}
+
+/// `POST /v1/audit/verify` answers a `VerificationReport`; both travel as they are.
+public typealias AuditVerification = VerificationReport

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The broker's request/response protocol: HTTP/1.1 with JSON bodies over a unix socket.
+/// Every request carries `Hoopctl-Protocol: <version>`; a broker refuses versions it does not speak.
+public enum BrokerAPI {
+    public static let version = 1
+    public static let versionHeader = "Hoopctl-Protocol"
+
+    /// Where clients find the broker: `$HOOPCTL_BROKER`, else `<state>/broker.sock`.
+    public static func socketPath(stateDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["HOOPCTL_BROKER"], !path.isEmpty { return path }
+        return URL(fileURLWithPath: stateDirectory).appendingPathComponent("broker.sock").path
+    }
+
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
+
+/// Why the broker refused or failed a request. Messages never carry secrets.
+public struct BrokerFailure: Codable, Sendable, Error, CustomStringConvertible {
+    public enum Code: String, Codable, Sendable {
+        /// Policy says no.
+        case denied
+        /// Bad request: unknown target or role, a TTL over the maximum, malformed JSON.
+        case invalid
+        case notFound = "not_found"
+        /// The target's database cannot be reached, or refuses sessions (masking bypass).
+        case unavailable
+        case unsupportedVersion = "unsupported_version"
+        case `internal`
+    }
+
+    public var code: Code
+    public var message: String
+    /// Extra lines a user should see (policy errors, doctor findings).
+    public var details: [String]?
+
+    public init(_ code: Code, _ message: String, details: [String]? = nil) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { message }
+
+    /// The HTTP status a failure travels with.
+    public var httpStatus: Int {
+        switch code {
+        case .denied: return 403
+        case .invalid: return 400
+        case .notFound: return 404
+        case .unavailable: return 503
+        case .unsupportedVersion: return 426
+        case .internal: return 500
+        }
+    }
+}
+
+/// `GET /v1/whoami`
+public struct WhoAmI: Codable, Sendable {
+    public var principal: String
+    public var method: String
+    public var uid: UInt32?
+    public var osGroups: [String]
+    /// Policy groups the caller belongs to.
+    public var groups: [String]
+    public var admin: Bool
+    public var auditor: Bool
+    /// target → roles the caller may use.
+    public var access: [String: [String]]
+
+    public init(principal: String, method: String, uid: UInt32?, osGroups: [String], groups: [String], admin: Bool,
+                auditor: Bool, access: [String: [String]]) {
+        self.principal = principal
+        self.method = method
+        self.uid = uid
+        self.osGroups = osGroups
+        self.groups = groups
+        self.admin = admin
+        self.auditor = auditor
+        self.access = access
+    }
+}

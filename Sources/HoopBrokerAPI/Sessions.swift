@@ -1,0 +1,129 @@
+import Foundation
+
+/// `POST /v1/sessions`: ask for a session on a target.
+public struct SessionRequest: Codable, Sendable {
+    public var target: String
+    /// The role; the only one the caller has when nil.
+    public var role: String?
+    public var reason: String?
+    public var ttlSeconds: Int?
+    /// `exec`, `connect`, ... for the record.
+    public var kind: String?
+
+    public init(target: String, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil, kind: String? = nil) {
+        self.target = target
+        self.role = role
+        self.reason = reason
+        self.ttlSeconds = ttlSeconds
+        self.kind = kind
+    }
+}
+
+/// What a session is, as the broker reports it.
+public struct SessionInfo: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case active, ending, ended }
+
+    public var id: String
+    public var identity: String
+    public var target: String
+    public var role: String
+    /// The ephemeral database role.
+    public var roleName: String
+    public var reason: String?
+    public var startedAt: Date
+    public var expiresAt: Date
+    public var state: State
+    public var endedAt: Date?
+    public var endedBy: String?
+    public var exitCode: Int?
+    public var pid: Int?
+    public var command: [String]?
+
+    public init(id: String, identity: String, target: String, role: String, roleName: String, reason: String?,
+                startedAt: Date, expiresAt: Date, state: State, endedAt: Date? = nil, endedBy: String? = nil,
+                exitCode: Int? = nil, pid: Int? = nil, command: [String]? = nil) {
+        self.id = id
+        self.identity = identity
+        self.target = target
+        self.role = role
+        self.roleName = roleName
+        self.reason = reason
+        self.startedAt = startedAt
+        self.expiresAt = expiresAt
+        self.state = state
+        self.endedAt = endedAt
+        self.endedBy = endedBy
+        self.exitCode = exitCode
+        self.pid = pid
+        self.command = command
+    }
+}
+
+/// How a client connects to the database for its session. Holds the session's password:
+/// never log it, never print it.
+public struct ConnectionSettings: Codable, Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var database: String
+    public var sslMode: String
+
+    public init(host: String, port: Int, user: String, password: String, database: String, sslMode: String) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.sslMode = sslMode
+    }
+
+    /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE and DATABASE_URL.
+    public var environment: [String: String] {
+        var components = URLComponents()
+        components.scheme = "postgresql"
+        components.user = user
+        components.password = password
+        components.path = "/" + database
+        components.queryItems = [URLQueryItem(name: "sslmode", value: sslMode)]
+        if host.hasPrefix("/") {
+            components.host = ""
+            components.queryItems?.append(URLQueryItem(name: "host", value: host))
+            components.queryItems?.append(URLQueryItem(name: "port", value: String(port)))
+        } else {
+            components.host = host
+            components.port = port
+        }
+        return ["PGHOST": host, "PGPORT": String(port), "PGUSER": user, "PGPASSWORD": password,
+                "PGDATABASE": database, "PGSSLMODE": sslMode, "DATABASE_URL": components.string ?? ""]
+    }
+}
+
+/// The answer to `POST /v1/sessions`.
+public struct SessionGrant: Codable, Sendable {
+    public var session: SessionInfo
+    public var connection: ConnectionSettings
+
+    public init(session: SessionInfo, connection: ConnectionSettings) {
+        self.session = session
+        self.connection = connection
+    }
+}
+
+/// `POST /v1/sessions/{id}/end`: the client is done (its command exited, or it was interrupted).
+public struct SessionEnd: Codable, Sendable {
+    public var exitCode: Int?
+    /// `exit`, `signal`, `interrupted`, ...
+    public var endedBy: String
+
+    public init(exitCode: Int?, endedBy: String) {
+        self.exitCode = exitCode
+        self.endedBy = endedBy
+    }
+}
+
+/// `GET /v1/sessions`
+public struct SessionList: Codable, Sendable {
+    public var sessions: [SessionInfo]
+    public init(sessions: [SessionInfo]) { self.sessions = sessions }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import HoopBrokerAPI
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Talks to the broker over its unix socket: one HTTP/1.1 request per connection.
+public struct BrokerClient: Sendable {
+    public let socketPath: String
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+
+    public func get<Response: Decodable>(_ path: String, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
+        try await call(.GET, path, body: nil)
+    }
+
+    public func post<Body: Encodable, Response: Decodable>(_ path: String, _ body: Body, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
+        let data: Data
+        do { data = try BrokerAPI.encoder.encode(body) } catch { throw .protocolError("cannot encode the request: \(error)") }
+        return try await call(.POST, path, body: data)
+    }
+
+    public func post<Response: Decodable>(_ path: String, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
+        try await call(.POST, path, body: Data("{}".utf8))
+    }
+
+    typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+
+    private func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws(BrokerClientError) -> Response {
+        let connection: Connection
+        do {
+            connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: socketPath) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try Connection(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw .unreachable(socket: socketPath, reason: BrokerClientError.describe(error))
+        }
+        let status: Int
+        let payload: Data
+        do {
+            (status, payload) = try await connection.executeThenClose { inbound, outbound in
+                var headers = HTTPHeaders()
+                headers.add(name: "Host", value: "hoopctl")
+                headers.add(name: BrokerAPI.versionHeader, value: String(BrokerAPI.version))
+                headers.add(name: "Connection", value: "close")
+                if let body {
+                    headers.add(name: "Content-Type", value: "application/json")
+                    headers.add(name: "Content-Length", value: String(body.count))
+                }
+                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
+                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                try await outbound.write(.end(nil))
+                var status = 0
+                var collected = ByteBuffer()
+                for try await part in inbound {
+                    switch part {
+                    case .head(let head): status = Int(head.status.code)
+                    case .body(var chunk): collected.writeBuffer(&chunk)
+                    case .end: return (status, Data(collected.readableBytesView))
+                    }
+                }
+                throw BrokerClientError.protocolError("the broker closed the connection before answering")
+            }
+        } catch let error as BrokerClientError {
+            throw error
+        } catch {
+            throw .unreachable(socket: socketPath, reason: BrokerClientError.describe(error))
+        }
+        guard status == 200 else {
+            if let failure = try? BrokerAPI.decoder.decode(BrokerFailure.self, from: payload) { throw .refused(failure) }
+            throw .protocolError("the broker answered HTTP \(status)")
+        }
+        do {
+            return try BrokerAPI.decoder.decode(Response.self, from: payload)
+        } catch {
+            throw .protocolError("cannot read the broker's answer: \(error)")
+        }
+    }
+}
+
+public enum BrokerClientError: Error, CustomStringConvertible {
+    /// No broker listens (or the socket cannot be reached).
+    case unreachable(socket: String, reason: String)
+    /// The broker answered with a failure.
+    case refused(BrokerFailure)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let socket, let reason):
+            return "cannot reach the broker at \(socket) (\(reason)); is 'hoopctl serve' running? ('hoopctl sandbox up' starts one for the sandbox)"
+        case .refused(let failure):
+            return ([failure.message] + (failure.details ?? []).map { "  \($0)" }).joined(separator: "\n")
+        case .protocolError(let message):
+            return "broker protocol error: \(message)"
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
+}

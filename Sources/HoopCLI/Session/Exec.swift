@@ -1,0 +1,29 @@
+import ArgumentParser
+
+extension Hoopctl {
+    struct Exec: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a command with a short-lived database role of its own.",
+            discussion: """
+                The broker checks the policy and creates an ephemeral role that sees only masked data. \
+                The command gets PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, DATABASE_URL and \
+                HOOPCTL_SESSION; signals sent to hoopctl are passed on to it. When it ends, however it ends, \
+                the role is revoked, and hoopctl exits with the command's exit code (128 + N when killed by signal N).
+
+                Example: hoopctl exec prod-db --reason "nightly retrain" -- python train.py
+                """)
+
+        @OptionGroup var session: SessionOptions
+
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+        var command: [String] = []
+
+        func validate() throws {
+            if command.isEmpty { throw ValidationError("give the command to run after --, e.g. hoopctl exec \(session.target) -- psql") }
+        }
+
+        func run() async throws {
+            try await SessionRunner.run(session, kind: "exec", command: command)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import HoopCommon
+
+/// Questions the broker asks the policy about an identity. Pure functions of the policy.
+extension Policy {
+    /// Everything the identity counts as: itself, its OS groups, and the policy groups that list any of those.
+    public func principals(of identity: Identity) -> Set<Principal> {
+        var direct: Set<Principal> = [identity.principal]
+        for group in identity.osGroups { direct.insert(Principal(kind: .osgroup, name: group)) }
+        var all = direct
+        for (name, members) in groups where members.contains(where: direct.contains) {
+            all.insert(Principal(kind: .group, name: name))
+        }
+        return all
+    }
+
+    public func matches(_ identity: Identity, any principals: [Principal]) -> Bool {
+        !self.principals(of: identity).isDisjoint(with: principals)
+    }
+
+    public func isAdmin(_ identity: Identity) -> Bool { matches(identity, any: admins) }
+
+    /// Admins may read the audit log too.
+    public func isAuditor(_ identity: Identity) -> Bool { isAdmin(identity) || matches(identity, any: auditors) }
+
+    /// The roles of `target` the identity may open sessions as, in policy order of first grant.
+    public func roles(of identity: Identity, on target: String) -> [String] {
+        let mine = principals(of: identity)
+        var roles: [String] = []
+        for rule in access where rule.target == target && !mine.isDisjoint(with: rule.who) {
+            for role in rule.roles where !roles.contains(role) { roles.append(role) }
+        }
+        return roles
+    }
+
+    /// The targets the identity has any role on, sorted.
+    public func targets(of identity: Identity) -> [String] {
+        targets.keys.filter { !roles(of: identity, on: $0).isEmpty }.sorted()
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import HoopPolicy
+import HoopPostgres
+
+/// Ephemeral database roles, one per session: created with everything the policy allows and
+/// nothing more, and revoked step by step.
+public enum SessionRoles {
+    /// `hoop_s_<session id>`
+    public static func roleName(session: String) -> String { "hoop_s_\(session)" }
+
+    /// Whether a role name is one hoopctl makes for sessions.
+    public static func isSessionRole(_ name: String) -> Bool { name.hasPrefix("hoop_s_") }
+
+    public struct Specification: Sendable {
+        public var roleName: String
+        public var password: String
+        public var validUntil: Date
+        public var readerRole: String
+        public var schema: String
+        public var connectionLimit: Int
+        public var statementTimeout: TimeInterval?
+        public var idleInTransactionTimeout: TimeInterval?
+        public var comment: String
+
+        public init(roleName: String, password: String, validUntil: Date, readerRole: String, schema: String,
+                    connectionLimit: Int, statementTimeout: TimeInterval?, idleInTransactionTimeout: TimeInterval?, comment: String) {
+            self.roleName = roleName
+            self.password = password
+            self.validUntil = validUntil
+            self.readerRole = readerRole
+            self.schema = schema
+            self.connectionLimit = connectionLimit
+            self.statementTimeout = statementTimeout
+            self.idleInTransactionTimeout = idleInTransactionTimeout
+            self.comment = comment
+        }
+    }
+
+    /// Creates the role in one transaction. Only the SCRAM verifier of the password reaches
+    /// the server. CREATE ROLE takes no parameters, so its values are quoted by libpq.
+    public static func create(_ db: PostgresConnection, _ spec: Specification) throws {
+        let role = try db.quoteIdentifier(spec.roleName)
+        let verifier = try db.passwordVerifier(password: spec.password, user: spec.roleName)
+        try db.transaction { db in
+            try db.execute("""
+                CREATE ROLE \(role) WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT \
+                CONNECTION LIMIT \(max(1, spec.connectionLimit)) \
+                PASSWORD \(try db.quoteLiteral(verifier)) \
+                VALID UNTIL \(try db.quoteLiteral(timestamp(spec.validUntil))) \
+                IN ROLE \(try db.quoteIdentifier(spec.readerRole))
+                """)
+            try db.execute("ALTER ROLE \(role) SET search_path TO \(try db.quoteIdentifier(spec.schema))")
+            if let timeout = spec.statementTimeout {
+                try db.execute("ALTER ROLE \(role) SET statement_timeout TO \(try db.quoteLiteral(String(Int(timeout * 1000))))")
+            }
+            if let timeout = spec.idleInTransactionTimeout {
+                try db.execute("ALTER ROLE \(role) SET idle_in_transaction_session_timeout TO \(try db.quoteLiteral(String(Int(timeout * 1000))))")
+            }
+            try db.execute("COMMENT ON ROLE \(role) IS \(try db.quoteLiteral(spec.comment))")
+        }
+    }
+
+    /// One step of a revocation, for the ledger.
+    public struct Step: Sendable {
+        public let action: String
+        public let detail: String?
+    }
+
+    /// Takes the role away: no more logins, its backends terminated, what it owns dropped,
+    /// the role dropped. Safe to repeat; each step that did something is returned.
+    public static func revoke(_ db: PostgresConnection, roleName: String) throws -> [Step] {
+        let role = try db.quoteIdentifier(roleName)
+        guard try !db.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [roleName]).rows.isEmpty else { return [] }
+        var steps: [Step] = []
+        try db.execute("ALTER ROLE \(role) NOLOGIN")
+        steps.append(Step(action: "login-disabled", detail: nil))
+        let terminated = try db.execute("""
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1
+            """, [roleName]).scalar ?? "0"
+        steps.append(Step(action: "backends-terminated", detail: terminated))
+        try db.execute("DROP OWNED BY \(role)")
+        steps.append(Step(action: "owned-dropped", detail: nil))
+        // A terminated backend can take a moment to leave; DROP ROLE does not wait for it.
+        try db.execute("DROP ROLE \(role)")
+        steps.append(Step(action: "dropped", detail: nil))
+        return steps
+    }
+
+    /// Every session role present in the cluster.
+    public static func existing(_ db: PostgresConnection) throws -> [String] {
+        try db.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%' ORDER BY rolname").rows.compactMap { $0[0] }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

@@ -74,7 +74,8 @@ let package = Package(
         .executableTarget(name: "hoopctl", dependencies: ["HoopCLI"]),
         // `make bench`: figures with baselines from the same run.
         .executableTarget(name: "hoopctl-bench", dependencies: [
-            "HoopCommon", "HoopLedger", .product(name: "GRDB", package: "GRDB.swift"),
+            "HoopCommon", "HoopLedger", "HoopPolicy", "HoopPostgres", "HoopProvisioning", "HoopSandbox",
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.

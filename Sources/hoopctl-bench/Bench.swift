@@ -18,6 +18,9 @@ enum Bench {
         if sections.isEmpty || sections.contains("ledger") {
             try LedgerBench(scratch: scratch).run()
         }
+        if sections.isEmpty || sections.contains("exec") {
+            try ExecBench(scratch: scratch).run()
+        }
     }
 }
 

@@ -1,0 +1,80 @@
+import Foundation
+import HoopCommon
+import HoopTestSupport
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hoopctl serve` as a process: SIGHUP and `policy reload` swap the policy whole or not at all,
+/// SIGTERM stops it cleanly. A broker of its own, beside the sandbox's, on the same database.
+final class BrokerProcessTests: XCTestCase {
+    var pg: TestPostgres.Instance!
+    var directory: TemporaryDirectory!
+    var broker: BackgroundProcess!
+    var environment: [String: String] = [:]
+
+    var policy: String { directory.file("policy.yaml") }
+
+    override func setUpWithError() throws {
+        pg = try TestPostgres.shared()
+        directory = try TemporaryDirectory("serve")
+        let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
+            .replacingOccurrences(of: "admin_dsn_file: admin.dsn", with: "admin_dsn_file: \(pg.sandbox.adminDSNFile)")
+        try yaml.write(toFile: policy, atomically: true, encoding: .utf8)
+        environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
+                       "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": ""]
+        broker = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", policy], environment: environment)
+        XCTAssertTrue(try eventually { try HoopctlBinary.run(["whoami"], environment: environment).succeeded }, broker.output)
+    }
+
+    override func tearDown() {
+        broker = nil
+        directory.remove()
+    }
+
+    private func events() throws -> [String] {
+        let audit = try HoopctlBinary.run(["audit", "--kind", "event", "--json"], environment: environment)
+        return audit.stdout.split(separator: "\n").compactMap {
+            ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]).flatMap { ($0["body"] as? [String: Any])?["name"] as? String }
+        }
+    }
+
+    func testSIGHUPReloadsThePolicyWholeOrNotAtAll() throws {
+        let good = try String(contentsOfFile: policy, encoding: .utf8)
+        try good.replacingOccurrences(of: "max_ttl: 8h", with: "max_ttl: 8 hours").write(toFile: policy, atomically: true, encoding: .utf8)
+        broker.signal(SIGHUP)
+        XCTAssertTrue(try eventually { try events().contains("policy.rejected") })
+        XCTAssertTrue(broker.output.contains("policy reload rejected"))
+        let still = try HoopctlBinary.run(["exec", "sandbox", "--quiet", "--", "true"], environment: environment)
+        XCTAssertEqual(still.status, 0, "the old policy still serves: \(still.stderr)")
+
+        try good.replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "")
+            .write(toFile: policy, atomically: true, encoding: .utf8)
+        broker.signal(SIGHUP)
+        XCTAssertTrue(try eventually { try events().contains("policy.reloaded") })
+        let denied = try HoopctlBinary.run(["exec", "sandbox", "--quiet", "--", "true"], environment: environment)
+        XCTAssertEqual(denied.status, 77, "the new policy, whole: \(denied.stderr)")
+    }
+
+    func testPolicyReloadPrintsEveryErrorAndExitsTwo() throws {
+        let good = try String(contentsOfFile: policy, encoding: .utf8)
+        try good.replacingOccurrences(of: "max_ttl: 8h", with: "max_ttl: 8 hours").replacingOccurrences(of: "count: 1", with: "count: 0")
+            .write(toFile: policy, atomically: true, encoding: .utf8)
+        let rejected = try HoopctlBinary.run(["policy", "reload"], environment: environment)
+        XCTAssertEqual(rejected.status, 2)
+        XCTAssertEqual(rejected.stdout.split(separator: "\n").filter { $0.contains(": error: ") }.count, 2, rejected.stdout)
+        XCTAssertTrue(rejected.stdout.hasSuffix("rejected; the broker keeps its previous policy\n"), rejected.stdout)
+        try good.write(toFile: policy, atomically: true, encoding: .utf8)
+        let applied = try HoopctlBinary.run(["policy", "reload"], environment: environment)
+        XCTAssertEqual(applied.status, 0, applied.stdout + applied.stderr)
+    }
+
+    func testSIGTERMStopsTheBrokerGracefully() throws {
+        broker.signal(SIGTERM)
+        XCTAssertEqual(broker.wait(timeout: 10), 0, broker.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.file("broker.sock")), "the socket is removed")
+        let gone = try HoopctlBinary.run(["whoami"], environment: environment)
+        XCTAssertEqual(gone.status, 69)
+    }
+}

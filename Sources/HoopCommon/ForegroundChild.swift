@@ -32,23 +32,7 @@ public final class ForegroundChild: @unchecked Sendable {
     /// Starts `executable` (searched on PATH) with exactly `environment`.
     public init(executable: String, arguments: [String], environment: [String: String]) throws {
         let path = try ChildProcess.locate(executable, searchPath: environment["PATH"])
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t(), defaults = sigset_t()
-        sigemptyset(&noSignals)
-        sigemptyset(&defaults)
-        for signal in Self.forwardedSignals + [SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, path, nil, &attributes, argv, envp)
-        guard spawned == 0 else { throw ChildProcess.SpawnError(program: executable, errno: spawned) }
+        let pid = try Spawn.start(path: path, arguments: arguments, environment: environment, name: executable)
         self.pid = pid
     }
 
@@ -56,11 +40,8 @@ public final class ForegroundChild: @unchecked Sendable {
     public func wait() -> Termination {
         SignalRelay.shared.forward(to: pid)
         defer { SignalRelay.shared.forward(to: nil) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return .exited(127) }
-        }
-        return (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        guard let (exited, code) = Spawn.wait(pid) else { return .exited(127) }
+        return exited ? .exited(code) : .signaled(code)
     }
 }
 

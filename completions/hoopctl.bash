@@ -173,13 +173,13 @@ _hoopctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    sandbox|serve|exec|connect|sessions|revoke|whoami|target|policy|audit|help)
+    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|target|policy|audit|help)
         # Offer subcommand argument completions
         "_hoopctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke whoami target policy audit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami target policy audit help' -- "${cur}"))
         ;;
     esac
 }
@@ -260,9 +260,9 @@ _hoopctl_serve() {
 
 _hoopctl_exec() {
     repeating_flags=()
-    non_repeating_flags=(--quiet --version -h --help)
+    non_repeating_flags=(--no-wait --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl)
+    non_repeating_options=(--role --reason --ttl --request --wait --token-file)
     __hoopctl_offer_flags_options -1
 
     # Offer option value completions
@@ -276,14 +276,24 @@ _hoopctl_exec() {
     '--ttl')
         return
         ;;
+    '--request')
+        return
+        ;;
+    '--wait')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     esac
 }
 
 _hoopctl_connect() {
     repeating_flags=()
-    non_repeating_flags=(--quiet --version -h --help)
+    non_repeating_flags=(--no-wait --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --client)
+    non_repeating_options=(--role --reason --ttl --request --wait --token-file --client)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -297,6 +307,16 @@ _hoopctl_connect() {
     '--ttl')
         return
         ;;
+    '--request')
+        return
+        ;;
+    '--wait')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     '--client')
         return
         ;;
@@ -307,24 +327,243 @@ _hoopctl_sessions() {
     repeating_flags=()
     non_repeating_flags=(--active --json --version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_revoke() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_request() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--role --reason --ttl --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--role')
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--ttl')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_requests() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    list|show)
+        # Offer subcommand argument completions
+        "_hoopctl_requests_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'list show' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hoopctl_requests_list() {
+    repeating_flags=()
+    non_repeating_flags=(--pending --mine --all --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--token-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_requests_show() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_approve() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--comment --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--comment')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_deny() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--reason --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--reason')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_token() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    issue|revoke|list)
+        # Offer subcommand argument completions
+        "_hoopctl_token_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'issue revoke list' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hoopctl_token_issue() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--subject --ttl --token-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--subject')
+        return
+        ;;
+    '--ttl')
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_token_revoke() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_token_list() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--token-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_whoami() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_target() {
@@ -354,16 +593,32 @@ _hoopctl_target_init() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_target_doctor() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_policy() {
@@ -409,8 +664,16 @@ _hoopctl_policy_reload() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=()
+    non_repeating_options=(--token-file)
     __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
 }
 
 _hoopctl_audit() {
@@ -440,7 +703,7 @@ _hoopctl_audit_log() {
     repeating_flags=()
     non_repeating_flags=(--json --csv --version -h --help)
     repeating_options=(--kind)
-    non_repeating_options=(--since --until --user --target --session --limit --ledger)
+    non_repeating_options=(--since --until --user --target --session --limit --ledger --token-file)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -471,6 +734,10 @@ _hoopctl_audit_log() {
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     esac
 }
 
@@ -478,13 +745,17 @@ _hoopctl_audit_verify() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--ledger)
+    non_repeating_options=(--ledger --token-file)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--ledger')
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
         return
         ;;
     esac

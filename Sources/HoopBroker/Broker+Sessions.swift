@@ -12,6 +12,40 @@ extension Broker {
     /// Checks policy, provisions an ephemeral role and returns how to connect as it.
     /// The ledger holds the session and the credential before the role exists.
     public func createSession(_ request: SessionRequest, identity: Identity, caller: CallingProcess?) async throws(BrokerFailure) -> SessionGrant {
+        var request = request
+        if let asked = request.request, request.role == nil {
+            // An approved request names its role.
+            request.role = try findRequest(asked, identity: identity).info.role
+        }
+        let (target, role) = try sessionRole(request, identity: identity)
+        let id = Broker.newSessionID()
+        var ttl = request.ttlSeconds.map { TimeSpan(seconds: Int64($0)) } ?? role.defaultTTL
+        var reason = request.reason
+        var approval: (request: RequestInfo, entries: [LedgerEntry])?
+        if let rule = role.approval {
+            guard let requestID = request.request else {
+                throw BrokerFailure(.approvalRequired,
+                                    "role '\(role.name)' on '\(target.name)' needs \(rule.count) approval\(rule.count == 1 ? "" : "s") from \(rule.from.map(\.description).joined(separator: ", "))",
+                                    details: rule.from.map(\.description))
+            }
+            // Reserved now (so it cannot be used twice meanwhile), handed back if the session does not start.
+            approval = try useApproval(requestID, session: request, identity: identity, sessionID: id)
+            ttl = TimeSpan(seconds: Int64(approval!.request.ttlSeconds))
+            reason = approval!.request.reason
+        } else if request.request != nil {
+            throw BrokerFailure(.invalid, "role '\(role.name)' on '\(target.name)' needs no approval: drop --request")
+        }
+        do {
+            return try await startSession(id: id, target: target, role: role, ttl: ttl, reason: reason, identity: identity,
+                                          caller: caller, client: request.kind, approval: approval)
+        } catch {
+            if let approval { releaseApproval(approval.request.id, session: id) }
+            throw error
+        }
+    }
+
+    /// The target and role a session request names, if the policy lets the caller have them.
+    private func sessionRole(_ request: SessionRequest, identity: Identity) throws(BrokerFailure) -> (Target, Role) {
         guard let target = policy.targets[request.target] else {
             let mine = policy.targets(of: identity)
             throw BrokerFailure(.notFound, "unknown target '\(request.target)'" + (mine.isEmpty ? "" : "; yours: \(mine.joined(separator: ", "))"))
@@ -20,34 +54,32 @@ extension Broker {
         guard !allowed.isEmpty else {
             throw BrokerFailure(.denied, "\(identity) has no access to target '\(target.name)'")
         }
-        let roleName: String
         if let asked = request.role {
             guard allowed.contains(asked) else {
                 let known = target.roles[asked] == nil ? "target '\(target.name)' has no role '\(asked)'" : "\(identity) may not use role '\(asked)' on '\(target.name)'"
                 throw BrokerFailure(target.roles[asked] == nil ? .invalid : .denied, "\(known) (yours: \(allowed.joined(separator: ", ")))")
             }
-            roleName = asked
-        } else {
-            guard let first = allowed.first(where: { target.roles[$0]?.approval == nil }) else {
-                throw BrokerFailure(.invalid, "choose a role with --role (yours: \(allowed.joined(separator: ", ")))")
-            }
-            roleName = first
+            return (target, target.roles[asked]!)
         }
-        let role = target.roles[roleName]!
-        if let approval = role.approval {
-            throw BrokerFailure(.denied, "role '\(roleName)' on '\(target.name)' needs approval from \(approval.from.map(\.description).joined(separator: ", ")); this broker cannot take requests yet")
+        guard let first = allowed.first(where: { target.roles[$0]?.approval == nil }) else {
+            throw BrokerFailure(.invalid, "choose a role with --role (yours: \(allowed.joined(separator: ", ")))")
         }
-        let ttl = request.ttlSeconds.map { TimeSpan(seconds: Int64($0)) } ?? role.defaultTTL
+        return (target, target.roles[first]!)
+    }
+
+    /// From the policy decision to the role: TTL limits, the doctor, the masking views, the
+    /// ledger records (before the role exists), the role itself.
+    private func startSession(id: String, target: Target, role: Role, ttl: TimeSpan, reason: String?, identity: Identity,
+                              caller: CallingProcess?, client: String?,
+                              approval: (request: RequestInfo, entries: [LedgerEntry])?) async throws(BrokerFailure) -> SessionGrant {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
         guard ttl <= role.maxTTL else {
-            throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(roleName)'")
+            throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
         }
-
         let pool = try pool(target.name)
         try await refuseIfMaskingCanBeBypassed(target, pool: pool)
         var schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
 
-        let id = Broker.newSessionID()
         let now = Date()
         let expires = now.addingTimeInterval(TimeInterval(ttl.seconds))
         let dbRole = SessionRoles.roleName(session: id)
@@ -57,10 +89,10 @@ extension Broker {
             HoopLedger.CallerProcess(pid: Int($0.pid), uid: Int($0.uid), executable: $0.executable, arguments: $0.arguments,
                                      startTime: $0.startTime, parentPID: $0.parentPID.map(Int.init), parentArguments: $0.parentArguments)
         }
-        try record(identityEntries(identity) + [
-            LedgerEntry(SessionBody(phase: .started, role: roleName, reason: request.reason, ttlSeconds: Int(ttl.seconds),
+        try record(identityEntries(identity) + (approval?.entries ?? []) + [
+            LedgerEntry(SessionBody(phase: .started, role: role.name, reason: reason, ttlSeconds: Int(ttl.seconds),
                                     process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
-                                    client: request.kind),
+                                    client: client),
                         identity: principal, target: target.name, session: id, time: now),
             LedgerEntry(CredentialBody(action: "created", roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires))),
                         identity: principal, target: target.name, session: id, time: now),
@@ -82,18 +114,25 @@ extension Broker {
                 try await pool.run { [spec] in try SessionRoles.create($0, spec) }
             }
         } catch {
-            recordBestEffort([
+            var entries = [
                 LedgerEntry(CredentialBody(action: "create-failed", roleName: dbRole, detail: "\(error)"),
                             identity: principal, target: target.name, session: id),
                 LedgerEntry(SessionBody(phase: .ended, endedBy: "provisioning-failed"), identity: principal, target: target.name, session: id),
-            ])
+            ]
+            if let request = approval?.request {
+                // The approval was recorded as used by this session, which never started: it is usable again.
+                entries.append(LedgerEntry(RequestBody(requestID: request.id, state: "approved",
+                                                       approvalExpiresAt: request.approvalExpiresAt.map(Broker.iso)),
+                                           identity: principal, target: target.name))
+            }
+            recordBestEffort(entries)
             throw BrokerFailure(.unavailable, "could not create the session role on '\(target.name)': \(error)")
         }
-        let info = SessionInfo(id: id, identity: principal, target: target.name, role: roleName, roleName: dbRole,
-                               reason: request.reason, startedAt: now, expiresAt: expires, state: .active,
-                               pid: caller.map { Int($0.pid) }, command: caller?.arguments)
+        let info = SessionInfo(id: id, identity: principal, target: target.name, role: role.name, roleName: dbRole,
+                               reason: reason, startedAt: now, expiresAt: expires, state: .active,
+                               pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
         sessions[id] = ActiveSession(info: info, caller: caller)
-        logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(roleName)"])
+        logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
         let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"
         let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
@@ -249,6 +288,7 @@ extension Broker {
 
     /// Revokes sessions past their TTL and sessions whose client process is gone.
     public func reap(now: Date = Date()) async {
+        expireRequests(now: now)
         for session in sessions.values where session.revocation == nil {
             if now >= session.info.expiresAt {
                 await revokeInBackground(session.info.id, endedBy: "ttl")
@@ -267,6 +307,8 @@ extension Broker {
     /// At start-up: sessions the ledger holds as active come back under the broker's watch
     /// (revoked at once when expired); then the database is reconciled.
     public func recover() async {
+        recoverTokens()
+        recoverRequests()
         let horizon = policy.targets.values.flatMap { $0.roles.values.map(\.maxTTL.seconds) }.max() ?? 86400
         let since = Date().addingTimeInterval(-TimeInterval(horizon + 3600))
         let active = (try? recoverSessions(since: since, includeEnded: false)) ?? []

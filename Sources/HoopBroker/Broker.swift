@@ -28,12 +28,19 @@ public actor Broker {
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
     /// Principals with an identity record in the ledger since this broker started.
     var recordedIdentities: Set<String> = []
+    let tokens: TokenAuthority
+    var issuedTokens: [String: TokenInfo] = [:]
+    var revokedTokens: Set<String> = []
+    var requests: [String: PendingRequest] = [:]
+    let notifier: Notifier
 
     public init(configuration: BrokerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
         ledger = try Ledger(path: configuration.ledgerPath)
+        tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
+        notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)
         self.pools = pools
         poolErrors = errors
@@ -79,10 +86,11 @@ public actor Broker {
     }
 
     func identityEntries(_ identity: Identity) -> [LedgerEntry] {
-        guard !recordedIdentities.contains(identity.principal.description) else { return [] }
-        recordedIdentities.insert(identity.principal.description)
+        let key = "\(identity.principal) \(identity.method) \(identity.tokenID ?? "")"
+        guard !recordedIdentities.contains(key) else { return [] }
+        recordedIdentities.insert(key)
         return [LedgerEntry(IdentityBody(principal: identity.principal.description, method: identity.method,
-                                         uid: identity.uid.map(Int.init), groups: identity.osGroups),
+                                         uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID),
                             identity: identity.principal.description)]
     }
 
@@ -94,7 +102,8 @@ public actor Broker {
         for target in policy.targets(of: identity) { access[target] = policy.roles(of: identity, on: target) }
         return WhoAmI(principal: identity.principal.description, method: identity.method, uid: identity.uid,
                       osGroups: identity.osGroups, groups: mine.filter { $0.kind == .group }.map(\.name).sorted(),
-                      admin: policy.isAdmin(identity), auditor: policy.isAuditor(identity), access: access)
+                      admin: policy.isAdmin(identity), auditor: policy.isAuditor(identity), access: access,
+                      tokenID: identity.tokenID)
     }
 
     public func status() -> BrokerStatus {

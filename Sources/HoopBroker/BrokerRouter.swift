@@ -37,7 +37,7 @@ public struct BrokerRouter: Sendable {
             guard request.header(BrokerAPI.versionHeader) == String(BrokerAPI.version) else {
                 throw BrokerFailure(.unsupportedVersion, "this broker speaks protocol \(BrokerAPI.version); the client sent \(request.header(BrokerAPI.versionHeader) ?? "none")")
             }
-            let identity = request.peer.identity()
+            let identity = try await broker.authenticate(peer: request.peer, authorization: request.header("Authorization"))
             let (path, query) = Self.split(request.path)
             let parts = path.split(separator: "/").map(String.init)
             guard parts.first == "v1" else { throw BrokerFailure(.notFound, "no such endpoint \(path)") }
@@ -67,6 +67,28 @@ public struct BrokerRouter: Sendable {
                 return try encode(await broker.auditRecords(body, identity: identity))
             } else if route.is("POST", "audit", "verify") {
                 return try encode(await broker.auditVerify(identity: identity))
+            } else if route.is("POST", "requests") {
+                let body = try decode(RequestCreate.self, request.body)
+                return try encode(await broker.createRequest(body, identity: identity))
+            } else if route.is("GET", "requests") {
+                return try encode(await broker.listRequests(filter: query["filter"] ?? "pending", identity: identity))
+            } else if let id = route.capture("GET", "requests", "*") {
+                return try encode(await broker.showRequest(id, identity: identity))
+            } else if let id = route.capture("POST", "requests", "*", "approve") {
+                let body = try decode(RequestVote.self, request.body)
+                return try encode(await broker.vote(id, approve: true, comment: body.comment, identity: identity))
+            } else if let id = route.capture("POST", "requests", "*", "deny") {
+                let body = try decode(RequestVote.self, request.body)
+                return try encode(await broker.vote(id, approve: false, comment: body.comment, identity: identity))
+            } else if let id = route.capture("POST", "requests", "*", "withdraw") {
+                return try encode(await broker.withdrawRequest(id, identity: identity))
+            } else if route.is("POST", "tokens") {
+                let body = try decode(TokenIssue.self, request.body)
+                return try encode(await broker.issueToken(body, identity: identity))
+            } else if route.is("GET", "tokens") {
+                return try encode(await broker.listTokens(identity: identity))
+            } else if let id = route.capture("POST", "tokens", "*", "revoke") {
+                return try encode(await broker.revokeToken(id, identity: identity))
             }
             throw BrokerFailure(.notFound, "no such endpoint \(request.method) \(path)")
         } catch let failure as BrokerFailure {

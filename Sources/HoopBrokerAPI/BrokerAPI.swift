@@ -37,6 +37,14 @@ public struct BrokerFailure: Codable, Sendable, Error, CustomStringConvertible {
         /// The target's database cannot be reached, or refuses sessions (masking bypass).
         case unavailable
         case unsupportedVersion = "unsupported_version"
+        /// The role needs an approval: ask with `POST /v1/requests`.
+        case approvalRequired = "approval_required"
+        /// A bearer token that is malformed, forged, expired or revoked.
+        case unauthenticated
+        /// The request was denied by a reviewer.
+        case approvalDenied = "approval_denied"
+        /// The request (or its approval) expired, was withdrawn, or was used already.
+        case approvalExpired = "approval_expired"
         case `internal`
     }
 
@@ -61,6 +69,10 @@ public struct BrokerFailure: Codable, Sendable, Error, CustomStringConvertible {
         case .notFound: return 404
         case .unavailable: return 503
         case .unsupportedVersion: return 426
+        case .approvalRequired: return 403
+        case .unauthenticated: return 401
+        case .approvalDenied: return 403
+        case .approvalExpired: return 410
         case .internal: return 500
         }
     }
@@ -78,9 +90,11 @@ public struct WhoAmI: Codable, Sendable {
     public var auditor: Bool
     /// target → roles the caller may use.
     public var access: [String: [String]]
+    /// The token the caller presented, if any.
+    public var tokenID: String?
 
     public init(principal: String, method: String, uid: UInt32?, osGroups: [String], groups: [String], admin: Bool,
-                auditor: Bool, access: [String: [String]]) {
+                auditor: Bool, access: [String: [String]], tokenID: String? = nil) {
         self.principal = principal
         self.method = method
         self.uid = uid
@@ -89,5 +103,6 @@ public struct WhoAmI: Codable, Sendable {
         self.admin = admin
         self.auditor = auditor
         self.access = access
+        self.tokenID = tokenID
     }
 }

@@ -9,13 +9,17 @@ public struct SessionRequest: Codable, Sendable {
     public var ttlSeconds: Int?
     /// `exec`, `connect`, ... for the record.
     public var kind: String?
+    /// An approved request this session uses; target, role, TTL and reason then come from it.
+    public var request: String?
 
-    public init(target: String, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil, kind: String? = nil) {
+    public init(target: String, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil, kind: String? = nil,
+                request: String? = nil) {
         self.target = target
         self.role = role
         self.reason = reason
         self.ttlSeconds = ttlSeconds
         self.kind = kind
+        self.request = request
     }
 }
 
@@ -38,10 +42,12 @@ public struct SessionInfo: Codable, Sendable, Equatable {
     public var exitCode: Int?
     public var pid: Int?
     public var command: [String]?
+    /// The approved request it used.
+    public var request: String?
 
     public init(id: String, identity: String, target: String, role: String, roleName: String, reason: String?,
                 startedAt: Date, expiresAt: Date, state: State, endedAt: Date? = nil, endedBy: String? = nil,
-                exitCode: Int? = nil, pid: Int? = nil, command: [String]? = nil) {
+                exitCode: Int? = nil, pid: Int? = nil, command: [String]? = nil, request: String? = nil) {
         self.id = id
         self.identity = identity
         self.target = target
@@ -56,6 +62,7 @@ public struct SessionInfo: Codable, Sendable, Equatable {
         self.exitCode = exitCode
         self.pid = pid
         self.command = command
+        self.request = request
     }
 }
 

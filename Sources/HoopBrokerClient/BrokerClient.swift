@@ -7,8 +7,13 @@ import NIOPosix
 /// Talks to the broker over its unix socket: one HTTP/1.1 request per connection.
 public struct BrokerClient: Sendable {
     public let socketPath: String
+    /// A bearer token to present instead of the kernel's word about us. Never logged.
+    public let token: String?
 
-    public init(socketPath: String) { self.socketPath = socketPath }
+    public init(socketPath: String, token: String? = nil) {
+        self.socketPath = socketPath
+        self.token = token
+    }
 
     public func get<Response: Decodable>(_ path: String, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
         try await call(.GET, path, body: nil)
@@ -46,11 +51,11 @@ public struct BrokerClient: Sendable {
                 var headers = HTTPHeaders()
                 headers.add(name: "Host", value: "hoopctl")
                 headers.add(name: BrokerAPI.versionHeader, value: String(BrokerAPI.version))
-                headers.add(name: "Connection", value: "close")
-                if let body {
-                    headers.add(name: "Content-Type", value: "application/json")
-                    headers.add(name: "Content-Length", value: String(body.count))
-                }
+                // Keep-alive, and we close once the answer is in: were the broker to close first,
+                // it could do so before our last write went through.
+                headers.add(name: "Content-Length", value: String(body?.count ?? 0))
+                if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+                if body != nil { headers.add(name: "Content-Type", value: "application/json") }
                 try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
                 if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
                 try await outbound.write(.end(nil))

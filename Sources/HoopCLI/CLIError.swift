@@ -14,8 +14,14 @@ public enum ExitStatus {
     public static let usage = ExitCode.validationFailure
     /// The broker cannot be reached (EX_UNAVAILABLE).
     public static let brokerUnreachable = ExitCode(69)
-    /// Policy denies the request (EX_NOPERM).
+    /// Policy denies the request, or the token is not valid (EX_NOPERM).
     public static let denied = ExitCode(77)
+    /// A request waits for approval (`--no-wait`, or `--wait` ran out) (EX_TEMPFAIL).
+    public static let pending = ExitCode(75)
+    /// A reviewer denied the request.
+    public static let approvalDenied = ExitCode(76)
+    /// The request or its approval expired, was withdrawn, or was used already.
+    public static let approvalExpired = ExitCode(78)
 }
 
 /// A failure to report to the user in one line, with its exit code. Never carries secrets.

@@ -18,12 +18,14 @@ public struct Hoopctl: AsyncParsableCommand {
 
             Exit codes: 0 success; 1 failure; 2 invalid input (policy errors); \
             3 ledger verification failed; 4 target doctor found problems; 64 bad usage (also an unknown \
-            target or role); 69 broker unreachable; 77 denied by policy. exec and connect exit with their \
+            target or role); 69 broker unreachable; 75 approval pending; 76 approval denied; 77 denied by \
+            policy (or a bad token); 78 approval expired or withdrawn. exec and connect exit with their \
             command's code.
             """,
         version: version,
         subcommands: [
-            SandboxCommand.self, Serve.self, Exec.self, Connect.self, Sessions.self, Revoke.self, WhoAmI.self,
+            SandboxCommand.self, Serve.self, Exec.self, Connect.self, Sessions.self, Revoke.self,
+            Request.self, Requests.self, Approve.self, Deny.self, Token.self, WhoAmI.self,
             TargetCommand.self, PolicyCommand.self, AuditCommand.self,
         ]
     )

@@ -17,6 +17,11 @@ enum Output {
         FileHandle.standardError.write(Data("hoopctl: error: \(message)\n".utf8))
     }
 
+    /// A progress or status line for the person at the terminal, on standard error.
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("hoopctl: \(message)\n".utf8))
+    }
+
     static func warning(_ message: String) {
         FileHandle.standardError.write(Data("hoopctl: warning: \(message)\n".utf8))
     }

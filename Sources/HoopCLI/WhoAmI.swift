@@ -11,15 +11,17 @@ extension Hoopctl {
         @Flag(help: "Print one JSON object.")
         var json = false
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let me: HoopBrokerAPI.WhoAmI = try await BrokerConnection.call { try await $0.get("/v1/whoami") }
+            let me: HoopBrokerAPI.WhoAmI = try await broker.call { try await $0.get("/v1/whoami") }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(me), as: UTF8.self))
                 return
             }
             var roles = [me.admin ? "admin" : nil, me.auditor ? "auditor" : nil].compactMap { $0 }
             if roles.isEmpty { roles = ["-"] }
-            Output.line("\(Output.bold(me.principal)) (via \(me.method)\(me.uid.map { ", uid \($0)" } ?? ""))")
+            Output.line("\(Output.bold(me.principal)) (via \(me.method)\(me.uid.map { ", uid \($0)" } ?? "")\(me.tokenID.map { ", token \($0)" } ?? ""))")
             Output.line("groups:   \(me.groups.isEmpty ? "-" : me.groups.joined(separator: ", "))")
             Output.line("os groups: \(me.osGroups.isEmpty ? "-" : me.osGroups.joined(separator: ", "))")
             Output.line("policy:   \(roles.joined(separator: ", "))")

@@ -29,6 +29,10 @@ public final class ForegroundChild: @unchecked Sendable {
     /// there is none, ending this process (status 128 + N) as they would have by default.
     public static func catchSignals() { _ = SignalRelay.shared }
 
+    /// While no child runs, hand caught signals to `handler` instead of ending the process
+    /// (nil restores that default).
+    public static func whileIdle(_ handler: (@Sendable (Int32) -> Void)?) { SignalRelay.shared.idle(handler) }
+
     /// Starts `executable` (searched on PATH) with exactly `environment`.
     public init(executable: String, arguments: [String], environment: [String: String]) throws {
         let path = try ChildProcess.locate(executable, searchPath: environment["PATH"])
@@ -54,6 +58,7 @@ final class SignalRelay: @unchecked Sendable {
 
     private let lock = NSLock()
     private var child: pid_t?
+    private var idleHandler: (@Sendable (Int32) -> Void)?
     private var pipe: [Int32] = [-1, -1]
 
     private init() {
@@ -77,13 +82,19 @@ final class SignalRelay: @unchecked Sendable {
 
     func forward(to pid: pid_t?) { lock.withLock { child = pid } }
 
+    func idle(_ handler: (@Sendable (Int32) -> Void)?) { lock.withLock { idleHandler = handler } }
+
     private func relay() {
         var message: (UInt8, UInt8) = (0, 0)
         while true {
             let count = withUnsafeMutableBytes(of: &message) { read(pipe[0], $0.baseAddress, 2) }
             guard count == 2 else { if count < 0 && errno == EINTR { continue } else { return } }
             let signal = Int32(message.0), fromKernel = message.1 == 1
-            guard let pid = lock.withLock({ child }) else { _exit(128 + signal) }
+            let (pid, handler) = lock.withLock { (child, idleHandler) }
+            guard let pid else {
+                if let handler { handler(signal) } else { _exit(128 + signal) }
+                continue
+            }
             if !fromKernel { kill(pid, signal) }
         }
     }

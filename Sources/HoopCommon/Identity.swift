@@ -8,12 +8,15 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     public let uid: UInt32?
     /// `peer` or `token`.
     public let method: String
+    /// The id of the bearer token that established it.
+    public let tokenID: String?
 
-    public init(principal: Principal, osGroups: [String] = [], uid: UInt32? = nil, method: String) {
+    public init(principal: Principal, osGroups: [String] = [], uid: UInt32? = nil, method: String, tokenID: String? = nil) {
         self.principal = principal
         self.osGroups = osGroups
         self.uid = uid
         self.method = method
+        self.tokenID = tokenID
     }
 
     public var description: String { principal.description }

@@ -98,25 +98,48 @@ public struct CredentialBody: LedgerBody, Equatable {
     }
 }
 
-/// An access or statement request changing state.
+/// An access or statement request changing state. The `created` record holds all of it, so
+/// the broker can rebuild its requests from the ledger.
 public struct RequestBody: LedgerBody, Equatable {
     public static let kind = RecordKind.request
     public var requestID: String
-    /// `created`, `withdrawn`, `expired`, `approved`, `denied`, `used`
+    /// `created`, `approved`, `denied`, `withdrawn`, `expired`, `used`
     public var state: String
     public var role: String?
     public var reason: String?
     public var ttlSeconds: Int?
     public var fingerprint: String?
+    /// `access` or `statement`.
+    public var requestKind: String?
+    /// ISO 8601: a pending request expires then; an approval must be used before `approvalExpiresAt`.
+    public var expiresAt: String?
+    public var approvalExpiresAt: String?
+    /// SHA-256 of exactly what was asked.
+    public var binding: String?
+    public var approvers: [String]?
+    public var needed: Int?
+    public var everyGroup: Bool?
+    /// The session an approval produced.
+    public var session: String?
 
     public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
-                ttlSeconds: Int? = nil, fingerprint: String? = nil) {
+                ttlSeconds: Int? = nil, fingerprint: String? = nil, requestKind: String? = nil, expiresAt: String? = nil,
+                approvalExpiresAt: String? = nil, binding: String? = nil, approvers: [String]? = nil, needed: Int? = nil,
+                everyGroup: Bool? = nil, session: String? = nil) {
         self.requestID = requestID
         self.state = state
         self.role = role
         self.reason = reason
         self.ttlSeconds = ttlSeconds
         self.fingerprint = fingerprint
+        self.requestKind = requestKind
+        self.expiresAt = expiresAt
+        self.approvalExpiresAt = approvalExpiresAt
+        self.binding = binding
+        self.approvers = approvers
+        self.needed = needed
+        self.everyGroup = everyGroup
+        self.session = session
     }
 }
 
@@ -128,12 +151,15 @@ public struct DecisionBody: LedgerBody, Equatable {
     public var verdict: String
     public var comment: String?
     public var selfApproval: Bool?
+    /// What the voter counted as when voting (user, groups), for `every_group` rules.
+    public var principals: [String]?
 
-    public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil) {
+    public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil, principals: [String]? = nil) {
         self.requestID = requestID
         self.verdict = verdict
         self.comment = comment
         self.selfApproval = selfApproval
+        self.principals = principals
     }
 }
 

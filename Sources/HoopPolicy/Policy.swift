@@ -27,7 +27,7 @@ public struct Policy: Sendable {
     public var groups: [String: [Principal]]
     public var targets: [String: Target]
     public var access: [AccessRule]
-    public var notifications: [Notification]
+    public var notifications: [NotificationRule]
 }
 
 /// A PostgreSQL database that hoopctl brokers access to.
@@ -86,6 +86,17 @@ public enum Privilege: String, Sendable, CaseIterable, Comparable {
 
 /// Who must approve a request, how many of them, and how long requests and approvals live.
 public struct ApprovalRule: Sendable {
+    public init(from: [Principal], count: Int, everyGroup: Bool, requestTTL: TimeSpan, approvalTTL: TimeSpan,
+                maxSession: TimeSpan?, allowSelfApproval: [Principal]) {
+        self.from = from
+        self.count = count
+        self.everyGroup = everyGroup
+        self.requestTTL = requestTTL
+        self.approvalTTL = approvalTTL
+        self.maxSession = maxSession
+        self.allowSelfApproval = allowSelfApproval
+    }
+
     public var from: [Principal]
     public var count: Int
     /// Every group in `from` must contribute at least one approval.
@@ -110,7 +121,7 @@ public struct AccessRule: Sendable {
 }
 
 /// A webhook told about requests and decisions.
-public struct Notification: Sendable {
+public struct NotificationRule: Sendable {
     public enum Endpoint: Sendable, Equatable {
         case url(String)
         /// An environment variable of the broker holds the URL (Slack URLs are secrets).

@@ -533,11 +533,11 @@ struct PolicyBuilder {
         return rules
     }
 
-    private func buildNotifications(_ node: Node) -> [Notification] {
+    private func buildNotifications(_ node: Node) -> [NotificationRule] {
         guard let items = reader.list(node, "'notify'") else { return [] }
         return items.compactMap { item in
             guard let fields = reader.mapping(item, "a notification", allowed: Self.notifyKeys) else { return nil }
-            var endpoint: Notification.Endpoint?
+            var endpoint: NotificationRule.Endpoint?
             switch (fields["webhook"], fields["webhook_env"]) {
             case (let node?, nil):
                 if let url = reader.string(node, "'webhook'") {
@@ -561,7 +561,7 @@ struct PolicyBuilder {
             if let node = fields["events"], let items = reader.list(node, "'events' of a notification", scalarIsList: true) {
                 events = items.compactMap { reader.choice($0, "an event", NotificationEvent.self) }
             }
-            return endpoint.map { Notification(endpoint: $0, events: events) }
+            return endpoint.map { NotificationRule(endpoint: $0, events: events) }
         }
     }
 }

@@ -37,3 +37,28 @@ extension Policy {
         targets.keys.filter { !roles(of: identity, on: $0).isEmpty }.sorted()
     }
 }
+
+extension ApprovalRule {
+    /// Whether these approvals (each approver's principals at the time of the vote, one entry
+    /// per distinct approver) satisfy the rule: enough approvers and, with `every_group`, at
+    /// least one from each principal listed in `from`.
+    public func isSatisfied(by approvals: [Set<Principal>]) -> Bool {
+        guard approvals.count >= count else { return false }
+        guard everyGroup else { return true }
+        return from.allSatisfy { principal in approvals.contains { $0.contains(principal) } }
+    }
+
+    /// Why an identity may not vote on a request of `requester`, or nil when it may.
+    /// Self-approval needs membership of a group in `allow_self_approval`; the second value says
+    /// whether this vote is one.
+    public func eligibility(of approver: Set<Principal>, requester: String, approverName: String) -> (refusal: String?, selfApproval: Bool) {
+        let own = approverName == requester
+        if own, approver.isDisjoint(with: allowSelfApproval) {
+            return ("nobody approves their own request (the policy allows it for no group of yours)", false)
+        }
+        guard !approver.isDisjoint(with: from) else {
+            return ("only \(from.map(\.description).joined(separator: ", ")) may decide this request", false)
+        }
+        return (nil, own)
+    }
+}

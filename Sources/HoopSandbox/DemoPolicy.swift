@@ -13,8 +13,8 @@ public enum DemoPolicy {
         auditors: [group:security]      # may read the audit log
 
         groups:
-          analysts: [user:\(user), service:retrain-bot]
-          dba: [user:alice, user:dba-oncall]
+          analysts: [user:\(user), user:bob, service:retrain-bot]
+          dba: [user:alice, user:carol]
           security: [user:auditor]
 
         targets:
@@ -79,6 +79,9 @@ public enum DemoPolicy {
         access:
           - { who: group:analysts, target: \(targetName), roles: [read] }
           - { who: group:dba, target: \(targetName), roles: [read, write] }
+          # Analysts may ask for write; group:dba approves (tokens play alice, bob and carol:
+          # hoopctl token issue --subject user:alice).
+          - { who: group:analysts, target: \(targetName), roles: [write] }
 
         notify:
           - webhook_env: HOOPCTL_WEBHOOK_URL   # e.g. a Slack incoming webhook; the URL is a secret

@@ -84,7 +84,7 @@ final class BrokerTests: XCTestCase {
         let (_, mine) = await call("GET", "/v1/whoami")
         XCTAssertEqual(mine["principal"] as? String, "user:\(OSUser.name)")
         XCTAssertEqual(mine["admin"] as? Bool, true)
-        XCTAssertEqual((mine["access"] as? [String: [String]])?["sandbox"], ["read"])
+        XCTAssertEqual((mine["access"] as? [String: [String]])?["sandbox"], ["read", "write"])
         let (_, theirs) = await call("GET", "/v1/whoami", as: nobody)
         XCTAssertEqual(theirs["principal"] as? String, "user:nobody")
         XCTAssertEqual(theirs["admin"] as? Bool, false)
@@ -111,8 +111,8 @@ final class BrokerTests: XCTestCase {
     func testSessionRequestsAreCheckedAgainstTheRole() async {
         let cases: [(String, Int, String)] = [
             (#"{"target":"nowhere"}"#, 404, "unknown target 'nowhere'; yours: sandbox"),
-            (#"{"target":"sandbox","role":"admin"}"#, 400, "target 'sandbox' has no role 'admin' (yours: read)"),
-            (#"{"target":"sandbox","role":"write"}"#, 403, "user:\(OSUser.name) may not use role 'write' on 'sandbox' (yours: read)"),
+            (#"{"target":"sandbox","role":"admin"}"#, 400, "target 'sandbox' has no role 'admin' (yours: read, write)"),
+            (#"{"target":"sandbox","role":"write"}"#, 403, "role 'write' on 'sandbox' needs 1 approval from group:dba"),
             (#"{"target":"sandbox","ttlSeconds":86400}"#, 400, "--ttl 1d is longer than the max_ttl 8h of role 'read'"),
         ]
         for (body, status, message) in cases {
@@ -122,29 +122,32 @@ final class BrokerTests: XCTestCase {
         }
     }
 
-    func testARoleThatNeedsApprovalIsNotHandedOut() async throws {
-        try writePolicy { $0.replacingOccurrences(of: "- { who: group:dba, target: sandbox, roles: [read, write] }",
-                                                  with: "- { who: group:dba, target: sandbox, roles: [read, write] }\n  - { who: user:\(OSUser.name), target: sandbox, roles: [write] }") }
+    func testARoleOutOfReachIsDenied() async throws {
+        try writePolicy { $0.replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }", with: "") }
         do { let status = await call("POST", "/v1/policy/reload", "{}").0; XCTAssertEqual(status, 200) }
         let (status, answer) = await call("POST", "/v1/sessions", #"{"target":"sandbox","role":"write"}"#)
         XCTAssertEqual(status, 403)
-        XCTAssertTrue((answer["message"] as? String)?.contains("needs approval from group:dba") ?? false, "\(answer)")
+        XCTAssertEqual(answer["message"] as? String, "user:\(OSUser.name) may not use role 'write' on 'sandbox' (yours: read)")
+        let (asked, refusal) = await call("POST", "/v1/requests", #"{"target":"sandbox","role":"write","reason":"x"}"#)
+        XCTAssertEqual(asked, 403, "nor may it be requested: \(refusal)")
     }
 
     // MARK: Policy reload
 
     func testABrokenPolicyIsRejectedWholeAndTheOldOneStays() async throws {
         try writePolicy { $0.replacingOccurrences(of: "max_ttl: 8h", with: "max_ttl: forever")
-            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "") }
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "")
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }", with: "") }
         let (status, answer) = await call("POST", "/v1/policy/reload", "{}")
         XCTAssertEqual(status, 200)
         XCTAssertEqual(answer["applied"] as? Bool, false)
         XCTAssertEqual((answer["diagnostics"] as? [String])?.count, 1)
         XCTAssertTrue((answer["diagnostics"] as? [String])?.first?.contains("must be a duration like 90s, 30m, 8h or 1d, found 'forever'") ?? false)
         let (_, mine) = await call("GET", "/v1/whoami")
-        XCTAssertEqual((mine["access"] as? [String: [String]])?["sandbox"], ["read"], "still the old policy")
+        XCTAssertEqual((mine["access"] as? [String: [String]])?["sandbox"], ["read", "write"], "still the old policy")
 
-        try writePolicy { $0.replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "") }
+        try writePolicy { $0.replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "")
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }", with: "") }
         let (_, applied) = await call("POST", "/v1/policy/reload", "{}")
         XCTAssertEqual(applied["applied"] as? Bool, true)
         let (_, after) = await call("GET", "/v1/whoami")

@@ -10,28 +10,18 @@ import Glibc
 /// SIGTERM stops it cleanly. A broker of its own, beside the sandbox's, on the same database.
 final class BrokerProcessTests: XCTestCase {
     var pg: TestPostgres.Instance!
-    var directory: TemporaryDirectory!
-    var broker: BackgroundProcess!
-    var environment: [String: String] = [:]
-
-    var policy: String { directory.file("policy.yaml") }
+    var separate: SeparateBroker!
+    var broker: BackgroundProcess { separate.process }
+    var environment: [String: String] { separate.environment }
+    var policy: String { separate.policyPath }
+    var directory: TemporaryDirectory { separate.directory }
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
-        directory = try TemporaryDirectory("serve")
-        let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
-            .replacingOccurrences(of: "admin_dsn_file: admin.dsn", with: "admin_dsn_file: \(pg.sandbox.adminDSNFile)")
-        try yaml.write(toFile: policy, atomically: true, encoding: .utf8)
-        environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
-                       "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": ""]
-        broker = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", policy], environment: environment)
-        XCTAssertTrue(try eventually { try HoopctlBinary.run(["whoami"], environment: environment).succeeded }, broker.output)
+        separate = try SeparateBroker(pg)
     }
 
-    override func tearDown() {
-        broker = nil
-        directory.remove()
-    }
+    override func tearDown() { separate = nil }
 
     private func events() throws -> [String] {
         let audit = try HoopctlBinary.run(["audit", "--kind", "event", "--json"], environment: environment)
@@ -50,6 +40,7 @@ final class BrokerProcessTests: XCTestCase {
         XCTAssertEqual(still.status, 0, "the old policy still serves: \(still.stderr)")
 
         try good.replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }", with: "")
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }", with: "")
             .write(toFile: policy, atomically: true, encoding: .utf8)
         broker.signal(SIGHUP)
         XCTAssertTrue(try eventually { try events().contains("policy.reloaded") })

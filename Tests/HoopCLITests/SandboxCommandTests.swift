@@ -58,7 +58,7 @@ final class SandboxCommandTests: XCTestCase {
 
         let check = try shell(#"eval "$(hoopctl sandbox env)" && hoopctl policy check"#)
         XCTAssertEqual(check.status, 0, check.stdout)
-        XCTAssertTrue(check.stdout.hasSuffix("policy.yaml: valid: 1 target, 2 roles, 3 groups, 2 access rules, 4 masked columns, 8 detectors\n"), check.stdout)
+        XCTAssertTrue(check.stdout.hasSuffix("policy.yaml: valid: 1 target, 2 roles, 3 groups, 3 access rules, 4 masked columns, 8 detectors\n"), check.stdout)
 
         let audit = try hoopctl("audit", "--kind", "event")
         XCTAssertTrue(audit.contains("sandbox.up"), audit)

@@ -11,7 +11,8 @@ final class ValidPolicyTests: XCTestCase {
         let policy = try result.get()
         XCTAssertEqual(policy.admins, [Principal(kind: .user, name: "dev")])
         XCTAssertEqual(policy.auditors, [Principal(kind: .group, name: "security")])
-        XCTAssertEqual(policy.groups["analysts"], [Principal(kind: .user, name: "dev"), Principal(kind: .service, name: "retrain-bot")])
+        XCTAssertEqual(policy.groups["analysts"], [Principal(kind: .user, name: "dev"), Principal(kind: .user, name: "bob"),
+                                                   Principal(kind: .service, name: "retrain-bot")])
 
         let target = try XCTUnwrap(policy.targets["sandbox"])
         XCTAssertEqual(target.adminDSN, .file("/state/sandbox/admin.dsn"), "relative to the policy file")
@@ -50,7 +51,8 @@ final class ValidPolicyTests: XCTestCase {
         XCTAssertEqual(target.guardrails.rules[1].functions, ["pg_sleep"])
 
         XCTAssertEqual(policy.access.map { "\($0.who) \($0.target) \($0.roles)" },
-                       ["[group:analysts] sandbox [\"read\"]", "[group:dba] sandbox [\"read\", \"write\"]"])
+                       ["[group:analysts] sandbox [\"read\"]", "[group:dba] sandbox [\"read\", \"write\"]",
+                        "[group:analysts] sandbox [\"write\"]"])
         XCTAssertEqual(policy.notifications.first?.endpoint, .environment("HOOPCTL_WEBHOOK_URL"))
         XCTAssertEqual(policy.notifications.first?.events, [.requestCreated, .requestDecided])
     }

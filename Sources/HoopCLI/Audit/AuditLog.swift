@@ -50,6 +50,8 @@ extension Hoopctl.AuditCommand {
             }
         }
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
             var query = LedgerQuery(since: since?.date, until: until?.date, target: target, session: session,
                                     kinds: kind, limit: limit)
@@ -64,7 +66,7 @@ extension Hoopctl.AuditCommand {
                     throw CLIError(error)
                 }
             } else {
-                let answer: AuditRecords = try await BrokerConnection.call { try await $0.post("/v1/audit/records", query) }
+                let answer: AuditRecords = try await broker.call { try await $0.post("/v1/audit/records", query) }
                 records = answer.records
             }
             if json {

@@ -13,6 +13,8 @@ extension Hoopctl.AuditCommand {
 
         @OptionGroup var ledgerOptions: LedgerOptions
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
             let report: VerificationReport
             if let path = ledgerOptions.ledger {
@@ -25,7 +27,7 @@ extension Hoopctl.AuditCommand {
                     throw CLIError(error)
                 }
             } else {
-                report = try await BrokerConnection.call { try await $0.post("/v1/audit/verify") }
+                report = try await broker.call { try await $0.post("/v1/audit/verify") }
             }
             let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems
             if json {

@@ -7,8 +7,10 @@ extension Hoopctl.PolicyCommand {
             abstract: "Make the broker load its policy file again (admins); a broken file is rejected whole.",
             discussion: "Exits 2, printing every error, when the file is broken; the broker keeps the policy it had.")
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let result: PolicyReloadResult = try await BrokerConnection.call { try await $0.post("/v1/policy/reload") }
+            let result: PolicyReloadResult = try await broker.call { try await $0.post("/v1/policy/reload") }
             for line in result.diagnostics { Output.line(line) }
             if result.applied {
                 Output.line("\(result.file): reloaded (\(result.summary ?? ""))")

@@ -9,8 +9,10 @@ extension Hoopctl {
         @Argument(help: "The session id, or an unambiguous prefix of at least 4 characters.")
         var session: String
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let info: SessionInfo = try await BrokerConnection.call { try await $0.post("/v1/sessions/\(session)/revoke") }
+            let info: SessionInfo = try await broker.call { try await $0.post("/v1/sessions/\(session)/revoke") }
             if info.state == .ended {
                 Output.line("revoked session \(info.id) (\(info.roleName))")
             } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HoopBrokerAPI
+import HoopBrokerClient
 import HoopCommon
 
 /// What `exec` and `connect` ask the broker for.
@@ -11,17 +12,29 @@ struct SessionOptions: ParsableArguments {
     @Option(help: "The role to use (default: your only role, or the first that needs no approval).")
     var role: String?
 
-    @Option(help: "Why you need access; kept in the ledger.")
+    @Option(help: "Why you need access; kept in the ledger, and shown to reviewers.")
     var reason: String?
 
     @Option(help: ArgumentHelp("How long the session may live, up to the role's max_ttl (default: its default_ttl).", valueName: "duration"))
     var ttl: TimeSpan?
 
+    @Option(help: ArgumentHelp("Use this approved request (an id or a prefix of one).", valueName: "id"))
+    var request: String?
+
+    @Option(help: ArgumentHelp("How long to wait for an approval before giving up (the request stays pending).", valueName: "duration"))
+    var wait: TimeSpan = TimeSpan(seconds: 900)
+
+    @Flag(help: "Do not wait for an approval: print the request id and exit 75.")
+    var noWait = false
+
     @Flag(help: "Do not print the session line on standard error.")
     var quiet = false
 
-    func request(kind: String) -> SessionRequest {
-        SessionRequest(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) }, kind: kind)
+    @OptionGroup var broker: BrokerOptions
+
+    func sessionRequest(kind: String, request approved: String?) -> SessionRequest {
+        SessionRequest(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) }, kind: kind,
+                       request: approved)
     }
 }
 
@@ -32,16 +45,18 @@ extension TimeSpan: ExpressibleByArgument {
     }
 }
 
-/// Opens a session, runs a command in it, and ends the session however the command ends.
+/// Opens a session (asking for an approval first when the role needs one), runs a command in
+/// it, and ends the session however the command ends.
 enum SessionRunner {
     static func run(_ options: SessionOptions, kind: String, command: [String]) async throws -> Never {
         // From here on, signals other processes send us go to the command; before it runs
         // they end us (the broker notices the vanished client and revokes the session).
         ForegroundChild.catchSignals()
-        let grant: SessionGrant = try await BrokerConnection.call { try await $0.post("/v1/sessions", options.request(kind: kind)) }
+        let client = try options.broker.client
+        let grant = try await openSession(options, kind: kind, client: client)
         let session = grant.session
         if !options.quiet {
-            FileHandle.standardError.write(Data("hoopctl: session \(session.id) on \(session.target) as \(session.role) (\(session.roleName)), until \(UTCTime.seconds(Int64(session.expiresAt.timeIntervalSince1970 * 1e6)))\n".utf8))
+            Output.note("session \(session.id) on \(session.target) as \(session.role) (\(session.roleName)), until \(UTCTime.seconds(Int64(session.expiresAt.timeIntervalSince1970 * 1e6)))")
         }
         var environment = ProcessInfo.processInfo.environment
         for key in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGHOSTADDR", "PGOPTIONS"] { environment[key] = nil }
@@ -56,19 +71,54 @@ enum SessionRunner {
             }
         } catch {
             Output.error("\(error)")
-            await end(session.id, SessionEnd(exitCode: 127, endedBy: "not-started"))
+            await end(session.id, SessionEnd(exitCode: 127, endedBy: "not-started"), client: client)
             exit(127)
         }
         switch termination {
-        case .exited(let code): await end(session.id, SessionEnd(exitCode: Int(code), endedBy: "exit"))
-        case .signaled(let signal): await end(session.id, SessionEnd(exitCode: Int(128 + signal), endedBy: "signal"))
+        case .exited(let code): await end(session.id, SessionEnd(exitCode: Int(code), endedBy: "exit"), client: client)
+        case .signaled(let signal): await end(session.id, SessionEnd(exitCode: Int(128 + signal), endedBy: "signal"), client: client)
         }
         exit(termination.exitCode)
     }
 
-    private static func end(_ id: String, _ end: SessionEnd) async {
+    private static func openSession(_ options: SessionOptions, kind: String, client: BrokerClient) async throws -> SessionGrant {
+        let failure: BrokerFailure
         do {
-            let _: SessionInfo = try await BrokerConnection.client.post("/v1/sessions/\(id)/end", end)
+            return try await client.post("/v1/sessions", options.sessionRequest(kind: kind, request: options.request))
+        } catch {
+            guard case .refused(let refusal) = error, refusal.code == .approvalRequired, options.request == nil else {
+                throw BrokerConnection.cliError(error)
+            }
+            failure = refusal
+        }
+        Output.note(failure.message)
+        let approved = try await requestApproval(options)
+        return try await options.broker.call {
+            try await $0.post("/v1/sessions", SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id))
+        }
+    }
+
+    /// Creates the request and waits for its approval (or, with --no-wait, prints its id and exits 75).
+    private static func requestApproval(_ options: SessionOptions) async throws -> RequestInfo {
+        guard let role = options.role else { throw CLIError("choose the role with --role", exitCode: ExitStatus.usage) }
+        guard let reason = options.reason, !reason.isEmpty else {
+            throw CLIError("role '\(role)' needs an approval: say why with --reason, for the reviewers", exitCode: ExitStatus.usage)
+        }
+        let created: RequestInfo = try await options.broker.call {
+            try await $0.post("/v1/requests", RequestCreate(target: options.target, role: role, reason: reason,
+                                                            ttlSeconds: options.ttl.map { Int($0.seconds) }))
+        }
+        Output.note("request \(created.id) created: \(created.needed) approval\(created.needed == 1 ? "" : "s") from \(created.approvers.joined(separator: ", ")); a reviewer runs: hoopctl approve \(created.id)")
+        if options.noWait {
+            Output.line(created.id)
+            throw ExitStatus.pending
+        }
+        return try await ApprovalWait(request: created, client: try options.broker.client, limit: options.wait).run()
+    }
+
+    private static func end(_ id: String, _ end: SessionEnd, client: BrokerClient) async {
+        do {
+            let _: SessionInfo = try await client.post("/v1/sessions/\(id)/end", end)
         } catch {
             Output.warning("could not end session \(id) (\(error)); the broker revokes it when it sees this process gone, or at its TTL")
         }

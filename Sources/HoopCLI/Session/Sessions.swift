@@ -14,8 +14,10 @@ extension Hoopctl {
         @Flag(help: "One JSON object per line.")
         var json = false
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let list: SessionList = try await BrokerConnection.call { try await $0.get("/v1/sessions" + (active ? "" : "?all=1")) }
+            let list: SessionList = try await broker.call { try await $0.get("/v1/sessions" + (active ? "" : "?all=1")) }
             if json {
                 for session in list.sessions { Output.line(String(decoding: try BrokerAPI.encoder.encode(session), as: UTF8.self)) }
                 return

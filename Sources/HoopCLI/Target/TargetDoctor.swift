@@ -17,8 +17,10 @@ extension Hoopctl.TargetCommand {
         @Flag(help: "Print one JSON object.")
         var json = false
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let report: DoctorReport = try await BrokerConnection.call { try await $0.get("/v1/targets/\(target)/doctor") }
+            let report: DoctorReport = try await broker.call { try await $0.get("/v1/targets/\(target)/doctor") }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(report), as: UTF8.self))
             } else if report.findings.isEmpty {

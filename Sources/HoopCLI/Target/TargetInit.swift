@@ -18,8 +18,10 @@ extension Hoopctl.TargetCommand {
         @Flag(help: "Print one JSON object.")
         var json = false
 
+        @OptionGroup var broker: BrokerOptions
+
         func run() async throws {
-            let report: TargetInitReport = try await BrokerConnection.call { try await $0.post("/v1/targets/\(target)/init") }
+            let report: TargetInitReport = try await broker.call { try await $0.post("/v1/targets/\(target)/init") }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(report), as: UTF8.self))
                 return

@@ -1,0 +1,289 @@
+import Crypto
+import Foundation
+import HoopBrokerAPI
+import HoopCommon
+import HoopLedger
+import HoopPolicy
+
+/// A request the broker tracks, with the rule it was created under and who voted how.
+struct PendingRequest: Sendable {
+    var info: RequestInfo
+    var rule: ApprovalRule
+    /// approver → what the approver counted as when voting.
+    var approvals: [String: Set<Principal>] = [:]
+}
+
+extension Broker {
+    // MARK: Asking
+
+    public func createRequest(_ ask: RequestCreate, identity: Identity) throws(BrokerFailure) -> RequestInfo {
+        guard let target = policy.targets[ask.target] else { throw BrokerFailure(.notFound, "unknown target '\(ask.target)'") }
+        guard let role = target.roles[ask.role] else {
+            throw BrokerFailure(.invalid, "target '\(target.name)' has no role '\(ask.role)'")
+        }
+        let allowed = policy.roles(of: identity, on: target.name)
+        guard allowed.contains(role.name) else {
+            throw BrokerFailure(.denied, "\(identity) may not use role '\(role.name)' on '\(target.name)'" + (allowed.isEmpty ? "" : " (yours: \(allowed.joined(separator: ", ")))"))
+        }
+        guard let rule = role.approval else {
+            throw BrokerFailure(.invalid, "role '\(role.name)' on '\(target.name)' needs no approval: use it directly")
+        }
+        let reason = ask.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw BrokerFailure(.invalid, "a request needs a --reason for its reviewers") }
+        let longest = min(role.maxTTL, rule.maxSession ?? role.maxTTL)
+        let ttl = ask.ttlSeconds.map { TimeSpan(seconds: Int64($0)) } ?? min(role.defaultTTL, longest)
+        guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
+        guard ttl <= longest else {
+            throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than an approval of role '\(role.name)' can give (\(longest))")
+        }
+        let now = Date()
+        let id = Broker.randomHex(bytes: 6)
+        let info = RequestInfo(id: id, kind: "access", requester: identity.principal.description, target: target.name, role: role.name,
+                               reason: reason, ttlSeconds: Int(ttl.seconds), createdAt: now,
+                               expiresAt: now.addingTimeInterval(TimeInterval(rule.requestTTL.seconds)), state: .pending,
+                               approvers: rule.from.map(\.description), needed: rule.count, everyGroup: rule.everyGroup, votes: [],
+                               approvalExpiresAt: nil, session: nil,
+                               binding: Broker.binding(kind: "access", requester: identity.principal.description, target: target.name,
+                                                       role: role.name, ttlSeconds: Int(ttl.seconds), reason: reason))
+        try record(identityEntries(identity) + [
+            LedgerEntry(RequestBody(requestID: id, state: "created", role: role.name, reason: reason, ttlSeconds: info.ttlSeconds,
+                                    requestKind: info.kind, expiresAt: Broker.iso(info.expiresAt), binding: info.binding,
+                                    approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup),
+                        identity: info.requester, target: target.name, time: now),
+        ])
+        requests[id] = PendingRequest(info: info, rule: rule)
+        logger.info("request created", metadata: ["request": "\(id)", "requester": "\(info.requester)", "role": "\(role.name)"])
+        notify(.requestCreated, info)
+        return info
+    }
+
+    /// The caller's own request, a request they may decide, or any request for admins and auditors.
+    func findRequest(_ id: String, identity: Identity) throws(BrokerFailure) -> PendingRequest {
+        let matches = id.count >= 4 ? requests.values.filter { $0.info.id.hasPrefix(id) } : requests.values.filter { $0.info.id == id }
+        guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no request '\(id)'") }
+        guard matches.count == 1 else {
+            throw BrokerFailure(.invalid, "'\(id)' matches \(matches.count) requests: \(matches.map(\.info.id).sorted().joined(separator: ", "))")
+        }
+        let request = matches[0]
+        guard canSee(request, identity) else { throw BrokerFailure(.notFound, "no request '\(id)'") }
+        return request
+    }
+
+    func canSee(_ request: PendingRequest, _ identity: Identity) -> Bool {
+        request.info.requester == identity.principal.description || policy.isAuditor(identity)
+            || !policy.principals(of: identity).isDisjoint(with: request.rule.from)
+    }
+
+    public func showRequest(_ id: String, identity: Identity) throws(BrokerFailure) -> RequestInfo {
+        expireRequests()
+        return try findRequest(id, identity: identity).info
+    }
+
+    public func listRequests(filter: String, identity: Identity) -> RequestList {
+        expireRequests()
+        let me = identity.principal.description, mine = policy.principals(of: identity)
+        let visible = requests.values.filter { canSee($0, identity) }.filter { request in
+            switch filter {
+            case "mine": return request.info.requester == me
+            case "all": return true
+            default:  // pending: what waits for the caller, or on them
+                return request.info.state == .pending && (request.info.requester == me || !mine.isDisjoint(with: request.rule.from))
+            }
+        }
+        return RequestList(requests: visible.map(\.info).sorted { $0.createdAt < $1.createdAt })
+    }
+
+    // MARK: Deciding
+
+    public func vote(_ id: String, approve: Bool, comment: String?, identity: Identity) throws(BrokerFailure) -> RequestInfo {
+        expireRequests()
+        var request = try findRequest(id, identity: identity)
+        let me = identity.principal.description
+        switch request.info.state {
+        case .pending: break
+        case .expired, .withdrawn, .used:
+            throw BrokerFailure(.approvalExpired, "request \(request.info.id) is \(request.info.state.rawValue): it can no longer be decided")
+        case .approved, .denied:
+            throw BrokerFailure(.invalid, "request \(request.info.id) was \(request.info.state.rawValue) already")
+        }
+        let principals = policy.principals(of: identity)
+        let (refusal, selfApproval) = request.rule.eligibility(of: principals, requester: request.info.requester, approverName: me)
+        if let refusal { throw BrokerFailure(.denied, "\(identity) may not decide request \(request.info.id): \(refusal)") }
+        guard request.approvals[me] == nil else {
+            throw BrokerFailure(.invalid, "\(identity) voted on request \(request.info.id) already: one vote per identity")
+        }
+        if !approve, (comment ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw BrokerFailure(.invalid, "a denial needs a --reason")
+        }
+        let now = Date()
+        request.info.votes.append(.init(approver: me, verdict: approve ? "approve" : "deny", comment: comment, at: now, selfApproval: selfApproval))
+        var entries = identityEntries(identity) + [
+            LedgerEntry(DecisionBody(requestID: request.info.id, verdict: approve ? "approve" : "deny", comment: comment,
+                                     selfApproval: selfApproval ? true : nil, principals: principals.map(\.description).sorted()),
+                        identity: me, target: request.info.target, time: now),
+        ]
+        var decided = false
+        if approve {
+            request.approvals[me] = principals
+            if request.rule.isSatisfied(by: Array(request.approvals.values)) {
+                request.info.state = .approved
+                request.info.approvalExpiresAt = now.addingTimeInterval(TimeInterval(request.rule.approvalTTL.seconds))
+                entries.append(LedgerEntry(RequestBody(requestID: request.info.id, state: "approved",
+                                                       approvalExpiresAt: request.info.approvalExpiresAt.map(Broker.iso)),
+                                           identity: me, target: request.info.target, time: now))
+                decided = true
+            }
+        } else {
+            request.info.state = .denied
+            entries.append(LedgerEntry(RequestBody(requestID: request.info.id, state: "denied", reason: comment),
+                                       identity: me, target: request.info.target, time: now))
+            decided = true
+        }
+        try record(entries)
+        requests[request.info.id] = request
+        logger.info("vote", metadata: ["request": "\(request.info.id)", "by": "\(me)", "approve": "\(approve)", "state": "\(request.info.state)"])
+        if decided { notify(.requestDecided, request.info) }
+        return request.info
+    }
+
+    /// The requester takes it back (Ctrl-C in a waiting `exec`): pending or approved-but-unused.
+    public func withdrawRequest(_ id: String, identity: Identity) throws(BrokerFailure) -> RequestInfo {
+        var request = try findRequest(id, identity: identity)
+        guard request.info.requester == identity.principal.description else {
+            throw BrokerFailure(.denied, "only \(request.info.requester) may withdraw request \(request.info.id)")
+        }
+        guard request.info.state == .pending || request.info.state == .approved else { return request.info }
+        request.info.state = .withdrawn
+        try record([LedgerEntry(RequestBody(requestID: request.info.id, state: "withdrawn"), identity: identity.principal.description,
+                                target: request.info.target)])
+        requests[request.info.id] = request
+        return request.info
+    }
+
+    /// A session that reserved an approval did not start: the approval is usable again (nothing
+    /// was recorded as used).
+    func releaseApproval(_ id: String, session: String) {
+        guard var request = requests[id], request.info.state == .used, request.info.session == session else { return }
+        request.info.state = .approved
+        request.info.session = nil
+        requests[id] = request
+    }
+
+    /// Checks and reserves an approval for a session: bound to exactly what was asked, used once.
+    /// The `used` record comes back to be written with the session's own records.
+    func useApproval(_ id: String, session: SessionRequest, identity: Identity, sessionID: String) throws(BrokerFailure) -> (RequestInfo, [LedgerEntry]) {
+        expireRequests()
+        var request = try findRequest(id, identity: identity)
+        let info = request.info
+        guard info.requester == identity.principal.description else {
+            throw BrokerFailure(.denied, "request \(info.id) is \(info.requester)'s, not yours")
+        }
+        switch info.state {
+        case .approved: break
+        case .pending: throw BrokerFailure(.approvalRequired, "request \(info.id) is still pending (\(info.approvals) of \(info.needed) approvals)")
+        case .denied: throw BrokerFailure(.approvalDenied, "request \(info.id) was denied")
+        case .expired, .withdrawn, .used: throw BrokerFailure(.approvalExpired, "request \(info.id) is \(info.state.rawValue)")
+        }
+        var mismatches: [String] = []
+        if session.target != info.target { mismatches.append("target \(info.target)") }
+        if let role = session.role, role != info.role { mismatches.append("role \(info.role)") }
+        if let ttl = session.ttlSeconds, ttl != info.ttlSeconds { mismatches.append("--ttl \(TimeSpan(seconds: Int64(info.ttlSeconds)))") }
+        if let reason = session.reason, reason.trimmingCharacters(in: .whitespacesAndNewlines) != info.reason { mismatches.append("its reason") }
+        guard mismatches.isEmpty else {
+            throw BrokerFailure(.invalid, "request \(info.id) was approved for \(mismatches.joined(separator: ", ")); ask again for anything else")
+        }
+        guard info.binding == Broker.binding(kind: info.kind, requester: info.requester, target: info.target, role: info.role,
+                                             ttlSeconds: info.ttlSeconds, reason: info.reason) else {
+            throw BrokerFailure(.internal, "request \(info.id) does not match what was approved")
+        }
+        request.info.state = .used
+        request.info.session = sessionID
+        requests[info.id] = request
+        let entry = LedgerEntry(RequestBody(requestID: info.id, state: "used", session: sessionID),
+                                identity: identity.principal.description, target: info.target, session: sessionID)
+        return (request.info, [entry])
+    }
+
+    // MARK: Time
+
+    /// Pending requests past their request TTL, and approvals past their approval TTL, expire.
+    func expireRequests(now: Date = Date()) {
+        for (id, request) in requests {
+            let expired = (request.info.state == .pending && now >= request.info.expiresAt)
+                || (request.info.state == .approved && now >= (request.info.approvalExpiresAt ?? .distantFuture))
+            guard expired else { continue }
+            var updated = request
+            updated.info.state = .expired
+            requests[id] = updated
+            recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "expired"), target: request.info.target)])
+            notify(.requestExpired, updated.info)
+        }
+        // Keep a day of finished requests for `requests --all` and late clients.
+        let horizon = now.addingTimeInterval(-86400)
+        for (id, request) in requests where request.info.state != .pending && request.info.state != .approved
+            && request.info.createdAt < horizon {
+            requests[id] = nil
+        }
+    }
+
+    /// Requests of the last day, rebuilt from the ledger at start-up.
+    func recoverRequests() {
+        let horizon = policy.targets.values.flatMap { $0.roles.values.compactMap { $0.approval.map { $0.requestTTL.seconds + $0.approvalTTL.seconds } } }.max() ?? 0
+        let since = Date().addingTimeInterval(-TimeInterval(max(horizon, 86400) + 3600))
+        guard let records = try? ledger.records(LedgerQuery(since: since, kinds: [.request, .decision])) else { return }
+        for record in records {
+            if let body = record.decode(RequestBody.self) {
+                if body.state == "created" {
+                    let from = (body.approvers ?? []).compactMap { try? Principal(parsing: $0) }
+                    let rule = ApprovalRule(from: from, count: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
+                                            requestTTL: ApprovalRule.defaultRequestTTL, approvalTTL: ApprovalRule.defaultApprovalTTL,
+                                            maxSession: nil, allowSelfApproval: allowSelfApproval(target: record.target, role: body.role))
+                    let info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
+                                           target: record.target ?? "-", role: body.role ?? "-", reason: body.reason ?? "",
+                                           ttlSeconds: body.ttlSeconds ?? 0, createdAt: record.time,
+                                           expiresAt: body.expiresAt.flatMap(Broker.date) ?? record.time, state: .pending,
+                                           approvers: body.approvers ?? [], needed: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
+                                           votes: [], approvalExpiresAt: nil, session: nil, binding: body.binding ?? "")
+                    requests[body.requestID] = PendingRequest(info: info, rule: rule)
+                } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
+                    request.info.state = state
+                    if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
+                    if let session = body.session { request.info.session = session }
+                    requests[body.requestID] = request
+                }
+            } else if let body = record.decode(DecisionBody.self), var request = requests[body.requestID], let voter = record.identity {
+                request.info.votes.append(.init(approver: voter, verdict: body.verdict, comment: body.comment, at: record.time,
+                                                selfApproval: body.selfApproval ?? false))
+                if body.verdict == "approve" {
+                    request.approvals[voter] = Set((body.principals ?? []).compactMap { try? Principal(parsing: $0) })
+                }
+                requests[body.requestID] = request
+            }
+        }
+        expireRequests()
+    }
+
+    private func allowSelfApproval(target: String?, role: String?) -> [Principal] {
+        guard let target, let role else { return [] }
+        return policy.targets[target]?.roles[role]?.approval?.allowSelfApproval ?? []
+    }
+
+    func notify(_ event: NotificationEvent, _ request: RequestInfo) {
+        let endpoints = policy.notifications.enumerated().filter { $0.element.events.contains(event) }
+        guard !endpoints.isEmpty else { return }
+        let notifier = self.notifier
+        Task { await notifier.send(event: event, request: request, to: endpoints.map { ($0.offset, $0.element.endpoint) }) }
+    }
+
+    // MARK: Helpers
+
+    /// What an approval is bound to: the kind, who asked, and exactly what they asked for.
+    static func binding(kind: String, requester: String, target: String, role: String, ttlSeconds: Int, reason: String) -> String {
+        let canonical = [kind, requester, target, role, String(ttlSeconds), reason].map { "\($0.utf8.count):\($0)" }.joined(separator: "\n")
+        return SHA256.hash(data: Array(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func iso(_ date: Date) -> String { UTCTime.seconds(micros(date)) }
+
+    static func date(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import HoopBrokerAPI
+import HoopCommon
+import HoopLedger
+import HoopPolicy
+
+extension Broker {
+    /// Who is calling: the bearer token's subject when one is presented (and valid — a bad token
+    /// is refused, never ignored), else the kernel's word about the peer.
+    public func authenticate(peer: PeerCredentials, authorization: String?) throws(BrokerFailure) -> Identity {
+        guard let authorization else { return peer.identity() }
+        guard authorization.hasPrefix("Bearer ") else { throw BrokerFailure(.unauthenticated, "unsupported authorization scheme") }
+        let claims = try tokens.verify(String(authorization.dropFirst("Bearer ".count)))
+        guard !revokedTokens.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
+        guard let principal = try? Principal(parsing: claims.sub), principal.kind == .user || principal.kind == .service else {
+            throw BrokerFailure(.unauthenticated, "the token's subject is not a user or a service")
+        }
+        return Identity(principal: principal, method: "token", tokenID: claims.id)
+    }
+
+    /// `hoopctl token issue`: admins only; at most 30 days. The token is in the answer and nowhere else.
+    public func issueToken(_ request: TokenIssue, identity: Identity) throws(BrokerFailure) -> TokenInfo {
+        try requireAdmin(identity, to: "issue tokens")
+        guard let subject = try? Principal(parsing: request.subject), subject.kind == .user || subject.kind == .service else {
+            throw BrokerFailure(.invalid, "--subject must be user:NAME or service:NAME")
+        }
+        guard request.ttlSeconds > 0, Int64(request.ttlSeconds) <= TokenAuthority.maxTTL else {
+            throw BrokerFailure(.invalid, "--ttl must be between 1s and 30d")
+        }
+        let now = Date()
+        let claims = TokenAuthority.Claims(id: Broker.randomHex(bytes: 6), sub: subject.description,
+                                           iat: Int64(now.timeIntervalSince1970), exp: Int64(now.timeIntervalSince1970) + Int64(request.ttlSeconds))
+        let token: String
+        do { token = try tokens.issue(claims) } catch { throw BrokerFailure(.internal, "cannot sign the token: \(error)") }
+        let info = TokenInfo(id: claims.id, subject: claims.sub, issuedBy: identity.principal.description, issuedAt: now,
+                             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)), revoked: false, token: nil)
+        try record([LedgerEntry(EventBody(name: "token.issued", message: "token \(claims.id) for \(claims.sub)",
+                                          details: ["id": claims.id, "subject": claims.sub, "expires": UTCTime.seconds(claims.exp * 1_000_000)]),
+                                identity: identity.principal.description)])
+        issuedTokens[claims.id] = info
+        var answer = info
+        answer.token = token
+        return answer
+    }
+
+    /// `hoopctl token revoke`: admins only; the token stops working at once.
+    public func revokeToken(_ id: String, identity: Identity) throws(BrokerFailure) -> TokenInfo {
+        try requireAdmin(identity, to: "revoke tokens")
+        let matches = issuedTokens.keys.filter { $0.hasPrefix(id) && id.count >= 4 || $0 == id }
+        guard matches.count == 1, var info = issuedTokens[matches[0]] else {
+            throw BrokerFailure(matches.isEmpty ? .notFound : .invalid, matches.isEmpty ? "no token '\(id)'" : "'\(id)' matches \(matches.count) tokens")
+        }
+        try record([LedgerEntry(EventBody(name: "token.revoked", message: "token \(info.id) of \(info.subject)",
+                                          details: ["id": info.id, "subject": info.subject]),
+                                identity: identity.principal.description)])
+        revokedTokens.insert(info.id)
+        info.revoked = true
+        issuedTokens[info.id] = info
+        return info
+    }
+
+    public func listTokens(identity: Identity) throws(BrokerFailure) -> TokenList {
+        try requireAdmin(identity, to: "list tokens")
+        return TokenList(tokens: issuedTokens.values.sorted { $0.issuedAt < $1.issuedAt })
+    }
+
+    /// Tokens issued and revoked in the last 30 days, from the ledger: revocations survive restarts.
+    func recoverTokens() {
+        let since = Date().addingTimeInterval(-TimeInterval(TokenAuthority.maxTTL + 86400))
+        guard let records = try? ledger.records(LedgerQuery(since: since, kinds: [.event])) else { return }
+        for record in records {
+            guard let body = record.decode(EventBody.self), let details = body.details, let id = details["id"] else { continue }
+            switch body.name {
+            case "token.issued":
+                let expires = details["expires"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
+                issuedTokens[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
+                                             issuedAt: record.time, expiresAt: expires, revoked: false, token: nil)
+            case "token.revoked":
+                revokedTokens.insert(id)
+                issuedTokens[id]?.revoked = true
+            default:
+                continue
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HoopBrokerAPI
+import HoopLedger
+import HoopPolicy
+import Logging
+
+/// Tells webhooks about requests: a JSON POST with a Slack-compatible `text` and the request.
+/// Runs beside decisions, never before them; failures are retried with backoff and recorded.
+/// The ledger names a webhook by its place in the policy and its host, never its URL (Slack
+/// URLs are secrets).
+actor Notifier {
+    let ledger: Ledger
+    let logger: Logger
+    /// Delays before each retry.
+    static let backoff: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16)]
+
+    init(ledger: Ledger, logger: Logger) {
+        self.ledger = ledger
+        self.logger = logger
+    }
+
+    func send(event: NotificationEvent, request: RequestInfo, to endpoints: [(Int, NotificationRule.Endpoint)]) async {
+        let body: Data
+        do { body = try Notifier.payload(event: event, request: request) } catch { return }
+        await withTaskGroup(of: Void.self) { group in
+            for (index, endpoint) in endpoints {
+                group.addTask { await self.deliver(body, event: event, request: request.id, index: index, endpoint: endpoint) }
+            }
+        }
+    }
+
+    private func deliver(_ body: Data, event: NotificationEvent, request: String, index: Int, endpoint: NotificationRule.Endpoint) async {
+        let url: URL
+        switch endpoint {
+        case .url(let text):
+            guard let parsed = URL(string: text) else { return }
+            url = parsed
+        case .environment(let name):
+            guard let text = ProcessInfo.processInfo.environment[name], let parsed = URL(string: text) else {
+                record("notify.failed", request: request, details: ["webhook": "#\(index + 1)", "event": event.rawValue,
+                                                                   "error": "the broker's environment has no \(name)"])
+                return
+            }
+            url = parsed
+        }
+        let label = "#\(index + 1) (\(url.host ?? "?"))"
+        for attempt in 0...Notifier.backoff.count {
+            var urlRequest = URLRequest(url: url, timeoutInterval: 10)
+            urlRequest.httpMethod = "POST"
+            urlRequest.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            urlRequest.httpBody = body
+            var problem: String
+            do {
+                let (_, response) = try await URLSession.shared.data(for: urlRequest)
+                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                if (200..<300).contains(status) {
+                    record("notify.sent", request: request, details: ["webhook": label, "event": event.rawValue, "attempts": String(attempt + 1)])
+                    return
+                }
+                problem = "HTTP \(status)"
+            } catch {
+                problem = (error as NSError).localizedDescription
+            }
+            record("notify.failed", request: request, details: ["webhook": label, "event": event.rawValue,
+                                                               "attempt": String(attempt + 1), "error": problem])
+            guard attempt < Notifier.backoff.count else { break }
+            try? await Task.sleep(for: Notifier.backoff[attempt])
+        }
+        logger.warning("webhook gave up", metadata: ["webhook": "\(label)", "request": "\(request)"])
+    }
+
+    private func record(_ name: String, request: String, details: [String: String]) {
+        do {
+            try ledger.append(LedgerEntry(EventBody(name: name, message: "request \(request)", details: details)))
+        } catch {
+            logger.error("ledger append failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func payload(event: NotificationEvent, request: RequestInfo) throws -> Data {
+        let ttl = request.ttlSeconds >= 3600 ? "\(request.ttlSeconds / 3600)h" : "\(request.ttlSeconds / 60)m"
+        let text: String
+        switch event {
+        case .requestCreated:
+            text = "\(request.requester) asks for role \(request.role) on \(request.target) for \(ttl): \"\(request.reason)\". Approve: hoopctl approve \(request.id)"
+        case .requestDecided:
+            let by = request.votes.map(\.approver).joined(separator: ", ")
+            text = "Request \(request.id) of \(request.requester) (role \(request.role) on \(request.target)) was \(request.state.rawValue) by \(by)"
+        case .requestExpired:
+            text = "Request \(request.id) of \(request.requester) (role \(request.role) on \(request.target)) expired"
+        default:
+            text = "Request \(request.id): \(event.rawValue)"
+        }
+        struct Payload: Encodable {
+            let text: String
+            let event: String
+            let request: RequestInfo
+        }
+        return try BrokerAPI.encoder.encode(Payload(text: text, event: event.rawValue, request: request))
+    }
+}

@@ -1,0 +1,94 @@
+import Crypto
+import Foundation
+import HoopBrokerAPI
+import HoopCommon
+
+/// Broker-signed bearer tokens: `hoop1.<claims>.<signature>`, base64url, Ed25519 over
+/// `hoop1.<claims>`. The signing key is made once and kept in the state directory (0600).
+struct TokenAuthority: Sendable {
+    struct Claims: Codable, Sendable, Equatable {
+        /// The token's id (for revocation and the ledger).
+        var id: String
+        /// `user:NAME` or `service:NAME`.
+        var sub: String
+        /// Issued and expiry, seconds since the epoch.
+        var iat: Int64
+        var exp: Int64
+    }
+
+    static let prefix = "hoop1"
+    static let maxTTL: Int64 = 30 * 86400
+
+    /// The Ed25519 private key's raw bytes (the key type itself is not Sendable).
+    private let rawKey: Data
+    private var key: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: rawKey) }
+
+    init(stateDirectory: String) throws {
+        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("token-signing.key").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard hex.count == 64, let bytes = TokenAuthority.bytes(hex: hex) else {
+                throw BrokerFailure(.internal, "\(path) is damaged: expected a 32-byte Ed25519 key in hex")
+            }
+            rawKey = try Curve25519.Signing.PrivateKey(rawRepresentation: bytes).rawRepresentation
+        } else {
+            let key = Curve25519.Signing.PrivateKey()
+            rawKey = key.rawRepresentation
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            try PrivateFile.write(key.rawRepresentation.map { String(format: "%02x", $0) }.joined() + "\n", to: path)
+        }
+    }
+
+    func issue(_ claims: Claims) throws -> String {
+        let payload = TokenAuthority.base64url(try JSONEncoder().encode(claims))
+        let signed = "\(TokenAuthority.prefix).\(payload)"
+        let signature = try key.signature(for: Data(signed.utf8))
+        return "\(signed).\(TokenAuthority.base64url(signature))"
+    }
+
+    /// The claims of a well-formed, authentic, unexpired token. Revocation is the caller's check.
+    /// Errors never echo the token.
+    func verify(_ token: String, now: Date = Date()) throws(BrokerFailure) -> Claims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == TokenAuthority.prefix, !parts[1].isEmpty, !parts[2].isEmpty,
+              let payload = TokenAuthority.data(base64url: String(parts[1])),
+              let signature = TokenAuthority.data(base64url: String(parts[2])) else {
+            throw BrokerFailure(.unauthenticated, "the token is malformed")
+        }
+        guard key.publicKey.isValidSignature(signature, for: Data("\(parts[0]).\(parts[1])".utf8)) else {
+            throw BrokerFailure(.unauthenticated, "the token was not issued by this broker")
+        }
+        guard let claims = try? JSONDecoder().decode(Claims.self, from: payload) else {
+            throw BrokerFailure(.unauthenticated, "the token is malformed")
+        }
+        guard Int64(now.timeIntervalSince1970) < claims.exp else {
+            throw BrokerFailure(.unauthenticated, "token \(claims.id) expired")
+        }
+        return claims
+    }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func data(base64url text: String) -> Data? {
+        guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import HoopCommon
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A broker of a test's own, beside the sandbox's, on the same database, with its own policy
+/// file, socket and ledger — so a test can change the policy freely.
+public final class SeparateBroker: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let process: BackgroundProcess
+    /// Point commands at this broker (and nothing else).
+    public let environment: [String: String]
+
+    public var policyPath: String { directory.file("policy.yaml") }
+
+    /// `edit` changes the sandbox's demo policy before the broker reads it.
+    public init(_ pg: TestPostgres.Instance, extraEnvironment: [String: String] = [:], edit: (String) -> String = { $0 }) throws {
+        directory = try TemporaryDirectory("broker")
+        let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
+            .replacingOccurrences(of: "admin_dsn_file: admin.dsn", with: "admin_dsn_file: \(pg.sandbox.adminDSNFile)")
+        try edit(yaml).write(toFile: directory.file("policy.yaml"), atomically: true, encoding: .utf8)
+        environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
+                       "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
+        process = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", directory.file("policy.yaml")],
+                                        environment: environment.merging(extraEnvironment) { $1 })
+        let ready = eventually { (try? HoopctlBinary.run(["whoami"], environment: environment).succeeded) ?? false }
+        guard ready else { throw TestSetupError("the broker did not start: \(process.output)") }
+    }
+
+    /// Runs hoopctl against this broker; `token` plays another identity.
+    public func hoopctl(_ arguments: [String], token: String? = nil) throws -> ChildProcess.Result {
+        var environment = self.environment
+        if let token { environment["HOOPCTL_TOKEN"] = token }
+        return try HoopctlBinary.run(arguments, environment: environment)
+    }
+
+    /// A token for `subject`, issued by the test's own OS user (the demo policy's admin).
+    public func token(_ subject: String, ttl: String = "1h") throws -> String {
+        let result = try hoopctl(["token", "issue", "--subject", subject, "--ttl", ttl])
+        guard result.succeeded else { throw TestSetupError("token issue failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        process.signal(SIGTERM)
+        process.wait(timeout: 10)
+        directory.remove()
+    }
+}

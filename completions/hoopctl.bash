@@ -243,13 +243,20 @@ _hoopctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--config --log-level)
+    non_repeating_options=(--config --proxy-port --ledger-sync --log-level)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--config')
         __hoopctl_add_completions -o plusdirs -fX '!*.@(yaml|yml)'
+        return
+        ;;
+    '--proxy-port')
+        return
+        ;;
+    '--ledger-sync')
+        __hoopctl_add_completions -W 'full'$'\n''batched'
         return
         ;;
     '--log-level')
@@ -724,7 +731,7 @@ _hoopctl_audit_log() {
         return
         ;;
     '--kind')
-        __hoopctl_add_completions -W 'identity'$'\n''session'$'\n''credential'$'\n''request'$'\n''decision'$'\n''statement'$'\n''event'
+        __hoopctl_add_completions -W 'identity'$'\n''session'$'\n''credential'$'\n''request'$'\n''decision'$'\n''statement'$'\n''result'$'\n''event'
         return
         ;;
     '--limit')

@@ -5,6 +5,8 @@ import HoopLedger
 import HoopPolicy
 import HoopPostgres
 import HoopProvisioning
+import HoopProxy
+import HoopWire
 
 extension Broker {
     // MARK: Opening
@@ -131,13 +133,45 @@ extension Broker {
         let info = SessionInfo(id: id, identity: principal, target: target.name, role: role.name, roleName: dbRole,
                                reason: reason, startedAt: now, expiresAt: expires, state: .active,
                                pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
-        sessions[id] = ActiveSession(info: info, caller: caller)
-        logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
         let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"
         let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
-        return SessionGrant(session: info, connection: ConnectionSettings(host: host, port: port, user: dbRole, password: password,
-                                                                          database: target.database, sslMode: target.sslMode.rawValue))
+        let upstream = UpstreamEndpoint(host: host, port: port, database: target.database, user: dbRole, password: password,
+                                        sslMode: target.sslMode.rawValue, rootCertificate: parameters["sslrootcert"])
+        var session = ActiveSession(info: info, caller: caller)
+        let connection: ConnectionSettings
+        if let proxy = proxyAddress, !role.direct {
+            // The client gets the proxy and a secret of its own; the role's password stays here.
+            let secret = Broker.randomHex(bytes: 32)
+            do {
+                session.ticket = ProxyTicket(sessionID: id, identity: principal, target: target.name, role: role.name, expiresAt: expires,
+                                             verifier: try SCRAMVerifier(password: secret), upstream: upstream)
+            } catch {
+                throw BrokerFailure(.internal, "cannot derive the session's proxy verifier: \(error)")
+            }
+            // A client of the broker's own OS user can reach the proxy's unix socket (in the
+            // broker's private state directory): faster than loopback TCP.
+            let host = caller.map { $0.uid == getuid() } == true && proxySocketDirectory != nil ? proxySocketDirectory! : proxy.host
+            connection = ConnectionSettings(host: host, port: proxy.port, user: id, password: secret, database: target.database,
+                                            sslMode: "disable")
+        } else {
+            if role.direct {
+                recordBestEffort([LedgerEntry(EventBody(name: "session.direct", message: "role \(role.name) connects straight to the database"),
+                                              identity: principal, target: target.name, session: id)])
+            }
+            connection = ConnectionSettings(host: host, port: port, user: dbRole, password: password, database: target.database,
+                                            sslMode: target.sslMode.rawValue)
+        }
+        sessions[id] = session
+        logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])
+        return SessionGrant(session: info, connection: connection)
+    }
+
+    /// The proxy asks: may a client log in as this session, and where does it go?
+    public func proxyTicket(forSession id: String) -> ProxyTicket? {
+        guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
+              Date() < session.info.expiresAt else { return nil }
+        return session.ticket
     }
 
     /// Sessions are refused while the doctor finds a way around masking (unless the policy allows it).

@@ -4,6 +4,7 @@ import HoopCommon
 import HoopLedger
 import HoopPolicy
 import HoopProvisioning
+import HoopProxy
 import Logging
 
 /// The broker's state and every decision it makes. It alone holds the policy, the ledger and
@@ -26,6 +27,9 @@ public actor Broker {
     /// target → role → current masking schema and reader role.
     var maskingSchemas: [String: [String: (schema: String, reader: String)]] = [:]
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
+    /// Where clients reach the guard proxy.
+    var proxyAddress: (host: String, port: Int)?
+    var proxySocketDirectory: String?
     /// Principals with an identity record in the ledger since this broker started.
     var recordedIdentities: Set<String> = []
     let tokens: TokenAuthority
@@ -38,7 +42,7 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        ledger = try Ledger(path: configuration.ledgerPath)
+        ledger = try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)
@@ -109,7 +113,13 @@ public actor Broker {
     public func status() -> BrokerStatus {
         BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
                      ledger: configuration.ledgerPath, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
-                     targets: policy.targets.keys.sorted())
+                     targets: policy.targets.keys.sorted(), proxy: proxyAddress.map { "\($0.host):\($0.port)" })
+    }
+
+    /// Set once the proxy listens: sessions are then handed the proxy instead of the database.
+    public func useProxy(host: String, port: Int, socketDirectory: String?) {
+        proxyAddress = (host, port)
+        proxySocketDirectory = socketDirectory
     }
 
     func requireAdmin(_ identity: Identity, to action: String) throws(BrokerFailure) {
@@ -171,4 +181,7 @@ struct ActiveSession: Sendable {
     var caller: CallingProcess?
     /// Running revocation, awaited by whoever asks for the end.
     var revocation: Task<Void, Never>?
+    /// What the proxy needs to let the session's clients in; nil for direct sessions, and for
+    /// sessions recovered after a restart (their secrets died with the old process).
+    var ticket: ProxyTicket?
 }

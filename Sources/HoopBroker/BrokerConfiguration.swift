@@ -1,6 +1,7 @@
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopLedger
 
 /// Where the broker finds its policy, keeps its ledger and listens.
 public struct BrokerConfiguration: Sendable {
@@ -13,6 +14,12 @@ public struct BrokerConfiguration: Sendable {
     public var reapInterval: Duration = .seconds(1)
     /// How often the broker compares the database's session roles with the ledger.
     public var reconcileInterval: Duration = .seconds(60)
+    /// Where the guard proxy listens; the port is kept in `<state>/proxy.port` when nil.
+    public var proxyHost = "127.0.0.1"
+    public var proxyPort: Int?
+    /// A record is committed before what it describes happens either way; this says when it
+    /// is also on disk (see `Ledger.Durability`).
+    public var ledgerDurability = Ledger.Durability.batched(interval: .milliseconds(20))
 
     public init(policyPath: String, ledgerPath: String, socketPath: String, stateDirectory: String) {
         self.policyPath = policyPath

@@ -1,20 +1,55 @@
 import Foundation
+import HoopCommon
+import HoopProxy
 import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// `hoopctl serve`: the broker and its background duties as one service group.
+/// `hoopctl serve`: the broker, its guard proxy and its background duties as one service group.
 /// SIGTERM and SIGINT shut down gracefully; SIGHUP reloads the policy (atomically).
 public enum BrokerService {
     public static func run(configuration: BrokerConfiguration, logger: Logger) async throws {
         let broker = try Broker(configuration: configuration, logger: logger)
         await broker.recover()
+        let recorder = StatementRecorder(ledger: broker.ledger, logger: logger)
+        recorder.start()
+        defer { recorder.stop() }
+        let port = try configuration.proxyPort ?? ProxyPort.persistent(stateDirectory: configuration.stateDirectory)
+        let socketDirectory = URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("proxy").path
+        let proxy = ProxyServer(configuration: .init(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory),
+                                directory: BrokerDirectory(broker: broker), recorder: recorder, logger: logger)
+        await broker.useProxy(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
         let server = BrokerHTTPServer(socketPath: configuration.socketPath, router: BrokerRouter(broker: broker), logger: logger)
         let duties = BrokerDuties(broker: broker, configuration: configuration)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: duties), .init(service: server)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: duties), .init(service: proxy), .init(service: server)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("broker stopped")
+    }
+}
+
+/// The proxy's view of the broker: sessions by id.
+struct BrokerDirectory: ProxyDirectory {
+    let broker: Broker
+    func ticket(forSession id: String) async -> ProxyTicket? { await broker.proxyTicket(forSession: id) }
+}
+
+/// The proxy's port stays the same across restarts (clients of running sessions keep it):
+/// chosen free once, then kept in `<state>/proxy.port`.
+enum ProxyPort {
+    static func persistent(stateDirectory: String) throws -> Int {
+        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("proxy.port").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+           (1...65535).contains(port) {
+            return port
+        }
+        guard let port = FreePort.find() else { throw ProxyPortError() }
+        try PrivateFile.write("\(port)\n", to: path)
+        return Int(port)
+    }
+
+    struct ProxyPortError: Error, CustomStringConvertible {
+        var description: String { "no free port on 127.0.0.1 for the proxy" }
     }
 }
 

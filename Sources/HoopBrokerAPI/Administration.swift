@@ -94,8 +94,11 @@ public struct BrokerStatus: Codable, Sendable {
     public var ledger: String
     public var activeSessions: Int
     public var targets: [String]
+    /// `host:port` of the guard proxy.
+    public var proxy: String?
 
-    public init(version: String, pid: Int, startedAt: Date, policyFile: String, ledger: String, activeSessions: Int, targets: [String]) {
+    public init(version: String, pid: Int, startedAt: Date, policyFile: String, ledger: String, activeSessions: Int, targets: [String],
+                proxy: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -103,5 +106,6 @@ public struct BrokerStatus: Codable, Sendable {
         self.ledger = ledger
         self.activeSessions = activeSessions
         self.targets = targets
+        self.proxy = proxy
     }
 }

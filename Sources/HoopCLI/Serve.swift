@@ -17,11 +17,26 @@ extension Hoopctl {
                 completion: .file(extensions: ["yaml", "yml"]))
         var config: String?
 
+        @Option(help: ArgumentHelp("The guard proxy's TCP port on 127.0.0.1 (default: chosen once, kept in $HOOPCTL_HOME/proxy.port).",
+                                   valueName: "port"))
+        var proxyPort: Int?
+
+        enum LedgerSync: String, ExpressibleByArgument, CaseIterable {
+            case full, batched
+        }
+
+        @Option(help: ArgumentHelp("""
+            When ledger records reach the disk: 'batched' (default) within 20 ms, without slowing statements; \
+            'full' before each statement runs (an fsync each). Either way a record is committed before its statement runs.
+            """, valueName: "full|batched"))
+        var ledgerSync: LedgerSync = .batched
+
         @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
         var logLevel: String = "info"
 
         func validate() throws {
             guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+            if let proxyPort, !(1...65535).contains(proxyPort) { throw ValidationError("--proxy-port must be between 1 and 65535") }
         }
 
         func run() async throws {
@@ -36,6 +51,8 @@ extension Hoopctl {
             try state.create()
             var configuration = BrokerConfiguration.defaults(for: state, policy: config)
             configuration.policyPath = config ?? configuration.policyPath
+            configuration.proxyPort = proxyPort
+            configuration.ledgerDurability = ledgerSync == .full ? .full : .batched(interval: .milliseconds(20))
             do {
                 try await BrokerService.run(configuration: configuration, logger: logger)
             } catch {

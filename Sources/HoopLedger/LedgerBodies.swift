@@ -1,6 +1,12 @@
 /// A typed record body. Bodies never hold secrets or literal values from SQL.
 public protocol LedgerBody: Codable, Sendable {
     static var kind: RecordKind { get }
+    /// The stored JSON: sorted keys, no nulls. Hot bodies write it by hand.
+    func canonicalJSON() -> String
+}
+
+extension LedgerBody {
+    public func canonicalJSON() -> String { LedgerCoding.encode(self) }
 }
 
 /// Who someone is, and how we know.
@@ -163,24 +169,28 @@ public struct DecisionBody: LedgerBody, Equatable {
     }
 }
 
-/// One statement through the guard proxy: normalized text (no literals), never values.
+/// One statement through the guard proxy, recorded before it reaches the database:
+/// normalized text (no literals), never values. Its outcome follows in a `ResultBody`.
 public struct StatementBody: LedgerBody, Equatable {
     public static let kind = RecordKind.statement
     public var sql: String
     public var fingerprint: String
     public var statementClass: String
     public var decision: String
+    /// `query` (simple protocol), `execute` (a prepared statement), `function` (a function call).
+    public var via: String?
     public var rows: Int?
     public var durationMicros: Int?
     public var sqlState: String?
     public var relations: [String]?
 
-    public init(sql: String, fingerprint: String, statementClass: String, decision: String, rows: Int? = nil,
+    public init(sql: String, fingerprint: String, statementClass: String, decision: String, via: String? = nil, rows: Int? = nil,
                 durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil) {
         self.sql = sql
         self.fingerprint = fingerprint
         self.statementClass = statementClass
         self.decision = decision
+        self.via = via
         self.rows = rows
         self.durationMicros = durationMicros
         self.sqlState = sqlState
@@ -188,8 +198,63 @@ public struct StatementBody: LedgerBody, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case sql, fingerprint, decision, rows, durationMicros, sqlState, relations
+        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations
         case statementClass = "class"
+    }
+
+    /// By hand, for the proxy's hot path; the same JSON JSONEncoder would write (sorted keys).
+    public func canonicalJSON() -> String {
+        var parts = ["\"class\":" + LedgerCoding.string(statementClass), "\"decision\":" + LedgerCoding.string(decision)]
+        if let durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
+        parts.append("\"fingerprint\":" + LedgerCoding.string(fingerprint))
+        if let relations { parts.append("\"relations\":[" + relations.map(LedgerCoding.string).joined(separator: ",") + "]") }
+        if let rows { parts.append("\"rows\":\(rows)") }
+        parts.append("\"sql\":" + LedgerCoding.string(sql))
+        if let sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }
+        if let via { parts.append("\"via\":" + LedgerCoding.string(via)) }
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+}
+
+/// How statements of one session ended: rows, time, SQLSTATE. Written beside the statement
+/// records (in the next group commit), one record for several statements.
+public struct ResultBody: LedgerBody, Equatable {
+    public static let kind = RecordKind.result
+
+    public struct Outcome: Codable, Sendable, Equatable {
+        /// The id of the statement record.
+        public var statement: Int64
+        /// `completed`, `failed`, `suspended` (a portal ran out of rows), `skipped` (an earlier
+        /// error stopped it), `interrupted` (the connection ended first).
+        public var outcome: String
+        public var rows: Int?
+        public var durationMicros: Int?
+        public var sqlState: String?
+
+        public init(statement: Int64, outcome: String, rows: Int?, durationMicros: Int?, sqlState: String?) {
+            self.statement = statement
+            self.outcome = outcome
+            self.rows = rows
+            self.durationMicros = durationMicros
+            self.sqlState = sqlState
+        }
+    }
+
+    public var results: [Outcome]
+
+    public init(results: [Outcome]) { self.results = results }
+
+    public func canonicalJSON() -> String {
+        let items = results.map { result -> String in
+            var parts: [String] = []
+            if let durationMicros = result.durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
+            parts.append("\"outcome\":" + LedgerCoding.string(result.outcome))
+            if let rows = result.rows { parts.append("\"rows\":\(rows)") }
+            if let sqlState = result.sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }
+            parts.append("\"statement\":\(result.statement)")
+            return "{" + parts.joined(separator: ",") + "}"
+        }
+        return "{\"results\":[" + items.joined(separator: ",") + "]}"
     }
 }
 

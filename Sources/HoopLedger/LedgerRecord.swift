@@ -2,7 +2,7 @@ import Foundation
 
 /// The kinds of record the ledger keeps (DESIGN.md, "Ledger").
 public enum RecordKind: String, Sendable, CaseIterable, Codable {
-    case identity, session, credential, request, decision, statement, event
+    case identity, session, credential, request, decision, statement, result, event
 }
 
 /// A record to append: the header fields that queries filter on, and a typed body.
@@ -22,7 +22,7 @@ public struct LedgerEntry: Sendable {
         self.identity = identity
         self.target = target
         self.session = session
-        self.body = LedgerCoding.encode(body)
+        self.body = body.canonicalJSON()
         self.time = time
     }
 }
@@ -53,6 +53,26 @@ public struct LedgerRecord: Sendable, Equatable, Codable {
 
 enum LedgerCoding {
     static let decoder = JSONDecoder()
+
+    /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes`.
+    static func string(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
 
     static func encode<Body: Encodable>(_ body: Body) -> String {
         let encoder = JSONEncoder()

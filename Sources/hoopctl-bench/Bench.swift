@@ -18,6 +18,15 @@ enum Bench {
         if sections.isEmpty || sections.contains("ledger") {
             try LedgerBench(scratch: scratch).run()
         }
+        if sections.contains("append1") {
+            // Hidden: single-record appends alone, to profile the ledger's per-transaction cost.
+            let ledger = try Ledger(path: scratch.file("append1.sqlite"), durability: .batched(interval: .milliseconds(2000)))
+            let entry = LedgerEntry(StatementBody(sql: "SELECT abalance FROM pgbench_accounts WHERE aid = $1", fingerprint: "0123456789abcdef",
+                                                  statementClass: "read", decision: "allow", via: "query"),
+                                    identity: "user:bench", target: "prod", session: "0123456789ab")
+            let seconds = try Clock.seconds { for _ in 0..<30_000 { try ledger.append(entry) } }
+            print("single appends: \(format(seconds / 30_000 * 1e6, decimals: 1)) µs each")
+        }
         if sections.isEmpty || sections.contains("exec") {
             try ExecBench(scratch: scratch).run()
         }

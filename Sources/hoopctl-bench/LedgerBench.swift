@@ -18,6 +18,8 @@ struct LedgerBench {
         let singlePlain = try plainInsertRate(batch: 1, records: 3_000)
         report.add("append, batches of 1 (records/s)", format(single), format(singlePlain),
                    format(single / singlePlain, decimals: 2), "-")
+        let batchedDurability = try appendRate(batch: 1, records: 20_000, durability: .batched(interval: .milliseconds(20)))
+        report.add("append, batches of 1, batched fsync (records/s)", format(batchedDurability), "-", "-", "-")
         let batched = try appendRate(batch: 64, records: 64 * 4_000)
         let batchedPlain = try plainInsertRate(batch: 64, records: 64 * 4_000)
         report.add("append, batches of 64 (records/s)", format(batched), format(batchedPlain),
@@ -72,9 +74,9 @@ struct LedgerBench {
         }
     }
 
-    private func appendRate(batch: Int, records: Int) throws -> Double {
-        let path = scratch.file("append-\(batch).sqlite")
-        let ledger = try Ledger(path: path)
+    private func appendRate(batch: Int, records: Int, durability: Ledger.Durability = .full) throws -> Double {
+        let path = scratch.file("append-\(batch)-\(durability == .full ? "full" : "batched").sqlite")
+        let ledger = try Ledger(path: path, durability: durability)
         let entries = (0..<records).map { entry($0) }
         let seconds = try Clock.seconds {
             for start in stride(from: 0, to: records, by: batch) {

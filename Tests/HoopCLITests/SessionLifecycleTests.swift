@@ -33,7 +33,7 @@ final class SessionLifecycleTests: XCTestCase {
 
     func testTheCommandGetsTheConnectionAndNothingElse() throws {
         let result = try hoopctl(["exec", "sandbox", "--quiet", "--", "sh", "-c",
-                                  "psql -XAtc \"select current_user, current_setting('search_path'), current_setting('statement_timeout')\" && echo \"$PGUSER $PGDATABASE $PGSSLMODE $HOOPCTL_SESSION\" && case \"$DATABASE_URL\" in postgresql://hoop_s_*) echo url-ok;; esac"])
+                                  "psql -XAtc \"select current_user, current_setting('search_path'), current_setting('statement_timeout')\" && echo \"$PGUSER $PGDATABASE $PGSSLMODE $HOOPCTL_SESSION\" && case \"$DATABASE_URL\" in postgresql://$HOOPCTL_SESSION:*) echo url-ok;; esac"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         guard lines.count == 3 else { return XCTFail(result.stdout + result.stderr) }
@@ -41,7 +41,9 @@ final class SessionLifecycleTests: XCTestCase {
         XCTAssertTrue(fields[0].hasPrefix("hoop_s_"))
         XCTAssertTrue(fields[1].hasPrefix("hoop_read_"), "the masking schema, and only it")
         XCTAssertEqual(fields[2], "30s", "statement_timeout from the policy")
-        XCTAssertEqual(lines[1], "\(fields[0]) shop disable \(fields[0].dropFirst("hoop_s_".count))")
+        // The client logs in to the guard proxy as the session; the proxy logs in as the role.
+        let session = fields[0].dropFirst("hoop_s_".count)
+        XCTAssertEqual(lines[1], "\(session) shop disable \(session)")
         XCTAssertEqual(lines[2], "url-ok")
         XCTAssertEqual(result.stderr, "", "--quiet")
     }

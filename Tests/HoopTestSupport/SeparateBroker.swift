@@ -22,7 +22,8 @@ public final class SeparateBroker: @unchecked Sendable {
         try edit(yaml).write(toFile: directory.file("policy.yaml"), atomically: true, encoding: .utf8)
         environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
                        "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
-        process = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", directory.file("policy.yaml")],
+        guard let proxyPort = FreePort.find() else { throw TestSetupError("no free port for the proxy") }
+        process = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)],
                                         environment: environment.merging(extraEnvironment) { $1 })
         let ready = eventually { (try? HoopctlBinary.run(["whoami"], environment: environment).succeeded) ?? false }
         guard ready else { throw TestSetupError("the broker did not start: \(process.output)") }

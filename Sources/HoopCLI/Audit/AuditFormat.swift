@@ -68,6 +68,15 @@ enum AuditFormat {
             if let state = body.sqlState { text += " [\(state)]" }
             return text
         }
+        if let body = record.decode(ResultBody.self) {
+            return body.results.map { result in
+                var text = "#\(result.statement) \(result.outcome)"
+                if let rows = result.rows { text += " \(rows) row\(rows == 1 ? "" : "s")" }
+                if let micros = result.durationMicros { text += String(format: " %.1fms", Double(micros) / 1000) }
+                if let state = result.sqlState { text += " [\(state)]" }
+                return text
+            }.joined(separator: "; ")
+        }
         if let body = record.decode(IdentityBody.self) {
             return "\(body.principal) via \(body.method)"
         }

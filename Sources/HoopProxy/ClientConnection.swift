@@ -1,0 +1,566 @@
+import Crypto
+import Foundation
+import HoopLedger
+import HoopSQL
+import HoopWire
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One client of the proxy, from its startup packet to its last byte: it logs in as a session
+/// (SCRAM-SHA-256 against the session's one-time secret), gets connected to the database as the
+/// session's role, and from then on every statement is recorded in the ledger before it is
+/// forwarded. Lives on one event loop with its upstream channel.
+final class ClientConnection: ChannelInboundHandler {
+    typealias InboundIn = FrontendMessage
+    typealias OutboundOut = ByteBuffer
+
+    struct Dependencies: Sendable {
+        let directory: any ProxyDirectory
+        let recorder: StatementRecorder
+        let analyzer: StatementAnalyzer
+        let cancels: CancelRegistry
+        let logger: Logger
+    }
+
+    private enum Phase {
+        case startup
+        case authenticating(ProxyTicket?, parameters: [String: String], scram: SCRAMServer)
+        case connecting(ProxyTicket, parameters: [String: String])
+        case relaying(ProxyTicket)
+        case closed
+    }
+
+    private enum UpstreamPhase {
+        case none
+        case negotiatingTLS(required: Bool)
+        case startingUp(SCRAMClient?)
+        case relaying
+    }
+
+    /// A client message waiting its turn to go upstream (behind the ledger, and in order).
+    private struct Queued {
+        var raw: ByteBuffer
+        var ready: Bool
+        var tokens: [ResponseTracker.Token]
+        var terminate = false
+    }
+
+    private struct Execution {
+        var recordID: Int64?
+        var started: NIODeadline?
+    }
+
+    static let loginTimeout = TimeAmount.seconds(60)
+    static let maxQueued = 256
+
+    private let dependencies: Dependencies
+    private var context: ChannelHandlerContext!
+    private var phase = Phase.startup
+    private var upstream: Channel?
+    private var upstreamPhase = UpstreamPhase.none
+    private var scanner = BackendScanner()
+    private var tracker = ResponseTracker()
+    private var queue: [Queued] = []
+    private var waitingDuringConnect: [FrontendMessage] = []
+    private var executions: [ResponseTracker.Token: Execution] = [:]
+    private var nextToken = 0
+    private var prepared: [String: StatementAnalysis] = [:]
+    private var portals: [String: StatementAnalysis] = [:]
+    private var cancelKey: (processID: Int32, secretKey: Int32)?
+    private var clientReadsPaused = false
+
+    init(dependencies: Dependencies) { self.dependencies = dependencies }
+
+    // MARK: Client events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.loginTimeout) {
+            guard case .relaying = loop.value.phase else { return loop.value.fail(code: "08006", "login timed out", event: nil) }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        switch phase {
+        case .startup: startup(message)
+        case .authenticating(let ticket, let parameters, let scram): authenticate(message, ticket: ticket, parameters: parameters, scram: scram)
+        case .connecting:
+            if case .terminate = message { return close() }
+            waitingDuringConnect.append(message)
+        case .relaying(let ticket): relay(message, ticket: ticket)
+        case .closed: break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        let reason = (error as? WireError)?.description ?? "\(error)"
+        fail(code: "08P01", "protocol violation: \(reason)", event: "proxy.protocol-violation")
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // A slow client: stop reading the server until it catches up.
+        upstream?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Startup and authentication
+
+    private func startup(_ message: FrontendMessage) {
+        switch message {
+        case .sslRequest, .gssEncRequest:
+            // No encryption here: loopback or a unix socket, and the password never crosses (SCRAM).
+            context.writeAndFlush(wrapOutboundOut(MessageWriter.noEncryption()), promise: nil)
+        case .cancel(let processID, let secretKey):
+            cancel(processID: processID, secretKey: secretKey)
+        case .startup(_, _, let parameters):
+            guard parameters["replication"] == nil || parameters["replication"] == "false" || parameters["replication"] == "0" else {
+                return fail(code: "28000", "replication connections are not proxied", event: "proxy.refused")
+            }
+            guard let user = parameters["user"], !user.isEmpty else {
+                return fail(code: "28000", "no user given: connect with the session id as the user", event: "proxy.refused")
+            }
+            let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let directory = dependencies.directory
+            Task {
+                let ticket = await directory.ticket(forSession: user)
+                loop.eventLoop.execute { loop.value.begin(ticket, parameters: parameters) }
+            }
+        default:
+            fail(code: "08P01", "protocol violation: expected a startup packet", event: "proxy.protocol-violation")
+        }
+    }
+
+    /// An unknown session goes through the same exchange with a verifier nobody knows, and
+    /// fails at the same place: the proxy does not say which sessions exist.
+    private func begin(_ ticket: ProxyTicket?, parameters: [String: String]) {
+        guard case .startup = phase else { return }
+        let verifier = ticket?.verifier ?? Self.decoy
+        phase = .authenticating(ticket, parameters: parameters, scram: SCRAMServer(verifier: verifier))
+        context.writeAndFlush(wrapOutboundOut(MessageWriter.authenticationSASL(mechanisms: [SCRAM.mechanism])), promise: nil)
+    }
+
+    private static let decoy: SCRAMVerifier = {
+        var generator = SystemRandomNumberGenerator()
+        return try! SCRAMVerifier(password: String(generator.next() as UInt64))
+    }()
+
+    private func authenticate(_ message: FrontendMessage, ticket: ProxyTicket?, parameters: [String: String], scram: SCRAMServer) {
+        guard case .authentication(var body) = message else {
+            return fail(code: "08P01", "protocol violation: expected a SASL response", event: "proxy.protocol-violation")
+        }
+        var scram = scram
+        let user = parameters["user"] ?? ""
+        do {
+            if scram.awaitingClientFirst {
+                guard let mechanism = body.readNullTerminatedString(), mechanism == SCRAM.mechanism,
+                      let length = body.readInteger(as: Int32.self), length >= 0, let data = body.readString(length: Int(length)) else {
+                    return fail(code: "28000", "only SCRAM-SHA-256 is accepted", event: "proxy.auth-failed")
+                }
+                let serverFirst = try scram.receiveClientFirst(data)
+                phase = .authenticating(ticket, parameters: parameters, scram: scram)
+                context.writeAndFlush(wrapOutboundOut(MessageWriter.authenticationSASLContinue(serverFirst)), promise: nil)
+            } else {
+                let data = body.readString(length: body.readableBytes) ?? ""
+                let serverFinal = try scram.receiveClientFinal(data)
+                guard let ticket else { throw SCRAM.Failure("no such session") }
+                context.writeAndFlush(wrapOutboundOut(MessageWriter.authenticationSASLFinal(serverFinal)), promise: nil)
+                phase = .connecting(ticket, parameters: parameters)
+                connectUpstream(ticket, parameters: parameters)
+            }
+        } catch {
+            dependencies.logger.notice("proxy login refused", metadata: ["user": "\(user.prefix(64))"])
+            fail(code: "28P01", "password authentication failed for user \"\(user.prefix(64))\"", event: "proxy.auth-failed")
+        }
+    }
+
+    // MARK: Upstream
+
+    private func connectUpstream(_ ticket: ProxyTicket, parameters: [String: String]) {
+        let endpoint = ticket.upstream
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+            .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { [loop = NIOLoopBound(self, eventLoop: context.eventLoop)] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(client: loop.value))
+                }
+            }
+        let connecting = endpoint.isUnixSocket
+            ? bootstrap.connect(unixDomainSocketPath: "\(endpoint.host)/.s.PGSQL.\(endpoint.port)")
+            : bootstrap.connect(host: endpoint.host, port: endpoint.port)
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        connecting.whenComplete { result in
+            let connection = loop.value
+            switch result {
+            case .success(let channel):
+                guard case .connecting = connection.phase else { return channel.close(promise: nil) }
+                connection.upstream = channel
+                let mode = endpoint.sslMode
+                if endpoint.isUnixSocket || mode == "disable" || mode == "allow" {
+                    connection.sendStartup(ticket, parameters: parameters)
+                } else {
+                    connection.upstreamPhase = .negotiatingTLS(required: mode != "prefer")
+                    channel.writeAndFlush(MessageWriter.sslRequest(), promise: nil)
+                }
+            case .failure:
+                connection.fail(code: "08006", "the database of target '\(ticket.target)' cannot be reached", event: "proxy.upstream-failed")
+            }
+        }
+    }
+
+    private func sendStartup(_ ticket: ProxyTicket, parameters: [String: String]) {
+        var startup: [(String, String)] = [("user", ticket.upstream.user), ("database", ticket.upstream.database)]
+        for (name, value) in parameters.sorted(by: { $0.key < $1.key }) where !["user", "database", "replication"].contains(name) {
+            startup.append((name, value))
+        }
+        if parameters["application_name"] == nil { startup.append(("application_name", "hoopctl")) }
+        upstreamPhase = .startingUp(nil)
+        upstream?.writeAndFlush(MessageWriter.startup(parameters: startup), promise: nil)
+    }
+
+    func upstreamRead(_ buffer: ByteBuffer) {
+        switch upstreamPhase {
+        case .negotiatingTLS(let required):
+            guard case .connecting(let ticket, let parameters) = phase, buffer.readableBytes == 1,
+                  let answer = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+                return fail(code: "08006", "the database answered the TLS request oddly", event: "proxy.upstream-failed")
+            }
+            if answer == UInt8(ascii: "S") {
+                do {
+                    try startTLS(ticket.upstream)
+                } catch {
+                    return fail(code: "08006", "TLS to the database of target '\(ticket.target)' failed: \(error)", event: "proxy.upstream-failed")
+                }
+            } else if required {
+                return fail(code: "08006", "the database of target '\(ticket.target)' does not offer TLS, which its sslmode requires",
+                            event: "proxy.upstream-failed")
+            }
+            sendStartup(ticket, parameters: parameters)
+        case .startingUp(let scram):
+            guard case .connecting(let ticket, _) = phase else { return }
+            do {
+                for event in try scanner.scan(buffer) { try startupEvent(event, ticket: ticket, scram: scram) }
+            } catch let failure as UpstreamFailure {
+                fail(code: failure.code, failure.message, event: "proxy.upstream-failed")
+            } catch {
+                fail(code: "08006", "the database of target '\(ticket.target)' broke the protocol: \(error)", event: "proxy.upstream-failed")
+            }
+        case .relaying:
+            guard case .relaying(let ticket) = phase else { return }
+            do {
+                for event in try scanner.scan(buffer) {
+                    for completion in tracker.received(event) { report(completion, ticket: ticket) }
+                }
+            } catch {
+                return fail(code: "08006", "the database broke the protocol: \(error)", event: "proxy.upstream-failed")
+            }
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .none:
+            break
+        }
+    }
+
+    func upstreamReadComplete() {
+        context.flush()
+        if !context.channel.isWritable {
+            upstream?.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { drain() }
+    }
+
+    func upstreamClosed(error: Error?) {
+        switch phase {
+        case .connecting(let ticket, _):
+            fail(code: "08006", "the database of target '\(ticket.target)' closed the connection", event: nil)
+        case .relaying:
+            // The server ended it (revocation, TTL, a FATAL error it already sent): so do we.
+            close()
+        default:
+            break
+        }
+    }
+
+    private struct UpstreamFailure: Error {
+        let code: String
+        let message: String
+    }
+
+    private func startupEvent(_ event: BackendEvent, ticket: ProxyTicket, scram: SCRAMClient?) throws {
+        let endpoint = ticket.upstream
+        switch event {
+        case .authentication(let code, var data):
+            switch code {
+            case 0:
+                context.write(wrapOutboundOut(MessageWriter.authenticationOk()), promise: nil)
+            case 3:
+                upstream?.writeAndFlush(MessageWriter.password(endpoint.password), promise: nil)
+            case 5:
+                guard let salt = data.readBytes(length: 4) else { throw UpstreamFailure(code: "08006", message: "a malformed MD5 request") }
+                upstream?.writeAndFlush(MessageWriter.password(Self.md5Password(endpoint, salt: salt)), promise: nil)
+            case 10:
+                var mechanisms: [String] = []
+                while let name = data.readNullTerminatedString(), !name.isEmpty { mechanisms.append(name) }
+                guard mechanisms.contains(SCRAM.mechanism) else {
+                    throw UpstreamFailure(code: "28000", message: "the database offers no SASL mechanism the proxy speaks")
+                }
+                let client = SCRAMClient(password: endpoint.password)
+                upstreamPhase = .startingUp(client)
+                upstream?.writeAndFlush(MessageWriter.saslInitialResponse(mechanism: SCRAM.mechanism, data: client.clientFirst), promise: nil)
+            case 11:
+                guard var client = scram, let message = data.readString(length: data.readableBytes) else {
+                    throw UpstreamFailure(code: "08006", message: "an unexpected SASL message")
+                }
+                let final = try client.receiveServerFirst(message)
+                upstreamPhase = .startingUp(client)
+                upstream?.writeAndFlush(MessageWriter.saslResponse(final), promise: nil)
+            case 12:
+                guard let client = scram, let message = data.readString(length: data.readableBytes) else {
+                    throw UpstreamFailure(code: "08006", message: "an unexpected SASL message")
+                }
+                try client.receiveServerFinal(message)
+            default:
+                throw UpstreamFailure(code: "28000", message: "the database asks for an authentication method the proxy does not speak (\(code))")
+            }
+        case .parameterStatus(let name, let value):
+            context.write(wrapOutboundOut(MessageWriter.parameterStatus(name, value)), promise: nil)
+        case .backendKeyData(let processID, let secretKey):
+            let key = dependencies.cancels.register(.init(endpoint: endpoint, processID: processID, secretKey: secretKey))
+            cancelKey = key
+            context.write(wrapOutboundOut(MessageWriter.backendKeyData(processID: key.processID, secretKey: key.secretKey)), promise: nil)
+        case .error(let fields):
+            // The server's own words (too many connections, role expired, ...), as a fatal error.
+            throw UpstreamFailure(code: fields[UInt8(ascii: "C")] ?? "08006", message: fields[UInt8(ascii: "M")] ?? "the database refused the connection")
+        case .readyForQuery(let status):
+            context.writeAndFlush(wrapOutboundOut(MessageWriter.readyForQuery(status)), promise: nil)
+            phase = .relaying(ticket)
+            upstreamPhase = .relaying
+            let waiting = waitingDuringConnect
+            waitingDuringConnect.removeAll()
+            for message in waiting { relay(message, ticket: ticket) }
+        default:
+            break
+        }
+    }
+
+    private func startTLS(_ endpoint: UpstreamEndpoint) throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch endpoint.sslMode {
+        case "verify-full": configuration.certificateVerification = .fullVerification
+        case "verify-ca": configuration.certificateVerification = .noHostnameVerification
+        default: configuration.certificateVerification = .none  // require / prefer: encrypted, not authenticated (as libpq)
+        }
+        if let root = endpoint.rootCertificate { configuration.trustRoots = .file(root) }
+        let context = try NIOSSLContext(configuration: configuration)
+        let hostname = endpoint.host.first?.isNumber == true ? nil : endpoint.host
+        let handler = try NIOSSLClientHandler(context: context, serverHostname: hostname)
+        try upstream?.pipeline.syncOperations.addHandler(handler, position: .first)
+    }
+
+    /// libpq's MD5: "md5" + md5hex(md5hex(password + user) + salt).
+    static func md5Password(_ endpoint: UpstreamEndpoint, salt: [UInt8]) -> String {
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        let inner = hex(Array(Insecure.MD5.hash(data: Array((endpoint.password + endpoint.user).utf8))))
+        return "md5" + hex(Array(Insecure.MD5.hash(data: Array(inner.utf8) + salt)))
+    }
+
+    // MARK: Relaying
+
+    private func relay(_ message: FrontendMessage, ticket: ProxyTicket) {
+        switch message {
+        case .query(let sql, let raw):
+            let analyses = dependencies.analyzer.analyze(sql)
+            let tokens = analyses.map { _ in newToken() }
+            tracker.sent(.query(tokens))
+            enqueue(raw, tokens: tokens, entries: zip(tokens, analyses).map { entry($1, via: "query", ticket: ticket) })
+        case .parse(let name, let sql, let raw):
+            prepared[name] = dependencies.analyzer.analyze(sql).first
+            tracker.sent(.parse)
+            enqueue(raw)
+        case .bind(let portal, let statement, let raw):
+            portals[portal] = prepared[statement]
+            tracker.sent(.bind)
+            enqueue(raw)
+        case .execute(let portal, _, let raw):
+            let token = newToken()
+            let analysis = portals[portal] ?? StatementAnalysis(normalized: "<unknown portal>", fingerprint: "", statementClass: "opaque")
+            tracker.sent(.execute(token))
+            enqueue(raw, tokens: [token], entries: [entry(analysis, via: "execute", ticket: ticket)])
+        case .describe(let kind, _, let raw):
+            tracker.sent(.describe(statement: kind == UInt8(ascii: "S")))
+            enqueue(raw)
+        case .close(let kind, let name, let raw):
+            if kind == UInt8(ascii: "S") { prepared[name] = nil } else { portals[name] = nil }
+            tracker.sent(.close)
+            enqueue(raw)
+        case .sync(let raw):
+            tracker.sent(.sync)
+            enqueue(raw)
+        case .flush(let raw), .copyData(let raw), .copyDone(let raw), .copyFail(let raw):
+            enqueue(raw)
+        case .functionCall(let oid, let raw):
+            let token = newToken()
+            tracker.sent(.functionCall(token))
+            let analysis = StatementAnalysis(normalized: "<function call \(oid)>", fingerprint: "", statementClass: "opaque")
+            enqueue(raw, tokens: [token], entries: [entry(analysis, via: "function", ticket: ticket)])
+        case .terminate(let raw):
+            queue.append(Queued(raw: raw, ready: true, tokens: [], terminate: true))
+            drain()
+        default:
+            fail(code: "08P01", "protocol violation: unexpected message after startup", event: "proxy.protocol-violation")
+        }
+    }
+
+    private func newToken() -> ResponseTracker.Token {
+        nextToken += 1
+        executions[nextToken] = Execution()
+        return nextToken
+    }
+
+    private func entry(_ analysis: StatementAnalysis, via: String, ticket: ProxyTicket) -> LedgerEntry {
+        LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
+                                  decision: "allow", via: via),
+                    identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
+    }
+
+    /// Queues a message for the server; with entries, it waits until they are committed.
+    private func enqueue(_ raw: ByteBuffer, tokens: [ResponseTracker.Token] = [], entries: [LedgerEntry] = []) {
+        queue.append(Queued(raw: raw, ready: entries.isEmpty, tokens: tokens))
+        if !entries.isEmpty {
+            let index = queue.count - 1 + queueBase
+            let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+            dependencies.recorder.record(entries, on: context.eventLoop).whenComplete { result in
+                let connection = loop.value
+                switch result {
+                case .success(let ids):
+                    for (token, id) in zip(tokens, ids) { connection.executions[token]?.recordID = id }
+                    connection.markReady(index)
+                case .failure:
+                    connection.fail(code: "58000", "the ledger cannot record this statement, so it was not run", event: nil)
+                }
+            }
+        }
+        if queue.count > Self.maxQueued, !clientReadsPaused {
+            clientReadsPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+        drain()
+    }
+
+    /// Queue positions are counted from the first message ever queued.
+    private var queueBase = 0
+
+    private func markReady(_ index: Int) {
+        let position = index - queueBase
+        guard position >= 0, position < queue.count else { return }
+        queue[position].ready = true
+        drain()
+    }
+
+    private func drain() {
+        guard let upstream, upstream.isWritable || queue.first?.terminate == true else { return }
+        var wrote = false, terminate = false
+        let now = NIODeadline.now()
+        while let first = queue.first, first.ready {
+            queue.removeFirst()
+            queueBase += 1
+            for token in first.tokens { executions[token]?.started = now }
+            upstream.write(first.raw, promise: nil)
+            wrote = true
+            if first.terminate { terminate = true; break }
+            if !upstream.isWritable { break }
+        }
+        if wrote { upstream.flush() }
+        if terminate { return close() }
+        if clientReadsPaused, queue.count < Self.maxQueued / 2 {
+            clientReadsPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    private func report(_ completion: ResponseTracker.Completion, ticket: ProxyTicket) {
+        guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
+        let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
+        dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
+                                                         durationMicros: duration, sqlState: completion.sqlState),
+                                      session: ticket.sessionID, identity: ticket.identity, target: ticket.target)
+    }
+
+    // MARK: Cancel and the end
+
+    private func cancel(processID: Int32, secretKey: Int32) {
+        defer { close() }
+        guard let backend = dependencies.cancels.backend(processID: processID, secretKey: secretKey) else { return }
+        let endpoint = backend.endpoint
+        let bootstrap = ClientBootstrap(group: context.eventLoop).connectTimeout(.seconds(5))
+        let connecting = endpoint.isUnixSocket
+            ? bootstrap.connect(unixDomainSocketPath: "\(endpoint.host)/.s.PGSQL.\(endpoint.port)")
+            : bootstrap.connect(host: endpoint.host, port: endpoint.port)
+        connecting.whenSuccess { channel in
+            channel.writeAndFlush(MessageWriter.cancelRequest(processID: backend.processID, secretKey: backend.secretKey)).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// Refuses with a FATAL error the client can show, records why (when it is worth a record),
+    /// and closes both sides.
+    private func fail(code: String, _ message: String, event: String?) {
+        guard context != nil else { return }
+        if case .closed = phase { return }
+        if let event {
+            var details = ["sqlstate": code, "reason": message]
+            var session: String?
+            var identity: String?
+            switch phase {
+            case .authenticating(let ticket, let parameters, _):
+                details["user"] = String((parameters["user"] ?? "").prefix(64))
+                session = ticket?.sessionID
+                identity = ticket?.identity
+            case .connecting(let ticket, _), .relaying(let ticket):
+                session = ticket.sessionID
+                identity = ticket.identity
+            default:
+                break
+            }
+            if let address = context.channel.remoteAddress?.description { details["peer"] = address }
+            dependencies.recorder.event(LedgerEntry(EventBody(name: event, message: message, details: details),
+                                                    identity: identity, session: session))
+        }
+        context.writeAndFlush(wrapOutboundOut(MessageWriter.errorResponse(code: code, message: message)), promise: nil)
+        close()
+    }
+
+    private func close() {
+        guard context != nil else { return }
+        if case .closed = phase { return }
+        finish()
+        phase = .closed
+        context.close(promise: nil)
+    }
+
+    /// Whatever was still running ends as interrupted; the cancel key goes.
+    private func finish() {
+        if case .relaying(let ticket) = phase {
+            for completion in tracker.interruptAll() { report(completion, ticket: ticket) }
+        }
+        if let key = cancelKey {
+            dependencies.cancels.remove(processID: key.processID, secretKey: key.secretKey)
+            cancelKey = nil
+        }
+        upstream?.close(promise: nil)
+        upstream = nil
+        phase = .closed
+    }
+}

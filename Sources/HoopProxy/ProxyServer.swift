@@ -1,0 +1,66 @@
+import Foundation
+import HoopLedger
+import HoopSQL
+import HoopWire
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The guard proxy's listeners: loopback TCP and a unix socket (`<dir>/.s.PGSQL.<port>`, the
+/// name libpq looks for). Each connection gets a `ClientConnection`.
+public final class ProxyServer: Service, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var socketDirectory: String?
+
+        public init(host: String = "127.0.0.1", port: Int, socketDirectory: String?) {
+            self.host = host
+            self.port = port
+            self.socketDirectory = socketDirectory
+        }
+    }
+
+    public let configuration: Configuration
+    let dependencies: ClientConnection.Dependencies
+    private let logger: Logger
+
+    public init(configuration: Configuration, directory: any ProxyDirectory, recorder: StatementRecorder,
+                analyzer: StatementAnalyzer = StatementAnalyzer(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        dependencies = .init(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(), logger: logger)
+    }
+
+    public var socketPath: String? { configuration.socketDirectory.map { "\($0)/.s.PGSQL.\(configuration.port)" } }
+
+    public func run() async throws {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 512)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [dependencies] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies))
+                }
+            }
+        var bound = [try await bootstrap.bind(host: configuration.host, port: configuration.port).get()]
+        if let directory = configuration.socketDirectory, let path = socketPath {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            bound.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+        }
+        let channels = bound
+        logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "socket": "\(socketPath ?? "-")"])
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for channel in channels { group.addTask { try await channel.closeFuture.get() } }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            for channel in channels { channel.close(promise: nil) }
+        }
+        if let path = socketPath { try? FileManager.default.removeItem(atPath: path) }
+    }
+}

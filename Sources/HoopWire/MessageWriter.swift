@@ -1,0 +1,116 @@
+import NIOCore
+
+/// Builds the messages the proxy itself sends, to clients (backend messages) and to servers
+/// (frontend messages).
+public enum MessageWriter {
+    private static func message(_ type: UInt8, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        buffer.writeInteger(type)
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(Int32(0))
+        body(&buffer)
+        buffer.setInteger(Int32(buffer.writerIndex - lengthIndex), at: lengthIndex)
+        return buffer
+    }
+
+    // MARK: To clients
+
+    public static func authenticationOk() -> ByteBuffer { message(UInt8(ascii: "R")) { $0.writeInteger(Int32(0)) } }
+
+    public static func authenticationSASL(mechanisms: [String]) -> ByteBuffer {
+        message(UInt8(ascii: "R")) { buffer in
+            buffer.writeInteger(Int32(10))
+            for mechanism in mechanisms { buffer.writeNullTerminatedString(mechanism) }
+            buffer.writeInteger(UInt8(0))
+        }
+    }
+
+    public static func authenticationSASLContinue(_ data: String) -> ByteBuffer {
+        message(UInt8(ascii: "R")) { $0.writeInteger(Int32(11)); $0.writeString(data) }
+    }
+
+    public static func authenticationSASLFinal(_ data: String) -> ByteBuffer {
+        message(UInt8(ascii: "R")) { $0.writeInteger(Int32(12)); $0.writeString(data) }
+    }
+
+    public static func backendKeyData(processID: Int32, secretKey: Int32) -> ByteBuffer {
+        message(UInt8(ascii: "K")) { $0.writeInteger(processID); $0.writeInteger(secretKey) }
+    }
+
+    public static func parameterStatus(_ name: String, _ value: String) -> ByteBuffer {
+        message(UInt8(ascii: "S")) { $0.writeNullTerminatedString(name); $0.writeNullTerminatedString(value) }
+    }
+
+    public static func readyForQuery(_ status: UInt8) -> ByteBuffer {
+        message(UInt8(ascii: "Z")) { $0.writeInteger(status) }
+    }
+
+    /// `severity` is ERROR or FATAL; the message is what the client shows.
+    public static func errorResponse(severity: String = "FATAL", code: String, message text: String, detail: String? = nil,
+                                     hint: String? = nil) -> ByteBuffer {
+        message(UInt8(ascii: "E")) { buffer in
+            for (field, value) in [("S", severity), ("V", severity), ("C", code), ("M", text), ("D", detail), ("H", hint)] {
+                guard let value else { continue }
+                buffer.writeInteger(UInt8(ascii: Unicode.Scalar(field)!))
+                buffer.writeNullTerminatedString(value)
+            }
+            buffer.writeInteger(UInt8(0))
+        }
+    }
+
+    /// The single byte that answers an SSLRequest or GSSENCRequest: not here.
+    public static func noEncryption() -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 1)
+        buffer.writeInteger(UInt8(ascii: "N"))
+        return buffer
+    }
+
+    // MARK: To servers
+
+    public static func startup(parameters: [(String, String)]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 128)
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(FrontendMessage.protocolVersion3)
+        for (name, value) in parameters {
+            buffer.writeNullTerminatedString(name)
+            buffer.writeNullTerminatedString(value)
+        }
+        buffer.writeInteger(UInt8(0))
+        buffer.setInteger(Int32(buffer.writerIndex), at: 0)
+        return buffer
+    }
+
+    public static func sslRequest() -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 8)
+        buffer.writeInteger(Int32(8))
+        buffer.writeInteger(FrontendMessage.sslRequestCode)
+        return buffer
+    }
+
+    public static func cancelRequest(processID: Int32, secretKey: Int32) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 16)
+        buffer.writeInteger(Int32(16))
+        buffer.writeInteger(FrontendMessage.cancelRequestCode)
+        buffer.writeInteger(processID)
+        buffer.writeInteger(secretKey)
+        return buffer
+    }
+
+    public static func saslInitialResponse(mechanism: String, data: String) -> ByteBuffer {
+        message(UInt8(ascii: "p")) { buffer in
+            buffer.writeNullTerminatedString(mechanism)
+            buffer.writeInteger(Int32(data.utf8.count))
+            buffer.writeString(data)
+        }
+    }
+
+    public static func saslResponse(_ data: String) -> ByteBuffer {
+        message(UInt8(ascii: "p")) { $0.writeString(data) }
+    }
+
+    public static func password(_ text: String) -> ByteBuffer {
+        message(UInt8(ascii: "p")) { $0.writeNullTerminatedString(text) }
+    }
+
+    public static func terminate() -> ByteBuffer { message(UInt8(ascii: "X")) { _ in } }
+}

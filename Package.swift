@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "HoopWireTests", dependencies: [
             "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
+        .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox"]),
         .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",

@@ -100,7 +100,7 @@ extension Broker {
                         identity: principal, target: target.name, session: id, time: now),
         ])
         var spec = SessionRoles.Specification(
-            roleName: dbRole, password: password, validUntil: expires, readerRole: schema.reader, schema: schema.schema,
+            roleName: dbRole, password: password, validUntil: expires, readerRole: schema.reader, schemas: schema.schemas,
             connectionLimit: role.connectionLimit, statementTimeout: role.statementTimeout.map { TimeInterval($0.seconds) },
             idleInTransactionTimeout: role.idleInTransactionTimeout.map { TimeInterval($0.seconds) },
             comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires)))")
@@ -112,7 +112,7 @@ extension Broker {
                 maskingSchemas[target.name] = nil
                 schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
                 spec.readerRole = schema.reader
-                spec.schema = schema.schema
+                spec.schemas = schema.schemas
                 try await pool.run { [spec] in try SessionRoles.create($0, spec) }
             }
         } catch {
@@ -184,9 +184,9 @@ extension Broker {
     }
 
     /// The current masking schema of a role; built on first use after a policy or schema change.
-    func maskingSchema(target: Target, role: Role, pool: AdminPool, identity: Identity) async throws(BrokerFailure) -> (schema: String, reader: String) {
+    func maskingSchema(target: Target, role: Role, pool: AdminPool, identity: Identity) async throws(BrokerFailure) -> (schemas: [String], reader: String) {
         if let cached = maskingSchemas[target.name]?[role.name] { return cached }
-        let current: [String: (schema: String, reader: String)?]
+        let current: [String: (schemas: [String], reader: String)?]
         do {
             current = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
         } catch {

@@ -23,8 +23,8 @@ extension Broker {
         } catch {
             throw BrokerFailure(.unavailable, "target init of '\(target.name)' failed and changed nothing: \(error)")
         }
-        var schemas: [String: (schema: String, reader: String)] = [:]
-        for role in result.roles { schemas[role.role] = (role.schema, role.readerRole) }
+        var schemas: [String: (schemas: [String], reader: String)] = [:]
+        for role in result.roles { schemas[role.role] = (role.schemas, role.readerRole) }
         maskingSchemas[target.name] = schemas
         doctorCache[target.name] = nil
         let created = result.roles.filter(\.created).map(\.schema)

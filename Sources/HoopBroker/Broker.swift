@@ -25,7 +25,7 @@ public actor Broker {
     /// Sessions that ended lately, so a late `end` from their client gets an answer.
     var endedSessions: [String: SessionInfo] = [:]
     /// target → role → current masking schema and reader role.
-    var maskingSchemas: [String: [String: (schema: String, reader: String)]] = [:]
+    var maskingSchemas: [String: [String: (schemas: [String], reader: String)]] = [:]
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
     /// Where clients reach the guard proxy.
     var proxyAddress: (host: String, port: Int)?

@@ -1,6 +1,20 @@
 import HoopPolicy
 import HoopPostgres
 
+/// A schema-qualified relation name.
+public struct RelationName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let schema: String
+    public let name: String
+
+    public init(schema: String, name: String) {
+        self.schema = schema
+        self.name = name
+    }
+
+    public var description: String { "\(schema).\(name)" }
+    public static func < (a: RelationName, b: RelationName) -> Bool { (a.schema, a.name) < (b.schema, b.name) }
+}
+
 /// A relation of the target database with its columns, as the catalog describes it.
 public struct CatalogTable: Sendable, Equatable {
     public struct Column: Sendable, Equatable {
@@ -15,8 +29,13 @@ public struct CatalogTable: Sendable, Equatable {
     public let kind: String
     public let rowSecurity: Bool
     public let columns: [Column]
+    /// Tables its foreign keys point at.
+    public var references: [RelationName] = []
+    /// Sequences its serial columns own: inserting calls nextval on them.
+    public var sequences: [RelationName] = []
 
     public var qualifiedName: String { "\(schema).\(name)" }
+    public var relation: RelationName { RelationName(schema: schema, name: name) }
 }
 
 /// Reads the tables a role's patterns can reach. Schemas `pg_*`, `information_schema`, `hoop`
@@ -48,6 +67,35 @@ public enum Catalog {
         }
         if let done = current {
             tables.append(CatalogTable(schema: done.schema, name: done.name, kind: done.kind, rowSecurity: done.rls, columns: done.columns))
+        }
+        let keys = try connection.execute("""
+            SELECT DISTINCT n.nspname, c.relname, rn.nspname, r.relname
+            FROM pg_catalog.pg_constraint k
+            JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_catalog.pg_class r ON r.oid = k.confrelid JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+            WHERE k.contype = 'f'
+            ORDER BY 1, 2, 3, 4
+            """).rows
+        func pairs(_ rows: [[String?]]) -> [RelationName: [RelationName]] {
+            var result: [RelationName: [RelationName]] = [:]
+            for row in rows {
+                result[RelationName(schema: row[0] ?? "", name: row[1] ?? ""), default: []].append(RelationName(schema: row[2] ?? "", name: row[3] ?? ""))
+            }
+            return result
+        }
+        let references = pairs(keys)
+        let owned = try connection.execute("""
+            SELECT tn.nspname, t.relname, sn.nspname, s.relname
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a'
+            ORDER BY 1, 2, 3, 4
+            """).rows
+        let sequences = pairs(owned)
+        for index in tables.indices {
+            tables[index].references = references[tables[index].relation] ?? []
+            tables[index].sequences = sequences[tables[index].relation] ?? []
         }
         return tables
     }

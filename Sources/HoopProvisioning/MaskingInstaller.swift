@@ -10,6 +10,8 @@ public enum MaskingInstaller {
     public struct RoleSchema: Sendable, Equatable {
         public let role: String
         public let schema: String
+        /// Every schema of views (the session's search_path).
+        public let schemas: [String]
         public let readerRole: String
         public let views: Int
         public let maskedColumns: Int
@@ -48,52 +50,89 @@ public enum MaskingInstaller {
                 if !exists {
                     for statement in try plan.statements(quote: db.quoteIdentifier) { try db.execute(statement) }
                 }
-                roles.append(RoleSchema(role: role.name, schema: plan.schema, readerRole: plan.readerRole,
+                roles.append(RoleSchema(role: role.name, schema: plan.schema, schemas: plan.viewSchemas, readerRole: plan.readerRole,
                                         views: plan.tables.count, maskedColumns: plan.maskedColumnCount, created: !exists))
             }
             let (dropped, kept) = try dropUnused(db, keeping: Set(roles.map(\.schema)))
+            try revokeUnneededOwnerGrants(db)
             return Result(roles: roles, dropped: dropped, kept: kept)
         }
     }
 
     /// The current masking schema and reader role of each role, without changing anything;
     /// nil for a role whose current version is not installed (policy or schema changed).
-    public static func currentSchemas(_ db: PostgresConnection, target: Target) throws -> [String: (schema: String, reader: String)?] {
+    public static func currentSchemas(_ db: PostgresConnection, target: Target) throws -> [String: (schemas: [String], reader: String)?] {
         let catalog = try Catalog.tables(db)
-        var result: [String: (schema: String, reader: String)?] = [:]
+        var result: [String: (schemas: [String], reader: String)?] = [:]
         for role in target.roles.values {
             let plan = MaskingPlan(target: target, role: role, catalog: catalog)
             let comment = try db.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
                                          [plan.schema]).rows.first?.first ?? nil
             // updateValue: assigning nil through the subscript would drop the role instead.
-            result.updateValue((comment?.hasSuffix(completeMarker) ?? false) ? (plan.schema, plan.readerRole) : nil, forKey: role.name)
+            result.updateValue((comment?.hasSuffix(completeMarker) ?? false) ? (plan.viewSchemas, plan.readerRole) : nil, forKey: role.name)
         }
         return result
     }
 
+    /// hoop_owner keeps a privilege on a base table only while one of the remaining views
+    /// passes it on to a reader role: a policy that stops granting writes takes them back here.
+    private static func revokeUnneededOwnerGrants(_ db: PostgresConnection) throws {
+        let excess = try db.execute("""
+            WITH owner AS (SELECT oid FROM pg_roles WHERE rolname = $1),
+            held AS (
+                SELECT c.oid, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a, owner
+                WHERE a.grantee = owner.oid AND c.relowner <> owner.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                  AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+            ),
+            needed AS (
+                SELECT DISTINCT d.refobjid AS oid, a.privilege_type
+                FROM pg_class v JOIN pg_namespace vn ON vn.oid = v.relnamespace
+                JOIN pg_rewrite r ON r.ev_class = v.oid
+                JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+                , aclexplode(v.relacl) a, owner
+                WHERE v.relkind = 'v' AND v.relowner = owner.oid AND vn.nspname LIKE 'hoop\\_%' AND d.refobjid <> v.oid
+                  AND a.grantee <> owner.oid
+            )
+            SELECT n.nspname, c.relname, string_agg(h.privilege_type, ', ' ORDER BY h.privilege_type)
+            FROM held h JOIN pg_class c ON c.oid = h.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT EXISTS (SELECT 1 FROM needed WHERE needed.oid = h.oid AND needed.privilege_type = h.privilege_type)
+              AND (h.privilege_type <> 'SELECT' OR NOT EXISTS (SELECT 1 FROM needed WHERE needed.oid = h.oid))
+            GROUP BY n.nspname, c.relname
+            """, [MaskingFunctions.ownerRole]).rows
+        for row in excess {
+            let table = "\(try db.quoteIdentifier(row[0] ?? "")).\(try db.quoteIdentifier(row[1] ?? ""))"
+            try db.execute("REVOKE \(row[2] ?? "") ON \(table) FROM \(MaskingFunctions.ownerRole)")
+        }
+    }
+
     /// Drops masking schemas (and their reader roles) of other versions whose reader role has no members.
     private static func dropUnused(_ db: PostgresConnection, keeping current: Set<String>) throws -> (dropped: [String], kept: [String]) {
-        let schemas = try db.execute("""
-            SELECT nspname FROM pg_namespace
+        // A version's schemas all start with its main schema's name, `hoop_<role>_<version>`.
+        let rows = try db.execute("""
+            SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace
             WHERE nspname LIKE 'hoop\\_%' AND obj_description(oid, 'pg_namespace') LIKE 'hoopctl masking views %'
             ORDER BY nspname
-            """).rows.compactMap { $0[0] }
+            """).rows
+        let schemas = rows.compactMap { $0[0] }
+        let mains = rows.filter { $0[1]?.hasSuffix(completeMarker) ?? false }.compactMap { $0[0] }
         var dropped: [String] = [], kept: [String] = []
-        for schema in schemas where !current.contains(schema) {
-            let reader = "hoop_r_" + schema.dropFirst("hoop_".count)
+        for main in mains where !current.contains(main) {
+            let reader = "hoop_r_" + main.dropFirst("hoop_".count)
             let members = try db.execute("""
                 SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1
                 """, [reader]).scalar ?? "0"
             guard members == "0" else {
-                kept.append(schema)
+                kept.append(main)
                 continue
             }
-            try db.execute("DROP SCHEMA \(try db.quoteIdentifier(schema)) CASCADE")
+            for schema in schemas where schema == main || schema.hasPrefix(main + "_") {
+                try db.execute("DROP SCHEMA \(try db.quoteIdentifier(schema)) CASCADE")
+            }
             if try !db.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [reader]).rows.isEmpty {
                 try db.execute("DROP OWNED BY \(try db.quoteIdentifier(reader))")
                 try db.execute("DROP ROLE \(try db.quoteIdentifier(reader))")
             }
-            dropped.append(schema)
+            dropped.append(main)
         }
         return (dropped, kept)
     }

@@ -1,12 +1,19 @@
 import Crypto
 import HoopPolicy
 
-/// What `target init` builds for one role of one target: a schema of masking views and the
+/// What `target init` builds for one role of one target: schemas of masking views and the
 /// reader role that may use them. I/O-free: it only turns policy and catalog into SQL text.
 ///
-/// The names carry a version derived from everything the views depend on (the role's
-/// privileges, the tables in scope with their columns, the masking rules), so a changed policy
-/// or schema gets new views beside the old ones, and sessions keep the views they started with.
+/// Views of `public` tables go in `hoop_<role>_<version>`; views of another schema S in
+/// `hoop_<role>_<version>_S`, so equal table names in two schemas do not collide; a session's
+/// search_path lists them, public's first. The names carry a version derived from everything
+/// the views depend on (the role's privileges, the tables in scope with their columns and
+/// foreign keys, the masking rules), so a changed policy or schema gets new views beside the
+/// old ones, and sessions keep the views they started with.
+///
+/// A role that may insert gets INSERT on the base tables that have no masked column and no
+/// foreign key to one (so COPY FROM works, and defaults apply): INSERT alone reads nothing.
+/// It also gets USAGE on the sequences of serial columns, which their defaults call.
 public struct MaskingPlan: Sendable {
     /// Bump when the generated SQL changes meaning, so every target gets fresh views.
     static let scheme = "hoopctl-masking-1"
@@ -23,8 +30,30 @@ public struct MaskingPlan: Sendable {
         version = MaskingPlan.version(target: target.name, role: role, tables: tables, masking: target.masking)
     }
 
-    /// `hoop_<role>_<version>`: the schema of views.
+    /// `hoop_<role>_<version>`: the schema of views of `public` tables, and the version's name.
     public var schema: String { "hoop_\(role.name)_\(version)" }
+
+    /// The schema of views of tables in `sourceSchema`.
+    public func viewSchema(for sourceSchema: String) -> String {
+        guard sourceSchema != "public" else { return schema }
+        // Identifiers stop at 63 bytes: a long schema name is shortened and made unique by a hash.
+        let suffix = sourceSchema.utf8.count <= 20 ? sourceSchema
+            : String(sourceSchema.prefix(12)) + "_" + HashChainHex.sha256(sourceSchema).prefix(7)
+        return "\(schema)_\(suffix)"
+    }
+
+    /// Every schema of views, for the session's search_path: public's first.
+    public var viewSchemas: [String] {
+        let sources = Set(tables.map(\.schema))
+        return [schema] + sources.subtracting(["public"]).sorted().map(viewSchema(for:))
+    }
+
+    /// Whether a table may take INSERTs (and COPY FROM) on the base table itself.
+    func insertsDirectly(_ table: CatalogTable) -> Bool {
+        guard role.privileges.contains(.insert), table.kind == "r" || table.kind == "p" else { return false }
+        let maskedTables = Set(masking.keys.map { RelationName(schema: $0.schema, name: $0.table) })
+        return !maskedTables.contains(table.relation) && table.references.allSatisfy { !maskedTables.contains($0) }
+    }
     /// `hoop_r_<role>_<version>`: granted the views; session roles are members of it.
     public var readerRole: String { "hoop_r_\(role.name)_\(version)" }
 
@@ -38,7 +67,7 @@ public struct MaskingPlan: Sendable {
     static func version(target: String, role: Role, tables: [CatalogTable], masking: [ColumnName: MaskingFunction]) -> String {
         var text = "\(scheme)\n\(target)\n\(role.name)\n\(role.privileges.sorted().map(\.rawValue).joined(separator: ","))\n"
         for table in tables {
-            text += "\(table.schema).\(table.name)"
+            text += "\(table.schema).\(table.name)->\(table.references.map(\.description).joined(separator: ","))+\(table.sequences.map(\.description).joined(separator: ","))"
             for column in table.columns {
                 let mask = masking[ColumnName(schema: table.schema, table: table.name, column: column.name)]
                 text += "|\(column.name):\(column.type):\(mask.map(String.init(describing:)) ?? "")"
@@ -48,24 +77,31 @@ public struct MaskingPlan: Sendable {
         return HashChainHex.sha256(text).prefix(10).description
     }
 
-    /// The statements, in order, that create the schema, the views and the reader role's grants.
+    /// The statements, in order, that create the schemas, the views and the reader role's grants.
     /// `quote` quotes an identifier (the installer passes libpq's PQescapeIdentifier).
     public func statements(quote: (String) throws -> String) rethrows -> [String] {
-        let schemaName = try quote(schema), reader = try quote(readerRole), owner = try quote(MaskingFunctions.ownerRole)
-        var sql = [
-            "CREATE ROLE \(reader) NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT",
-            "CREATE SCHEMA \(schemaName) AUTHORIZATION \(owner)",
-            "REVOKE ALL ON SCHEMA \(schemaName) FROM PUBLIC",
-            "GRANT USAGE ON SCHEMA \(schemaName) TO \(reader)",
-            "GRANT USAGE ON SCHEMA hoop TO \(reader)",
-        ]
+        let reader = try quote(readerRole), owner = try quote(MaskingFunctions.ownerRole)
+        var sql = ["CREATE ROLE \(reader) NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"]
+        for name in viewSchemas {
+            let schemaName = try quote(name)
+            sql += [
+                "CREATE SCHEMA \(schemaName) AUTHORIZATION \(owner)",
+                "REVOKE ALL ON SCHEMA \(schemaName) FROM PUBLIC",
+                "GRANT USAGE ON SCHEMA \(schemaName) TO \(reader)",
+            ]
+            if name != schema {
+                sql.append("COMMENT ON SCHEMA \(schemaName) IS 'hoopctl masking views for role \(role.name), version \(version), part'")
+            }
+        }
+        sql.append("GRANT USAGE ON SCHEMA hoop TO \(reader)")
         for function in MaskingFunctions.signatures {
             sql.append("GRANT EXECUTE ON FUNCTION \(function) TO \(reader)")
         }
         let writes = role.privileges.filter { $0 != .select }.sorted().map { $0.rawValue.uppercased() }
+        var baseSchemasForInsert = Set<String>()
         for table in tables {
             let base = "\(try quote(table.schema)).\(try quote(table.name))"
-            let view = "\(schemaName).\(try quote(table.name))"
+            let view = "\(try quote(viewSchema(for: table.schema))).\(try quote(table.name))"
             let columns = try table.columns.map { column -> String in
                 let name = try quote(column.name)
                 guard let mask = masking[ColumnName(schema: table.schema, table: table.name, column: column.name)] else { return name }
@@ -77,8 +113,21 @@ public struct MaskingPlan: Sendable {
             sql.append("ALTER VIEW \(view) OWNER TO \(owner)")
             sql.append("REVOKE ALL ON \(view) FROM PUBLIC")
             sql.append("GRANT \((["SELECT"] + writes).joined(separator: ", ")) ON \(view) TO \(reader)")
+            if insertsDirectly(table) {
+                baseSchemasForInsert.insert(table.schema)
+                sql.append("GRANT INSERT ON \(base) TO \(reader)")
+            }
+            if role.privileges.contains(.insert) {
+                // A serial column's default calls nextval as the inserting session, through the view too.
+                for sequence in table.sequences {
+                    sql.append("GRANT USAGE ON SEQUENCE \(try quote(sequence.schema)).\(try quote(sequence.name)) TO \(reader)")
+                }
+            }
         }
-        sql.append("COMMENT ON SCHEMA \(schemaName) IS 'hoopctl masking views for role \(role.name), version \(version): complete'")
+        for schema in baseSchemasForInsert.sorted() {
+            sql.append("GRANT USAGE ON SCHEMA \(try quote(schema)) TO \(reader)")
+        }
+        sql.append("COMMENT ON SCHEMA \(try quote(schema)) IS 'hoopctl masking views for role \(role.name), version \(version): complete'")
         return sql
     }
 }

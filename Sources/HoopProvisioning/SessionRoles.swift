@@ -16,19 +16,20 @@ public enum SessionRoles {
         public var password: String
         public var validUntil: Date
         public var readerRole: String
-        public var schema: String
+        /// The session's search_path: its masking view schemas, public's first.
+        public var schemas: [String]
         public var connectionLimit: Int
         public var statementTimeout: TimeInterval?
         public var idleInTransactionTimeout: TimeInterval?
         public var comment: String
 
-        public init(roleName: String, password: String, validUntil: Date, readerRole: String, schema: String,
+        public init(roleName: String, password: String, validUntil: Date, readerRole: String, schemas: [String],
                     connectionLimit: Int, statementTimeout: TimeInterval?, idleInTransactionTimeout: TimeInterval?, comment: String) {
             self.roleName = roleName
             self.password = password
             self.validUntil = validUntil
             self.readerRole = readerRole
-            self.schema = schema
+            self.schemas = schemas
             self.connectionLimit = connectionLimit
             self.statementTimeout = statementTimeout
             self.idleInTransactionTimeout = idleInTransactionTimeout
@@ -49,7 +50,7 @@ public enum SessionRoles {
                 VALID UNTIL \(try db.quoteLiteral(timestamp(spec.validUntil))) \
                 IN ROLE \(try db.quoteIdentifier(spec.readerRole))
                 """)
-            try db.execute("ALTER ROLE \(role) SET search_path TO \(try db.quoteIdentifier(spec.schema))")
+            try db.execute("ALTER ROLE \(role) SET search_path TO \(try spec.schemas.map(db.quoteIdentifier).joined(separator: ", "))")
             if let timeout = spec.statementTimeout {
                 try db.execute("ALTER ROLE \(role) SET statement_timeout TO \(try db.quoteLiteral(String(Int(timeout * 1000))))")
             }

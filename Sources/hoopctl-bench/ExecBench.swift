@@ -60,7 +60,7 @@ struct ExecBench {
         for run in 0..<Self.runs {
             let spec = SessionRoles.Specification(roleName: "hoop_s_bench\(run)", password: "bench-password-\(run)",
                                                   validUntil: Date().addingTimeInterval(600), readerRole: schema.reader,
-                                                  schema: schema.schema, connectionLimit: 5, statementTimeout: 30,
+                                                  schemas: schema.schemas, connectionLimit: 5, statementTimeout: 30,
                                                   idleInTransactionTimeout: 300, comment: "bench")
             create.append(try Clock.seconds { try SessionRoles.create(admin, spec) } * 1000)
             revoke.append(try Clock.seconds { _ = try SessionRoles.revoke(admin, roleName: spec.roleName) } * 1000)

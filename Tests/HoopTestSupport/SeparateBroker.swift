@@ -8,7 +8,7 @@ import Glibc
 /// file, socket and ledger — so a test can change the policy freely.
 public final class SeparateBroker: @unchecked Sendable {
     public let directory: TemporaryDirectory
-    public let process: BackgroundProcess
+    public private(set) var process: BackgroundProcess
     /// Point commands at this broker (and nothing else).
     public let environment: [String: String]
 
@@ -23,10 +23,24 @@ public final class SeparateBroker: @unchecked Sendable {
         environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
                        "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
         guard let proxyPort = FreePort.find() else { throw TestSetupError("no free port for the proxy") }
-        process = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)],
-                                        environment: environment.merging(extraEnvironment) { $1 })
-        let ready = eventually { (try? HoopctlBinary.run(["whoami"], environment: environment).succeeded) ?? false }
+        serve = (["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)], environment.merging(extraEnvironment) { $1 })
+        process = try Self.start(serve)
+    }
+
+    private let serve: (arguments: [String], environment: [String: String])
+
+    private static func start(_ serve: (arguments: [String], environment: [String: String])) throws -> BackgroundProcess {
+        let process = try BackgroundProcess(HoopctlBinary.path, serve.arguments, environment: serve.environment)
+        let ready = eventually { (try? HoopctlBinary.run(["whoami"], environment: serve.environment).succeeded) ?? false }
         guard ready else { throw TestSetupError("the broker did not start: \(process.output)") }
+        return process
+    }
+
+    /// `kill -9` of the broker, then a new one on the same policy, ledger and ports.
+    public func crashAndRestart() throws {
+        process.signal(SIGKILL)
+        process.wait(timeout: 10)
+        process = try Self.start(serve)
     }
 
     /// Runs hoopctl against this broker; `token` plays another identity.

@@ -96,7 +96,8 @@ let package = Package(
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.
         .target(name: "HoopTestSupport", dependencies: [
-            "HoopCommon", "HoopSandbox", "HoopPostgres", .product(name: "Crypto", package: "swift-crypto"),
+            "HoopCommon", "HoopSandbox", "HoopPostgres", "HoopWire", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Tests/HoopTestSupport"),
         .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopCommon", "HoopSandbox"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -111,7 +112,9 @@ let package = Package(
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "HoopCLITests", dependencies: ["HoopCLI", "HoopLedger", "HoopCommon", "HoopTestSupport"]),
+        .testTarget(name: "HoopCLITests", dependencies: [
+            "HoopCLI", "HoopLedger", "HoopCommon", "HoopTestSupport", "HoopWire", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -128,6 +128,9 @@ final class ClientConnection: ChannelInboundHandler {
             guard let user = parameters["user"], !user.isEmpty else {
                 return fail(code: "28000", "no user given: connect with the session id as the user", event: "proxy.refused")
             }
+            if let refusal = Self.refusal(ofPinned: parameters) {
+                return fail(code: "0A000", refusal, event: "proxy.refused")
+            }
             let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
             let directory = dependencies.directory
             Task {
@@ -217,12 +220,46 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    // MARK: Settings that decide how SQL text is read
+
+    /// The proxy parses SQL as UTF-8 with standard conforming strings; the server must read it
+    /// the same way, or a string literal could hide a statement from the analysis (a backslash
+    /// inside a multibyte SJIS character, `\'` with standard_conforming_strings off). So the
+    /// upstream session gets these values after anything the client sent (`options` included),
+    /// and a server report of another value closes the connection.
+    static let pinned = ["client_encoding": "UTF8", "standard_conforming_strings": "on"]
+
+    /// Why a client's startup parameters cannot be honoured, if they cannot.
+    static func refusal(ofPinned parameters: [String: String]) -> String? {
+        if let encoding = parameters["client_encoding"] {
+            // PostgreSQL's own spelling rules: case and punctuation do not matter. SQL_ASCII passes
+            // bytes through unconverted, which UTF8 does as well for the UTF-8 the proxy accepts.
+            let name = encoding.lowercased().filter { $0.isLetter || $0.isNumber }
+            guard ["utf8", "unicode", "sqlascii"].contains(name) else {
+                return "client_encoding \(encoding.prefix(32)) is not supported through hoopctl: the proxy speaks UTF8 (unset PGCLIENTENCODING or set it to UTF8)"
+            }
+        }
+        if let conforming = parameters["standard_conforming_strings"], !["on", "true", "yes", "1"].contains(conforming.lowercased()) {
+            return "standard_conforming_strings must stay on through hoopctl"
+        }
+        return nil
+    }
+
+    /// Whether a value the server reports for a pinned setting keeps SQL text unambiguous.
+    static func keepsPinned(_ name: String, _ value: String) -> Bool {
+        guard let expected = pinned[name] else { return true }
+        return value.caseInsensitiveCompare(expected) == .orderedSame
+    }
+
     private func sendStartup(_ ticket: ProxyTicket, parameters: [String: String]) {
         var startup: [(String, String)] = [("user", ticket.upstream.user), ("database", ticket.upstream.database)]
-        for (name, value) in parameters.sorted(by: { $0.key < $1.key }) where !["user", "database", "replication"].contains(name) {
+        for (name, value) in parameters.sorted(by: { $0.key < $1.key })
+        where !["user", "database", "replication"].contains(name) && Self.pinned[name] == nil {
             startup.append((name, value))
         }
         if parameters["application_name"] == nil { startup.append(("application_name", "hoopctl")) }
+        // Named parameters are applied after `options`, so these win over any `-c` in it.
+        startup += Self.pinned.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         upstreamPhase = .startingUp(nil)
         upstream?.writeAndFlush(MessageWriter.startup(parameters: startup), promise: nil)
     }
@@ -258,6 +295,9 @@ final class ClientConnection: ChannelInboundHandler {
             guard case .relaying(let ticket) = phase else { return }
             do {
                 for event in try scanner.scan(buffer) {
+                    if case .parameterStatus(let name, let value) = event, !Self.keepsPinned(name, value) {
+                        return settingChanged(name, value)
+                    }
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                 }
             } catch {
@@ -290,6 +330,12 @@ final class ClientConnection: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// The server now reads SQL differently from the proxy: nothing more may pass.
+    private func settingChanged(_ name: String, _ value: String) {
+        fail(code: "0A000", "the session changed \(name) to \(value.prefix(32)), which hoopctl cannot analyse; the connection is closed",
+             event: "proxy.setting-changed")
     }
 
     private struct UpstreamFailure: Error {
@@ -334,6 +380,7 @@ final class ClientConnection: ChannelInboundHandler {
                 throw UpstreamFailure(code: "28000", message: "the database asks for an authentication method the proxy does not speak (\(code))")
             }
         case .parameterStatus(let name, let value):
+            guard Self.keepsPinned(name, value) else { return settingChanged(name, value) }
             context.write(wrapOutboundOut(MessageWriter.parameterStatus(name, value)), promise: nil)
         case .backendKeyData(let processID, let secretKey):
             let key = dependencies.cancels.register(.init(endpoint: endpoint, processID: processID, secretKey: secretKey))

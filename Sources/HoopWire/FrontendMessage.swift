@@ -92,13 +92,9 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
             guard major == 3 else { throw WireError.unsupportedProtocol(major: major, minor: minor) }
             var parameters: [String: String] = [:]
             while true {
-                guard let name = packet.readNullTerminatedString() else {
-                    throw WireError.malformed("startup parameters are not null-terminated")
-                }
+                let name = try Self.readText(&packet, "a startup parameter name")
                 if name.isEmpty { break }
-                guard let value = packet.readNullTerminatedString() else {
-                    throw WireError.malformed("startup parameter '\(name.prefix(64))' has no value")
-                }
+                let value = try Self.readText(&packet, "the value of startup parameter '\(name.prefix(64))'")
                 guard parameters[name] == nil else { throw WireError.malformed("startup parameter '\(name.prefix(64))' given twice") }
                 parameters[name] = value
             }
@@ -118,10 +114,7 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     static func message(type: UInt8, body: inout ByteBuffer, raw: ByteBuffer) throws -> FrontendMessage {
-        func string(_ what: String) throws -> String {
-            guard let value = body.readNullTerminatedString() else { throw WireError.malformed("\(WireError.name(type)): \(what) is not null-terminated") }
-            return value
-        }
+        func string(_ what: String) throws -> String { try readText(&body, "\(WireError.name(type)): \(what)") }
         func end() throws {
             guard body.readableBytes == 0 else { throw WireError.malformed("\(WireError.name(type)): \(body.readableBytes) stray bytes") }
         }
@@ -178,6 +171,18 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
         default:
             throw WireError.unexpectedMessage(type)
         }
+    }
+
+    /// A null-terminated string that must be UTF-8: the proxy analyses exactly the text the
+    /// server will run (the upstream session's client_encoding is pinned to UTF8), so bytes
+    /// that would decode differently are refused rather than repaired.
+    static func readText(_ buffer: inout ByteBuffer, _ what: @autoclosure () -> String) throws -> String {
+        guard let end = buffer.readableBytesView.firstIndex(of: 0) else { throw WireError.malformed("\(what()) is not null-terminated") }
+        guard let text = String(validating: buffer.readableBytesView[..<end], as: UTF8.self) else {
+            throw WireError.malformed("\(what()) is not valid UTF-8")
+        }
+        buffer.moveReaderIndex(to: end + 1)
+        return text
     }
 
     /// Bind's body: format codes, parameters (length-prefixed, -1 for NULL), result format codes.

@@ -95,6 +95,8 @@ final class FrontendDecoderTests: XCTestCase {
         fails([UInt8(ascii: "Z"), 0, 0, 0, 4])                         // not a frontend message
         fails([UInt8(ascii: "Q"), 0x7f, 0xff, 0xff, 0xff])             // over the size limit
         fails([UInt8(ascii: "B"), 0, 0, 0, 10, 0, 0, 0, 0, 0xff, 0xff]) // a negative count
+        fails([UInt8(ascii: "Q"), 0, 0, 0, 7, 0x61, 0xe9, 0])          // not UTF-8: never repaired, refused
+        fails([0, 0, 0, 14, 0, 3, 0, 0, 0x75, 0, 0xff, 0, 0, 0], startup: true)  // a parameter value that is not UTF-8
         _ = decoder
     }
 }

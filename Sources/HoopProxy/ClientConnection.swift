@@ -323,7 +323,12 @@ final class ClientConnection: ChannelInboundHandler {
     func upstreamClosed(error: Error?) {
         switch phase {
         case .connecting(let ticket, _):
-            fail(code: "08006", "the database of target '\(ticket.target)' closed the connection", event: nil)
+            if let error, case .startingUp = upstreamPhase, ticket.upstream.sslMode != "disable", !ticket.upstream.isUnixSocket {
+                // During the TLS handshake: the certificate, or TLS itself, is what failed.
+                fail(code: "08006", "TLS to the database of target '\(ticket.target)' failed: \(error)", event: "proxy.upstream-failed")
+            } else {
+                fail(code: "08006", "the database of target '\(ticket.target)' closed the connection", event: nil)
+            }
         case .relaying:
             // The server ended it (revocation, TTL, a FATAL error it already sent): so do we.
             close()

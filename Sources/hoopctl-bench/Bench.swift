@@ -30,6 +30,9 @@ enum Bench {
         if sections.isEmpty || sections.contains("exec") {
             try ExecBench(scratch: scratch).run()
         }
+        if sections.isEmpty || sections.contains("proxy") {
+            try ProxyBench(scratch: scratch).run()
+        }
     }
 }
 

@@ -1,0 +1,215 @@
+import Foundation
+import HoopCommon
+import HoopSandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 5's figures: `pgbench -S -c 8 -j 2` in simple, extended and prepared modes straight to
+/// PostgreSQL, through hoopctl's guard proxy (a ledger record per statement) and through
+/// pgbouncer in session mode, all in this run; and the p50 latency each adds at one client.
+/// All three connect as a session role that reads through masking views, over unix sockets.
+struct ProxyBench {
+    let scratch: TemporaryScratch
+    /// HOOPCTL_BENCH_SECONDS shortens a run while working on the bench itself.
+    let seconds = Int(ProcessInfo.processInfo.environment["HOOPCTL_BENCH_SECONDS"] ?? "") ?? 15
+    static let modes = ["simple", "extended", "prepared"]
+
+    func run() throws {
+        print("== proxy ==")
+        let home = scratch.file("proxy-home")
+        let hoopctlEnvironment = ExecBench.environment(["HOOPCTL_HOME": home])
+        func hoopctl(_ arguments: [String]) throws -> ChildProcess.Result {
+            try ChildProcess(HoopctlPath.path, arguments, environment: hoopctlEnvironment).check()
+        }
+        _ = try hoopctl(["sandbox", "up"])
+        defer { _ = try? hoopctl(["sandbox", "down", "--purge"]) }
+        let sandbox = Sandbox(home: StateDirectory(url: URL(fileURLWithPath: home)))
+        guard let state = try sandbox.loadState() else { throw BenchError("no sandbox state") }
+
+        // pgbench's tables, in scope of the read role; a `direct` twin of it for the baselines.
+        var adminEnvironment = ExecBench.environment([:])
+        for (key, value) in sandbox.environment(state) { adminEnvironment[key] = value }
+        _ = try ChildProcess("pgbench", ["-i", "-q", "-s", "10"], environment: adminEnvironment).check()
+        var policy = try String(contentsOfFile: sandbox.policyFile, encoding: .utf8)
+        policy = policy.replacingOccurrences(of: "connection_limit: 5", with: "connection_limit: 20")
+            .replacingOccurrences(of: "      write:\n", with: """
+                      direct:
+                        tables: ["public.*"]
+                        connection_limit: 20
+                        direct: true
+                        max_ttl: 2h
+                      write:
+
+                """)
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }",
+                                  with: "- { who: group:analysts, target: sandbox, roles: [read, direct] }")
+        try policy.write(toFile: sandbox.policyFile, atomically: true, encoding: .utf8)
+        _ = try hoopctl(["policy", "reload"])
+        _ = try hoopctl(["target", "init", "sandbox"])
+
+        let direct = try OpenSession(role: "direct", scratch: scratch, environment: hoopctlEnvironment)
+        let proxied = try OpenSession(role: "read", scratch: scratch, environment: hoopctlEnvironment)
+        let bouncer = try Bouncer(upstream: direct.environment, scratch: scratch)
+        defer { bouncer.stop() }
+        let targets: [(name: String, environment: [String: String])] = [
+            ("direct", direct.environment), ("hoopctl", proxied.environment), ("pgbouncer", bouncer.environment),
+        ]
+        print("pgbench -S -c 8 -j 2 -T \(seconds), scale 10, unix sockets; hoopctl records every statement in its ledger")
+        var tps: [String: [String: Double]] = [:]
+        for mode in Self.modes {
+            for target in targets {
+                let output = try pgbench(["-S", "-M", mode, "-c", "8", "-j", "2", "-T", String(seconds)], target.environment)
+                tps[mode, default: [:]][target.name] = try Self.number(after: "tps = ", in: output)
+            }
+        }
+        var report = Report(header: ["mode (TPS)", "direct", "hoopctl", "pgbouncer", "hoopctl / direct", "hoopctl / pgbouncer", "goal"])
+        var met: [String] = []
+        for mode in Self.modes {
+            let row = tps[mode]!, toDirect = row["hoopctl"]! / row["direct"]!, toBouncer = row["hoopctl"]! / row["pgbouncer"]!
+            let goal = mode == "simple" ? "≥ 0.75 direct, > pgbouncer" : "> pgbouncer"
+            met.append(mode == "simple" ? (toDirect >= 0.75 && toBouncer > 1 ? "met" : "NOT met") : (toBouncer > 1 ? "met" : "NOT met"))
+            report.add(mode, format(row["direct"]!), format(row["hoopctl"]!), format(row["pgbouncer"]!),
+                       format(toDirect, decimals: 2), format(toBouncer, decimals: 2), "\(goal): \(met.last!)")
+        }
+        report.print()
+
+        let latencySeconds = max(3, seconds / 3)
+        var latency = Report(header: ["1 client, -T \(latencySeconds) (p50 µs)", "direct", "hoopctl", "pgbouncer", "hoopctl added", "goal"])
+        for mode in ["simple", "prepared"] {
+            var p50: [String: Double] = [:]
+            for target in targets {
+                let prefix = scratch.file("latency-\(mode)-\(target.name)")
+                _ = try pgbench(["-S", "-M", mode, "-c", "1", "-T", String(latencySeconds), "-l", "--log-prefix=\(prefix)"], target.environment)
+                p50[target.name] = try Self.medianLatency(logPrefix: prefix)
+            }
+            let added = p50["hoopctl"]! - p50["direct"]!
+            latency.add(mode, format(p50["direct"]!), format(p50["hoopctl"]!), format(p50["pgbouncer"]!), format(added),
+                        "≤ 100: \(added <= 100 ? "met" : "NOT met")")
+        }
+        latency.print()
+        print("ratios and added latency compare runs of this same invocation.\n")
+        direct.end()
+        proxied.end()
+    }
+
+    private func pgbench(_ arguments: [String], _ environment: [String: String]) throws -> String {
+        try ChildProcess("pgbench", ["-n"] + arguments, environment: environment).check().stdout
+    }
+
+    static func number(after label: String, in output: String) throws -> Double {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(label) }),
+              let value = Double(line.dropFirst(label.count).prefix { $0.isNumber || $0 == "." }) else {
+            throw BenchError("no '\(label)' in pgbench's output:\n\(output)")
+        }
+        return value
+    }
+
+    /// pgbench -l writes a line per transaction: client, transaction, latency in µs, ...
+    static func medianLatency(logPrefix: String) throws -> Double {
+        let directory = URL(fileURLWithPath: logPrefix).deletingLastPathComponent().path
+        let name = URL(fileURLWithPath: logPrefix).lastPathComponent
+        var latencies: [Double] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasPrefix(name + ".") {
+            let text = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.count > 2, let value = Double(fields[2]) { latencies.append(value) }
+            }
+            try FileManager.default.removeItem(atPath: "\(directory)/\(file)")
+        }
+        guard !latencies.isEmpty else { throw BenchError("pgbench wrote no transaction log at \(logPrefix)") }
+        latencies.sort()
+        return latencies[latencies.count / 2]
+    }
+}
+
+/// A session held open by `hoopctl exec ... -- sh -c 'env > file; sleep'`: the settings its
+/// command gets, for pgbench runs started from here.
+struct OpenSession {
+    let pid: pid_t
+    let environment: [String: String]
+
+    init(role: String, scratch: TemporaryScratch, environment: [String: String]) throws {
+        let file = scratch.file("session-\(role).env")
+        pid = try Daemon.spawn(executable: HoopctlPath.path,
+                               arguments: ["exec", "sandbox", "--quiet", "--role", role, "--ttl", "2h", "--", "sh", "-c",
+                                           "env > '\(file).tmp' && mv '\(file).tmp' '\(file)' && exec sleep 7200"],
+                               environment: environment, log: scratch.file("session-\(role).log"))
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: file) {
+            guard Date() < deadline else { throw BenchError("the \(role) session did not start: \((try? String(contentsOfFile: scratch.file("session-\(role).log"), encoding: .utf8)) ?? "")") }
+            usleep(50_000)
+        }
+        var settings = ExecBench.environment([:])
+        for line in try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2, parts[0].hasPrefix("PG") { settings[parts[0]] = parts[1] }
+        }
+        try? FileManager.default.removeItem(atPath: file)  // it holds the session's secret
+        self.environment = settings
+    }
+
+    /// Ends the session the way a user does (SIGTERM to hoopctl: it revokes, then exits).
+    func end() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
+
+/// pgbouncer in session mode in front of the direct session's role (the baseline a team would
+/// otherwise deploy). Runs as `postgres` when we are root, as pgbouncer refuses root.
+struct Bouncer {
+    let directory: String
+    let environment: [String: String]
+
+    init(upstream: [String: String], scratch: TemporaryScratch) throws {
+        directory = scratch.file("pgbouncer")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard let port = FreePort.find(), let user = upstream["PGUSER"], let password = upstream["PGPASSWORD"],
+              let host = upstream["PGHOST"], let upstreamPort = upstream["PGPORT"] else { throw BenchError("no session settings for pgbouncer") }
+        try "\"\(user)\" \"\(password)\"\n".write(toFile: "\(directory)/users.txt", atomically: true, encoding: .utf8)
+        try """
+            [databases]
+            shop = host=\(host) port=\(upstreamPort) dbname=shop
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = \(port)
+            unix_socket_dir = \(directory)
+            auth_type = scram-sha-256
+            auth_file = \(directory)/users.txt
+            pool_mode = session
+            max_client_conn = 100
+            default_pool_size = 20
+            logfile = \(directory)/pgbouncer.log
+            pidfile = \(directory)/pgbouncer.pid
+
+            """.write(toFile: "\(directory)/pgbouncer.ini", atomically: true, encoding: .utf8)
+        var command = ChildProcess("pgbouncer", ["-d", "\(directory)/pgbouncer.ini"])
+        if OSUser.isRoot, let owner = OSUser.lookup("postgres") {
+            chmod(directory, 0o700)
+            for file in [directory, "\(directory)/users.txt", "\(directory)/pgbouncer.ini"] { chown(file, owner.uid, owner.gid) }
+            command = ChildProcess("runuser", ["-u", "postgres", "--", "pgbouncer", "-d", "\(directory)/pgbouncer.ini"])
+        } else {
+            chmod(directory, 0o700)
+        }
+        _ = try command.check()
+        var settings = upstream
+        settings["PGHOST"] = directory
+        settings["PGPORT"] = String(port)
+        environment = settings
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: "\(directory)/.s.PGSQL.\(port)") {
+            guard Date() < deadline else { throw BenchError("pgbouncer did not start") }
+            usleep(50_000)
+        }
+    }
+
+    func stop() {
+        if let text = try? String(contentsOfFile: "\(directory)/pgbouncer.pid", encoding: .utf8),
+           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGTERM)
+        }
+    }
+}

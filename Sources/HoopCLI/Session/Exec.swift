@@ -7,7 +7,8 @@ extension Hoopctl {
             discussion: """
                 The broker checks the policy and creates an ephemeral role that sees only masked data. \
                 The command gets PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, DATABASE_URL and \
-                HOOPCTL_SESSION; signals sent to hoopctl are passed on to it. When it ends, however it ends, \
+                HOOPCTL_SESSION, which point at the broker's guard proxy (every statement is recorded before it \
+                runs) unless the role is direct; signals sent to hoopctl are passed on to it. When it ends, however it ends, \
                 the role is revoked, and hoopctl exits with the command's exit code (128 + N when killed by signal N).
 
                 Example: hoopctl exec prod-db --reason "nightly retrain" -- python train.py

@@ -36,20 +36,23 @@ public final class ProxyServer: Service, @unchecked Sendable {
     public var socketPath: String? { configuration.socketDirectory.map { "\($0)/.s.PGSQL.\(configuration.port)" } }
 
     public func run() async throws {
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.backlog, value: 512)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [dependencies] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies))
+        func bootstrap() -> ServerBootstrap {
+            ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(ChannelOptions.backlog, value: 512)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { [dependencies] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies))
+                    }
                 }
-            }
-        var bound = [try await bootstrap.bind(host: configuration.host, port: configuration.port).get()]
+        }
+        // TCP_NODELAY is a TCP option (IPPROTO_TCP): set on TCP clients only, unix sockets refuse it.
+        let tcp = bootstrap().childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+        var bound = [try await tcp.bind(host: configuration.host, port: configuration.port).get()]
         if let directory = configuration.socketDirectory, let path = socketPath {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            bound.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+            bound.append(try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
         }
         let channels = bound
         logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "socket": "\(socketPath ?? "-")"])

@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
+        .target(name: "HoopGuardrails", dependencies: ["HoopPolicy", "HoopSQL"]),
         // The broker's request/response protocol, shared by the broker and its clients.
         .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
         // What the broker does to a target database: masking views, session roles, the doctor.
@@ -102,6 +103,8 @@ let package = Package(
         .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopCommon", "HoopSandbox"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HoopSQLTests", dependencies: ["HoopSQL"]),
+        .testTarget(name: "HoopGuardrailsTests", dependencies: ["HoopGuardrails", "HoopPolicy", "HoopSQL", "HoopSandbox"],
+                    resources: [.copy("Corpus")]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
         .testTarget(name: "HoopWireTests", dependencies: [
             "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -69,7 +69,7 @@ public struct TablePattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `*` matches any run of characters; everything else matches itself.
-    static func glob(_ pattern: String, _ text: String) -> Bool {
+    public static func glob(_ pattern: String, _ text: String) -> Bool {
         let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
         var pi = 0, ti = 0, star = -1, mark = 0
         while ti < t.count {

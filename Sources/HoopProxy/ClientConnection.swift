@@ -446,7 +446,7 @@ final class ClientConnection: ChannelInboundHandler {
             enqueue(raw)
         case .execute(let portal, _, let raw):
             let token = newToken()
-            let analysis = portals[portal] ?? StatementAnalysis(normalized: "<unknown portal>", fingerprint: "", statementClass: "opaque")
+            let analysis = portals[portal] ?? StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque, note: "an Execute of a portal the proxy did not see bound")
             tracker.sent(.execute(token))
             enqueue(raw, tokens: [token], entries: [entry(analysis, via: "execute", ticket: ticket)])
         case .describe(let kind, _, let raw):
@@ -464,7 +464,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .functionCall(let oid, let raw):
             let token = newToken()
             tracker.sent(.functionCall(token))
-            let analysis = StatementAnalysis(normalized: "<function call \(oid)>", fingerprint: "", statementClass: "opaque")
+            let analysis = StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")
             enqueue(raw, tokens: [token], entries: [entry(analysis, via: "function", ticket: ticket)])
         case .terminate(let raw):
             queue.append(Queued(raw: raw, ready: true, tokens: [], terminate: true))

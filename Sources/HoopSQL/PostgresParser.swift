@@ -37,6 +37,14 @@ public enum PostgresParser {
         return statements
     }
 
+    /// The PL/pgSQL tree of a `CREATE FUNCTION ... LANGUAGE plpgsql` statement, as JSON.
+    public static func plpgsqlTreeJSON(_ createFunction: String) throws(SQLSyntaxError) -> String {
+        let result = pg_query_parse_plpgsql(createFunction)
+        defer { pg_query_free_plpgsql_parse_result(result) }
+        if let error = result.error { throw SQLSyntaxError(error.pointee, in: createFunction) }
+        return String(cString: result.plpgsql_funcs)
+    }
+
     /// The raw parse tree as libpg_query's JSON.
     public static func parseTreeJSON(_ sql: String) throws(SQLSyntaxError) -> String {
         let result = pg_query_parse(sql)

@@ -1,19 +1,28 @@
 import Foundation
 
 /// What the proxy knows about one statement before it runs: its text without literals, its
-/// fingerprint and its class. Built on PostgreSQL's own parser.
+/// fingerprint and its facts (class, relations, functions, ...). Built on PostgreSQL's own parser.
 public struct StatementAnalysis: Sendable, Equatable {
     public var normalized: String
     public var fingerprint: String
-    public var statementClass: String
+    public var facts: StatementFacts
     /// Set when the parser rejected the text (the class is then `unparseable`).
     public var syntaxError: String?
 
-    public init(normalized: String, fingerprint: String, statementClass: String, syntaxError: String? = nil) {
+    public var statementClass: String { facts.statementClass.rawValue }
+
+    public init(normalized: String, fingerprint: String, facts: StatementFacts, syntaxError: String? = nil) {
         self.normalized = normalized
         self.fingerprint = fingerprint
-        self.statementClass = statementClass
+        self.facts = facts
         self.syntaxError = syntaxError
+    }
+
+    /// A stand-in for what the proxy cannot analyse (an unknown portal, a function call by oid).
+    public init(normalized: String, statementClass: SQLClass, note: String) {
+        var facts = StatementFacts()
+        facts.raise(statementClass, note)
+        self.init(normalized: normalized, fingerprint: "", facts: facts)
     }
 }
 
@@ -35,7 +44,7 @@ public final class StatementAnalyzer: @unchecked Sendable {
         if let shape, let hit = lock.withLock({ shapes[shape] }) { return hit }
         let result = Self.analyzeUncached(sql)
         lock.withLock {
-            if let shape, Self.blanksEveryLiteral(result, shape) {
+            if let shape, !result.contains(where: { $0.facts.dependsOnLiterals }), Self.blanksEveryLiteral(result, shape) {
                 if shapes.count >= capacity { shapes.removeAll(keepingCapacity: true) }
                 shapes[shape] = result
             } else {
@@ -75,7 +84,7 @@ public final class StatementAnalyzer: @unchecked Sendable {
                 let normalized = try PostgresParser.normalize(text)
                 let fingerprint = try PostgresParser.fingerprint(text)
                 let tree = try PostgresParser.parseTreeJSON(text)
-                return StatementAnalysis(normalized: normalized, fingerprint: fingerprint, statementClass: StatementClassifier.classify(tree))
+                return StatementAnalysis(normalized: normalized, fingerprint: fingerprint, facts: SQLFacts.facts(ofTree: tree, depth: 0))
             } catch {
                 return unparseable(text, error)
             }
@@ -84,58 +93,8 @@ public final class StatementAnalyzer: @unchecked Sendable {
 
     /// Unparseable text is never stored: it may hold literals the normalizer could not remove.
     static func unparseable(_ sql: String, _ error: Error) -> StatementAnalysis {
-        StatementAnalysis(normalized: "<unparseable: \(sql.utf8.count) bytes>", fingerprint: "", statementClass: "unparseable",
-                          syntaxError: "\(error)")
-    }
-}
-
-/// The class of a statement from the top node of its parse tree (the guardrails issue walks the
-/// whole tree; this is its coarse first cut).
-public enum StatementClassifier {
-    public static func classify(_ treeJSON: String) -> String {
-        // The first statement's node name: `{"version":...,"stmts":[{"stmt":{"SelectStmt":...`.
-        // Keys in JSON cannot be forged by string literals in the SQL (their quotes are escaped).
-        let bytes = Array(treeJSON.utf8)
-        let marker = Array("\"stmt\":{\"".utf8)
-        guard let start = find(marker, in: bytes),
-              let end = bytes[(start + marker.count)...].firstIndex(of: UInt8(ascii: "\"")) else { return "unparseable" }
-        let node = String(decoding: bytes[(start + marker.count)..<end], as: UTF8.self)
-        func has(_ key: String) -> Bool { find(Array("\"\(key)\":".utf8), in: bytes) != nil }
-        switch node {
-        case "SelectStmt":
-            return has("intoClause") ? "ddl" : "read"
-        case "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt": return "write"
-        case "CopyStmt":
-            if has("filename") || has("is_program") { return "admin" }
-            return find(Array("\"is_from\":true".utf8), in: bytes) != nil ? "write" : "read"
-        case "GrantStmt", "GrantRoleStmt", "AlterDefaultPrivilegesStmt", "CreateRoleStmt", "AlterRoleStmt", "DropRoleStmt",
-             "AlterRoleSetStmt", "ReassignOwnedStmt", "DropOwnedStmt":
-            return "dcl"
-        case "VariableSetStmt", "VariableShowStmt", "TransactionStmt", "DiscardStmt", "DeclareCursorStmt", "FetchStmt",
-             "ClosePortalStmt", "PrepareStmt", "DeallocateStmt", "ListenStmt", "UnlistenStmt", "NotifyStmt", "ExplainStmt",
-             "LockStmt":
-            return "session"
-        case "VacuumStmt", "CheckPointStmt", "AlterSystemStmt", "LoadStmt", "ClusterStmt", "ReindexStmt":
-            return "admin"
-        case "DoStmt", "CallStmt", "ExecuteStmt":
-            return "opaque"
-        default:
-            return node.hasPrefix("Create") || node.hasPrefix("Alter") || node.hasPrefix("Drop") || node == "TruncateStmt"
-                || node == "CommentStmt" || node == "RenameStmt" || node == "IndexStmt" || node == "ViewStmt" || node == "RuleStmt"
-                ? "ddl" : "session"
-        }
-    }
-
-    /// The first position of `needle` in `haystack` (plain bytes: no Foundation string search).
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard let first = needle.first, haystack.count >= needle.count else { return nil }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            guard let next = haystack[index...last].firstIndex(of: first) else { return nil }
-            if haystack[next..<next + needle.count].elementsEqual(needle) { return next }
-            index = next + 1
-        }
-        return nil
+        var facts = StatementFacts()
+        facts.raise(.unparseable, "PostgreSQL's parser rejects it")
+        return StatementAnalysis(normalized: "<unparseable: \(sql.utf8.count) bytes>", fingerprint: "", facts: facts, syntaxError: "\(error)")
     }
 }

@@ -1,0 +1,487 @@
+import Foundation
+
+/// Walks the whole of libpg_query's JSON parse tree of one statement — every nested query,
+/// CTE, sub-select, function call, DO body — and collects its `StatementFacts`. Anything it does
+/// not recognise makes the statement `opaque`: it fails closed.
+struct ParseTreeWalker {
+    private(set) var facts = StatementFacts()
+    /// Nesting of DO bodies and SQL strings inside SQL: beyond this, opaque.
+    private let depth: Int
+    static let maxDepth = 6
+    /// CTE names visible at each level (they are not relations).
+    private var ctes: [Set<String>] = []
+    /// Alias (or name) → relation, per query level, for attributing columns.
+    private var scopes: [[String: String]] = []
+
+    init(depth: Int = 0) { self.depth = depth }
+
+    /// Facts of a top-level statement node (`{"SelectStmt": {...}}`).
+    static func facts(ofStatement node: Any, depth: Int = 0) -> StatementFacts {
+        var walker = ParseTreeWalker(depth: depth)
+        walker.visit(node)
+        walker.facts.tidy()
+        return walker.facts
+    }
+
+    // MARK: The walk
+
+    mutating func visit(_ value: Any) {
+        if let list = value as? [Any] {
+            for item in list { visit(item) }
+            return
+        }
+        guard let dict = value as? [String: Any] else { return }
+        if dict.count == 1, let (type, body) = dict.first, let fields = body as? [String: Any], type.first?.isUppercase == true {
+            node(type, fields)
+        } else if dict["relname"] != nil {
+            rangeVar(dict)  // a RangeVar held in a typed field (`relation`), not wrapped
+        } else if let list = dict["ctes"] {
+            withClause(dict, list)
+        } else {
+            for (_, child) in dict { visit(child) }
+        }
+    }
+
+    private mutating func children(_ fields: [String: Any], skipping skipped: Set<String> = []) {
+        for (key, child) in fields where !skipped.contains(key) { visit(child) }
+    }
+
+    private mutating func node(_ type: String, _ fields: [String: Any]) {
+        switch type {
+        case "RangeVar": rangeVar(fields)
+        case "ColumnRef": columnRef(fields)
+        case "FuncCall": functionCall(fields)
+        case "WithClause": withClause(fields, fields["ctes"] ?? [])
+        case "SelectStmt": select(fields)
+        case "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt": modify(type, fields)
+        case "CopyStmt": copy(fields)
+        case "ExplainStmt": explain(fields)
+        case "PrepareStmt":
+            facts.prepares = fields["name"] as? String
+            children(fields)
+        case "ExecuteStmt":
+            facts.executes = fields["name"] as? String
+            facts.raise(.opaque, "EXECUTE of a statement prepared elsewhere")
+            children(fields)
+        case "DeclareCursorStmt": children(fields)
+        case "CreateTableAsStmt":
+            facts.raise(.ddl, "CREATE TABLE AS / SELECT INTO creates a table")
+            children(fields)
+        case "DoStmt": doBlock(fields)
+        case "CreateFunctionStmt": createFunction(fields)
+        case "VariableSetStmt": variableSet(fields)
+        case "AlterTableCmd" where fields["subtype"] as? String == "AT_ChangeOwner":
+            facts.raise(.dcl, "ALTER ... OWNER TO changes who holds the privileges")
+            children(fields)
+        case "JoinExpr":
+            // Both sides first: the join condition names their aliases.
+            for side in ["larg", "rarg"] { if let child = fields[side] { visit(child) } }
+            children(fields, skipping: ["larg", "rarg"])
+        case "CallStmt":
+            facts.raise(.opaque, "CALL runs a procedure the proxy cannot see into")
+            children(fields)
+        default:
+            if type.hasSuffix("Stmt") {
+                let (statementClass, note) = Self.utilityClass(type)
+                facts.raise(statementClass, note)
+            }
+            children(fields)
+        }
+    }
+
+    // MARK: Relations and columns
+
+    private mutating func rangeVar(_ fields: [String: Any]) {
+        guard let name = fields["relname"] as? String else { return }
+        let schema = fields["schemaname"] as? String
+        let alias = ((fields["alias"] as? [String: Any])?["aliasname"] as? String)
+        if schema == nil, ctes.contains(where: { $0.contains(name) }) {
+            if !scopes.isEmpty { scopes[scopes.count - 1][alias ?? name] = "cte:" + name }
+            return
+        }
+        let relation = schema.map { "\($0).\(name)" } ?? name
+        facts.relations.append(relation)
+        if !scopes.isEmpty {
+            scopes[scopes.count - 1][alias ?? name] = relation
+            if alias != nil { scopes[scopes.count - 1][name] = relation }
+        }
+    }
+
+    private mutating func columnRef(_ fields: [String: Any]) {
+        let parts = (fields["fields"] as? [Any] ?? []).map { part -> String? in
+            guard let dict = part as? [String: Any] else { return nil }
+            if let string = dict["String"] as? [String: Any] { return string["sval"] as? String }
+            if dict["A_Star"] != nil { return "*" }
+            return nil
+        }
+        guard let column = parts.last ?? nil else { return }
+        if parts.count >= 2, let qualifier = parts[parts.count - 2] {
+            let relation = scopes.reversed().lazy.compactMap { $0[qualifier] }.first
+            if let relation, relation.hasPrefix("cte:") { return }
+            facts.columns.append("\(relation ?? qualifier).\(column)")
+        } else {
+            let relations = Set((scopes.last ?? [:]).values.filter { !$0.hasPrefix("cte:") })
+            facts.columns.append(relations.count == 1 ? "\(relations.first!).\(column)" : "?.\(column)")
+        }
+    }
+
+    // MARK: Queries
+
+    private mutating func withClause(_ fields: [String: Any], _ list: Any) {
+        var names = Set<String>()
+        for cte in list as? [Any] ?? [] {
+            if let body = (cte as? [String: Any])?["CommonTableExpr"] as? [String: Any], let name = body["ctename"] as? String {
+                names.insert(name)
+            }
+        }
+        // Visible to each other (WITH RECURSIVE) and to the statement: kept until it ends.
+        if ctes.isEmpty { ctes.append(names) } else { ctes[ctes.count - 1].formUnion(names) }
+        for (key, child) in fields where key != "ctes" { visit(child) }
+        visit(list)
+    }
+
+    private mutating func inScope(_ body: (inout ParseTreeWalker) -> Void) {
+        scopes.append([:])
+        ctes.append([])
+        body(&self)
+        ctes.removeLast()
+        scopes.removeLast()
+    }
+
+    private mutating func select(_ fields: [String: Any]) {
+        if fields["intoClause"] != nil { facts.raise(.ddl, "SELECT INTO creates a table") }
+        inScope { walker in
+            // WITH and FROM first: they name what the other clauses refer to.
+            if let with = fields["withClause"] { walker.visit(with) }
+            if let from = fields["fromClause"] { walker.visit(from) }
+            walker.children(fields, skipping: ["withClause", "fromClause"])
+        }
+    }
+
+    private mutating func modify(_ type: String, _ fields: [String: Any]) {
+        let verb = ["InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"][type]!
+        facts.raise(.write, "\(verb) writes")
+        if let target = fields["relation"] as? [String: Any], let name = target["relname"] as? String {
+            facts.writes.append((target["schemaname"] as? String).map { "\($0).\(name)" } ?? name)
+        }
+        inScope { walker in
+            if let with = fields["withClause"] { walker.visit(with) }
+            if let relation = fields["relation"] { walker.visit(relation) }
+            for key in ["fromClause", "usingClause", "sourceRelation"] { if let more = fields[key] { walker.visit(more) } }
+            walker.children(fields, skipping: ["withClause", "relation", "fromClause", "usingClause", "sourceRelation"])
+            if type == "UpdateStmt" || type == "DeleteStmt" {
+                let target = walker.scopes.last.map { scope in Set(scope.keys) } ?? []
+                let bounded = fields["whereClause"].map { walker.limitsRows($0, target: target) } ?? false
+                walker.facts.bounded = (walker.facts.bounded ?? true) && bounded
+                if !bounded { walker.facts.notes.append("\(verb) without a WHERE that can be false") }
+            }
+        }
+    }
+
+    private mutating func copy(_ fields: [String: Any]) {
+        if fields["is_program"] as? Bool == true {
+            facts.raise(.admin, "COPY to or from a program runs a command on the server")
+        } else if fields["filename"] != nil {
+            facts.raise(.admin, "COPY to or from a server file")
+        } else if fields["is_from"] as? Bool == true {
+            facts.raise(.write, "COPY FROM writes")
+            if let target = fields["relation"] as? [String: Any], let name = target["relname"] as? String {
+                facts.writes.append((target["schemaname"] as? String).map { "\($0).\(name)" } ?? name)
+            }
+        }
+        inScope { walker in walker.children(fields) }
+    }
+
+    private mutating func explain(_ fields: [String: Any]) {
+        let analyze = (fields["options"] as? [Any] ?? []).contains { option in
+            guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any], element["defname"] as? String == "analyze" else { return false }
+            // EXPLAIN (ANALYZE false) does not run the statement; anything else does.
+            let value = ((element["arg"] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String
+            if value != nil { facts.dependsOnLiterals = true }
+            return !["false", "off", "0", "no"].contains(value?.lowercased() ?? "on")
+        }
+        guard let query = fields["query"] else { return }
+        var inner = ParseTreeWalker(depth: depth)
+        inner.visit(query)
+        // Without ANALYZE the statement is planned, not run: its relations count, its class not.
+        facts.absorb(inner.facts, runs: analyze)
+        if analyze, inner.facts.statementClass > .read { facts.notes.append("EXPLAIN ANALYZE runs the statement") }
+    }
+
+    // MARK: Functions
+
+    /// Functions that act on the server, its files or other sessions, or run SQL given as text.
+    static let privileged: Set<String> = [
+        "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote",
+        "pg_switch_wal", "pg_create_restore_point", "pg_backup_start", "pg_backup_stop", "pg_start_backup",
+        "pg_stop_backup", "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_ls_logdir", "pg_ls_waldir",
+        "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalsnapdir", "pg_ls_logicalmapdir",
+        "pg_ls_replslotdir", "pg_stat_file", "pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync",
+        "pg_logdir_ls", "lo_import", "lo_export", "pg_log_backend_memory_contexts", "pg_logical_emit_message",
+        "pg_create_logical_replication_slot", "pg_create_physical_replication_slot", "pg_drop_replication_slot",
+        "pg_copy_logical_replication_slot", "pg_copy_physical_replication_slot", "pg_replication_slot_advance",
+        "pg_import_system_collations", "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
+        "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
+        "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_current_logfile",
+    ]
+    /// Functions whose argument is SQL they run.
+    static let runsText: Set<String> = ["query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema"]
+    /// Settings whose change breaks the session's bounds or the proxy's reading of SQL.
+    static let guardedSettings: Set<String> = ["role", "session_authorization", "client_encoding", "standard_conforming_strings"]
+
+    private mutating func functionCall(_ fields: [String: Any]) {
+        let parts = (fields["funcname"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
+        let name = parts.joined(separator: ".")
+        facts.functions.append(name)
+        let args = fields["args"] as? [Any] ?? []
+        let schema = parts.count > 1 ? parts[0] : nil
+        let base = parts.last ?? ""
+        let catalog = schema == nil || schema == "pg_catalog"
+        if schema == "hoop" || schema?.hasPrefix("hoop_") == true {
+            facts.privilegedFunctions.append(name)
+            facts.raise(.admin, "\(name) is hoopctl's own function")
+        } else if catalog, Self.privileged.contains(base) || base.hasPrefix("dblink") {
+            facts.privilegedFunctions.append(name)
+            facts.raise(.admin, "\(name) acts on the server, its files or other sessions")
+        } else if catalog, base == "set_config" {
+            let setting = args.first.flatMap(Self.constantString)
+            facts.dependsOnLiterals = true
+            if setting == nil || Self.guardedSettings.contains(setting!.lowercased()) {
+                facts.privilegedFunctions.append(name)
+                facts.raise(.admin, "set_config of \(setting ?? "a computed setting")")
+            }
+        } else if catalog, Self.runsText.contains(base) {
+            facts.dependsOnLiterals = true
+            if let text = args.first.flatMap(Self.constantString), depth < Self.maxDepth {
+                facts.absorb(SQLFacts.analyze(text, depth: depth + 1))
+            } else {
+                facts.raise(.opaque, "\(name) runs SQL computed at run time")
+            }
+        }
+        children(fields, skipping: ["funcname"])
+    }
+
+    static func constantString(_ node: Any) -> String? {
+        var node = node
+        // 'x'::text is still the constant 'x'.
+        if let cast = (node as? [String: Any])?["TypeCast"] as? [String: Any], let argument = cast["arg"] { node = argument }
+        guard let constant = (node as? [String: Any])?["A_Const"] as? [String: Any] else { return nil }
+        return (constant["sval"] as? [String: Any])?["sval"] as? String
+    }
+
+    // MARK: Session settings, procedural code
+
+    private mutating func variableSet(_ fields: [String: Any]) {
+        let name = (fields["name"] as? String ?? "").lowercased()
+        if Self.guardedSettings.contains(name) {
+            facts.raise(.admin, "SET \(name)")
+        } else {
+            facts.raise(.session, "SET changes the session")
+        }
+        children(fields)
+    }
+
+    private mutating func doBlock(_ fields: [String: Any]) {
+        var language = "plpgsql", body: String?
+        for option in fields["args"] as? [Any] ?? [] {
+            guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any] else { continue }
+            let value = ((element["arg"] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String
+            if element["defname"] as? String == "language" { language = value?.lowercased() ?? "" }
+            if element["defname"] as? String == "as" { body = value }
+        }
+        guard language == "plpgsql", let body, depth < Self.maxDepth else {
+            return facts.raise(.opaque, "DO in \(language), which the proxy cannot read")
+        }
+        facts.absorb(PlpgsqlFacts.analyze(body: body, depth: depth + 1))
+    }
+
+    private mutating func createFunction(_ fields: [String: Any]) {
+        facts.raise(.ddl, fields["is_procedure"] as? Bool == true ? "CREATE PROCEDURE" : "CREATE FUNCTION")
+        var language = "sql", body: String?
+        for option in fields["options"] as? [Any] ?? [] {
+            guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any] else { continue }
+            let arg = element["arg"]
+            if element["defname"] as? String == "language" {
+                language = (((arg as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String)?.lowercased() ?? ""
+            }
+            if element["defname"] as? String == "as", let list = (arg as? [String: Any])?["List"] as? [String: Any] {
+                body = ((list["items"] as? [Any])?.first as? [String: Any]).flatMap { ($0["String"] as? [String: Any])?["sval"] as? String }
+            }
+        }
+        // The body runs when called, not now: its facts are noted, its class is not the statement's.
+        if let body, depth < Self.maxDepth {
+            let inner = language == "plpgsql" ? PlpgsqlFacts.analyze(body: body, depth: depth + 1)
+                : language == "sql" ? SQLFacts.analyze(body, depth: depth + 1) : nil
+            if let inner { facts.absorb(inner, runs: false) }
+        }
+        if let atomic = fields["sql_body"] {
+            var inner = ParseTreeWalker(depth: depth + 1)
+            inner.visit(atomic)
+            facts.absorb(inner.facts, runs: false)
+        }
+        children(fields, skipping: ["options", "sql_body"])
+    }
+
+    // MARK: Whether an UPDATE or DELETE is bounded
+
+    /// Whether `expression`, as a WHERE of a write to `target` (its names and alias), can be
+    /// false for some rows: it compares a column of the table with something, and is not a
+    /// constant truth or an OR with one. Fails closed: what it cannot tell is "no".
+    private mutating func limitsRows(_ expression: Any, target: Set<String>) -> Bool {
+        guard let dict = expression as? [String: Any], dict.count == 1, let (type, body) = dict.first,
+              let fields = body as? [String: Any] else { return false }
+        switch type {
+        case "CurrentOfExpr":
+            return true
+        case "BoolExpr":
+            let args = fields["args"] as? [Any] ?? []
+            switch fields["boolop"] as? String {
+            case "AND_EXPR": return args.contains { limitsRows($0, target: target) }
+            case "OR_EXPR": return !args.isEmpty && args.allSatisfy { limitsRows($0, target: target) }
+            default: return referencesColumn(body, outside: true)  // NOT x: as limiting as x is unknown; columns decide
+            }
+        case "A_Expr":
+            if let left = fields["lexpr"], let right = fields["rexpr"], Self.sameExpression(left, right) {
+                return false  // x = x
+            }
+            if let value = Self.constantTruth(dict) {
+                facts.dependsOnLiterals = true
+                return !value
+            }
+            return referencesColumn(body, outside: true)
+        case "A_Const", "TypeCast":
+            facts.dependsOnLiterals = true
+            return Self.constantTruth(dict) == false
+        case "SubLink":
+            // `x IN (SELECT ...)` limits by x; EXISTS limits only when it names the target table.
+            if let test = fields["testexpr"], referencesColumn(test, outside: true) { return true }
+            return mentions(target, in: fields["subselect"] as Any)
+        default:
+            return referencesColumn(body, outside: true)
+        }
+    }
+
+    /// Whether a column reference appears, not counting those inside sub-selects.
+    private func referencesColumn(_ value: Any, outside: Bool) -> Bool {
+        if let list = value as? [Any] { return list.contains { referencesColumn($0, outside: outside) } }
+        guard let dict = value as? [String: Any] else { return false }
+        if dict["ColumnRef"] != nil { return true }
+        if let sublink = dict["SubLink"] as? [String: Any] { return sublink["testexpr"].map { referencesColumn($0, outside: outside) } ?? false }
+        return dict.values.contains { referencesColumn($0, outside: outside) }
+    }
+
+    /// Whether a qualified column reference in `value` names one of `names` (a correlated sub-select).
+    private func mentions(_ names: Set<String>, in value: Any) -> Bool {
+        if let list = value as? [Any] { return list.contains { mentions(names, in: $0) } }
+        guard let dict = value as? [String: Any] else { return false }
+        if let column = dict["ColumnRef"] as? [String: Any], let parts = column["fields"] as? [Any], parts.count >= 2,
+           let qualifier = ((parts[parts.count - 2] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String {
+            return names.contains(qualifier)
+        }
+        return dict.values.contains { mentions(names, in: $0) }
+    }
+
+    /// The value of a constant boolean expression, when it is one this can evaluate: literals,
+    /// casts of literals, comparisons of two numbers or two strings, NOT/AND/OR of those.
+    static func constantTruth(_ value: Any) -> Bool? {
+        guard let dict = value as? [String: Any], dict.count == 1, let (type, body) = dict.first, let fields = body as? [String: Any] else { return nil }
+        switch type {
+        case "A_Const":
+            if fields["isnull"] as? Bool == true { return false }
+            if let boolean = fields["boolval"] as? [String: Any] { return boolean["boolval"] as? Bool ?? false }
+            if let text = (fields["sval"] as? [String: Any])?["sval"] as? String {
+                switch text.lowercased().trimmingCharacters(in: .whitespaces) {
+                case "t", "true", "y", "yes", "on", "1": return true
+                case "f", "false", "n", "no", "off", "0": return false
+                default: return nil
+                }
+            }
+            return nil
+        case "TypeCast":
+            return fields["arg"].flatMap(constantTruth)
+        case "BoolExpr":
+            let args = (fields["args"] as? [Any] ?? []).map(constantTruth)
+            switch fields["boolop"] as? String {
+            case "AND_EXPR": return args.contains(false) ? false : args.allSatisfy { $0 == true } ? true : nil
+            case "OR_EXPR": return args.contains(true) ? true : args.allSatisfy { $0 == false } ? false : nil
+            case "NOT_EXPR": return args.first.flatMap { $0 }.map { !$0 }
+            default: return nil
+            }
+        case "A_Expr":
+            guard fields["kind"] as? String == "AEXPR_OP", let op = ((fields["name"] as? [Any])?.last as? [String: Any]).flatMap({ ($0["String"] as? [String: Any])?["sval"] as? String }),
+                  let left = fields["lexpr"].flatMap(literal), let right = fields["rexpr"].flatMap(literal) else { return nil }
+            let order: ComparisonResult
+            if let a = Double(left), let b = Double(right) { order = a < b ? .orderedAscending : a > b ? .orderedDescending : .orderedSame }
+            else { order = left < right ? .orderedAscending : left > right ? .orderedDescending : .orderedSame }
+            switch op {
+            case "=": return order == .orderedSame
+            case "<>", "!=": return order != .orderedSame
+            case "<": return order == .orderedAscending
+            case ">": return order == .orderedDescending
+            case "<=": return order != .orderedDescending
+            case ">=": return order != .orderedAscending
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// A numeric or string literal's text.
+    static func literal(_ value: Any) -> String? {
+        guard let constant = (value as? [String: Any])?["A_Const"] as? [String: Any] else { return nil }
+        if let integer = constant["ival"] as? [String: Any] { return String((integer["ival"] as? Int) ?? 0) }
+        if let float = constant["fval"] as? [String: Any] { return float["fval"] as? String }
+        return (constant["sval"] as? [String: Any])?["sval"] as? String
+    }
+
+    static func sameExpression(_ a: Any, _ b: Any) -> Bool {
+        func canonical(_ value: Any) -> Data? {
+            try? JSONSerialization.data(withJSONObject: ["x": withoutLocations(value)], options: [.sortedKeys])
+        }
+        guard let left = canonical(a), let right = canonical(b) else { return false }
+        return left == right
+    }
+
+    static func withoutLocations(_ value: Any) -> Any {
+        if let list = value as? [Any] { return list.map(withoutLocations) }
+        guard let dict = value as? [String: Any] else { return value }
+        var result: [String: Any] = [:]
+        for (key, child) in dict where key != "location" { result[key] = withoutLocations(child) }
+        return result
+    }
+
+    // MARK: Utility statements
+
+    /// The class of a statement type without a handler of its own.
+    static func utilityClass(_ type: String) -> (SQLClass, String) {
+        switch type {
+        case "TransactionStmt", "VariableShowStmt", "DiscardStmt", "FetchStmt", "ClosePortalStmt", "DeallocateStmt",
+             "ListenStmt", "UnlistenStmt", "NotifyStmt", "LockStmt", "ConstraintsSetStmt":
+            return (.session, "\(type) acts on the session")
+        case "GrantStmt", "GrantRoleStmt", "AlterDefaultPrivilegesStmt", "CreateRoleStmt", "AlterRoleStmt",
+             "AlterRoleSetStmt", "DropRoleStmt", "ReassignOwnedStmt", "DropOwnedStmt", "AlterOwnerStmt":
+            return (.dcl, "\(type) changes privileges")
+        case "VacuumStmt", "CheckPointStmt", "AlterSystemStmt", "LoadStmt", "ClusterStmt", "ReindexStmt",
+             "CreatedbStmt", "DropdbStmt", "AlterDatabaseStmt", "AlterDatabaseSetStmt", "AlterDatabaseRefreshCollStmt",
+             "CreateTableSpaceStmt", "DropTableSpaceStmt", "AlterTableSpaceOptionsStmt", "AlterTableMoveAllStmt",
+             "CreateExtensionStmt", "AlterExtensionStmt", "AlterExtensionContentsStmt", "CreateEventTrigStmt",
+             "AlterEventTrigStmt", "CreatePublicationStmt", "AlterPublicationStmt", "CreateSubscriptionStmt",
+             "AlterSubscriptionStmt", "DropSubscriptionStmt", "CreateFdwStmt", "AlterFdwStmt", "CreateForeignServerStmt",
+             "AlterForeignServerStmt", "CreateUserMappingStmt", "AlterUserMappingStmt", "DropUserMappingStmt",
+             "ImportForeignSchemaStmt", "CreatePLangStmt", "CreateConversionStmt", "AlterSystem", "ReplicaIdentityStmt":
+            return (.admin, "\(type) administers the server")
+        case "CreateStmt", "ViewStmt", "IndexStmt", "AlterTableStmt", "DropStmt", "TruncateStmt", "CommentStmt",
+             "RenameStmt", "AlterFunctionStmt", "CreateSeqStmt", "AlterSeqStmt", "CreateSchemaStmt", "CreateTrigStmt",
+             "RuleStmt", "CreateDomainStmt", "CreateEnumStmt", "CreateRangeStmt", "CompositeTypeStmt", "DefineStmt",
+             "AlterObjectSchemaStmt", "CreatePolicyStmt", "AlterPolicyStmt", "RefreshMatViewStmt", "CreateCastStmt",
+             "CreateOpClassStmt", "CreateOpFamilyStmt", "AlterOpFamilyStmt", "CreateForeignTableStmt", "CreateStatsStmt",
+             "AlterStatsStmt", "AlterEnumStmt", "AlterDomainStmt", "AlterTypeStmt", "SecLabelStmt", "CreateTransformStmt",
+             "AlterTSDictionaryStmt", "AlterTSConfigurationStmt", "AlterCollationStmt", "CreateAmStmt", "AlterOperatorStmt",
+             "DropTableSpace", "AlterTableCmd", "AlterObjectDependsStmt":
+            return (.ddl, "\(type) changes the schema")
+        default:
+            return (.opaque, "\(type) is not a statement the proxy knows")
+        }
+    }
+}

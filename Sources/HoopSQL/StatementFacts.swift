@@ -1,0 +1,68 @@
+/// The class of a statement: the most severe aspect wins.
+public enum SQLClass: String, Sendable, CaseIterable, Codable, Comparable {
+    case read, session, write, ddl, dcl, admin, opaque, unparseable
+
+    /// Position in `read < session < write < ddl < dcl < admin < opaque < unparseable`.
+    public var severity: Int { Self.allCases.firstIndex(of: self)! }
+
+    public static func < (a: SQLClass, b: SQLClass) -> Bool { a.severity < b.severity }
+}
+
+/// What one statement does, read off PostgreSQL's parse tree: what the guardrails decide on and
+/// what the ledger keeps.
+public struct StatementFacts: Sendable, Equatable {
+    public var statementClass: SQLClass = .read
+    /// Relations as written (`public.customers`, or `customers` when unqualified), sorted.
+    public var relations: [String] = []
+    /// The relations it writes to (INSERT, UPDATE, DELETE, MERGE, COPY FROM), as written, sorted.
+    public var writes: [String] = []
+    /// `relation.column` where the relation is known, `?.column` where it is not, sorted.
+    public var columns: [String] = []
+    /// Functions called, as written (`pg_sleep`, `hoop.mask_hash`), sorted.
+    public var functions: [String] = []
+    /// Server-admin, file, dynamic-SQL and hoopctl's own functions among them.
+    public var privilegedFunctions: [String] = []
+    /// For UPDATE and DELETE: whether every one has a WHERE that can be false. nil otherwise.
+    public var bounded: Bool?
+    /// `PREPARE name AS ...` (the class is that of the prepared statement).
+    public var prepares: String?
+    /// `EXECUTE name` (opaque unless the caller knows what `name` was prepared as).
+    public var executes: String?
+    /// Why the class is what it is, for `policy explain` and error messages.
+    public var notes: [String] = []
+    /// Whether a literal value changed the facts (`set_config('role', ...)`, `WHERE 1 = 1`):
+    /// such an analysis must not be shared with texts that differ only in literals.
+    public var dependsOnLiterals = false
+
+    public init() {}
+
+    /// Raises the class to `newClass` when that is more severe, noting why.
+    mutating func raise(_ newClass: SQLClass, _ note: String) {
+        if newClass > statementClass { statementClass = newClass }
+        if newClass > .read, !notes.contains(note) { notes.append(note) }
+    }
+
+    /// Adds the facts of an inner statement: one that runs now (a DO body, a statement being
+    /// prepared) adds everything; one that does not (the body of a function being created, a
+    /// statement EXPLAIN only plans) adds only what it mentions.
+    mutating func absorb(_ other: StatementFacts, runs: Bool = true) {
+        relations += other.relations
+        columns += other.columns
+        functions += other.functions
+        dependsOnLiterals = dependsOnLiterals || other.dependsOnLiterals
+        guard runs else { return }
+        if other.statementClass > statementClass { statementClass = other.statementClass }
+        for note in other.notes where !notes.contains(note) { notes.append(note) }
+        writes += other.writes
+        privilegedFunctions += other.privilegedFunctions
+        if let inner = other.bounded { bounded = (bounded ?? true) && inner }
+    }
+
+    mutating func tidy() {
+        relations = Array(Set(relations)).sorted()
+        writes = Array(Set(writes)).sorted()
+        columns = Array(Set(columns)).sorted()
+        functions = Array(Set(functions)).sorted()
+        privilegedFunctions = Array(Set(privilegedFunctions)).sorted()
+    }
+}

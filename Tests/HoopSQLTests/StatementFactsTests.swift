@@ -1,0 +1,68 @@
+@testable import HoopSQL
+import XCTest
+
+final class StatementFactsTests: XCTestCase {
+    func facts(_ sql: String) -> StatementFacts { SQLFacts.analyze(sql) }
+
+    func testRelationsColumnsAndWritesAreAttributed() {
+        let read = facts("select c.email, o.amount, name from customers c join public.orders o on o.customer_id = c.id")
+        XCTAssertEqual(read.relations, ["customers", "public.orders"])
+        XCTAssertEqual(read.columns, ["?.name", "customers.email", "customers.id", "public.orders.amount", "public.orders.customer_id"])
+        XCTAssertEqual(read.writes, [])
+        let single = facts("select email from customers where id = 1")
+        XCTAssertEqual(single.columns, ["customers.email", "customers.id"])
+        let cte = facts("with x as (delete from orders where id = 1 returning customer_id) select * from customers where id in (select customer_id from x)")
+        XCTAssertEqual(cte.relations, ["customers", "orders"], "a CTE is not a relation")
+        XCTAssertEqual(cte.writes, ["orders"])
+        XCTAssertEqual(cte.statementClass, .write)
+        XCTAssertEqual(cte.bounded, true)
+    }
+
+    func testBoundedMeansAWhereThatCanBeFalse() {
+        XCTAssertEqual(facts("delete from orders where id = 1").bounded, true)
+        XCTAssertEqual(facts("delete from orders").bounded, false)
+        XCTAssertEqual(facts("update orders set amount = 1 where 1 = 1").bounded, false)
+        XCTAssertEqual(facts("update orders set amount = 1 where 1 = 0").bounded, true)
+        XCTAssertEqual(facts("delete from orders where id = 3 or true").bounded, false)
+        XCTAssertEqual(facts("delete from orders where id = id").bounded, false)
+        XCTAssertEqual(facts("delete from orders o where exists (select 1 from customers c where c.id = o.customer_id)").bounded, true)
+        XCTAssertEqual(facts("delete from orders where exists (select 1 from customers)").bounded, false)
+        XCTAssertNil(facts("insert into orders default values").bounded)
+        XCTAssertNil(facts("select 1").bounded)
+        XCTAssertEqual(facts("select 1; delete from orders where id = 1; delete from orders").bounded, false, "one unbounded write is enough")
+    }
+
+    func testFunctionsAndPrivilegedOnes() {
+        let f = facts("select lower(name), pg_catalog.pg_read_file('/x'), hoop.mask_hash('1') from customers")
+        XCTAssertEqual(f.functions, ["hoop.mask_hash", "lower", "pg_catalog.pg_read_file"])
+        XCTAssertEqual(f.privilegedFunctions, ["hoop.mask_hash", "pg_catalog.pg_read_file"])
+        XCTAssertEqual(f.statementClass, .admin)
+        XCTAssertEqual(facts("select myschema.pg_read_file('/x')").statementClass, .read, "a function of another schema is not the built-in")
+        XCTAssertEqual(facts("select set_config('search_path', 'x', false)").statementClass, .read)
+        XCTAssertEqual(facts("select set_config('ROLE', 'x', false)").statementClass, .admin)
+        XCTAssertTrue(facts("select set_config('search_path', 'x', false)").dependsOnLiterals)
+    }
+
+    func testInnerStatementsCountOnlyWhenTheyRun() {
+        XCTAssertEqual(facts("explain delete from orders").statementClass, .read)
+        XCTAssertNil(facts("explain delete from orders").bounded)
+        XCTAssertEqual(facts("explain analyze delete from orders").bounded, false)
+        let function = facts("create function f() returns void language plpgsql as $$ begin delete from orders; end $$")
+        XCTAssertEqual(function.statementClass, .ddl)
+        XCTAssertEqual(function.relations, ["orders"], "the body's relations are noted")
+        XCTAssertNil(function.bounded, "but it does not run now")
+        let block = facts("do $$ begin delete from orders where id = 1; perform pg_sleep(0); end $$")
+        XCTAssertEqual(block.statementClass, .write)
+        XCTAssertEqual(block.functions, ["pg_sleep"])
+        XCTAssertEqual(facts("prepare p as delete from orders").prepares, "p")
+        XCTAssertEqual(facts("execute p").executes, "p")
+    }
+
+    func testLiteralDependentAnalysesAreNotSharedByShape() {
+        let analyzer = StatementAnalyzer()
+        XCTAssertEqual(analyzer.analyze("select set_config('search_path', 'public', false)").first?.statementClass, "read")
+        XCTAssertEqual(analyzer.analyze("select set_config('role', 'postgres', false)").first?.statementClass, "admin")
+        XCTAssertEqual(analyzer.analyze("delete from orders where 1 = 0").first?.facts.bounded, true)
+        XCTAssertEqual(analyzer.analyze("delete from orders where 1 = 1").first?.facts.bounded, false)
+    }
+}

@@ -73,7 +73,7 @@ let package = Package(
         ]),
         // The guard proxy: every statement recorded before it reaches the database.
         .target(name: "HoopProxy", dependencies: [
-            "HoopWire", "HoopSQL", "HoopLedger",
+            "HoopWire", "HoopSQL", "HoopLedger", "HoopPolicy", "HoopGuardrails",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -85,6 +85,7 @@ let package = Package(
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",
+            "HoopGuardrails", "HoopSQL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

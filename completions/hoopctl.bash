@@ -640,13 +640,13 @@ _hoopctl_policy() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    check|reload)
+    check|explain|reload)
         # Offer subcommand argument completions
         "_hoopctl_policy_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'check reload' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'check explain reload' -- "${cur}"))
         ;;
     esac
 }
@@ -661,6 +661,38 @@ _hoopctl_policy_check() {
     # Offer positional completions
     case "${positional_number}" in
     1)
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(yaml|yml)'
+        return
+        ;;
+    esac
+}
+
+_hoopctl_policy_explain() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--target --sql --file --user --role --policy)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--target')
+        return
+        ;;
+    '--sql')
+        return
+        ;;
+    '--file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--user')
+        return
+        ;;
+    '--role')
+        return
+        ;;
+    '--policy')
         __hoopctl_add_completions -o plusdirs -fX '!*.@(yaml|yml)'
         return
         ;;

@@ -170,8 +170,10 @@ extension Broker {
     /// The proxy asks: may a client log in as this session, and where does it go?
     public func proxyTicket(forSession id: String) -> ProxyTicket? {
         guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
-              Date() < session.info.expiresAt else { return nil }
-        return session.ticket
+              Date() < session.info.expiresAt, var ticket = session.ticket else { return nil }
+        // The guardrails of the policy in force now: a reload applies to the next connection.
+        ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
+        return ticket
     }
 
     /// Sessions are refused while the doctor finds a way around masking (unless the policy allows it).

@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
+import HoopGuardrails
 import HoopLedger
+import HoopPolicy
 import HoopSQL
 import HoopWire
 import Logging
@@ -66,8 +68,11 @@ final class ClientConnection: ChannelInboundHandler {
     private var waitingDuringConnect: [FrontendMessage] = []
     private var executions: [ResponseTracker.Token: Execution] = [:]
     private var nextToken = 0
-    private var prepared: [String: StatementAnalysis] = [:]
-    private var portals: [String: StatementAnalysis] = [:]
+    /// Prepared statements and portals of the extended protocol, with their decisions.
+    private var prepared: [String: Judged] = [:]
+    private var portals: [String: Judged] = [:]
+    /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
+    private var sqlPrepared: [String: StatementFacts] = [:]
     private var cancelKey: (processID: Int32, secretKey: Int32)?
     private var clientReadsPaused = false
 
@@ -429,26 +434,52 @@ final class ClientConnection: ChannelInboundHandler {
 
     // MARK: Relaying
 
+    /// A statement's analysis with the guardrails' decision on it.
+    struct Judged {
+        var analysis: StatementAnalysis
+        var decision: StatementDecision
+    }
+
     private func relay(_ message: FrontendMessage, ticket: ProxyTicket) {
         switch message {
         case .query(let sql, let raw):
-            let analyses = dependencies.analyzer.analyze(sql)
-            let tokens = analyses.map { _ in newToken() }
-            tracker.sent(.query(tokens))
-            enqueue(raw, tokens: tokens, entries: zip(tokens, analyses).map { entry($1, via: "query", ticket: ticket) })
+            let judged = judge(dependencies.analyzer.analyze(sql), ticket: ticket)
+            let tokens = judged.map { _ in newToken() }
+            let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
+            if let refusal = Self.refusal(of: judged, target: ticket.target) {
+                // The server answers for us, in order: an error, then ReadyForQuery. Nothing of the text runs.
+                let deciding = judged.firstIndex { $0.decision.decision != .allow } ?? 0
+                tracker.sent(.query([tokens[deciding]]))
+                // Every statement is recorded; only the deciding one gets an outcome (the refusal).
+                for (index, token) in tokens.enumerated() where index != deciding { executions[token] = nil }
+                enqueue(MessageWriter.query(refusal), tokens: tokens, entries: entries)
+            } else {
+                remember(judged)
+                tracker.sent(.query(tokens))
+                enqueue(raw, tokens: tokens, entries: entries)
+            }
         case .parse(let name, let sql, let raw):
-            prepared[name] = dependencies.analyzer.analyze(sql).first
+            let analysis = dependencies.analyzer.analyze(sql).first
+                ?? StatementAnalysis(normalized: "", fingerprint: "", facts: StatementFacts())
+            let judged = judge([analysis], ticket: ticket)[0]
+            prepared[name] = judged
             tracker.sent(.parse)
-            enqueue(raw)
+            if let refusal = Self.refusal(of: [judged], target: ticket.target) {
+                // Prepared as a statement that fails when executed, with the client's parameter types.
+                enqueue(MessageWriter.parse(name: name, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
+            } else {
+                enqueue(raw)
+            }
         case .bind(let portal, let statement, let raw):
             portals[portal] = prepared[statement]
             tracker.sent(.bind)
             enqueue(raw)
         case .execute(let portal, _, let raw):
             let token = newToken()
-            let analysis = portals[portal] ?? StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque, note: "an Execute of a portal the proxy did not see bound")
+            let judged = portals[portal] ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
+                                                                     note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
             tracker.sent(.execute(token))
-            enqueue(raw, tokens: [token], entries: [entry(analysis, via: "execute", ticket: ticket)])
+            enqueue(raw, tokens: [token], entries: [entry(judged, via: "execute", ticket: ticket)])
         case .describe(let kind, _, let raw):
             tracker.sent(.describe(statement: kind == UInt8(ascii: "S")))
             enqueue(raw)
@@ -463,9 +494,15 @@ final class ClientConnection: ChannelInboundHandler {
             enqueue(raw)
         case .functionCall(let oid, let raw):
             let token = newToken()
+            let judged = judge([StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")],
+                               ticket: ticket)
             tracker.sent(.functionCall(token))
-            let analysis = StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")
-            enqueue(raw, tokens: [token], entries: [entry(analysis, via: "function", ticket: ticket)])
+            if let refusal = Self.refusal(of: judged, target: ticket.target) {
+                // A refused call ends as a failed call does: ErrorResponse, then ReadyForQuery.
+                enqueue(MessageWriter.query(refusal), tokens: [token], entries: [entry(judged[0], via: "function", ticket: ticket)])
+            } else {
+                enqueue(raw, tokens: [token], entries: [entry(judged[0], via: "function", ticket: ticket)])
+            }
         case .terminate(let raw):
             queue.append(Queued(raw: raw, ready: true, tokens: [], terminate: true))
             drain()
@@ -474,16 +511,68 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// The guardrails' decision on each statement; `EXECUTE name` is judged as what `name` was prepared as.
+    private func judge(_ analyses: [StatementAnalysis], ticket: ProxyTicket) -> [Judged] {
+        analyses.map { analysis in
+            var analysis = analysis
+            if let name = analysis.facts.executes, let facts = sqlPrepared[name] {
+                analysis.facts = facts
+                analysis.facts.executes = name
+            }
+            return Judged(analysis: analysis, decision: GuardrailJudge.decide(analysis.facts, guardrails: ticket.guardrails))
+        }
+    }
+
+    /// Keeps what allowed SQL-level PREPAREs prepared (and forgets what DEALLOCATE drops).
+    private func remember(_ judged: [Judged]) {
+        for item in judged {
+            if let name = item.analysis.facts.prepares { sqlPrepared[name] = item.analysis.facts }
+            let normalized = item.analysis.normalized.lowercased()
+            if normalized.hasPrefix("deallocate all") || normalized.hasPrefix("discard all") { sqlPrepared.removeAll() }
+        }
+    }
+
+    /// A statement that makes the server refuse in the client's place, when the decision is
+    /// not allow: its error (SQLSTATE 42501) comes back in order with everything else.
+    static func refusal(of judged: [Judged], target: String) -> String? {
+        guard let deciding = judged.first(where: { $0.decision.decision != .allow })?.decision else { return nil }
+        let message: String, hint: String
+        switch deciding.decision {
+        case .review:
+            message = "hoopctl: this statement needs a review on target '\(target)' (\(deciding.rule)): \(deciding.reason)"
+            hint = "Statement reviews are not available yet; run it through a role or policy that allows it."
+        default:
+            message = "hoopctl: denied on target '\(target)' by \(deciding.rule): \(deciding.reason)"
+            hint = "hoopctl policy explain --target \(target) --sql '...' shows each statement's decision."
+        }
+        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        let body = "BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = \(literal(message)), HINT = \(literal(hint)); END"
+        var tag = "hoop"
+        while body.contains("$\(tag)$") { tag += "_" }
+        return "DO $\(tag)$\(body)$\(tag)$"
+    }
+
+    /// The parameter types a Parse message declared (its raw bytes: type, length, name, query, types).
+    static func parameterTypes(ofParse raw: ByteBuffer) -> [Int32] {
+        var buffer = raw
+        buffer.moveReaderIndex(forwardBy: 5)
+        guard buffer.readNullTerminatedString() != nil, buffer.readNullTerminatedString() != nil,
+              let count = buffer.readInteger(as: Int16.self), count > 0 else { return [] }
+        return (0..<Int(count)).compactMap { _ in buffer.readInteger(as: Int32.self) }
+    }
+
     private func newToken() -> ResponseTracker.Token {
         nextToken += 1
         executions[nextToken] = Execution()
         return nextToken
     }
 
-    private func entry(_ analysis: StatementAnalysis, via: String, ticket: ProxyTicket) -> LedgerEntry {
-        LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
-                                  decision: "allow", via: via),
-                    identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
+    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket) -> LedgerEntry {
+        let analysis = judged.analysis
+        return LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
+                                         decision: judged.decision.decision.rawValue, via: via,
+                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations),
+                           identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
     }
 
     /// Queues a message for the server; with entries, it waits until they are committed.

@@ -1,4 +1,5 @@
 import Foundation
+import HoopPolicy
 import HoopWire
 
 /// What the proxy needs to let a client in as a session and to connect it to its database.
@@ -12,9 +13,12 @@ public struct ProxyTicket: Sendable {
     /// Checks the session's one-time secret (the client's password) without keeping it.
     public var verifier: SCRAMVerifier
     public var upstream: UpstreamEndpoint
+    /// The target's guardrails as the policy says now (the broker fills them in at each login).
+    public var guardrails: Guardrails
 
     public init(sessionID: String, identity: String, target: String, role: String, expiresAt: Date, verifier: SCRAMVerifier,
-                upstream: UpstreamEndpoint) {
+                upstream: UpstreamEndpoint, guardrails: Guardrails = .defaults) {
+        self.guardrails = guardrails
         self.sessionID = sessionID
         self.identity = identity
         self.target = target

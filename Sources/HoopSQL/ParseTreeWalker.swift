@@ -8,6 +8,8 @@ struct ParseTreeWalker {
     /// Nesting of DO bodies and SQL strings inside SQL: beyond this, opaque.
     private let depth: Int
     static let maxDepth = 6
+    /// `SELECT ... FROM pg_settings WHERE name = 'x'`: the setting a `set_config(name, ...)` there sets.
+    private var settingsRow: String?
     /// CTE names visible at each level (they are not relations).
     private var ctes: [Set<String>] = []
     /// Alias (or name) → relation, per query level, for attributing columns.
@@ -150,6 +152,9 @@ struct ParseTreeWalker {
 
     private mutating func select(_ fields: [String: Any]) {
         if fields["intoClause"] != nil { facts.raise(.ddl, "SELECT INTO creates a table") }
+        let outerSetting = settingsRow
+        settingsRow = Self.pgSettingsRow(fields)
+        defer { settingsRow = outerSetting }
         inScope { walker in
             // WITH and FROM first: they name what the other clauses refer to.
             if let with = fields["withClause"] { walker.visit(with) }
@@ -244,7 +249,8 @@ struct ParseTreeWalker {
             facts.privilegedFunctions.append(name)
             facts.raise(.admin, "\(name) acts on the server, its files or other sessions")
         } else if catalog, base == "set_config" {
-            let setting = args.first.flatMap(Self.constantString)
+            // pg_dump: SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = '...'
+            let setting = args.first.flatMap(Self.constantString) ?? (Self.isColumn(args.first, named: "name") ? settingsRow : nil)
             facts.dependsOnLiterals = true
             if setting == nil || Self.guardedSettings.contains(setting!.lowercased()) {
                 facts.privilegedFunctions.append(name)
@@ -259,6 +265,23 @@ struct ParseTreeWalker {
             }
         }
         children(fields, skipping: ["funcname"])
+    }
+
+    static func isColumn(_ node: Any?, named name: String) -> Bool {
+        guard let fields = ((node as? [String: Any])?["ColumnRef"] as? [String: Any])?["fields"] as? [Any], fields.count == 1 else { return false }
+        return ((fields[0] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String == name
+    }
+
+    /// The setting a query reads when it is `... FROM [pg_catalog.]pg_settings WHERE name = 'x'`.
+    static func pgSettingsRow(_ select: [String: Any]) -> String? {
+        guard let from = select["fromClause"] as? [Any], from.count == 1,
+              let table = (from[0] as? [String: Any])?["RangeVar"] as? [String: Any], table["relname"] as? String == "pg_settings",
+              [nil, "pg_catalog"].contains(table["schemaname"] as? String),
+              let condition = (select["whereClause"] as? [String: Any])?["A_Expr"] as? [String: Any],
+              condition["kind"] as? String == "AEXPR_OP",
+              ((condition["name"] as? [Any])?.first as? [String: Any]).flatMap({ ($0["String"] as? [String: Any])?["sval"] as? String }) == "=",
+              isColumn(condition["lexpr"], named: "name") else { return nil }
+        return condition["rexpr"].flatMap(constantString)
     }
 
     static func constantString(_ node: Any) -> String? {

@@ -113,4 +113,17 @@ public enum MessageWriter {
     }
 
     public static func terminate() -> ByteBuffer { message(UInt8(ascii: "X")) { _ in } }
+
+    public static func query(_ sql: String) -> ByteBuffer {
+        message(UInt8(ascii: "Q")) { $0.writeNullTerminatedString(sql) }
+    }
+
+    public static func parse(name: String, sql: String, parameterTypes: [Int32]) -> ByteBuffer {
+        message(UInt8(ascii: "P")) { buffer in
+            buffer.writeNullTerminatedString(name)
+            buffer.writeNullTerminatedString(sql)
+            buffer.writeInteger(Int16(parameterTypes.count))
+            for type in parameterTypes { buffer.writeInteger(type) }
+        }
+    }
 }

@@ -67,8 +67,12 @@ final class MaskingEnforcementTests: XCTestCase {
         defer { directory.remove() }
         let script = directory.file("attack.sql")
         try Self.attacks.write(toFile: script, atomically: true, encoding: .utf8)
-        let result = try HoopctlBinary.run(["exec", "sandbox", "--quiet", "--reason", "masking test", "--", "psql", "-X", "-f", script],
-                                           environment: pg.environment)
+        // The database alone: a broker whose guardrails let every class through to it.
+        let open = try SeparateBroker(pg) { yaml in
+            yaml.replacingOccurrences(of: "ddl: review", with: "ddl: allow").replacingOccurrences(of: "admin: deny", with: "admin: allow")
+                .replacingOccurrences(of: "privileged_functions: deny", with: "privileged_functions: allow")
+        }
+        let result = try open.hoopctl(["exec", "sandbox", "--quiet", "--reason", "masking test", "--", "psql", "-X", "-f", script])
         let output = result.stdout + result.stderr
         XCTAssertEqual(result.status, 0, output)
 
@@ -87,6 +91,13 @@ final class MaskingEnforcementTests: XCTestCase {
         // ...and no real value appears anywhere.
         let leaked = Self.occurrences(of: Set(secrets), in: output)
         XCTAssertEqual(leaked, [], "unmasked values in the output")
+
+        // Both layers, as the demo policy has it: the guardrails refuse some of it first; still no leak.
+        let guarded = try HoopctlBinary.run(["exec", "sandbox", "--quiet", "--reason", "masking test", "--", "psql", "-X", "-f", script],
+                                            environment: pg.environment)
+        let guardedOutput = guarded.stdout + guarded.stderr
+        XCTAssertTrue(guardedOutput.contains("--- done") && guardedOutput.contains("hoopctl: denied"), guardedOutput)
+        XCTAssertEqual(Self.occurrences(of: Set(secrets), in: guardedOutput), [], "unmasked values in the output")
     }
 
     /// Which needles occur in the text: every window of the shortest needle's length is indexed

@@ -98,7 +98,7 @@ final class ProxyClientTests: XCTestCase {
             """, [reader]).rows.compactMap { $0[0] }
         XCTAssertEqual(sequences, ["loadtest.load_test_id_seq:USAGE"])
         for statement in ["select * from loadtest.load_test", "select currval('loadtest.load_test_id_seq')",
-                          "update loadtest.load_test set v = 1", "copy loadtest.load_test to stdout",
+                          "update loadtest.load_test set v = 1 where id = 1", "copy loadtest.load_test to stdout",
                           "insert into loadtest.load_test (v) values (1) returning *"] {
             let denied = try exec(["psql", "-X", "-c", statement], role: "loader")
             XCTAssertNotEqual(denied.status, 0, statement)

@@ -127,14 +127,31 @@ final class ProxyHostileInputTests: XCTestCase {
                                extra: ["PGOPTIONS": "-c standard_conforming_strings=off -c client_encoding=LATIN1"])
         XCTAssertEqual(options.stdout, "on\nUTF8\n", "named startup parameters win over -c options: \(options.stderr)")
 
+        // First layer: the guardrails refuse the change itself.
+        let changes = ["set client_encoding to 'SJIS'", "set names 'LATIN1'", "set standard_conforming_strings = off",
+                       "select set_config('standard_conforming_strings', 'off', false)"]
+        for change in changes {
+            let result = try psql(["-c", change, "-c", "select 'after'"])
+            XCTAssertTrue(result.stderr.contains("hoopctl: denied"), "\(change): \(result.stderr)")
+        }
+    }
+
+    /// Second layer: with guardrails that let the change through, the server's report of it
+    /// closes the connection before anything else runs.
+    func testAChangeThatGetsThroughClosesTheConnection() throws {
+        let open = try SeparateBroker(pg) { $0.replacingOccurrences(of: "admin: deny", with: "admin: allow")
+            .replacingOccurrences(of: "privileged_functions: deny", with: "privileged_functions: allow") }
         for change in ["set client_encoding to 'SJIS'", "set names 'LATIN1'", "set standard_conforming_strings = off",
                        "select set_config('standard_conforming_strings', 'off', false)"] {
-            let result = try psql(["-c", change, "-c", "select 'after'"])
+            let result = try open.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-X", "-At", "-c", change, "-c", "select 'after'"])
             XCTAssertNotEqual(result.status, 0, change)
             XCTAssertFalse(result.stdout.contains("after"), "\(change): nothing runs after the change")
             XCTAssertTrue(result.stderr.contains("hoopctl cannot analyse"), "\(change): \(result.stderr)")
         }
-        let recorded = try eventually { try events("proxy.setting-changed").count == 4 }
+        let recorded = try eventually {
+            let audit = try open.hoopctl(["audit", "--json", "--kind", "event"])
+            return audit.stdout.components(separatedBy: "proxy.setting-changed").count - 1 == 4
+        }
         XCTAssertTrue(recorded, "one proxy.setting-changed event per change")
     }
 

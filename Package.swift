@@ -41,6 +41,7 @@ let package = Package(
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
         .target(name: "HoopGuardrails", dependencies: ["HoopPolicy", "HoopSQL"]),
+        .target(name: "HoopDetectors", dependencies: ["HoopPolicy", .product(name: "Crypto", package: "swift-crypto")]),
         // The broker's request/response protocol, shared by the broker and its clients.
         .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
         // What the broker does to a target database: masking views, session roles, the doctor.
@@ -50,7 +51,7 @@ let package = Package(
         ]),
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
         .target(name: "HoopBroker", dependencies: [
-            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres", "HoopProxy", "HoopWire",
+            "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres", "HoopProxy", "HoopWire", "HoopDetectors",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +74,7 @@ let package = Package(
         ]),
         // The guard proxy: every statement recorded before it reaches the database.
         .target(name: "HoopProxy", dependencies: [
-            "HoopWire", "HoopSQL", "HoopLedger", "HoopPolicy", "HoopGuardrails",
+            "HoopWire", "HoopSQL", "HoopLedger", "HoopPolicy", "HoopGuardrails", "HoopDetectors",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -104,6 +105,7 @@ let package = Package(
         .testTarget(name: "HoopPolicyTests", dependencies: ["HoopPolicy", "HoopCommon", "HoopSandbox"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HoopLedgerTests", dependencies: ["HoopLedger", "HoopTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "HoopSQLTests", dependencies: ["HoopSQL"]),
+        .testTarget(name: "HoopDetectorsTests", dependencies: ["HoopDetectors", "HoopPolicy", "HoopSandbox"]),
         .testTarget(name: "HoopGuardrailsTests", dependencies: ["HoopGuardrails", "HoopPolicy", "HoopSQL", "HoopSandbox"],
                     resources: [.copy("Corpus")]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
@@ -111,7 +113,7 @@ let package = Package(
             "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
         .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox"]),
-        .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport"]),
+        .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopDetectors
 import HoopLedger
 import HoopPolicy
 import HoopPostgres
@@ -171,8 +172,9 @@ extension Broker {
     public func proxyTicket(forSession id: String) -> ProxyTicket? {
         guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
               Date() < session.info.expiresAt, var ticket = session.ticket else { return nil }
-        // The guardrails of the policy in force now: a reload applies to the next connection.
+        // The guardrails and detectors of the policy in force now: a reload applies to the next connection.
         ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
+        ticket.detectors = detectorEngine(for: ticket.target)
         return ticket
     }
 
@@ -203,6 +205,22 @@ extension Broker {
             throw BrokerFailure(.internal, "masking views for role '\(role.name)' were not built")
         }
         return built
+    }
+
+    /// The target's detectors, built once per policy (custom patterns compiled, hash key read).
+    /// nil when the target has none; a target whose detectors cannot be built refuses logins
+    /// rather than pass values unscanned.
+    func detectorEngine(for target: String) -> DetectorEngine? {
+        if let cached = detectorEngines[target] { return cached }
+        guard let detectors = policy.targets[target]?.detectors, !detectors.isEmpty else { return nil }
+        do {
+            let engine = try DetectorEngine(detectors: detectors, hashKey: try hashKey(for: target))
+            detectorEngines[target] = engine
+            return engine
+        } catch {
+            logger.error("the detectors of target cannot be built", metadata: ["target": "\(target)", "error": "\(error)"])
+            return DetectorEngine.withholdingEverything
+        }
     }
 
     // MARK: Ending

@@ -1,4 +1,5 @@
 import Foundation
+import HoopDetectors
 import HoopBrokerAPI
 import HoopCommon
 import HoopLedger
@@ -27,6 +28,8 @@ public actor Broker {
     /// target → role → current masking schema and reader role.
     var maskingSchemas: [String: [String: (schemas: [String], reader: String)]] = [:]
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
+    /// In-flight detectors per target, built on first use under the current policy.
+    var detectorEngines: [String: DetectorEngine] = [:]
     /// Where clients reach the guard proxy.
     var proxyAddress: (host: String, port: Int)?
     var proxySocketDirectory: String?
@@ -148,6 +151,7 @@ public actor Broker {
         poolErrors = errors
         maskingSchemas = [:]
         doctorCache = [:]
+        detectorEngines = [:]
         let summary = "\(newPolicy.targets.count) targets, \(newPolicy.access.count) access rules"
         recordBestEffort([LedgerEntry(EventBody(name: "policy.reloaded", message: summary), identity: identity?.principal.description)])
         logger.info("policy reloaded", metadata: ["summary": "\(summary)"])

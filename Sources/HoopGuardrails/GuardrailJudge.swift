@@ -31,13 +31,14 @@ extension GuardAction {
 /// Applies a target's guardrails to analysed statements. I/O-free: the proxy and
 /// `hoopctl policy explain` both decide through here, so they cannot disagree.
 public enum GuardrailJudge {
-    public static func decide(_ analyses: [StatementAnalysis], guardrails: Guardrails) -> GuardrailDecision {
-        let statements = analyses.map { decide($0.facts, guardrails: guardrails) }
+    /// `detectorsOn`: the target masks in flight, so what its detectors cannot read is refused.
+    public static func decide(_ analyses: [StatementAnalysis], guardrails: Guardrails, detectorsOn: Bool = false) -> GuardrailDecision {
+        let statements = analyses.map { decide($0.facts, guardrails: guardrails, detectorsOn: detectorsOn) }
         let decision = statements.map(\.decision).max { $0.severity < $1.severity } ?? .allow
         return GuardrailDecision(decision: decision, statements: statements)
     }
 
-    public static func decide(_ facts: StatementFacts, guardrails: Guardrails) -> StatementDecision {
+    public static func decide(_ facts: StatementFacts, guardrails: Guardrails, detectorsOn: Bool = false) -> StatementDecision {
         let statementClass = StatementClass(rawValue: facts.statementClass.rawValue) ?? .opaque
         var decision = StatementDecision(statementClass: facts.statementClass, bounded: facts.bounded, relations: facts.relations,
                                          functions: facts.functions, decision: guardrails.action(for: statementClass),
@@ -51,6 +52,9 @@ public enum GuardrailJudge {
         }
         if facts.bounded == false {
             consider(guardrails.unboundedWrite, rule: "unbounded_write", reason: "UPDATE or DELETE without a WHERE that limits its rows")
+        }
+        if detectorsOn, facts.copiesOutBinary {
+            consider(.deny, rule: "detectors", reason: "COPY in binary format cannot be read by the in-flight detectors; use text or csv")
         }
         if !facts.privilegedFunctions.isEmpty {
             consider(guardrails.privilegedFunctions, rule: "privileged_functions",

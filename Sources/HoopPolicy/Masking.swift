@@ -49,6 +49,11 @@ public struct Detector: Sendable, Hashable {
     public var kind: Kind
     public var strategy: DetectorStrategy
 
+    public init(kind: Kind, strategy: DetectorStrategy) {
+        self.kind = kind
+        self.strategy = strategy
+    }
+
     public var name: String {
         switch kind {
         case .builtin(let builtin): return builtin.rawValue

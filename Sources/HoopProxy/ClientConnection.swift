@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HoopDetectors
 import HoopGuardrails
 import HoopLedger
 import HoopPolicy
@@ -63,6 +64,8 @@ final class ClientConnection: ChannelInboundHandler {
     private var upstream: Channel?
     private var upstreamPhase = UpstreamPhase.none
     private var scanner = BackendScanner()
+    /// Masks text values in flight when the target has detectors.
+    private var masker: ResultMasker?
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
     private var waitingDuringConnect: [FrontendMessage] = []
@@ -298,6 +301,7 @@ final class ClientConnection: ChannelInboundHandler {
             }
         case .relaying:
             guard case .relaying(let ticket) = phase else { return }
+            let buffer = masker?.process(buffer) ?? buffer
             do {
                 for event in try scanner.scan(buffer) {
                     if case .parameterStatus(let name, let value) = event, !Self.keepsPinned(name, value) {
@@ -403,6 +407,7 @@ final class ClientConnection: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(MessageWriter.readyForQuery(status)), promise: nil)
             phase = .relaying(ticket)
             upstreamPhase = .relaying
+            if let engine = ticket.detectors, !engine.isEmpty { masker = ResultMasker(engine: engine) }
             let waiting = waitingDuringConnect
             waitingDuringConnect.removeAll()
             for message in waiting { relay(message, ticket: ticket) }
@@ -519,7 +524,8 @@ final class ClientConnection: ChannelInboundHandler {
                 analysis.facts = facts
                 analysis.facts.executes = name
             }
-            return Judged(analysis: analysis, decision: GuardrailJudge.decide(analysis.facts, guardrails: ticket.guardrails))
+            return Judged(analysis: analysis, decision: GuardrailJudge.decide(analysis.facts, guardrails: ticket.guardrails,
+                                                                               detectorsOn: ticket.detectors.map { !$0.isEmpty } ?? false))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HoopDetectors
 import HoopPolicy
 import HoopWire
 
@@ -15,6 +16,8 @@ public struct ProxyTicket: Sendable {
     public var upstream: UpstreamEndpoint
     /// The target's guardrails as the policy says now (the broker fills them in at each login).
     public var guardrails: Guardrails
+    /// The target's in-flight detectors with its hash key (nil: none configured).
+    public var detectors: DetectorEngine?
 
     public init(sessionID: String, identity: String, target: String, role: String, expiresAt: Date, verifier: SCRAMVerifier,
                 upstream: UpstreamEndpoint, guardrails: Guardrails = .defaults) {

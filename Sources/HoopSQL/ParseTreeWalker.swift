@@ -188,6 +188,12 @@ struct ParseTreeWalker {
             facts.raise(.admin, "COPY to or from a program runs a command on the server")
         } else if fields["filename"] != nil {
             facts.raise(.admin, "COPY to or from a server file")
+        } else if fields["is_from"] as? Bool != true {
+            let binary = (fields["options"] as? [Any] ?? []).contains { option in
+                guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any], element["defname"] as? String == "format" else { return false }
+                return (((element["arg"] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String)?.lowercased() == "binary"
+            }
+            if binary { facts.copiesOutBinary = true }
         } else if fields["is_from"] as? Bool == true {
             facts.raise(.write, "COPY FROM writes")
             if let target = fields["relation"] as? [String: Any], let name = target["relname"] as? String {

@@ -30,6 +30,8 @@ public struct StatementFacts: Sendable, Equatable {
     public var executes: String?
     /// Why the class is what it is, for `policy explain` and error messages.
     public var notes: [String] = []
+    /// COPY ... TO in binary format: the in-flight detectors cannot read it.
+    public var copiesOutBinary = false
     /// Whether a literal value changed the facts (`set_config('role', ...)`, `WHERE 1 = 1`):
     /// such an analysis must not be shared with texts that differ only in literals.
     public var dependsOnLiterals = false
@@ -51,6 +53,7 @@ public struct StatementFacts: Sendable, Equatable {
         functions += other.functions
         dependsOnLiterals = dependsOnLiterals || other.dependsOnLiterals
         guard runs else { return }
+        copiesOutBinary = copiesOutBinary || other.copiesOutBinary
         if other.statementClass > statementClass { statementClass = other.statementClass }
         for note in other.notes where !notes.contains(note) { notes.append(note) }
         writes += other.writes

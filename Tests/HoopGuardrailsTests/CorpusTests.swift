@@ -32,9 +32,9 @@ final class CorpusTests: XCTestCase {
 
     struct CorpusError: Error { let message: String; init(_ message: String) { self.message = message } }
 
-    static var guardrails: Guardrails {
+    static var target: Target {
         let policy = PolicyLoader.parse(yaml: DemoPolicy.yaml(user: "tester"), file: "policy.yaml", baseDirectory: "/nonexistent")
-        return policy.policy!.targets[DemoPolicy.targetName]!.guardrails
+        return policy.policy!.targets[DemoPolicy.targetName]!
     }
 
     static func variants(_ sql: String) -> [String] {
@@ -46,14 +46,14 @@ final class CorpusTests: XCTestCase {
 
     func testTheCorpusGetsItsExpectedClassesAndDecisions() throws {
         let cases = try Self.corpus()
-        let guardrails = Self.guardrails
+        let target = Self.target
         let analyzer = StatementAnalyzer()
         var checked = 0, failures: [String] = []
         for item in cases {
             for sql in Self.variants(item.sql) {
                 // Twice through one analyzer (the second answer comes from its caches), once fresh.
                 for analyses in [analyzer.analyze(sql), analyzer.analyze(sql), StatementAnalyzer().analyze(sql)] {
-                    let decision = GuardrailJudge.decide(analyses, guardrails: guardrails)
+                    let decision = GuardrailJudge.decide(analyses, guardrails: target.guardrails, detectorsOn: !target.detectors.isEmpty)
                     let statementClass = analyses.map(\.facts.statementClass).max()?.rawValue ?? "empty"
                     if statementClass != item.expectedClass || decision.decision.rawValue != item.expectedDecision {
                         let why = decision.statements.map { "\($0.statementClass.rawValue)/\($0.decision.rawValue) by \($0.rule): \($0.reason)" }

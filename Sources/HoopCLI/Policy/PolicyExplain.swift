@@ -64,7 +64,7 @@ extension Hoopctl.PolicyCommand {
             }
 
             let analyses = StatementAnalyzer().analyze(text)
-            var decision = GuardrailJudge.decide(analyses, guardrails: target.guardrails)
+            var decision = GuardrailJudge.decide(analyses, guardrails: target.guardrails, detectorsOn: !target.detectors.isEmpty)
             var access: (rule: String, reason: String)?
             if let refusal = try accessRefusal(policy: policy, target: target) {
                 access = ("access", refusal)

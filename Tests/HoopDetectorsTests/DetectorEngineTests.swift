@@ -1,0 +1,80 @@
+import Crypto
+@testable import HoopDetectors
+import HoopPolicy
+import HoopSandbox
+import XCTest
+
+final class DetectorEngineTests: XCTestCase {
+    let key = Array(repeating: UInt8(7), count: 32)
+
+    func engine(_ kinds: [BuiltinDetector], strategy: DetectorStrategy = .redact) throws -> DetectorEngine {
+        try DetectorEngine(detectors: kinds.map { Detector(kind: .builtin($0), strategy: strategy) }, hashKey: key)
+    }
+
+    func masked(_ engine: DetectorEngine, _ text: String) -> String {
+        engine.mask(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) } ?? text
+    }
+
+    func found(_ kind: BuiltinDetector, _ text: String) throws -> [String] {
+        let bytes = Array(text.utf8)
+        return try engine([kind]).matches(in: bytes).map { String(decoding: bytes[$0.range], as: UTF8.self) }
+    }
+
+    func testEachBuiltInFindsItsKindAndLeavesLookAlikes() throws {
+        XCTAssertEqual(try found(.email, "Send invoices to anna.b+x@mail.example.com. Thanks"), ["anna.b+x@mail.example.com"])
+        XCTAssertEqual(try found(.email, "a@b, @home, x@localhost, me@ex.c0m, user@@x.com"), [])
+        XCTAssertEqual(try found(.creditCard, "card 4111 1111 1111 1111, exp 03/27; 5500-0000-0000-0004 and 4012888888881881"),
+                       ["4111 1111 1111 1111", "5500-0000-0000-0004", "4012888888881881"])
+        XCTAssertEqual(try found(.creditCard, "order 4111111111111112, phone 4155550100, id 12345678901234567890123"), [], "Luhn and length")
+        XCTAssertEqual(try found(.ssn, "ssn 123-45-6789; not 000-12-3456, 666-12-3456, 900-12-3456, 123-00-4567, 123-45-0000, 1123-45-6789"),
+                       ["123-45-6789"])
+        XCTAssertEqual(try found(.iban, "IBAN GB82 WEST 1234 5698 7654 32 or DE89370400440532013000; not GB82 WEST 1234 5698 7654 33"),
+                       ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"])
+        XCTAssertEqual(try found(.phone, "office (415) 555-0100, cell 415-555-0199, +1 415.555.0123, +44 20 7946 0958"),
+                       ["(415) 555-0100", "415-555-0199", "+1 415.555.0123", "+44 20 7946 0958"])
+        XCTAssertEqual(try found(.phone, "on 2024-01-15 10:30, order 12345, v1.2.3, 415555"), [], "dates and plain numbers")
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+        XCTAssertEqual(try found(.jwt, "Authorization: Bearer \(jwt)"), [jwt])
+        XCTAssertEqual(try found(.apiKey, "key=sk_live_4eC39HqLyjWDarjtT1zdp7dc and AKIAIOSFODNN7EXAMPLE, not sk_live_short"),
+                       ["sk_live_4eC39HqLyjWDarjtT1zdp7dc", "AKIAIOSFODNN7EXAMPLE"])
+    }
+
+    func testStrategiesMatchTheDatabasesMasks() throws {
+        XCTAssertEqual(masked(try engine([.email]), "write to ann@example.com now"), "write to [redacted] now")
+        XCTAssertEqual(masked(try engine([.creditCard], strategy: .partial(4)), "card 4111 1111 1111 1111."), "card ***************1111.")
+        // hash is mask_hash's HMAC: the same value hashes the same in the database and in flight.
+        let expected = HMAC<SHA256>.authenticationCode(for: Array("ann@example.com".utf8), using: SymmetricKey(data: key))
+            .prefix(8).map { String(format: "%02x", $0) }.joined()
+        XCTAssertEqual(masked(try engine([.email], strategy: .hash), "ann@example.com"), expected)
+        XCTAssertNil(try engine([.email]).mask(Array("nothing to see".utf8)))
+    }
+
+    func testOverlapsAreResolvedLongestFirstAndCustomPatternsRun() throws {
+        let engine = try DetectorEngine(detectors: [
+            Detector(kind: .builtin(.phone), strategy: .redact), Detector(kind: .builtin(.creditCard), strategy: .partial(4)),
+            Detector(kind: .custom(name: "employee_id", pattern: "EMP-[0-9]{6}"), strategy: .redact),
+        ], hashKey: key)
+        XCTAssertEqual(masked(engine, "EMP-123456 paid with 4111-1111-1111-1111"), "[redacted] paid with ***************1111")
+        XCTAssertEqual(DetectorEngine.literalPrefix("EMP-[0-9]{6}"), Array("EMP-".utf8))
+        XCTAssertEqual(DetectorEngine.literalPrefix("ab?c"), Array("a".utf8))
+        XCTAssertEqual(DetectorEngine.literalPrefix("x|y"), [])
+        // A value a custom detector cannot read (not UTF-8) is withheld, never passed raw.
+        XCTAssertEqual(engine.mask([0x45, 0x4d, 0x50, 0x2d, 0xff]), DetectorEngine.withheld)
+    }
+
+    func testTheSandboxNotesAreCaught() throws {
+        let policy = PolicyLoader.parse(yaml: DemoPolicy.yaml(user: "tester"), file: "policy.yaml", baseDirectory: "/nonexistent").policy!
+        let engine = try DetectorEngine(detectors: policy.targets[DemoPolicy.targetName]!.detectors, hashKey: key)
+        let data = DemoData()
+        var checked = 0
+        for customer in data.customers {
+            guard let notes = customer.notes, notes.contains("@") || notes.contains("card") || notes.contains("line") else { continue }
+            let output = masked(engine, notes)
+            XCTAssertFalse(output.contains("@"), output)
+            XCTAssertNil(output.range(of: "[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}", options: .regularExpression), output)
+            XCTAssertNil(output.range(of: "555-[0-9]{4}", options: .regularExpression), output)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 300)
+    }
+}

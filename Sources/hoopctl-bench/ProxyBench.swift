@@ -14,6 +14,7 @@ struct ProxyBench {
     /// HOOPCTL_BENCH_SECONDS shortens a run while working on the bench itself.
     let seconds = Int(ProcessInfo.processInfo.environment["HOOPCTL_BENCH_SECONDS"] ?? "") ?? 15
     static let modes = ["simple", "extended", "prepared"]
+    static let bigRows = 1_000_000
 
     func run() throws {
         print("== proxy ==")
@@ -31,6 +32,12 @@ struct ProxyBench {
         var adminEnvironment = ExecBench.environment([:])
         for (key, value) in sandbox.environment(state) { adminEnvironment[key] = value }
         _ = try ChildProcess("pgbench", ["-i", "-q", "-s", "10"], environment: adminEnvironment).check()
+        // A million customers (the sandbox's thousand, repeated) for COPY through the detectors.
+        _ = try ChildProcess("psql", ["-X", "-q", "-c", """
+            CREATE TABLE customers_big AS
+            SELECT c.id + 1000 * g AS id, c.name, c.email, c.phone, c.ssn, c.card_number, c.notes, c.created_at
+            FROM customers c, generate_series(0, \(Self.bigRows / 1000 - 1)) g
+            """], environment: adminEnvironment).check()
         var policy = try String(contentsOfFile: sandbox.policyFile, encoding: .utf8)
         policy = policy.replacingOccurrences(of: "connection_limit: 5", with: "connection_limit: 20")
             .replacingOccurrences(of: "      write:\n", with: """
@@ -88,6 +95,23 @@ struct ProxyBench {
                         "≤ 100: \(added <= 100 ? "met" : "NOT met")")
         }
         latency.print()
+
+        // COPY of a million rows, straight and through the proxy with the sandbox's detectors on.
+        let copy = ["-X", "-q", "-c", "copy (select * from customers_big) to stdout"]
+        var copyTimes: [String: Double] = [:]
+        for target in targets where target.name != "pgbouncer" {
+            var runs: [Double] = []
+            for _ in 0..<3 {
+                runs.append(try Clock.seconds { _ = try ChildProcess("sh", ["-c", "psql \(copy.map { "'\($0)'" }.joined(separator: " ")) > /dev/null"],
+                                                                   environment: target.environment).check() })
+            }
+            copyTimes[target.name] = runs.sorted()[1]
+        }
+        var copyReport = Report(header: ["copy (select * from customers_big) to stdout", "direct", "hoopctl", "hoopctl / direct", "goal"])
+        let rowsDirect = Double(Self.bigRows) / copyTimes["direct"]!, rowsProxied = Double(Self.bigRows) / copyTimes["hoopctl"]!
+        copyReport.add("\(Self.bigRows) rows, detectors on (rows/s, median of 3)", format(rowsDirect), format(rowsProxied),
+                       format(rowsProxied / rowsDirect, decimals: 2), "≥ 0.6: \(rowsProxied / rowsDirect >= 0.6 ? "met" : "NOT met")")
+        copyReport.print()
         print("ratios and added latency compare runs of this same invocation.\n")
         direct.end()
         proxied.end()

@@ -41,7 +41,9 @@ let package = Package(
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
         .target(name: "HoopGuardrails", dependencies: ["HoopPolicy", "HoopSQL"]),
-        .target(name: "HoopDetectors", dependencies: ["HoopPolicy", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HoopDetectors", dependencies: [
+            "HoopPolicy", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // The broker's request/response protocol, shared by the broker and its clients.
         .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
         // What the broker does to a target database: masking views, session roles, the doctor.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HoopPolicy
+import NIOCore
 
 /// Finds personal data and secrets in text values and masks them: the in-flight half of
 /// masking, for what masking views cannot know about (an email typed into a notes column).
@@ -23,7 +24,8 @@ public final class DetectorEngine: Sendable {
         let strategy: DetectorStrategy
     }
 
-    private let builtins: [(BuiltinDetector, DetectorStrategy)]
+    private let builtins: BuiltinScanners
+    private let builtinStrategies: [DetectorStrategy]
     /// Every value is withheld: what a target gets when its detectors cannot be built.
     private let withholdAll: Bool
     private let customs: [Custom]
@@ -31,27 +33,31 @@ public final class DetectorEngine: Sendable {
     private let hashKey: [UInt8]
 
     /// What replaces a whole value the engine could not scan (fail closed).
-    public static let withheld = Array("[withheld]".utf8)
-    static let redacted = Array("[redacted]".utf8)
+    public static let withheld: StaticString = "[withheld]"
+    static let redacted: StaticString = "[redacted]"
 
     public init(detectors: [Detector], hashKey: [UInt8]) throws {
         var builtins: [(BuiltinDetector, DetectorStrategy)] = [], customs: [Custom] = []
         for detector in detectors {
             switch detector.kind {
-            case .builtin(let kind): builtins.append((kind, detector.strategy))
+            case .builtin(let kind):
+                // The first listing of a detector decides its strategy.
+                if !builtins.contains(where: { $0.0 == kind }) { builtins.append((kind, detector.strategy)) }
             case .custom(let name, let pattern):
                 customs.append(Custom(name: name, expression: try NSRegularExpression(pattern: pattern), prefix: Self.literalPrefix(pattern),
                                       strategy: detector.strategy))
             }
         }
-        self.builtins = builtins
+        self.builtins = BuiltinScanners(builtins.map(\.0))
+        builtinStrategies = builtins.map(\.1)
         self.customs = customs
         self.hashKey = hashKey
         withholdAll = false
     }
 
     private init(withholdingAll: Void) {
-        builtins = []
+        builtins = BuiltinScanners([])
+        builtinStrategies = []
         customs = []
         hashKey = []
         withholdAll = true
@@ -60,55 +66,60 @@ public final class DetectorEngine: Sendable {
     /// Withholds every value it is given (fail closed).
     public static let withholdingEverything = DetectorEngine(withholdingAll: ())
 
-    public var isEmpty: Bool { builtins.isEmpty && customs.isEmpty && !withholdAll }
+    public var isEmpty: Bool { builtins.kinds.isEmpty && customs.isEmpty && !withholdAll }
 
-    /// The value with what the detectors found masked, or nil when nothing was found.
-    public func mask(_ value: UnsafeRawBufferPointer) -> [UInt8]? {
-        if withholdAll { return Self.withheld }
+    /// Writes the value with what the detectors found masked to `output` and returns true; or
+    /// writes nothing and returns false when nothing was found (the value goes on as it is).
+    public func mask(_ value: UnsafeRawBufferPointer, into output: inout ByteBuffer) -> Bool {
+        if withholdAll { output.writeStaticString(Self.withheld); return true }
         let bytes = value.bindMemory(to: UInt8.self)
-        let matches: [(Range<Int>, DetectorStrategy)]
+        let matches: [Found]
         do {
-            matches = try find(bytes)
+            matches = try allMatches(bytes)
         } catch {
-            return Self.withheld
+            output.writeStaticString(Self.withheld)
+            return true
         }
-        guard !matches.isEmpty else { return nil }
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count)
+        guard !matches.isEmpty else { return false }
         var position = 0
-        for (range, strategy) in matches {
-            output.append(contentsOf: bytes[position..<range.lowerBound])
-            output.append(contentsOf: replacement(for: bytes[range], strategy: strategy))
-            position = range.upperBound
+        for match in matches {
+            output.writeBytes(UnsafeRawBufferPointer(rebasing: value[position..<match.range.lowerBound]))
+            writeReplacement(for: UnsafeRawBufferPointer(rebasing: value[match.range]), strategy: strategy(of: match.detector), to: &output)
+            position = match.range.upperBound
         }
-        output.append(contentsOf: bytes[position...])
-        return output
+        output.writeBytes(UnsafeRawBufferPointer(rebasing: value[position...]))
+        return true
     }
 
+    /// The value with what the detectors found masked, or nil when nothing was found.
     public func mask(_ value: [UInt8]) -> [UInt8]? {
-        value.withUnsafeBytes { mask($0) }
+        var output = ByteBuffer()
+        return value.withUnsafeBytes { mask($0, into: &output) } ? Array(output.readableBytesView) : nil
     }
 
     /// What the detectors find, by name (for tests and `policy explain`).
     public func matches(in value: [UInt8]) -> [Match] {
         value.withUnsafeBufferPointer { bytes in
-            ((try? allMatches(bytes)) ?? []).map { Match(range: $0.range, detector: $0.name) }
+            ((try? allMatches(bytes)) ?? []).map { Match(range: $0.range, detector: name(of: $0.detector)) }
         }
     }
 
-    struct Found { let range: Range<Int>; let name: String; let strategy: DetectorStrategy }
+    /// A match, by the index of its detector: built-ins first, then custom ones.
+    typealias Found = BuiltinScanners.Found
+
+    private func strategy(of detector: Int) -> DetectorStrategy {
+        detector < builtinStrategies.count ? builtinStrategies[detector] : customs[detector - builtinStrategies.count].strategy
+    }
+
+    private func name(of detector: Int) -> String {
+        detector < builtins.kinds.count ? builtins.kinds[detector].rawValue : customs[detector - builtins.kinds.count].name
+    }
 
     /// Non-overlapping matches, leftmost first, the longest where two start together.
-    private func find(_ bytes: UnsafeBufferPointer<UInt8>) throws -> [(Range<Int>, DetectorStrategy)] {
-        try allMatches(bytes).map { ($0.range, $0.strategy) }
-    }
-
     private func allMatches(_ bytes: UnsafeBufferPointer<UInt8>) throws -> [Found] {
-        var found: [Found] = []
-        for (kind, strategy) in builtins {
-            for range in BuiltinScanners.scan(kind, bytes) { found.append(Found(range: range, name: kind.rawValue, strategy: strategy)) }
-        }
-        for custom in customs {
+        var found = builtins.scan(bytes)
+        let builtinCount = found.count
+        for (index, custom) in customs.enumerated() {
             if !custom.prefix.isEmpty, !BuiltinScanners.contains(custom.prefix, in: bytes) { continue }
             guard let text = String(validating: bytes, as: UTF8.self) else { throw DetectorFailure() }
             let utf8 = text.utf8
@@ -116,10 +127,10 @@ public final class DetectorEngine: Sendable {
                 guard let range = Range(result.range, in: text), !range.isEmpty else { continue }
                 let start = utf8.distance(from: utf8.startIndex, to: range.lowerBound)
                 let end = utf8.distance(from: utf8.startIndex, to: range.upperBound)
-                found.append(Found(range: start..<end, name: custom.name, strategy: custom.strategy))
+                found.append(Found(range: start..<end, detector: builtinStrategies.count + index))
             }
         }
-        guard found.count > 1 else { return found }
+        guard found.count > builtinCount, found.count > 1 else { return found }
         found.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound : $0.range.count > $1.range.count }
         var chosen: [Found] = []
         for match in found where chosen.last.map({ match.range.lowerBound >= $0.range.upperBound }) ?? true {
@@ -130,18 +141,25 @@ public final class DetectorEngine: Sendable {
 
     struct DetectorFailure: Error {}
 
-    private func replacement(for found: Slice<UnsafeBufferPointer<UInt8>>, strategy: DetectorStrategy) -> [UInt8] {
+    private static let hexDigits: StaticString = "0123456789abcdef"
+
+    private func writeReplacement(for found: UnsafeRawBufferPointer, strategy: DetectorStrategy, to output: inout ByteBuffer) {
         switch strategy {
         case .redact:
-            return Self.redacted
+            output.writeStaticString(Self.redacted)
         case .partial(let keep):
             // As the database's mask_partial: never more than half of the value stays.
             let kept = min(keep, found.count / 2)
-            return Array(repeating: UInt8(ascii: "*"), count: found.count - kept) + found.suffix(kept)
+            output.writeRepeatingByte(UInt8(ascii: "*"), count: found.count - kept)
+            output.writeBytes(UnsafeRawBufferPointer(rebasing: found.suffix(kept)))
         case .hash:
             // As the database's mask_hash (same key): the first 16 hex digits of HMAC-SHA-256.
-            let mac = HMAC<SHA256>.authenticationCode(for: Array(found), using: SymmetricKey(data: hashKey))
-            return Array(mac.prefix(8).map { String(format: "%02x", $0) }.joined().utf8)
+            let mac = HMAC<SHA256>.authenticationCode(for: found, using: SymmetricKey(data: hashKey))
+            let hex = Self.hexDigits.utf8Start
+            for byte in mac.prefix(8) {
+                output.writeInteger(hex[Int(byte >> 4)])
+                output.writeInteger(hex[Int(byte & 0x0f)])
+            }
         }
     }
 

@@ -75,44 +75,62 @@ struct ResultMasker {
     }
 
     private func dataRow(_ message: ByteBuffer, into output: inout ByteBuffer) {
-        var body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
-        guard let count = body.readInteger(as: Int16.self) else { output.writeImmutableBuffer(message); return }
-        // Only rebuilt when a value changes; most rows go through as they came.
-        var fields: [ByteBuffer?] = []
-        var changed = false
+        let body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
+        var fields = body
+        guard let count = fields.readInteger(as: Int16.self) else { output.writeImmutableBuffer(message); return }
+        // Most rows go through as they came: the message is rebuilt from the first changed value on.
+        let outputStart = output.writerIndex
+        var rewritten = false
         for index in 0..<Int(count) {
-            guard let length = body.readInteger(as: Int32.self) else { output.writeImmutableBuffer(message); return }
-            guard length >= 0 else { fields.append(nil); continue }
-            guard let value = body.readSlice(length: Int(length)) else { output.writeImmutableBuffer(message); return }
+            let fieldStart = fields.readerIndex
+            guard let length = fields.readInteger(as: Int32.self),
+                  length < 0 || fields.readableBytes >= Int(length) else {
+                output.moveWriterIndex(to: outputStart)
+                output.writeImmutableBuffer(message)
+                return
+            }
+            guard length > 0 else {
+                if rewritten { output.writeInteger(length) }
+                continue
+            }
             let scan = scanned.map { index < $0.count && $0[index] } ?? true
-            if scan, let masked = value.withUnsafeReadableBytes({ engine.mask($0) }) {
-                fields.append(ByteBuffer(bytes: masked))
-                changed = true
-            } else {
-                fields.append(value)
+            if scan {
+                // The masked value is written where it goes; the output is rolled back when nothing was found.
+                let mark = output.writerIndex
+                if !rewritten {
+                    output.writeInteger(UInt8(ascii: "D"))
+                    output.writeInteger(Int32(0))
+                    output.writeInteger(count)
+                    output.writeImmutableBuffer(body.getSlice(at: 2, length: fieldStart - 2)!)
+                }
+                let lengthIndex = output.writerIndex
+                output.writeInteger(Int32(0))
+                let masked = fields.withUnsafeReadableBytes { engine.mask(UnsafeRawBufferPointer(rebasing: $0.prefix(Int(length))), into: &output) }
+                if masked {
+                    rewritten = true
+                    output.setInteger(Int32(output.writerIndex - lengthIndex - 4), at: lengthIndex)
+                    fields.moveReaderIndex(forwardBy: Int(length))
+                    continue
+                }
+                output.moveWriterIndex(to: mark)
             }
+            if rewritten { output.writeImmutableBuffer(body.getSlice(at: fieldStart, length: 4 + Int(length))!) }
+            fields.moveReaderIndex(forwardBy: Int(length))
         }
-        guard changed else { output.writeImmutableBuffer(message); return }
-        let lengthIndex = output.writerIndex + 1
-        output.writeInteger(UInt8(ascii: "D"))
-        output.writeInteger(Int32(0))
-        output.writeInteger(count)
-        for field in fields {
-            if var field {
-                output.writeInteger(Int32(field.readableBytes))
-                output.writeBuffer(&field)
-            } else {
-                output.writeInteger(Int32(-1))
-            }
-        }
-        output.setInteger(Int32(output.writerIndex - lengthIndex), at: lengthIndex)
+        guard rewritten else { output.writeImmutableBuffer(message); return }
+        output.setInteger(Int32(output.writerIndex - outputStart - 1), at: outputStart + 1)
     }
 
     private func copyData(_ message: ByteBuffer, into output: inout ByteBuffer) {
         let row = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
-        guard let masked = row.withUnsafeReadableBytes({ engine.mask($0) }) else { output.writeImmutableBuffer(message); return }
+        let start = output.writerIndex
         output.writeInteger(UInt8(ascii: "d"))
-        output.writeInteger(Int32(masked.count + 4))
-        output.writeBytes(masked)
+        output.writeInteger(Int32(0))
+        if row.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) {
+            output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
+        } else {
+            output.moveWriterIndex(to: start)
+            output.writeImmutableBuffer(message)
+        }
     }
 }

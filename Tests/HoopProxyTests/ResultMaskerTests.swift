@@ -84,4 +84,28 @@ final class ResultMaskerTests: XCTestCase {
         XCTAssertEqual(String(decoding: result[1].1, as: UTF8.self).components(separatedBy: "4111111111111111").count - 1, 1,
                        "the bigint stays a number; the text is masked")
     }
+
+    /// A rebuilt row keeps every other field as it was: empty strings, NULLs, fields before and after.
+    func testARebuiltRowKeepsItsOtherFieldsExactly() throws {
+        let engine = try DetectorEngine(detectors: [Detector(kind: .builtin(.email), strategy: .redact)], hashKey: [1])
+        var masker = ResultMasker(engine: engine)
+        var stream = dataRow(["", nil, "x ann@example.com", "tail", nil, "bo@ex.org"])
+        var unchanged = dataRow(["", nil, "plain"])
+        stream.writeBuffer(&unchanged)
+        let result = messages(masker.process(stream))
+        XCTAssertEqual(result.count, 2)
+        XCTAssertEqual(fields(result[0].1), ["", nil, "x [redacted]", "tail", nil, "[redacted]"])
+        XCTAssertEqual(fields(result[1].1), ["", nil, "plain"])
+    }
+
+    func fields(_ body: [UInt8]) -> [String?] {
+        var buffer = ByteBuffer(bytes: body)
+        let count = buffer.readInteger(as: Int16.self)!
+        let values: [String?] = (0..<Int(count)).map { _ in
+            let length = buffer.readInteger(as: Int32.self)!
+            return length < 0 ? nil : buffer.readString(length: Int(length))!
+        }
+        XCTAssertEqual(buffer.readableBytes, 0)
+        return values
+    }
 }

@@ -178,6 +178,9 @@ extension Broker {
         guard info.requester == identity.principal.description else {
             throw BrokerFailure(.denied, "request \(info.id) is \(info.requester)'s, not yours")
         }
+        guard info.kind == "access" else {
+            throw BrokerFailure(.invalid, "request \(info.id) is a statement review: send the statement again in its session")
+        }
         switch info.state {
         case .approved: break
         case .pending: throw BrokerFailure(.approvalRequired, "request \(info.id) is still pending (\(info.approvals) of \(info.needed) approvals)")
@@ -237,13 +240,17 @@ extension Broker {
                     let from = (body.approvers ?? []).compactMap { try? Principal(parsing: $0) }
                     let rule = ApprovalRule(from: from, count: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
                                             requestTTL: ApprovalRule.defaultRequestTTL, approvalTTL: ApprovalRule.defaultApprovalTTL,
-                                            maxSession: nil, allowSelfApproval: allowSelfApproval(target: record.target, role: body.role))
-                    let info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
+                                            maxSession: nil, allowSelfApproval: body.requestKind == "statement"
+                                                ? record.target.flatMap { policy.targets[$0]?.guardrails.approval?.allowSelfApproval } ?? []
+                                                : allowSelfApproval(target: record.target, role: body.role))
+                    var info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
                                            target: record.target ?? "-", role: body.role ?? "-", reason: body.reason ?? "",
                                            ttlSeconds: body.ttlSeconds ?? 0, createdAt: record.time,
                                            expiresAt: body.expiresAt.flatMap(Broker.date) ?? record.time, state: .pending,
                                            approvers: body.approvers ?? [], needed: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
-                                           votes: [], approvalExpiresAt: nil, session: nil, binding: body.binding ?? "")
+                                           votes: [], approvalExpiresAt: nil, session: body.session, binding: body.binding ?? "")
+                    info.statement = body.statement
+                    info.fingerprint = body.fingerprint
                     requests[body.requestID] = PendingRequest(info: info, rule: rule)
                 } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                     request.info.state = state

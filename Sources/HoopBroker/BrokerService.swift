@@ -32,6 +32,7 @@ public enum BrokerService {
 struct BrokerDirectory: ProxyDirectory {
     let broker: Broker
     func ticket(forSession id: String) async -> ProxyTicket? { await broker.proxyTicket(forSession: id) }
+    func review(_ statement: StatementUnderReview) async -> ReviewOutcome { await broker.reviewStatement(statement) }
 }
 
 /// The proxy's port stays the same across restarts (clients of running sessions keep it):

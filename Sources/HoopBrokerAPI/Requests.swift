@@ -62,6 +62,9 @@ public struct RequestInfo: Codable, Sendable, Equatable {
     public var session: String?
     /// SHA-256 of exactly what was asked: what an approval is bound to.
     public var binding: String
+    /// A statement review: the text as the session sent it (normalized after a broker restart).
+    public var statement: String?
+    public var fingerprint: String?
 
     public init(id: String, kind: String, requester: String, target: String, role: String, reason: String, ttlSeconds: Int,
                 createdAt: Date, expiresAt: Date, state: State, approvers: [String], needed: Int, everyGroup: Bool,

@@ -125,13 +125,16 @@ public struct RequestBody: LedgerBody, Equatable {
     public var approvers: [String]?
     public var needed: Int?
     public var everyGroup: Bool?
-    /// The session an approval produced.
+    /// The session an approval produced (access), or the session a statement was sent in.
     public var session: String?
+    /// A statement under review, normalized (its literals are not kept).
+    public var statement: String?
 
     public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
                 ttlSeconds: Int? = nil, fingerprint: String? = nil, requestKind: String? = nil, expiresAt: String? = nil,
                 approvalExpiresAt: String? = nil, binding: String? = nil, approvers: [String]? = nil, needed: Int? = nil,
-                everyGroup: Bool? = nil, session: String? = nil) {
+                everyGroup: Bool? = nil, session: String? = nil, statement: String? = nil) {
+        self.statement = statement
         self.requestID = requestID
         self.state = state
         self.role = role
@@ -183,9 +186,12 @@ public struct StatementBody: LedgerBody, Equatable {
     public var durationMicros: Int?
     public var sqlState: String?
     public var relations: [String]?
+    /// The statement review that let it run (or that it waits for).
+    public var request: String?
 
     public init(sql: String, fingerprint: String, statementClass: String, decision: String, via: String? = nil, rows: Int? = nil,
-                durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil) {
+                durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil, request: String? = nil) {
+        self.request = request
         self.sql = sql
         self.fingerprint = fingerprint
         self.statementClass = statementClass
@@ -198,7 +204,7 @@ public struct StatementBody: LedgerBody, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations
+        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations, request
         case statementClass = "class"
     }
 
@@ -208,6 +214,7 @@ public struct StatementBody: LedgerBody, Equatable {
         if let durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
         parts.append("\"fingerprint\":" + LedgerCoding.string(fingerprint))
         if let relations { parts.append("\"relations\":[" + relations.map(LedgerCoding.string).joined(separator: ",") + "]") }
+        if let request { parts.append("\"request\":" + LedgerCoding.string(request)) }
         if let rows { parts.append("\"rows\":\(rows)") }
         parts.append("\"sql\":" + LedgerCoding.string(sql))
         if let sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }

@@ -18,12 +18,16 @@ public struct Guardrails: Sendable {
     public var rules: [GuardrailRule]
     /// An UPDATE or DELETE touching more rows is rolled back.
     public var maxRowsPerWrite: Int?
+    /// Who approves statements under review (nil: nobody, so review refuses like deny).
+    public var approval: ApprovalRule?
+    /// The database role reviewed DDL and DCL run as (nil: the owner of what they touch).
+    public var runAs: String?
 
     /// The defaults of DESIGN.md: fail closed on what cannot be seen through.
     public static let defaults = Guardrails(
         classes: [.read: .allow, .session: .allow, .write: .allow, .ddl: .review, .dcl: .review,
                   .admin: .deny, .opaque: .deny, .unparseable: .deny],
-        unboundedWrite: .review, privilegedFunctions: .deny, rules: [], maxRowsPerWrite: nil)
+        unboundedWrite: .review, privilegedFunctions: .deny, rules: [], maxRowsPerWrite: nil, approval: nil, runAs: nil)
 
     public func action(for statementClass: StatementClass) -> GuardAction {
         classes[statementClass] ?? Guardrails.defaults.classes[statementClass]!

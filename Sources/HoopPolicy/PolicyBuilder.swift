@@ -16,7 +16,9 @@ struct PolicyBuilder {
     static let approvalKeys = ["from", "count", "every_group", "request_ttl", "approval_ttl", "max_session",
                                "allow_self_approval"]
     static let guardrailClassKeys = StatementClass.allCases.map(\.rawValue)
-    static let guardrailKeys = guardrailClassKeys + ["unbounded_write", "privileged_functions", "max_rows_per_write", "rules"]
+    static let guardrailKeys = guardrailClassKeys + ["unbounded_write", "privileged_functions", "max_rows_per_write", "rules", "approval"]
+    /// Statement reviews: the approval keys, without max_session (no session comes of it), and run_as.
+    static let reviewApprovalKeys = approvalKeys.filter { $0 != "max_session" } + ["run_as"]
     static let guardrailRuleKeys = ["tables", "functions", "classes", "action", "reason"]
     static let detectorKeys = ["name", "pattern", "strategy"]
     static let accessKeys = ["who", "target", "roles"]
@@ -290,8 +292,11 @@ struct PolicyBuilder {
     }
 
     private func buildApproval(_ node: Node, role: String) -> ApprovalRule? {
-        let what = "the approval of role '\(role)'"
-        guard let fields = reader.mapping(node, what, allowed: Self.approvalKeys) else { return nil }
+        buildApproval(node, what: "the approval of role '\(role)'", allowed: Self.approvalKeys)?.rule
+    }
+
+    private func buildApproval(_ node: Node, what: String, allowed: [String]) -> (rule: ApprovalRule, fields: Fields)? {
+        guard let fields = reader.mapping(node, what, allowed: allowed) else { return nil }
         var from: [Principal] = []
         if let node = fields["from"] {
             from = principals(node, "'from' of \(what)")
@@ -314,8 +319,8 @@ struct PolicyBuilder {
         if let node = fields["allow_self_approval"], selfApproval.contains(where: { $0.kind != .group }) {
             reader.error("'allow_self_approval' of \(what) takes policy groups only (group:NAME)", at: node.location)
         }
-        return ApprovalRule(from: from, count: count, everyGroup: everyGroup, requestTTL: requestTTL, approvalTTL: approvalTTL,
-                            maxSession: maxSession, allowSelfApproval: selfApproval)
+        return (ApprovalRule(from: from, count: count, everyGroup: everyGroup, requestTTL: requestTTL, approvalTTL: approvalTTL,
+                             maxSession: maxSession, allowSelfApproval: selfApproval), fields)
     }
 
     // MARK: Masking and detectors
@@ -453,6 +458,11 @@ struct PolicyBuilder {
         }
         if let node = fields["rules"], let items = reader.list(node, "'rules' of \(what)") {
             guardrails.rules = items.compactMap(buildGuardrailRule)
+        }
+        if let node = fields["approval"], let (rule, approval) = buildApproval(node, what: "the statement reviews of target '\(target)'",
+                                                                              allowed: Self.reviewApprovalKeys) {
+            guardrails.approval = rule
+            if let runAs = approval["run_as"] { guardrails.runAs = reader.string(runAs, "'run_as' of the statement reviews of target '\(target)'") }
         }
         return guardrails
     }

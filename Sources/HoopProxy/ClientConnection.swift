@@ -68,7 +68,12 @@ final class ClientConnection: ChannelInboundHandler {
     private var masker: ResultMasker?
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
-    private var waitingDuringConnect: [FrontendMessage] = []
+    /// Client messages held while the upstream connects or a statement waits for the broker's
+    /// word on its review; relayed in order afterwards.
+    private var held: [FrontendMessage] = []
+    private var reviewing = false
+    /// The transaction status of the last ReadyForQuery (`I`, `T` or `E`).
+    private var transactionStatus = UInt8(ascii: "I")
     private var executions: [ResponseTracker.Token: Execution] = [:]
     private var nextToken = 0
     /// Prepared statements and portals of the extended protocol, with their decisions.
@@ -98,8 +103,9 @@ final class ClientConnection: ChannelInboundHandler {
         case .authenticating(let ticket, let parameters, let scram): authenticate(message, ticket: ticket, parameters: parameters, scram: scram)
         case .connecting:
             if case .terminate = message { return close() }
-            waitingDuringConnect.append(message)
-        case .relaying(let ticket): relay(message, ticket: ticket)
+            held.append(message)
+        case .relaying(let ticket):
+            if reviewing || !held.isEmpty { held.append(message) } else { relay(message, ticket: ticket) }
         case .closed: break
         }
     }
@@ -307,6 +313,7 @@ final class ClientConnection: ChannelInboundHandler {
                     if case .parameterStatus(let name, let value) = event, !Self.keepsPinned(name, value) {
                         return settingChanged(name, value)
                     }
+                    if case .readyForQuery(let status) = event { transactionStatus = status }
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                 }
             } catch {
@@ -408,9 +415,7 @@ final class ClientConnection: ChannelInboundHandler {
             phase = .relaying(ticket)
             upstreamPhase = .relaying
             if let engine = ticket.detectors, !engine.isEmpty { masker = ResultMasker(engine: engine) }
-            let waiting = waitingDuringConnect
-            waitingDuringConnect.removeAll()
-            for message in waiting { relay(message, ticket: ticket) }
+            relayHeld(ticket)
         default:
             break
         }
@@ -449,15 +454,13 @@ final class ClientConnection: ChannelInboundHandler {
         switch message {
         case .query(let sql, let raw):
             let judged = judge(dependencies.analyzer.analyze(sql), ticket: ticket)
+            if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
+                return review(sql: sql, raw: raw, judged: judged, deciding: deciding, ticket: ticket)
+            }
             let tokens = judged.map { _ in newToken() }
             let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
-                // The server answers for us, in order: an error, then ReadyForQuery. Nothing of the text runs.
-                let deciding = judged.firstIndex { $0.decision.decision != .allow } ?? 0
-                tracker.sent(.query([tokens[deciding]]))
-                // Every statement is recorded; only the deciding one gets an outcome (the refusal).
-                for (index, token) in tokens.enumerated() where index != deciding { executions[token] = nil }
-                enqueue(MessageWriter.query(refusal), tokens: tokens, entries: entries)
+                sendInstead(refusal, judged: judged, tokens: tokens, entries: entries)
             } else {
                 remember(judged)
                 tracker.sent(.query(tokens))
@@ -516,6 +519,78 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// A server-side stand-in for a text that must not run as sent: the server answers in order
+    /// with its error (or notice), then ReadyForQuery. Every statement is recorded; only the
+    /// deciding one gets an outcome.
+    private func sendInstead(_ standIn: String, judged: [Judged], tokens: [ResponseTracker.Token], entries: [LedgerEntry]) {
+        let deciding = judged.firstIndex { $0.decision.decision != .allow } ?? 0
+        tracker.sent(.query([tokens[deciding]]))
+        for (index, token) in tokens.enumerated() where index != deciding { executions[token] = nil }
+        enqueue(MessageWriter.query(standIn), tokens: tokens, entries: entries)
+    }
+
+    /// A text under review: the broker says whether it waits for reviewers (the client is refused
+    /// with the request's id), runs once in the session, or ran as the owner. Later client
+    /// messages wait, in order, until the broker has answered.
+    private func review(sql: String, raw: ByteBuffer, judged: [Judged], deciding: Judged, ticket: ProxyTicket) {
+        reviewing = true
+        let relations = Array(Set(judged.flatMap(\.analysis.facts.relations))).sorted()
+        let statementClass = judged.map(\.analysis.facts.statementClass).max() ?? .read
+        let ask = StatementUnderReview(
+            sessionID: ticket.sessionID, identity: ticket.identity, target: ticket.target, role: ticket.role, sql: sql,
+            normalized: judged.map(\.analysis.normalized).joined(separator: "; "), fingerprint: deciding.analysis.fingerprint,
+            statementClass: StatementClass(rawValue: statementClass.rawValue) ?? .opaque, relations: relations,
+            rule: deciding.decision.rule, reason: deciding.decision.reason,
+            inTransaction: transactionStatus != UInt8(ascii: "I") || !tracker.isIdle || !queue.isEmpty)
+        let directory = dependencies.directory
+        let promise = context.eventLoop.makePromise(of: ReviewOutcome.self)
+        promise.completeWithTask { await directory.review(ask) }
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { outcome in
+            let connection = loop.value
+            guard case .relaying(let ticket) = connection.phase else { return }
+            connection.reviewed(outcome, raw: raw, judged: judged, ticket: ticket)
+            connection.reviewing = false
+            connection.relayHeld(ticket)
+        }
+    }
+
+    private func reviewed(_ outcome: ReviewOutcome, raw: ByteBuffer, judged: [Judged], ticket: ProxyTicket) {
+        let tokens = judged.map { _ in newToken() }
+        func entries(_ decision: String, request: String?) -> [LedgerEntry] {
+            zip(tokens, judged).map { entry($1, via: "query", ticket: ticket, decision: decision, request: request) }
+        }
+        switch outcome {
+        case .pending(let request, let approvers):
+            let message = "hoopctl: this statement needs a review on target '\(ticket.target)' (\(judged.first { $0.decision.decision == .review }!.decision.rule)): "
+                + "\(judged.first { $0.decision.decision == .review }!.decision.reason); approval required: request \(request)"
+            let hint = "A reviewer (\(approvers.joined(separator: ", "))) approves it with: hoopctl approve \(request). "
+                + "Then send the same text again in this session: it runs once."
+            sendInstead(Self.serverSide(code: "42501", message: message, hint: hint), judged: judged, tokens: tokens, entries: entries("review", request: request))
+        case .refused(let reason):
+            sendInstead(Self.serverSide(code: "42501", message: "hoopctl: \(reason)", hint: nil), judged: judged, tokens: tokens,
+                        entries: entries("review", request: nil))
+        case .runInSession(let request):
+            remember(judged)
+            tracker.sent(.query(tokens))
+            enqueue(raw, tokens: tokens, entries: entries("approved", request: request))
+        case .ranAsOwner(let request, let role, let tag):
+            let notice = "hoopctl: ran as \(role) after review \(request): \(tag)"
+            sendInstead(Self.serverSide(code: nil, message: notice, hint: nil), judged: judged, tokens: tokens,
+                        entries: entries("approved", request: request))
+        case .failedAsOwner(let request, let role, let sqlState, let message):
+            sendInstead(Self.serverSide(code: sqlState, message: message, hint: "hoopctl ran it as \(role) after review \(request)."),
+                        judged: judged, tokens: tokens, entries: entries("approved", request: request))
+        }
+    }
+
+    /// Relays what was held back, until a statement waits for a review again.
+    private func relayHeld(_ ticket: ProxyTicket) {
+        while !reviewing, !held.isEmpty, case .relaying = phase {
+            relay(held.removeFirst(), ticket: ticket)
+        }
+    }
+
     /// The guardrails' decision on each statement; `EXECUTE name` is judged as what `name` was prepared as.
     private func judge(_ analyses: [StatementAnalysis], ticket: ProxyTicket) -> [Judged] {
         analyses.map { analysis in
@@ -539,20 +614,28 @@ final class ClientConnection: ChannelInboundHandler {
     }
 
     /// A statement that makes the server refuse in the client's place, when the decision is
-    /// not allow: its error (SQLSTATE 42501) comes back in order with everything else.
+    /// deny (or review, where reviews cannot be asked for): its error (SQLSTATE 42501) comes back
+    /// in order with everything else.
     static func refusal(of judged: [Judged], target: String) -> String? {
         guard let deciding = judged.first(where: { $0.decision.decision != .allow })?.decision else { return nil }
-        let message: String, hint: String
         switch deciding.decision {
         case .review:
-            message = "hoopctl: this statement needs a review on target '\(target)' (\(deciding.rule)): \(deciding.reason)"
-            hint = "Statement reviews are not available yet; run it through a role or policy that allows it."
+            return serverSide(code: "42501", message: "hoopctl: this statement needs a review on target '\(target)' (\(deciding.rule)): \(deciding.reason)",
+                              hint: "Reviews of statements sent this way are not supported: send it alone with the simple query protocol (psql does).")
         default:
-            message = "hoopctl: denied on target '\(target)' by \(deciding.rule): \(deciding.reason)"
-            hint = "hoopctl policy explain --target \(target) --sql '...' shows each statement's decision."
+            return serverSide(code: "42501", message: "hoopctl: denied on target '\(target)' by \(deciding.rule): \(deciding.reason)",
+                              hint: "hoopctl policy explain --target \(target) --sql '...' shows each statement's decision.")
         }
+    }
+
+    /// A DO block that raises the error `code` (or, without one, a notice) with message and hint.
+    static func serverSide(code: String?, message: String, hint: String?) -> String {
         func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
-        let body = "BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = \(literal(message)), HINT = \(literal(hint)); END"
+        let level = code == nil ? "NOTICE" : "EXCEPTION"
+        var options = ["MESSAGE = \(literal(message))"]
+        if let code { options.insert("ERRCODE = \(literal(code))", at: 0) }
+        if let hint { options.append("HINT = \(literal(hint))") }
+        let body = "BEGIN RAISE \(level) USING \(options.joined(separator: ", ")); END"
         var tag = "hoop"
         while body.contains("$\(tag)$") { tag += "_" }
         return "DO $\(tag)$\(body)$\(tag)$"
@@ -573,11 +656,11 @@ final class ClientConnection: ChannelInboundHandler {
         return nextToken
     }
 
-    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket) -> LedgerEntry {
+    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, decision: String? = nil, request: String? = nil) -> LedgerEntry {
         let analysis = judged.analysis
         return LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
-                                         decision: judged.decision.decision.rawValue, via: via,
-                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations),
+                                         decision: decision ?? judged.decision.decision.rawValue, via: via,
+                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations, request: request),
                            identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
     }
 

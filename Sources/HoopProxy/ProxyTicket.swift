@@ -58,8 +58,60 @@ public struct UpstreamEndpoint: Sendable {
     public var isUnixSocket: Bool { host.hasPrefix("/") }
 }
 
-/// The broker's side of the bargain: the proxy asks it about sessions, never the other way round.
+/// The broker's side of the bargain: the proxy asks it about sessions and reviews, never the
+/// other way round.
 public protocol ProxyDirectory: Sendable {
     /// The active session a client names in its startup packet, or nil.
     func ticket(forSession id: String) async -> ProxyTicket?
+    /// A statement the guardrails put under review: asks for a review, or uses an approval of
+    /// exactly this text in this session (once).
+    func review(_ statement: StatementUnderReview) async -> ReviewOutcome
+}
+
+/// A statement the guardrails put under review, as the session sent it.
+public struct StatementUnderReview: Sendable {
+    public var sessionID: String
+    public var identity: String
+    public var target: String
+    public var role: String
+    /// The exact text: an approval is bound to it (and shown to reviewers; never in the ledger).
+    public var sql: String
+    public var normalized: String
+    public var fingerprint: String
+    public var statementClass: StatementClass
+    public var relations: [String]
+    /// Why it is under review (the guardrail and its reason).
+    public var rule: String
+    public var reason: String
+    /// The client is inside a transaction block (what runs as the owner would not be part of it).
+    public var inTransaction: Bool
+
+    public init(sessionID: String, identity: String, target: String, role: String, sql: String, normalized: String, fingerprint: String,
+                statementClass: StatementClass, relations: [String], rule: String, reason: String, inTransaction: Bool) {
+        self.sessionID = sessionID
+        self.identity = identity
+        self.target = target
+        self.role = role
+        self.sql = sql
+        self.normalized = normalized
+        self.fingerprint = fingerprint
+        self.statementClass = statementClass
+        self.relations = relations
+        self.rule = rule
+        self.reason = reason
+        self.inTransaction = inTransaction
+    }
+}
+
+/// What became of a statement under review.
+public enum ReviewOutcome: Sendable, Equatable {
+    /// Waiting for reviewers: the client is refused with the request's id.
+    case pending(request: String, approvers: [String])
+    /// Refused outright, with why (no reviewers in the policy, a denied request, ...).
+    case refused(String)
+    /// Approved: it runs once in the session itself, with the session's privileges.
+    case runInSession(request: String)
+    /// Approved DDL or DCL: the broker ran it as `role` through its admin connection.
+    case ranAsOwner(request: String, role: String, tag: String)
+    case failedAsOwner(request: String, role: String, sqlState: String, message: String)
 }

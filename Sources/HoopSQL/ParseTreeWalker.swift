@@ -82,6 +82,15 @@ struct ParseTreeWalker {
         case "CallStmt":
             facts.raise(.opaque, "CALL runs a procedure the proxy cannot see into")
             children(fields)
+        case "DropStmt" where Self.droppedRelationKinds.contains(fields["removeType"] as? String ?? ""):
+            // The dropped relations are names (lists of strings), not RangeVars.
+            for object in fields["objects"] as? [Any] ?? [] {
+                let items = ((object as? [String: Any])?["List"] as? [String: Any])?["items"] as? [Any] ?? []
+                let names = items.compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
+                if (1...3).contains(names.count) { facts.relations.append(names.suffix(2).joined(separator: ".")) }
+            }
+            facts.raise(.ddl, "DropStmt changes the schema")
+            children(fields)
         default:
             if type.hasSuffix("Stmt") {
                 let (statementClass, note) = Self.utilityClass(type)
@@ -92,6 +101,8 @@ struct ParseTreeWalker {
     }
 
     // MARK: Relations and columns
+
+    static let droppedRelationKinds: Set<String> = ["OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE", "OBJECT_SEQUENCE"]
 
     private mutating func rangeVar(_ fields: [String: Any]) {
         guard let name = fields["relname"] as? String else { return }

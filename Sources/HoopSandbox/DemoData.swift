@@ -43,6 +43,15 @@ public struct DemoData {
             created_at  timestamptz NOT NULL
         );
         CREATE INDEX orders_customer_id ON public.orders (customer_id);
+        -- The application's own role owns its tables (not the superuser): reviewed DDL runs as it.
+        DO $$BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_owner') THEN
+                CREATE ROLE shop_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+            END IF;
+        END$$;
+        ALTER TABLE public.customers OWNER TO shop_owner;
+        ALTER TABLE public.orders OWNER TO shop_owner;
+        GRANT CREATE ON SCHEMA public TO shop_owner;
         """
 
     public init(customers count: Int = 1000, seed: UInt64 = 0x686F_6F70) {

@@ -75,6 +75,11 @@ public enum DemoPolicy {
                   reason: customer records change only with a second pair of eyes
                 - functions: [pg_sleep]
                   action: deny
+              approval:                 # who reviews statements; approved ones run once
+                from: [group:dba]
+                count: 1
+                approval_ttl: 30m
+                run_as: shop_owner      # reviewed DDL runs as the tables' owner
 
         access:
           - { who: group:analysts, target: \(targetName), roles: [read] }

@@ -16,7 +16,9 @@ extension Hoopctl {
 
         func run() async throws {
             let request: RequestInfo = try await broker.call { try await $0.post("/v1/requests/\(id)/approve", RequestVote(comment: comment)) }
-            if request.state == .approved {
+            if request.state == .approved, request.kind == "statement" {
+                Output.line("approved request \(request.id): \(request.requester) may run the statement once in session \(request.session ?? "-") until \(request.approvalExpiresAt.map(RequestFormat.time) ?? "-")")
+            } else if request.state == .approved {
                 Output.line("approved request \(request.id): \(request.requester) may use role \(request.role) on \(request.target) until \(request.approvalExpiresAt.map(RequestFormat.time) ?? "-")")
             } else {
                 Output.line("recorded your approval of request \(request.id): \(request.approvals) of \(request.needed)\(request.everyGroup ? ", one from each of \(request.approvers.joined(separator: ", "))" : "")")

@@ -38,9 +38,9 @@ extension Hoopctl.Requests {
                 Output.line(Output.dim(filter == .pending ? "no pending requests" : "no requests"))
                 return
             }
-            Output.table(header: ["REQUEST", "REQUESTER", "TARGET", "ROLE", "TTL", "STATE", "CREATED", "REASON"],
+            Output.table(header: ["REQUEST", "REQUESTER", "TARGET", "ASKS FOR", "STATE", "CREATED", "REASON"],
                          rows: list.requests.map {
-                             [$0.id, $0.requester, $0.target, $0.role, RequestFormat.ttl($0.ttlSeconds), RequestFormat.state($0),
+                             [$0.id, $0.requester, $0.target, RequestFormat.subject($0), RequestFormat.state($0),
                               RequestFormat.time($0.createdAt), $0.reason]
                          })
         }

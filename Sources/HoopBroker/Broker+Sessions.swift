@@ -104,7 +104,8 @@ extension Broker {
             roleName: dbRole, password: password, validUntil: expires, readerRole: schema.reader, schemas: schema.schemas,
             connectionLimit: role.connectionLimit, statementTimeout: role.statementTimeout.map { TimeInterval($0.seconds) },
             idleInTransactionTimeout: role.idleInTransactionTimeout.map { TimeInterval($0.seconds) },
-            comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires)))")
+            comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires)))",
+            maxRowsPerWrite: role.privileges.contains(.update) || role.privileges.contains(.delete) ? target.guardrails.maxRowsPerWrite : nil)
         do {
             do {
                 try await pool.run { [spec] in try SessionRoles.create($0, spec) }

@@ -63,6 +63,34 @@ public enum MaskingFunctions {
         AS $$ SELECT left(encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to(value, 'UTF8'))), 'hex'), 16)
               FROM hoop.hash_key k $$
         """,
+        // max_rows_per_write, enforced by the database: each session role's limit (written by the
+        // broker, unreadable and unwritable by sessions), checked after every UPDATE and DELETE on
+        // the tables write roles reach. Other writers are not session roles: no row, no check.
+        "CREATE TABLE IF NOT EXISTS hoop.write_limits (role name PRIMARY KEY, max_rows integer NOT NULL CHECK (max_rows > 0))",
+        "ALTER TABLE hoop.write_limits OWNER TO hoop_owner",
+        "REVOKE ALL ON hoop.write_limits FROM PUBLIC",
+        """
+        CREATE OR REPLACE FUNCTION hoop.enforce_write_limit() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS $$
+        DECLARE
+            limit_rows integer;
+            changed bigint;
+        BEGIN
+            SELECT max_rows INTO limit_rows FROM hoop.write_limits WHERE role = session_user;
+            IF limit_rows IS NULL THEN RETURN NULL; END IF;
+            SELECT count(*) INTO changed FROM hoop_changed;
+            IF changed > limit_rows THEN
+                RAISE EXCEPTION USING ERRCODE = '42501',
+                    MESSAGE = format('hoopctl: this %s changed %s rows of %s, more than max_rows_per_write (%s): it was rolled back',
+                                     TG_OP, changed, TG_TABLE_NAME, limit_rows),
+                    HINT = 'Narrow its WHERE, or split it into smaller writes.';
+            END IF;
+            RETURN NULL;
+        END $$
+        """,
+        "ALTER FUNCTION hoop.enforce_write_limit() OWNER TO hoop_owner",
+        "REVOKE ALL ON FUNCTION hoop.enforce_write_limit() FROM PUBLIC",
     ] + signatures.flatMap { signature in
         ["ALTER FUNCTION \(signature) OWNER TO hoop_owner", "REVOKE ALL ON FUNCTION \(signature) FROM PUBLIC"]
     }

@@ -53,6 +53,7 @@ public enum MaskingInstaller {
                 roles.append(RoleSchema(role: role.name, schema: plan.schema, schemas: plan.viewSchemas, readerRole: plan.readerRole,
                                         views: plan.tables.count, maskedColumns: plan.maskedColumnCount, created: !exists))
             }
+            try installWriteLimits(db, target: target, catalog: catalog)
             let (dropped, kept) = try dropUnused(db, keeping: Set(roles.map(\.schema)))
             try revokeUnneededOwnerGrants(db)
             return Result(roles: roles, dropped: dropped, kept: kept)
@@ -72,6 +73,32 @@ public enum MaskingInstaller {
             result.updateValue((comment?.hasSuffix(completeMarker) ?? false) ? (plan.viewSchemas, plan.readerRole) : nil, forKey: role.name)
         }
         return result
+    }
+
+    /// The triggers that enforce max_rows_per_write: on every table a role may update or delete
+    /// from, when the target sets a limit; none otherwise. Rebuilt whole each time.
+    private static func installWriteLimits(_ db: PostgresConnection, target: Target, catalog: [CatalogTable]) throws {
+        for row in try db.execute("""
+            SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger WHERE tgname IN ('hoop_write_limit_update', 'hoop_write_limit_delete')
+            """).rows {
+            try db.execute("DROP TRIGGER \(row[1] ?? "") ON \(row[0] ?? "")")
+        }
+        guard target.guardrails.maxRowsPerWrite != nil else { return }
+        var tables = Set<String>()
+        for role in target.roles.values where role.privileges.contains(.update) || role.privileges.contains(.delete) {
+            let plan = MaskingPlan(target: target, role: role, catalog: catalog)
+            for table in plan.tables where table.kind == "r" || table.kind == "p" {
+                tables.insert(try db.quoteQualified(table.schema, table.name))
+            }
+        }
+        for table in tables.sorted() {
+            for operation in ["UPDATE", "DELETE"] {
+                try db.execute("""
+                    CREATE TRIGGER hoop_write_limit_\(operation.lowercased()) AFTER \(operation) ON \(table)
+                    REFERENCING OLD TABLE AS hoop_changed FOR EACH STATEMENT EXECUTE FUNCTION hoop.enforce_write_limit()
+                    """)
+            }
+        }
     }
 
     /// hoop_owner keeps a privilege on a base table only while one of the remaining views

@@ -22,9 +22,13 @@ public enum SessionRoles {
         public var statementTimeout: TimeInterval?
         public var idleInTransactionTimeout: TimeInterval?
         public var comment: String
+        /// The most rows one UPDATE or DELETE may change (enforced by hoop.enforce_write_limit).
+        public var maxRowsPerWrite: Int?
 
         public init(roleName: String, password: String, validUntil: Date, readerRole: String, schemas: [String],
-                    connectionLimit: Int, statementTimeout: TimeInterval?, idleInTransactionTimeout: TimeInterval?, comment: String) {
+                    connectionLimit: Int, statementTimeout: TimeInterval?, idleInTransactionTimeout: TimeInterval?, comment: String,
+                    maxRowsPerWrite: Int? = nil) {
+            self.maxRowsPerWrite = maxRowsPerWrite
             self.roleName = roleName
             self.password = password
             self.validUntil = validUntil
@@ -58,7 +62,21 @@ public enum SessionRoles {
                 try db.execute("ALTER ROLE \(role) SET idle_in_transaction_session_timeout TO \(try db.quoteLiteral(String(Int(timeout * 1000))))")
             }
             try db.execute("COMMENT ON ROLE \(role) IS \(try db.quoteLiteral(spec.comment))")
+            if let limit = spec.maxRowsPerWrite {
+                guard try db.execute("SELECT to_regclass('hoop.write_limits') IS NOT NULL").scalar == "t" else {
+                    throw WriteLimitsMissing()
+                }
+                try db.execute("""
+                    INSERT INTO hoop.write_limits (role, max_rows) VALUES ($1, $2)
+                    ON CONFLICT (role) DO UPDATE SET max_rows = EXCLUDED.max_rows
+                    """, [spec.roleName, String(limit)])
+            }
         }
+    }
+
+    /// A target initialised before max_rows_per_write existed: no session may write without it.
+    public struct WriteLimitsMissing: Error, CustomStringConvertible {
+        public var description: String { "the target has no hoop.write_limits for max_rows_per_write: run hoopctl target init" }
     }
 
     /// One step of a revocation, for the ledger.
@@ -84,6 +102,9 @@ public enum SessionRoles {
         // A terminated backend can take a moment to leave; DROP ROLE does not wait for it.
         try db.execute("DROP ROLE \(role)")
         steps.append(Step(action: "dropped", detail: nil))
+        if try db.execute("SELECT to_regclass('hoop.write_limits') IS NOT NULL").scalar == "t" {
+            try db.execute("DELETE FROM hoop.write_limits WHERE role = $1", [roleName])
+        }
         return steps
     }
 

@@ -54,7 +54,8 @@ final class BrokerProcessTests: XCTestCase {
             .write(toFile: policy, atomically: true, encoding: .utf8)
         let rejected = try HoopctlBinary.run(["policy", "reload"], environment: environment)
         XCTAssertEqual(rejected.status, 2)
-        XCTAssertEqual(rejected.stdout.split(separator: "\n").filter { $0.contains(": error: ") }.count, 2, rejected.stdout)
+        // Three problems (the count of the write role's approval and of the statement reviews'), each named.
+        XCTAssertEqual(rejected.stdout.split(separator: "\n").filter { $0.contains(": error: ") }.count, 3, rejected.stdout)
         XCTAssertTrue(rejected.stdout.hasSuffix("rejected; the broker keeps its previous policy\n"), rejected.stdout)
         try good.write(toFile: policy, atomically: true, encoding: .utf8)
         let applied = try HoopctlBinary.run(["policy", "reload"], environment: environment)

@@ -114,4 +114,35 @@ final class GuardrailProxyTests: XCTestCase {
         XCTAssertTrue(extended.stdout.contains("extended ok"))
         XCTAssertEqual(try state(), before)
     }
+
+    /// max_rows_per_write (1000 in the demo policy) is the database's to enforce: an UPDATE or
+    /// DELETE of a session role changing more rows fails and is rolled back, whatever the
+    /// protocol; smaller writes and other writers are not affected.
+    func testAWriteOfMoreRowsThanTheLimitIsRolledBack() throws {
+        let before = try state()
+        let total = Int(try pg.admin().execute("SELECT count(*) FROM orders").scalar ?? "") ?? 0
+        XCTAssertGreaterThan(total, 1000)
+        func writer(_ sql: String) throws -> ChildProcess.Result {
+            try broker.hoopctl(["exec", "sandbox", "--role", "writer", "--", "psql", "-X", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        }
+        let big = try writer("update orders set amount = amount + 1 where id > 0")
+        XCTAssertNotEqual(big.status, 0)
+        XCTAssertTrue(big.stderr.contains("this UPDATE changed \(total) rows of orders, more than max_rows_per_write (1000): it was rolled back"), big.stderr)
+        let delete = try writer("delete from orders where id > 0")
+        XCTAssertTrue(delete.stderr.contains("this DELETE changed \(total) rows of orders"), delete.stderr)
+        let small = try writer("begin; update orders set amount = amount where id <= 10; rollback")
+        XCTAssertEqual(small.status, 0, small.stderr)
+        XCTAssertTrue(small.stdout.contains("UPDATE 10"), small.stdout)
+        XCTAssertEqual(try state(), before)
+        // A session cannot read or raise its own limit.
+        for sql in ["select * from hoop.write_limits", "update hoop.write_limits set max_rows = 1000000 where role = current_user"] {
+            let tamper = try writer(sql)
+            XCTAssertTrue(tamper.stderr.contains("permission denied for table write_limits"), sql + ": " + tamper.stderr)
+        }
+        // The limit is the session roles': the owner's own writes are not counted.
+        let admin = try pg.admin()
+        try admin.execute("BEGIN")
+        XCTAssertEqual(try admin.execute("UPDATE orders SET amount = amount WHERE id > 0").affectedRows, total)
+        try admin.execute("ROLLBACK")
+    }
 }

@@ -105,7 +105,13 @@ final class ClientConnection: ChannelInboundHandler {
             if case .terminate = message { return close() }
             held.append(message)
         case .relaying(let ticket):
-            if reviewing || !held.isEmpty { held.append(message) } else { relay(message, ticket: ticket) }
+            guard reviewing || !held.isEmpty else { return relay(message, ticket: ticket) }
+            held.append(message)
+            // A client that keeps sending while a reviewed statement runs is paused, not buffered without end.
+            if held.count > Self.maxQueued, !clientReadsPaused {
+                clientReadsPaused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
         case .closed: break
         }
     }
@@ -549,21 +555,21 @@ final class ClientConnection: ChannelInboundHandler {
         promise.futureResult.whenSuccess { outcome in
             let connection = loop.value
             guard case .relaying(let ticket) = connection.phase else { return }
-            connection.reviewed(outcome, raw: raw, judged: judged, ticket: ticket)
+            connection.reviewed(outcome, raw: raw, judged: judged, deciding: deciding.decision, ticket: ticket)
             connection.reviewing = false
             connection.relayHeld(ticket)
         }
     }
 
-    private func reviewed(_ outcome: ReviewOutcome, raw: ByteBuffer, judged: [Judged], ticket: ProxyTicket) {
+    private func reviewed(_ outcome: ReviewOutcome, raw: ByteBuffer, judged: [Judged], deciding: StatementDecision, ticket: ProxyTicket) {
         let tokens = judged.map { _ in newToken() }
         func entries(_ decision: String, request: String?) -> [LedgerEntry] {
             zip(tokens, judged).map { entry($1, via: "query", ticket: ticket, decision: decision, request: request) }
         }
         switch outcome {
         case .pending(let request, let approvers):
-            let message = "hoopctl: this statement needs a review on target '\(ticket.target)' (\(judged.first { $0.decision.decision == .review }!.decision.rule)): "
-                + "\(judged.first { $0.decision.decision == .review }!.decision.reason); approval required: request \(request)"
+            let message = "hoopctl: this statement needs a review on target '\(ticket.target)' (\(deciding.rule)): \(deciding.reason); "
+                + "approval required: request \(request)"
             let hint = "A reviewer (\(approvers.joined(separator: ", "))) approves it with: hoopctl approve \(request). "
                 + "Then send the same text again in this session: it runs once."
             sendInstead(Self.serverSide(code: "42501", message: message, hint: hint), judged: judged, tokens: tokens, entries: entries("review", request: request))
@@ -589,6 +595,8 @@ final class ClientConnection: ChannelInboundHandler {
         while !reviewing, !held.isEmpty, case .relaying = phase {
             relay(held.removeFirst(), ticket: ticket)
         }
+        // Reads resume once the queue has room (see drain()).
+        if held.isEmpty { drain() }
     }
 
     /// The guardrails' decision on each statement; `EXECUTE name` is judged as what `name` was prepared as.

@@ -454,6 +454,14 @@ final class ClientConnection: ChannelInboundHandler {
     struct Judged {
         var analysis: StatementAnalysis
         var decision: StatementDecision
+        /// After a review: what the ledger records instead of the guardrails' decision, and the request.
+        var reviewed: (decision: String, request: String?)?
+    }
+
+    /// How a text under review reached the proxy, so its outcome goes back the same way.
+    private enum Delivery {
+        case query(ByteBuffer)
+        case parse(name: String, raw: ByteBuffer)
     }
 
     private func relay(_ message: FrontendMessage, ticket: ProxyTicket) {
@@ -461,7 +469,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .query(let sql, let raw):
             let judged = judge(dependencies.analyzer.analyze(sql), ticket: ticket)
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
-                return review(sql: sql, raw: raw, judged: judged, deciding: deciding, ticket: ticket)
+                return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
             }
             let tokens = judged.map { _ in newToken() }
             let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
@@ -476,6 +484,11 @@ final class ClientConnection: ChannelInboundHandler {
             let analysis = dependencies.analyzer.analyze(sql).first
                 ?? StatementAnalysis(normalized: "", fingerprint: "", facts: StatementFacts())
             let judged = judge([analysis], ticket: ticket)[0]
+            // DDL and DCL under review run as the owner when approved, so they can come this way
+            // (migration tools send everything with the extended protocol); they take no parameters.
+            if judged.decision.decision == .review, [.ddl, .dcl].contains(analysis.facts.statementClass) {
+                return review(sql: sql, delivery: .parse(name: name, raw: raw), judged: [judged], deciding: judged, ticket: ticket)
+            }
             prepared[name] = judged
             tracker.sent(.parse)
             if let refusal = Self.refusal(of: [judged], target: ticket.target) {
@@ -529,7 +542,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// with its error (or notice), then ReadyForQuery. Every statement is recorded; only the
     /// deciding one gets an outcome.
     private func sendInstead(_ standIn: String, judged: [Judged], tokens: [ResponseTracker.Token], entries: [LedgerEntry]) {
-        let deciding = judged.firstIndex { $0.decision.decision != .allow } ?? 0
+        let deciding = judged.firstIndex { $0.decision.decision == .deny } ?? judged.firstIndex { $0.decision.decision != .allow } ?? 0
         tracker.sent(.query([tokens[deciding]]))
         for (index, token) in tokens.enumerated() where index != deciding { executions[token] = nil }
         enqueue(MessageWriter.query(standIn), tokens: tokens, entries: entries)
@@ -538,7 +551,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// A text under review: the broker says whether it waits for reviewers (the client is refused
     /// with the request's id), runs once in the session, or ran as the owner. Later client
     /// messages wait, in order, until the broker has answered.
-    private func review(sql: String, raw: ByteBuffer, judged: [Judged], deciding: Judged, ticket: ProxyTicket) {
+    private func review(sql: String, delivery: Delivery, judged: [Judged], deciding: Judged, ticket: ProxyTicket) {
         reviewing = true
         let relations = Array(Set(judged.flatMap(\.analysis.facts.relations))).sorted()
         let statementClass = judged.map(\.analysis.facts.statementClass).max() ?? .read
@@ -555,38 +568,56 @@ final class ClientConnection: ChannelInboundHandler {
         promise.futureResult.whenSuccess { outcome in
             let connection = loop.value
             guard case .relaying(let ticket) = connection.phase else { return }
-            connection.reviewed(outcome, raw: raw, judged: judged, deciding: deciding.decision, ticket: ticket)
+            connection.reviewed(outcome, delivery: delivery, judged: judged, deciding: deciding.decision, ticket: ticket)
             connection.reviewing = false
             connection.relayHeld(ticket)
         }
     }
 
-    private func reviewed(_ outcome: ReviewOutcome, raw: ByteBuffer, judged: [Judged], deciding: StatementDecision, ticket: ProxyTicket) {
-        let tokens = judged.map { _ in newToken() }
-        func entries(_ decision: String, request: String?) -> [LedgerEntry] {
-            zip(tokens, judged).map { entry($1, via: "query", ticket: ticket, decision: decision, request: request) }
-        }
+    private func reviewed(_ outcome: ReviewOutcome, delivery: Delivery, judged: [Judged], deciding: StatementDecision, ticket: ProxyTicket) {
+        // What goes to the server in the text's place (nil: the text itself), and what is recorded.
+        let standIn: String?, decision: String, request: String?
         switch outcome {
-        case .pending(let request, let approvers):
-            let message = "hoopctl: this statement needs a review on target '\(ticket.target)' (\(deciding.rule)): \(deciding.reason); "
-                + "approval required: request \(request)"
-            let hint = "A reviewer (\(approvers.joined(separator: ", "))) approves it with: hoopctl approve \(request). "
-                + "Then send the same text again in this session: it runs once."
-            sendInstead(Self.serverSide(code: "42501", message: message, hint: hint), judged: judged, tokens: tokens, entries: entries("review", request: request))
+        case .pending(let id, let approvers):
+            standIn = Self.serverSide(code: "42501", message: "hoopctl: this statement needs a review on target '\(ticket.target)' (\(deciding.rule)): "
+                                          + "\(deciding.reason); approval required: request \(id)",
+                                      hint: "A reviewer (\(approvers.joined(separator: ", "))) approves it with: hoopctl approve \(id). "
+                                          + "Then send the same text again in this session: it runs once.")
+            (decision, request) = ("review", id)
         case .refused(let reason):
-            sendInstead(Self.serverSide(code: "42501", message: "hoopctl: \(reason)", hint: nil), judged: judged, tokens: tokens,
-                        entries: entries("review", request: nil))
-        case .runInSession(let request):
-            remember(judged)
-            tracker.sent(.query(tokens))
-            enqueue(raw, tokens: tokens, entries: entries("approved", request: request))
-        case .ranAsOwner(let request, let role, let tag):
-            let notice = "hoopctl: ran as \(role) after review \(request): \(tag)"
-            sendInstead(Self.serverSide(code: nil, message: notice, hint: nil), judged: judged, tokens: tokens,
-                        entries: entries("approved", request: request))
-        case .failedAsOwner(let request, let role, let sqlState, let message):
-            sendInstead(Self.serverSide(code: sqlState, message: message, hint: "hoopctl ran it as \(role) after review \(request)."),
-                        judged: judged, tokens: tokens, entries: entries("approved", request: request))
+            standIn = Self.serverSide(code: "42501", message: "hoopctl: \(reason)", hint: nil)
+            (decision, request) = ("review", nil)
+        case .runInSession(let id):
+            standIn = nil
+            (decision, request) = ("approved", id)
+        case .ranAsOwner(let id, let role, let tag):
+            standIn = Self.serverSide(code: nil, message: "hoopctl: ran as \(role) after review \(id): \(tag)", hint: nil)
+            (decision, request) = ("approved", id)
+        case .failedAsOwner(let id, let role, let sqlState, let message):
+            standIn = Self.serverSide(code: sqlState, message: message, hint: "hoopctl ran it as \(role) after review \(id).")
+            (decision, request) = ("approved", id)
+        }
+        let judged = judged.map { item in
+            var item = item
+            item.reviewed = (decision, request)
+            return item
+        }
+        switch delivery {
+        case .query(let raw):
+            let tokens = judged.map { _ in newToken() }
+            let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
+            if let standIn {
+                sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
+            } else {
+                remember(judged)
+                tracker.sent(.query(tokens))
+                enqueue(raw, tokens: tokens, entries: entries)
+            }
+        case .parse(let name, let raw):
+            // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
+            prepared[name] = judged[0]
+            tracker.sent(.parse)
+            enqueue(standIn.map { MessageWriter.parse(name: name, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) } ?? raw)
         }
     }
 
@@ -625,11 +656,14 @@ final class ClientConnection: ChannelInboundHandler {
     /// deny (or review, where reviews cannot be asked for): its error (SQLSTATE 42501) comes back
     /// in order with everything else.
     static func refusal(of judged: [Judged], target: String) -> String? {
-        guard let deciding = judged.first(where: { $0.decision.decision != .allow })?.decision else { return nil }
+        guard let deciding = (judged.first { $0.decision.decision == .deny } ?? judged.first { $0.decision.decision != .allow })?.decision
+        else { return nil }
         switch deciding.decision {
         case .review:
+            // A write with parameters (extended protocol) is not reviewed: reviewers approve what they can read, values included.
             return serverSide(code: "42501", message: "hoopctl: this statement needs a review on target '\(target)' (\(deciding.rule)): \(deciding.reason)",
-                              hint: "Reviews of statements sent this way are not supported: send it alone with the simple query protocol (psql does).")
+                              hint: "Statements with parameters cannot be reviewed: send it with its values inline (the simple query protocol), "
+                                  + "then a reviewer approves that exact text.")
         default:
             return serverSide(code: "42501", message: "hoopctl: denied on target '\(target)' by \(deciding.rule): \(deciding.reason)",
                               hint: "hoopctl policy explain --target \(target) --sql '...' shows each statement's decision.")
@@ -664,11 +698,12 @@ final class ClientConnection: ChannelInboundHandler {
         return nextToken
     }
 
-    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, decision: String? = nil, request: String? = nil) -> LedgerEntry {
+    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket) -> LedgerEntry {
         let analysis = judged.analysis
         return LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
-                                         decision: decision ?? judged.decision.decision.rawValue, via: via,
-                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations, request: request),
+                                         decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
+                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations,
+                                         request: judged.reviewed?.request),
                            identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
     }
 

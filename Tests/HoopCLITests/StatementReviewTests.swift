@@ -55,6 +55,8 @@ final class StatementReviewTests: XCTestCase {
             """).rows
         XCTAssertEqual(table.first, ["shop_owner", "id,note,extra"])
         XCTAssertEqual(try pg.admin().execute("SELECT count(*), md5(string_agg(notes, ',' ORDER BY id)) FROM customers").rows.first, customers)
+        XCTAssertEqual(try pg.admin().execute("SELECT to_regclass('public.review_scratch_note') IS NOT NULL").scalar, "t",
+                       "the index approved through the extended protocol exists")
 
         // The ledger: who asked, who decided, what was used, what ran and as whom.
         let audit = try broker.hoopctl(["audit", "--json"])

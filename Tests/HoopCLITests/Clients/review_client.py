@@ -64,6 +64,27 @@ except psycopg.Error as error:
     assert error.sqlstate == "42501" and "outside a transaction block" in error.diag.message_primary, error
 assert not isinstance(attempt(alter), psycopg.Error)
 
+# A migration tool's way: DDL with the extended protocol (an unnamed statement, no parameters).
+def extended(sql):
+    pgconn = conn.pgconn
+    pgconn.send_query_params(sql.encode(), None)
+    results = []
+    while (result := pgconn.get_result()) is not None:
+        results.append(result)
+    return results[-1]
+
+
+index = "create index review_scratch_note on public.review_scratch (note)"
+held = extended(index)
+assert held.status == psycopg.pq.ExecStatus.FATAL_ERROR, held.status
+message = held.error_field(psycopg.pq.DiagnosticField.MESSAGE_PRIMARY).decode()
+index_request = re.search(r"request ([0-9a-f]{12})", message).group(1)
+assert as_person(os.environ["ALICE"], "approve", index_request).returncode == 0
+ran = extended(index)
+assert ran.status == psycopg.pq.ExecStatus.COMMAND_OK, ran.error_message
+assert any(f"after review {index_request}: CREATE INDEX" in n for n in notices), notices
+summary["index_request"] = index_request
+
 # A write without WHERE: approved, it runs once in the session itself, with its privileges
 # (and within max_rows_per_write: customers has 1,000 rows, the demo policy's limit).
 update = "update customers set notes = notes"

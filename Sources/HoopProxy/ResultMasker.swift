@@ -49,9 +49,13 @@ struct ResultMasker {
                 copyingOut = message.getInteger(at: message.readerIndex + 5, as: UInt8.self) == 0
                 output.writeImmutableBuffer(message)
             case UInt8(ascii: "d") where copyingOut: copyData(message, into: &output)
-            case UInt8(ascii: "c"), UInt8(ascii: "Z"), UInt8(ascii: "E"):
+            case UInt8(ascii: "c"), UInt8(ascii: "Z"):
                 copyingOut = false
                 output.writeImmutableBuffer(message)
+            case UInt8(ascii: "E"), UInt8(ascii: "N"):
+                // Errors quote values (`invalid input syntax for type integer: "<a note>"`).
+                if type == UInt8(ascii: "E") { copyingOut = false }
+                errorOrNotice(message, into: &output)
             default:
                 output.writeImmutableBuffer(message)
             }
@@ -119,6 +123,37 @@ struct ResultMasker {
         }
         guard rewritten else { output.writeImmutableBuffer(message); return }
         output.setInteger(Int32(output.writerIndex - outputStart - 1), at: outputStart + 1)
+    }
+
+    /// Field types of ErrorResponse and NoticeResponse that carry text a value can end up in:
+    /// message, detail, hint, context, and the names of schema, table, column, type, constraint.
+    static let quotingFields: Set<UInt8> = Set("MDHWstcdn".utf8)
+
+    private func errorOrNotice(_ message: ByteBuffer, into output: inout ByteBuffer) {
+        var body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
+        let start = output.writerIndex
+        output.writeInteger(message.getInteger(at: message.readerIndex, as: UInt8.self)!)
+        output.writeInteger(Int32(0))
+        var changed = false
+        while let field = body.readInteger(as: UInt8.self), field != 0 {
+            guard let end = body.readableBytesView.firstIndex(of: 0) else { break }
+            let value = body.readSlice(length: end - body.readerIndex)!
+            body.moveReaderIndex(forwardBy: 1)
+            output.writeInteger(field)
+            if Self.quotingFields.contains(field), value.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) {
+                changed = true
+            } else {
+                output.writeImmutableBuffer(value)
+            }
+            output.writeInteger(UInt8(0))
+        }
+        output.writeInteger(UInt8(0))
+        guard changed, body.readableBytes == 0 else {
+            output.moveWriterIndex(to: start)
+            output.writeImmutableBuffer(message)
+            return
+        }
+        output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
     }
 
     private func copyData(_ message: ByteBuffer, into output: inout ByteBuffer) {

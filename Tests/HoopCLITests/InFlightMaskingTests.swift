@@ -41,5 +41,10 @@ final class InFlightMaskingTests: XCTestCase {
             """
         let extended = try hoopctl(["exec", "sandbox", "--quiet", "--", "python3", "-c", script])
         XCTAssertEqual(extended.status, 0, extended.stderr)
+        // Errors quote values: a cast that fails must not hand a note back raw.
+        let cast = try hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc",
+                                "select notes::int from customers where notes like '%@%' order by id limit 1"])
+        XCTAssertTrue(cast.stderr.contains("invalid input syntax for type integer") && cast.stderr.contains("[redacted]"), cast.stderr)
+        XCTAssertFalse(cast.stderr.contains("@"), cast.stderr)
     }
 }

@@ -108,4 +108,27 @@ final class ResultMaskerTests: XCTestCase {
         XCTAssertEqual(buffer.readableBytes, 0)
         return values
     }
+
+    /// Errors and notices quote values; their text fields are masked, their codes left alone.
+    func testErrorsAndNoticesAreMaskedFieldByField() throws {
+        let engine = try DetectorEngine(detectors: [Detector(kind: .builtin(.email), strategy: .redact)], hashKey: [1])
+        func notice(_ type: Character, _ fields: [(Character, String)]) -> ByteBuffer {
+            message(type) { b in
+                for (field, value) in fields { b.writeInteger(UInt8(ascii: field.unicodeScalars.first!)); b.writeNullTerminatedString(value) }
+                b.writeInteger(UInt8(0))
+            }
+        }
+        var stream = notice("E", [("S", "ERROR"), ("C", "22P02"), ("M", "invalid input syntax for type integer: \"mail ann@example.com\""),
+                                  ("D", "Key (email)=(bo@ex.org) exists."), ("P", "8")])
+        var plain = notice("N", [("S", "NOTICE"), ("C", "00000"), ("M", "nothing here")])
+        stream.writeBuffer(&plain)
+        var masker = ResultMasker(engine: engine)
+        let result = messages(masker.process(stream))
+        XCTAssertEqual(result.map(\.0), ["E", "N"])
+        let fields = result[0].1.split(separator: 0).map { (Character(UnicodeScalar($0.first!)), String(decoding: $0.dropFirst(), as: UTF8.self)) }
+        XCTAssertEqual(fields.map(\.0), ["S", "C", "M", "D", "P"])
+        XCTAssertEqual(fields.map(\.1), ["ERROR", "22P02", "invalid input syntax for type integer: \"mail [redacted]\"", "Key (email)=([redacted]) exists.", "8"])
+        XCTAssertEqual(result[0].1.last, 0, "the field list still ends with its terminator")
+        XCTAssertEqual(String(decoding: result[1].1, as: UTF8.self), "SNOTICE\u{0}C00000\u{0}Mnothing here\u{0}\u{0}")
+    }
 }

@@ -40,7 +40,8 @@ extension Broker {
         }
         do {
             return try await startSession(id: id, target: target, role: role, ttl: ttl, reason: reason, identity: identity,
-                                          caller: caller, client: request.kind, approval: approval)
+                                          caller: caller, client: request.kind, approval: approval,
+                                          correlation: request.correlation)
         } catch {
             if let approval { releaseApproval(approval.request.id, session: id) }
             throw error
@@ -49,6 +50,9 @@ extension Broker {
 
     /// The target and role a session request names, if the policy lets the caller have them.
     private func sessionRole(_ request: SessionRequest, identity: Identity) throws(BrokerFailure) -> (Target, Role) {
+        if let correlation = request.correlation, !SessionRequest.isValidCorrelation(correlation) {
+            throw BrokerFailure(.invalid, "a correlation id is 1 to 128 letters, digits and . _ : -")
+        }
         guard let target = policy.targets[request.target] else {
             let mine = policy.targets(of: identity)
             throw BrokerFailure(.notFound, "unknown target '\(request.target)'" + (mine.isEmpty ? "" : "; yours: \(mine.joined(separator: ", "))"))
@@ -74,7 +78,7 @@ extension Broker {
     /// ledger records (before the role exists), the role itself.
     private func startSession(id: String, target: Target, role: Role, ttl: TimeSpan, reason: String?, identity: Identity,
                               caller: CallingProcess?, client: String?,
-                              approval: (request: RequestInfo, entries: [LedgerEntry])?) async throws(BrokerFailure) -> SessionGrant {
+                              approval: (request: RequestInfo, entries: [LedgerEntry])?, correlation: String? = nil) async throws(BrokerFailure) -> SessionGrant {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
@@ -95,7 +99,7 @@ extension Broker {
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
             LedgerEntry(SessionBody(phase: .started, role: role.name, reason: reason, ttlSeconds: Int(ttl.seconds),
                                     process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
-                                    client: client),
+                                    client: client, correlation: correlation),
                         identity: principal, target: target.name, session: id, time: now),
             LedgerEntry(CredentialBody(action: "created", roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires))),
                         identity: principal, target: target.name, session: id, time: now),

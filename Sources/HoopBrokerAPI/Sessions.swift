@@ -11,15 +11,27 @@ public struct SessionRequest: Codable, Sendable {
     public var kind: String?
     /// An approved request this session uses; target, role, TTL and reason then come from it.
     public var request: String?
+    /// Groups the sessions of one job (an agent's task) in the ledger.
+    public var correlation: String?
 
     public init(target: String, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil, kind: String? = nil,
-                request: String? = nil) {
+                request: String? = nil, correlation: String? = nil) {
+        self.correlation = correlation
         self.target = target
         self.role = role
         self.reason = reason
         self.ttlSeconds = ttlSeconds
         self.kind = kind
         self.request = request
+    }
+}
+
+extension SessionRequest {
+    /// 1 to 128 of letters, digits and `. _ : -`: safe in any log line and URL.
+    public static func isValidCorrelation(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || ".-_:".utf8.contains(byte)
+        }
     }
 }
 

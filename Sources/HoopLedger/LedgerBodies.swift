@@ -71,10 +71,13 @@ public struct SessionBody: LedgerBody, Equatable {
     public var expiresAt: String?
     /// `exec`, `connect`, ...
     public var client: String?
+    /// The job it belongs to (`exec --correlation-id`, `$HOOPCTL_CORRELATION_ID`).
+    public var correlation: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
                 process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil,
-                roleName: String? = nil, expiresAt: String? = nil, client: String? = nil) {
+                roleName: String? = nil, expiresAt: String? = nil, client: String? = nil, correlation: String? = nil) {
+        self.correlation = correlation
         self.phase = phase
         self.role = role
         self.reason = reason

@@ -14,6 +14,8 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
     public var afterID: Int64?
     /// The newest `limit` records (still returned oldest first).
     public var limit: Int?
+    /// Only the records of sessions started with this correlation id (one job's sessions).
+    public var correlation: String?
 
     public init(since: Date? = nil, until: Date? = nil, identity: String? = nil, target: String? = nil,
                 session: String? = nil, kinds: [RecordKind] = [], afterID: Int64? = nil, limit: Int? = nil) {
@@ -27,7 +29,7 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
         self.limit = limit
     }
 
-    enum CodingKeys: String, CodingKey { case since, until, identity, target, session, kinds, afterID, limit }
+    enum CodingKeys: String, CodingKey { case since, until, identity, target, session, kinds, afterID, limit, correlation }
 
     /// Every field may be left out, `{}` being every record.
     public init(from decoder: Decoder) throws {
@@ -40,6 +42,7 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
                   kinds: try container.decodeIfPresent([RecordKind].self, forKey: .kinds) ?? [],
                   afterID: try container.decodeIfPresent(Int64.self, forKey: .afterID),
                   limit: try container.decodeIfPresent(Int.self, forKey: .limit))
+        correlation = try container.decodeIfPresent(String.self, forKey: .correlation)
     }
 
     func sql() -> (String, StatementArguments) {
@@ -56,6 +59,10 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
             arguments.append(contentsOf: kinds.map { $0.rawValue })
         }
         if let afterID { conditions.append("id > ?"); arguments.append(afterID) }
+        if let correlation {
+            conditions.append("session IN (SELECT session FROM records WHERE kind = 'session' AND json_extract(body, '$.correlation') = ?)")
+            arguments.append(correlation)
+        }
         var sql = "SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         // With an indexed filter, `+id` keeps SQLite from walking the whole table in id order

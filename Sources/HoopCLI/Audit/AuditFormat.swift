@@ -49,6 +49,7 @@ enum AuditFormat {
             if let exit = body.exitCode { parts.append("exit=\(exit)") }
             if let by = body.endedBy { parts.append("by=\(by)") }
             if let executable = body.process?.executable { parts.append("process=\(executable)") }
+            if let correlation = body.correlation { parts.append("job=\(correlation)") }
             if let reason = body.reason { parts.append("reason=\"\(reason)\"") }
             return parts.joined(separator: " ")
         }

@@ -27,6 +27,9 @@ extension Hoopctl.AuditCommand {
         @Option(help: "Records of this session.")
         var session: String?
 
+        @Option(help: ArgumentHelp("Records of the sessions of this job (exec --correlation-id), session by session.", valueName: "id"))
+        var correlationId: String?
+
         @Option(help: ArgumentHelp("Records of this kind (repeatable): \(RecordKind.allCases.map(\.rawValue).joined(separator: ", ")).",
                                    valueName: "kind"))
         var kind: [RecordKind] = []
@@ -45,6 +48,9 @@ extension Hoopctl.AuditCommand {
         func validate() throws {
             if json && csv { throw ValidationError("--json and --csv cannot be used together") }
             if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+            if let correlationId, !SessionRequest.isValidCorrelation(correlationId) {
+                throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : -")
+            }
             if let since, let until, since.date >= until.date {
                 throw ValidationError("--since must be earlier than --until")
             }
@@ -56,6 +62,7 @@ extension Hoopctl.AuditCommand {
             var query = LedgerQuery(since: since?.date, until: until?.date, target: target, session: session,
                                     kinds: kind, limit: limit)
             if let user { query.identity = user.contains(":") ? user : "user:\(user)" }
+            query.correlation = correlationId
             let records: [LedgerRecord]
             if let path = ledgerOptions.ledger {
                 do {

@@ -30,11 +30,26 @@ struct SessionOptions: ParsableArguments {
     @Flag(help: "Do not print the session line on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Groups the sessions of one job in the ledger (default: $HOOPCTL_CORRELATION_ID, which the command inherits).",
+                               valueName: "id"))
+    var correlationId: String?
+
+    /// The flag, else the environment (so a job's nested `exec`s share their parent's).
+    var correlation: String? {
+        correlationId ?? ProcessInfo.processInfo.environment["HOOPCTL_CORRELATION_ID"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    mutating func validate() throws {
+        if let id = correlation, !SessionRequest.isValidCorrelation(id) {
+            throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : - (got '\(id.prefix(40))')")
+        }
+    }
+
     @OptionGroup var broker: BrokerOptions
 
     func sessionRequest(kind: String, request approved: String?) -> SessionRequest {
         SessionRequest(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) }, kind: kind,
-                       request: approved)
+                       request: approved, correlation: correlation)
     }
 }
 
@@ -62,6 +77,7 @@ enum SessionRunner {
         for key in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGHOSTADDR", "PGOPTIONS"] { environment[key] = nil }
         for (key, value) in grant.connection.environment { environment[key] = value }
         environment["HOOPCTL_SESSION"] = session.id
+        if let correlation = options.correlation { environment["HOOPCTL_CORRELATION_ID"] = correlation }
 
         let termination: ForegroundChild.Termination
         do {
@@ -94,7 +110,8 @@ enum SessionRunner {
         Output.note(failure.message)
         let approved = try await requestApproval(options)
         return try await options.broker.call {
-            try await $0.post("/v1/sessions", SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id))
+            try await $0.post("/v1/sessions", SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id,
+                                                             correlation: options.correlation))
         }
     }
 

@@ -180,6 +180,7 @@ extension Broker {
         // The guardrails and detectors of the policy in force now: a reload applies to the next connection.
         ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
         ticket.detectors = detectorEngine(for: ticket.target)
+        ticket.visibleTables = visibleTables(target: ticket.target, role: ticket.role)
         return ticket
     }
 
@@ -197,7 +198,9 @@ extension Broker {
         if let cached = maskingSchemas[target.name]?[role.name] { return cached }
         let current: [String: (schemas: [String], reader: String)?]
         do {
-            current = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
+            let found = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
+            current = found.schemas
+            catalogs[target.name] = found.catalog
         } catch {
             throw BrokerFailure(.unavailable, "cannot read the catalog of '\(target.name)': \(error)")
         }
@@ -210,6 +213,36 @@ extension Broker {
             throw BrokerFailure(.internal, "masking views for role '\(role.name)' were not built")
         }
         return built
+    }
+
+    /// The tables a role's sessions see, for lineage: built from the catalog the views were
+    /// made from, once per policy and catalog.
+    func visibleTables(target name: String, role roleName: String) -> VisibleTables? {
+        if let cached = visibleTableCache[name]?[roleName] { return cached }
+        guard let target = policy.targets[name], let role = target.roles[roleName], let catalog = catalogs[name] else { return nil }
+        let plan = MaskingPlan(target: target, role: role, catalog: catalog)
+        let scanned = !(target.detectors.isEmpty)
+        let tables = plan.tables.map { table in
+            VisibleTables.Table(
+                base: "\(table.schema).\(table.name)",
+                names: [table.name, "\(table.schema).\(table.name)", "\(plan.viewSchema(for: table.schema)).\(table.name)"],
+                columns: plan.columns(of: table).map { column, masked in
+                    (column.name, masked ? .view : scanned && Self.isScannedType(column.type) ? .detector : .clear)
+                })
+        }
+        // The search path's order: public's views first.
+        let visible = VisibleTables(tables.sorted { ($0.base.hasPrefix("public.") ? 0 : 1, $0.base) < ($1.base.hasPrefix("public.") ? 0 : 1, $1.base) })
+        visibleTableCache[name, default: [:]][roleName] = visible
+        return visible
+    }
+
+    /// Column types whose values the in-flight detectors read (text-like, and types the
+    /// database defines: domains, enums); numbers, times and the like they leave alone.
+    static func isScannedType(_ type: String) -> Bool {
+        let notText = ["smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean", "date", "time", "timestamp",
+                       "interval", "uuid", "bytea", "inet", "cidr", "macaddr", "money", "oid", "bit", "point", "tsvector", "int4range",
+                       "int8range", "numrange", "tsrange", "tstzrange", "daterange"]
+        return !notText.contains { type == $0 || type.hasPrefix($0 + "(") || type.hasPrefix($0 + " ") || type.hasPrefix($0 + "[") }
     }
 
     /// The target's detectors, built once per policy (custom patterns compiled, hash key read).

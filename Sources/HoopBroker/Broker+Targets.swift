@@ -26,6 +26,8 @@ extension Broker {
         var schemas: [String: (schemas: [String], reader: String)] = [:]
         for role in result.roles { schemas[role.role] = (role.schemas, role.readerRole) }
         maskingSchemas[target.name] = schemas
+        catalogs[target.name] = result.catalog
+        visibleTableCache[target.name] = nil
         doctorCache[target.name] = nil
         let created = result.roles.filter(\.created).map(\.schema)
         recordBestEffort([LedgerEntry(EventBody(name: "target.init", message: created.isEmpty ? "up to date" : "built \(created.joined(separator: ", "))",

@@ -28,6 +28,10 @@ public actor Broker {
     /// target → role → current masking schema and reader role.
     var maskingSchemas: [String: [String: (schemas: [String], reader: String)]] = [:]
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
+    /// Each target's catalog as the masking views were last built from or checked against.
+    var catalogs: [String: [CatalogTable]] = [:]
+    /// target → role → what its sessions see, for lineage.
+    var visibleTableCache: [String: [String: VisibleTables]] = [:]
     /// In-flight detectors per target, built on first use under the current policy.
     var detectorEngines: [String: DetectorEngine] = [:]
     /// Where clients reach the guard proxy.
@@ -152,6 +156,7 @@ public actor Broker {
         maskingSchemas = [:]
         doctorCache = [:]
         detectorEngines = [:]
+        visibleTableCache = [:]
         let summary = "\(newPolicy.targets.count) targets, \(newPolicy.access.count) access rules"
         recordBestEffort([LedgerEntry(EventBody(name: "policy.reloaded", message: summary), identity: identity?.principal.description)])
         logger.info("policy reloaded", metadata: ["summary": "\(summary)"])
@@ -164,6 +169,16 @@ public actor Broker {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         do {
             return AuditRecords(records: try ledger.records(query))
+        } catch {
+            throw BrokerFailure(.internal, "\(error)")
+        }
+    }
+
+    public func auditTrace(_ query: TraceQuery, identity: Identity) throws(BrokerFailure) -> AuditTrace {
+        guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
+        guard !query.items.isEmpty, query.items.count <= 8 else { throw BrokerFailure(.invalid, "trace one table or column") }
+        do {
+            return AuditTrace(sessions: try ledger.trace(query))
         } catch {
             throw BrokerFailure(.internal, "\(error)")
         }

@@ -18,7 +18,7 @@ public final class Ledger: Sendable {
     }
 
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let syncer: WALSyncer?
 
     /// Opens (and, read-write, creates and migrates) the ledger at `path`.
@@ -114,6 +114,16 @@ public final class Ledger: Sendable {
                                       body: entry.body, previousHash: lastHash)
             try insert.execute(arguments: [id, timestamp, entry.kind.rawValue, entry.identity, entry.target,
                                            entry.session, entry.body, lastHash, hash])
+            if let lineage = entry.lineage, !lineage.items.isEmpty {
+                let row = try db.cachedStatement(sql: """
+                    INSERT INTO lineage (record, ts, item, access, masking, identity, target, session, fingerprint)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for item in lineage.items {
+                    try row.execute(arguments: [id, timestamp, item.item, item.access.rawValue, item.masking, entry.identity, entry.target,
+                                                entry.session, lineage.fingerprint])
+                }
+            }
             records.append(LedgerRecord(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
                                         identity: entry.identity, target: entry.target, session: entry.session,
                                         body: entry.body, previousHash: lastHash, hash: hash))

@@ -191,6 +191,9 @@ public struct StatementBody: LedgerBody, Equatable {
     public var relations: [String]?
     /// The statement review that let it run (or that it waits for).
     public var request: String?
+    /// Base tables and columns it read and wrote, and how each column read came back:
+    /// `read public.customers.email view`, `read public.customers.id clear`, `write public.orders`.
+    public var lineage: [String]?
 
     public init(sql: String, fingerprint: String, statementClass: String, decision: String, via: String? = nil, rows: Int? = nil,
                 durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil, request: String? = nil) {
@@ -207,7 +210,7 @@ public struct StatementBody: LedgerBody, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations, request
+        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations, request, lineage
         case statementClass = "class"
     }
 
@@ -216,6 +219,7 @@ public struct StatementBody: LedgerBody, Equatable {
         var parts = ["\"class\":" + LedgerCoding.string(statementClass), "\"decision\":" + LedgerCoding.string(decision)]
         if let durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
         parts.append("\"fingerprint\":" + LedgerCoding.string(fingerprint))
+        if let lineage { parts.append("\"lineage\":[" + lineage.map(LedgerCoding.string).joined(separator: ",") + "]") }
         if let relations { parts.append("\"relations\":[" + relations.map(LedgerCoding.string).joined(separator: ",") + "]") }
         if let request { parts.append("\"request\":" + LedgerCoding.string(request)) }
         if let rows { parts.append("\"rows\":\(rows)") }

@@ -15,6 +15,8 @@ public struct LedgerEntry: Sendable {
     public var body: String
     /// When it happened; the ledger's clock when nil.
     public var time: Date?
+    /// For a statement: what it touched, indexed for `audit trace` beside the record.
+    public var lineage: StatementLineage?
 
     public init<Body: LedgerBody>(_ body: Body, identity: String? = nil, target: String? = nil,
                                   session: String? = nil, time: Date? = nil) {
@@ -24,6 +26,33 @@ public struct LedgerEntry: Sendable {
         self.session = session
         self.body = body.canonicalJSON()
         self.time = time
+    }
+}
+
+/// The tables and columns one statement touched, and how each column came back.
+public struct StatementLineage: Sendable, Equatable {
+    public struct Item: Sendable, Equatable, Hashable {
+        /// `schema.table` or `schema.table.column`.
+        public var item: String
+        public var access: Access
+        /// For columns read: `view` (masked by its view), `detector` (scanned in flight) or `clear`.
+        public var masking: String?
+
+        public init(item: String, access: Access, masking: String? = nil) {
+            self.item = item
+            self.access = access
+            self.masking = masking
+        }
+    }
+
+    public enum Access: String, Sendable { case read, write }
+
+    public var fingerprint: String
+    public var items: [Item]
+
+    public init(fingerprint: String, items: [Item]) {
+        self.fingerprint = fingerprint
+        self.items = items
     }
 }
 

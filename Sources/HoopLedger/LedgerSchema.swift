@@ -37,8 +37,28 @@ enum LedgerSchema {
                 BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
                 """)
         }
+        migrator.registerMigration(lineage) { db in
+            // Who touched which table and column, one row per item of a statement record: an index
+            // for `audit trace`, derived from the records (which the hash chain covers).
+            try db.execute(sql: """
+                CREATE TABLE lineage (
+                    record      INTEGER NOT NULL,   -- the statement record
+                    ts          INTEGER NOT NULL,
+                    item        TEXT NOT NULL,      -- schema.table or schema.table.column
+                    access      TEXT NOT NULL,      -- read | write
+                    masking     TEXT,               -- columns read: view | detector | clear
+                    identity    TEXT,
+                    target      TEXT,
+                    session     TEXT,
+                    fingerprint TEXT
+                );
+                CREATE INDEX lineage_item_ts ON lineage(item, ts);
+                """)
+        }
         return migrator
     }
+
+    static let lineage = "v2-lineage"
 
     static let guardTriggers = ["records_append_only_update", "records_append_only_delete"]
 

@@ -22,6 +22,8 @@ public enum MaskingInstaller {
         public let roles: [RoleSchema]
         public let dropped: [String]
         public let kept: [String]
+        /// The catalog the views were built from.
+        public let catalog: [CatalogTable]
     }
 
     static let completeMarker = ": complete"
@@ -56,13 +58,14 @@ public enum MaskingInstaller {
             try installWriteLimits(db, target: target, catalog: catalog)
             let (dropped, kept) = try dropUnused(db, keeping: Set(roles.map(\.schema)))
             try revokeUnneededOwnerGrants(db)
-            return Result(roles: roles, dropped: dropped, kept: kept)
+            return Result(roles: roles, dropped: dropped, kept: kept, catalog: catalog)
         }
     }
 
     /// The current masking schema and reader role of each role, without changing anything;
     /// nil for a role whose current version is not installed (policy or schema changed).
-    public static func currentSchemas(_ db: PostgresConnection, target: Target) throws -> [String: (schemas: [String], reader: String)?] {
+    public static func currentSchemas(_ db: PostgresConnection, target: Target) throws
+        -> (schemas: [String: (schemas: [String], reader: String)?], catalog: [CatalogTable]) {
         let catalog = try Catalog.tables(db)
         var result: [String: (schemas: [String], reader: String)?] = [:]
         for role in target.roles.values {
@@ -72,7 +75,7 @@ public enum MaskingInstaller {
             // updateValue: assigning nil through the subscript would drop the role instead.
             result.updateValue((comment?.hasSuffix(completeMarker) ?? false) ? (plan.viewSchemas, plan.readerRole) : nil, forKey: role.name)
         }
-        return result
+        return (result, catalog)
     }
 
     /// The triggers that enforce max_rows_per_write: on every table a role may update or delete

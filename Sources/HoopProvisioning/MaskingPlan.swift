@@ -57,6 +57,11 @@ public struct MaskingPlan: Sendable {
     /// `hoop_r_<role>_<version>`: granted the views; session roles are members of it.
     public var readerRole: String { "hoop_r_\(role.name)_\(version)" }
 
+    /// Each column of the tables in scope, and whether its view masks it.
+    public func columns(of table: CatalogTable) -> [(column: CatalogTable.Column, masked: Bool)] {
+        table.columns.map { ($0, masking[ColumnName(schema: table.schema, table: table.name, column: $0.name)] != nil) }
+    }
+
     /// How many columns of the tables in scope are masked.
     public var maskedColumnCount: Int {
         tables.reduce(0) { count, table in

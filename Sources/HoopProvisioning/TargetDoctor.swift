@@ -102,7 +102,7 @@ public enum TargetDoctor {
 
         // 5. Tables in scope without a view of the current version (not initialised, or the policy
         //    or the schema changed since): sessions could not start.
-        let current = try MaskingInstaller.currentSchemas(db, target: target)
+        let current = try MaskingInstaller.currentSchemas(db, target: target).schemas
         for (role, schema) in current.sorted(by: { $0.key < $1.key }) where schema == nil {
             findings.append(Finding(severity: .risk, check: "views", object: "role \(role)",
                                     message: "role \(role) has no masking views for the current policy and schema: run 'hoopctl target init \(target.name)'"))

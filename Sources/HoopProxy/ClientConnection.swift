@@ -79,6 +79,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// Prepared statements and portals of the extended protocol, with their decisions.
     private var prepared: [String: Judged] = [:]
     private var portals: [String: Judged] = [:]
+    private var lineages: [String: StatementLineage] = [:]
     /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
     private var sqlPrepared: [String: StatementFacts] = [:]
     private var cancelKey: (processID: Int32, secretKey: Int32)?
@@ -700,11 +701,26 @@ final class ClientConnection: ChannelInboundHandler {
 
     private func entry(_ judged: Judged, via: String, ticket: ProxyTicket) -> LedgerEntry {
         let analysis = judged.analysis
-        return LedgerEntry(StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
-                                         decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
-                                         relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations,
-                                         request: judged.reviewed?.request),
-                           identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
+        // Only what runs touches data: a refused statement, or one waiting for review, has no lineage.
+        let runs = judged.reviewed.map { $0.decision == "approved" } ?? (judged.decision.decision == .allow)
+        let lineage = runs ? lineage(of: analysis, ticket: ticket) : nil
+        var body = StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
+                                 decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
+                                 relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations,
+                                 request: judged.reviewed?.request)
+        if let lineage, !lineage.items.isEmpty { body.lineage = lineage.summary }
+        var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
+        entry.lineage = lineage
+        return entry
+    }
+
+    /// Resolved once per statement shape (the fingerprint) for the connection's lifetime.
+    private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket) -> StatementLineage? {
+        guard let tables = ticket.visibleTables else { return nil }
+        if !analysis.fingerprint.isEmpty, let known = lineages[analysis.fingerprint] { return known }
+        let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint)
+        if !analysis.fingerprint.isEmpty, lineages.count < 1024 { lineages[analysis.fingerprint] = lineage }
+        return lineage
     }
 
     /// Queues a message for the server; with entries, it waits until they are committed.

@@ -18,6 +18,8 @@ public struct ProxyTicket: Sendable {
     public var guardrails: Guardrails
     /// The target's in-flight detectors with its hash key (nil: none configured).
     public var detectors: DetectorEngine?
+    /// The session's masking views, for column-level lineage (nil: statements keep relations only).
+    public var visibleTables: VisibleTables?
 
     public init(sessionID: String, identity: String, target: String, role: String, expiresAt: Date, verifier: SCRAMVerifier,
                 upstream: UpstreamEndpoint, guardrails: Guardrails = .defaults) {

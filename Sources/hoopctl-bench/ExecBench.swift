@@ -54,7 +54,7 @@ struct ExecBench {
 
         // The broker's two database steps, timed alone on the same database.
         let target = try PolicyLoader.load(path: sandbox.policyFile).get().targets["sandbox"]!
-        let current = try MaskingInstaller.currentSchemas(admin, target: target)
+        let current = try MaskingInstaller.currentSchemas(admin, target: target).schemas
         guard let schema = current["read"] ?? nil else { throw BenchError("no masking views for role read") }
         var create: [Double] = [], revoke: [Double] = []
         for run in 0..<Self.runs {

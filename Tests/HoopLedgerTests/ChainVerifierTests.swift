@@ -32,8 +32,9 @@ final class ChainVerifierTests: XCTestCase {
     /// Statement and result bodies are encoded by hand on the proxy's hot path: byte for byte
     /// what JSONEncoder writes, with every field set and with none of the optional ones.
     func testHandWrittenEncodingsAreJSONEncoders() {
-        let full = StatementBody(sql: "select \"a\"/1 -- é\n", fingerprint: "f0", statementClass: "read", decision: "approved", via: "query",
+        var full = StatementBody(sql: "select \"a\"/1 -- é\n", fingerprint: "f0", statementClass: "read", decision: "approved", via: "query",
                                  rows: 3, durationMicros: 12, sqlState: "42501", relations: ["public.t", "u"], request: "abc123")
+        full.lineage = ["read public.t.a view", "write public.u"]
         let bare = StatementBody(sql: "select 1", fingerprint: "", statementClass: "read", decision: "allow")
         for body in [full, bare] { XCTAssertEqual(body.canonicalJSON(), LedgerCoding.encode(body)) }
         let result = ResultBody(results: [.init(statement: 7, outcome: "failed", rows: nil, durationMicros: 4, sqlState: "57014"),

@@ -152,6 +152,7 @@ extension Broker {
             do {
                 session.ticket = ProxyTicket(sessionID: id, identity: principal, target: target.name, role: role.name, expiresAt: expires,
                                              verifier: try SCRAMVerifier(password: secret), upstream: upstream)
+                session.ticket?.job = StatementLineage.job(correlation: correlation, arguments: caller?.arguments)
             } catch {
                 throw BrokerFailure(.internal, "cannot derive the session's proxy verifier: \(error)")
             }

@@ -178,7 +178,7 @@ public actor Broker {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         guard !query.items.isEmpty, query.items.count <= 8 else { throw BrokerFailure(.invalid, "trace one table or column") }
         do {
-            return AuditTrace(sessions: try ledger.trace(query))
+            return AuditTrace(lines: try ledger.trace(query))
         } catch {
             throw BrokerFailure(.internal, "\(error)")
         }

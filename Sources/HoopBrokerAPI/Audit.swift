@@ -9,8 +9,8 @@ public struct AuditRecords: Codable, Sendable {
 /// `POST /v1/audit/verify` answers a `VerificationReport`; both travel as they are.
 public typealias AuditVerification = VerificationReport
 
-/// `POST /v1/audit/trace` takes a `TraceQuery` and answers this: one entry per session.
+/// `POST /v1/audit/trace` takes a `TraceQuery` and answers this.
 public struct AuditTrace: Codable, Sendable {
-    public var sessions: [TraceSession]
-    public init(sessions: [TraceSession]) { self.sessions = sessions }
+    public var lines: [TraceLine]
+    public init(lines: [TraceLine]) { self.lines = lines }
 }

@@ -116,12 +116,12 @@ public final class Ledger: Sendable {
                                            entry.session, entry.body, lastHash, hash])
             if let lineage = entry.lineage, !lineage.items.isEmpty {
                 let row = try db.cachedStatement(sql: """
-                    INSERT INTO lineage (record, ts, item, access, masking, identity, target, session, fingerprint)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO lineage (record, ts, item, access, masking, identity, target, session, job, fingerprint)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 for item in lineage.items {
                     try row.execute(arguments: [id, timestamp, item.item, item.access.rawValue, item.masking, entry.identity, entry.target,
-                                                entry.session, lineage.fingerprint])
+                                                entry.session, lineage.job, lineage.fingerprint])
                 }
             }
             records.append(LedgerRecord(id: id, timestamp: timestamp, kind: entry.kind.rawValue,

@@ -47,12 +47,24 @@ public struct StatementLineage: Sendable, Equatable {
 
     public enum Access: String, Sendable { case read, write }
 
+    /// A session's job as traces show it: its correlation id, else the command hoopctl ran
+    /// (what follows `--`), else the caller's command line.
+    public static func job(correlation: String?, arguments: [String]?) -> String? {
+        if let correlation { return correlation }
+        guard let arguments, !arguments.isEmpty else { return nil }
+        if let dash = arguments.firstIndex(of: "--"), dash + 1 < arguments.count { return arguments[(dash + 1)...].joined(separator: " ") }
+        return arguments.joined(separator: " ")
+    }
+
     public var fingerprint: String
     public var items: [Item]
+    /// The job the session runs for (its correlation id, else its command).
+    public var job: String?
 
-    public init(fingerprint: String, items: [Item]) {
+    public init(fingerprint: String, items: [Item], job: String? = nil) {
         self.fingerprint = fingerprint
         self.items = items
+        self.job = job
     }
 }
 

@@ -50,6 +50,7 @@ enum LedgerSchema {
                     identity    TEXT,
                     target      TEXT,
                     session     TEXT,
+                    job         TEXT,               -- the session's correlation id, else its command
                     fingerprint TEXT
                 );
                 CREATE INDEX lineage_item_ts ON lineage(item, ts);

@@ -1,43 +1,47 @@
 import Foundation
 import GRDB
 
-/// `audit trace`: who touched a table or a column, session by session, from the lineage index.
+/// `audit trace`: who touched a table or a column, from the lineage index.
 public struct TraceQuery: Sendable, Codable, Equatable {
+    public enum Grouping: String, Sendable, Codable, CaseIterable { case identity, session, job }
+
     /// Items to match exactly (`schema.table` or `schema.table.column`); the caller expands what
     /// the user typed into the names it may mean.
     public var items: [String]
     public var since: Date?
     public var target: String?
+    public var by: Grouping
 
-    public init(items: [String], since: Date? = nil, target: String? = nil) {
+    public init(items: [String], since: Date? = nil, target: String? = nil, by: Grouping = .identity) {
         self.items = items
         self.since = since
         self.target = target
+        self.by = by
     }
 }
 
-/// What one session did to the traced item.
-public struct TraceSession: Sendable, Codable, Equatable {
-    public var session: String?
-    public var identity: String?
-    public var target: String?
-    /// Statement records that touched it.
+/// What one identity, session or job did to the traced item.
+public struct TraceLine: Sendable, Codable, Equatable {
+    /// The identity, session id or job.
+    public var key: String
+    public var identities: [String]
+    /// The sessions' jobs (correlation id, else the command).
+    public var jobs: [String]
+    public var sessions: Int
+    /// Statement records that touched it, and their distinct fingerprints.
     public var statements: Int
     public var fingerprints: [String]
     /// Microseconds since the epoch.
     public var first: Int64
     public var last: Int64
-    /// Columns read masked (by a view or a detector) and in clear; writes.
+    /// Columns read masked (by a view or a detector), read in clear; writes.
     public var masked: Int
     public var clear: Int
     public var writes: Int
-    /// From the session's start record: the calling process and the job it belongs to.
-    public var process: CallerProcess?
-    public var correlation: String?
 }
 
 extension Ledger {
-    public func trace(_ query: TraceQuery) throws(LedgerError) -> [TraceSession] {
+    public func trace(_ query: TraceQuery) throws(LedgerError) -> [TraceLine] {
         guard !query.items.isEmpty else { return [] }
         var conditions = ["item IN (\(query.items.map { _ in "?" }.joined(separator: ", ")))"]
         var arguments: [(any DatabaseValueConvertible)?] = query.items
@@ -49,29 +53,25 @@ extension Ledger {
             conditions.append("target = ?")
             arguments.append(target)
         }
+        // The grouping column comes from the enum, never from the caller's text.
+        let key = query.by.rawValue
         let sql = """
-            SELECT session, identity, target, count(DISTINCT record), group_concat(DISTINCT fingerprint), min(ts), max(ts),
+            SELECT coalesce(\(key), '-'), json_group_array(DISTINCT identity), json_group_array(DISTINCT job), count(DISTINCT session),
+                   count(DISTINCT record), json_group_array(DISTINCT fingerprint), min(ts), max(ts),
                    sum(masking IN ('view', 'detector')), sum(masking = 'clear'), sum(access = 'write')
             FROM lineage WHERE \(conditions.joined(separator: " AND "))
-            GROUP BY session, identity, target ORDER BY min(ts)
+            GROUP BY \(key) ORDER BY min(ts)
             """
+        func list(_ json: String?) -> [String] {
+            ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
+        }
         do {
             return try pool.read { db in
-                var sessions = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                    TraceSession(session: row[0], identity: row[1], target: row[2], statements: row[3],
-                                 fingerprints: ((row[4] as String?) ?? "").split(separator: ",").map(String.init).sorted(),
-                                 first: row[5], last: row[6], masked: row[7] ?? 0, clear: row[8] ?? 0, writes: row[9] ?? 0)
+                try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                    TraceLine(key: row[0], identities: list(row[1]), jobs: list(row[2]), sessions: row[3], statements: row[4],
+                              fingerprints: list(row[5]), first: row[6], last: row[7], masked: row[8] ?? 0, clear: row[9] ?? 0,
+                              writes: row[10] ?? 0)
                 }
-                // The job each session belongs to, from its start record.
-                let starts = try db.cachedStatement(sql: "SELECT body FROM records WHERE session = ? AND kind = 'session' ORDER BY id LIMIT 1")
-                for index in sessions.indices {
-                    guard let session = sessions[index].session,
-                          let body = try String.fetchOne(starts, arguments: [session]),
-                          let start = try? LedgerCoding.decoder.decode(SessionBody.self, from: Data(body.utf8)) else { continue }
-                    sessions[index].process = start.process
-                    sessions[index].correlation = start.correlation
-                }
-                return sessions
             }
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))

@@ -718,7 +718,7 @@ final class ClientConnection: ChannelInboundHandler {
     private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket) -> StatementLineage? {
         guard let tables = ticket.visibleTables else { return nil }
         if !analysis.fingerprint.isEmpty, let known = lineages[analysis.fingerprint] { return known }
-        let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint)
+        let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint, job: ticket.job)
         if !analysis.fingerprint.isEmpty, lineages.count < 1024 { lineages[analysis.fingerprint] = lineage }
         return lineage
     }

@@ -20,6 +20,8 @@ public struct ProxyTicket: Sendable {
     public var detectors: DetectorEngine?
     /// The session's masking views, for column-level lineage (nil: statements keep relations only).
     public var visibleTables: VisibleTables?
+    /// The job the session runs for (correlation id, else its command), for lineage.
+    public var job: String?
 
     public init(sessionID: String, identity: String, target: String, role: String, expiresAt: Date, verifier: SCRAMVerifier,
                 upstream: UpstreamEndpoint, guardrails: Guardrails = .defaults) {

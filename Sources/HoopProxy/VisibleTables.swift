@@ -43,7 +43,7 @@ public struct VisibleTables: Sendable {
     /// What a statement read and wrote, resolved to base tables and columns: `*` expanded,
     /// unqualified columns matched to the one table that has them (to each that has them when
     /// several do: the trace says "may have").
-    public func lineage(of facts: StatementFacts, fingerprint: String) -> StatementLineage {
+    public func lineage(of facts: StatementFacts, fingerprint: String, job: String? = nil) -> StatementLineage {
         var items = Set<StatementLineage.Item>()
         let written = Set(facts.writes)
         var inScope: [Table] = []
@@ -62,7 +62,8 @@ public struct VisibleTables: Sendable {
                 }
             }
         }
-        return StatementLineage(fingerprint: fingerprint, items: items.sorted { ($0.item, $0.access.rawValue) < ($1.item, $1.access.rawValue) })
+        return StatementLineage(fingerprint: fingerprint, items: items.sorted { ($0.item, $0.access.rawValue) < ($1.item, $1.access.rawValue) },
+                                job: job)
     }
 }
 

@@ -15,8 +15,6 @@ extension Hoopctl.AuditCommand {
                 or the in-flight detectors) or in clear. Admins and auditors only.
                 """)
 
-        enum Grouping: String, ExpressibleByArgument, CaseIterable { case identity, session, job }
-
         @Argument(help: ArgumentHelp("What to trace.", valueName: "table[.column]"))
         var item: String
 
@@ -26,11 +24,13 @@ extension Hoopctl.AuditCommand {
         @Option(help: "Only this target.")
         var target: String?
 
-        @Option(help: "One line per identity, session (the default) or job (correlation id, else the command).")
-        var by: Grouping = .session
+        @Option(help: "One line per identity (the default), session or job (its correlation id, else the command it ran).")
+        var by: TraceQuery.Grouping = .identity
 
         @Flag(help: "One JSON object per line.")
         var json = false
+
+        @OptionGroup var ledgerOptions: LedgerOptions
 
         @OptionGroup var broker: BrokerOptions
 
@@ -52,82 +52,35 @@ extension Hoopctl.AuditCommand {
         }
 
         func run() async throws {
-            let answer: AuditTrace = try await broker.call {
-                try await $0.post("/v1/audit/trace", TraceQuery(items: items, since: since.date, target: target))
+            let query = TraceQuery(items: items, since: since.date, target: target, by: by)
+            let lines: [TraceLine]
+            if let path = ledgerOptions.ledger {
+                do { lines = try ledgerOptions.open(path).trace(query) } catch { throw CLIError(error) }
+            } else {
+                let answer: AuditTrace = try await broker.call { try await $0.post("/v1/audit/trace", query) }
+                lines = answer.lines
             }
-            let lines = TraceLine.group(answer.sessions, by: by)
             if json {
-                for line in lines { Output.json(line.json) }
+                for line in lines {
+                    Output.json(["key": line.key, "identities": line.identities, "jobs": line.jobs, "sessions": line.sessions,
+                                 "statements": line.statements, "fingerprints": line.fingerprints, "first": UTCTime.seconds(line.first),
+                                 "last": UTCTime.seconds(line.last), "masked": line.masked, "clear": line.clear, "writes": line.writes])
+                }
                 return
             }
             guard !lines.isEmpty else {
                 Output.line(Output.dim("nobody touched \(item) since \(UTCTime.seconds(Int64(since.date.timeIntervalSince1970 * 1e6)))"))
                 return
             }
-            let header = [by == .identity ? "IDENTITY" : by == .job ? "JOB" : "SESSION"]
-                + (by == .session ? ["IDENTITY", "JOB"] : ["SESSIONS"]) + ["STATEMENTS", "FINGERPRINTS", "FIRST", "LAST", "MASKED", "CLEAR", "WRITES"]
+            let header = [by.rawValue.uppercased()] + (by == .identity ? [] : ["IDENTITY"]) + (by == .job ? [] : ["JOB"])
+                + ["SESSIONS", "STATEMENTS", "FINGERPRINTS", "FIRST", "LAST", "MASKED", "CLEAR", "WRITES"]
             Output.table(header: header, rows: lines.map { line in
-                [line.key] + (by == .session ? [line.identities.joined(separator: ","), line.job] : [String(line.sessions)])
-                    + [String(line.statements), String(line.fingerprints.count), UTCTime.seconds(line.first), UTCTime.seconds(line.last),
-                       String(line.masked), String(line.clear), String(line.writes)]
+                [line.key] + (by == .identity ? [] : [line.identities.joined(separator: ",")]) + (by == .job ? [] : [line.jobs.joined(separator: "; ")])
+                    + [String(line.sessions), String(line.statements), String(line.fingerprints.count), UTCTime.seconds(line.first),
+                       UTCTime.seconds(line.last), String(line.masked), String(line.clear), String(line.writes)]
             })
         }
     }
 }
 
-/// One line of `audit trace`: sessions merged by identity, session or job.
-struct TraceLine {
-    var key: String
-    var identities: [String] = []
-    var job = ""
-    var sessions = 0
-    var statements = 0
-    var fingerprints: Set<String> = []
-    var first = Int64.max
-    var last = Int64.min
-    var masked = 0
-    var clear = 0
-    var writes = 0
-
-    /// The job a session ran for: its correlation id, else the command hoopctl ran.
-    static func job(_ session: TraceSession) -> String {
-        if let correlation = session.correlation { return correlation }
-        guard let arguments = session.process?.arguments else { return session.process?.executable ?? "-" }
-        if let dash = arguments.firstIndex(of: "--") { return arguments[(dash + 1)...].joined(separator: " ") }
-        return arguments.joined(separator: " ")
-    }
-
-    static func group(_ sessions: [TraceSession], by grouping: Hoopctl.AuditCommand.Trace.Grouping) -> [TraceLine] {
-        var lines: [String: TraceLine] = [:]
-        var order: [String] = []
-        for session in sessions {
-            let key: String
-            switch grouping {
-            case .identity: key = session.identity ?? "-"
-            case .session: key = session.session ?? "-"
-            case .job: key = job(session)
-            }
-            if lines[key] == nil { order.append(key); lines[key] = TraceLine(key: key, job: job(session)) }
-            lines[key]!.merge(session)
-        }
-        return order.map { lines[$0]! }
-    }
-
-    mutating func merge(_ session: TraceSession) {
-        if let identity = session.identity, !identities.contains(identity) { identities.append(identity) }
-        sessions += 1
-        statements += session.statements
-        fingerprints.formUnion(session.fingerprints)
-        first = min(first, session.first)
-        last = max(last, session.last)
-        masked += session.masked
-        clear += session.clear
-        writes += session.writes
-    }
-
-    var json: [String: Any] {
-        ["key": key, "identities": identities, "job": job, "sessions": sessions, "statements": statements,
-         "fingerprints": fingerprints.sorted(), "first": UTCTime.seconds(first), "last": UTCTime.seconds(last),
-         "masked": masked, "clear": clear, "writes": writes]
-    }
-}
+extension TraceQuery.Grouping: ExpressibleByArgument {}

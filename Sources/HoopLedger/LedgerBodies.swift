@@ -196,8 +196,10 @@ public struct StatementBody: LedgerBody, Equatable {
     public var lineage: [String]?
 
     public init(sql: String, fingerprint: String, statementClass: String, decision: String, via: String? = nil, rows: Int? = nil,
-                durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil, request: String? = nil) {
+                durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil, request: String? = nil,
+                lineage: [String]? = nil) {
         self.request = request
+        self.lineage = lineage
         self.sql = sql
         self.fingerprint = fingerprint
         self.statementClass = statementClass

@@ -42,18 +42,18 @@ enum LedgerSchema {
             // for `audit trace`, derived from the records (which the hash chain covers).
             try db.execute(sql: """
                 CREATE TABLE lineage (
-                    record      INTEGER NOT NULL,   -- the statement record
-                    ts          INTEGER NOT NULL,
                     item        TEXT NOT NULL,      -- schema.table or schema.table.column
+                    ts          INTEGER NOT NULL,
+                    record      INTEGER NOT NULL,   -- the statement record
                     access      TEXT NOT NULL,      -- read | write
                     masking     TEXT,               -- columns read: view | detector | clear
                     identity    TEXT,
                     target      TEXT,
                     session     TEXT,
                     job         TEXT,               -- the session's correlation id, else its command
-                    fingerprint TEXT
-                );
-                CREATE INDEX lineage_item_ts ON lineage(item, ts);
+                    fingerprint TEXT,
+                    PRIMARY KEY (item, ts, record, access)
+                ) WITHOUT ROWID;                    -- stored in trace order: a trace reads one range
                 """)
         }
         return migrator

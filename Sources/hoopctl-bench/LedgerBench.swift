@@ -50,6 +50,24 @@ struct LedgerBench {
         report.add("audit verify (records/s)", format(Double(Self.bigLedgerRecords) / verifySeconds),
                    format(Double(Self.bigLedgerRecords) / scanSeconds),
                    format(scanSeconds / verifySeconds, decimals: 2), "≥ 300000")
+
+        // Issue 7: `audit trace` over a million statements, a tenth of which read customers.email.
+        let traced = scratch.file("lineage.sqlite")
+        let traceBuild = try buildLineageLedger(at: traced)
+        print("built a \(Self.bigLedgerRecords)-statement ledger with lineage in \(format(traceBuild, decimals: 1)) s")
+        let trace = try Clock.medianMilliseconds(runs: 11, ChildProcess(HoopctlPath.path, ["audit", "trace", "customers.email", "--ledger", traced]))
+        let traceJob = try Clock.medianMilliseconds(runs: 11, ChildProcess(HoopctlPath.path, ["audit", "trace", "customers.email", "--by", "job",
+                                                                                                "--ledger", traced]))
+        let traceSQL = try Clock.medianMilliseconds(runs: 11, ChildProcess("sqlite3", [traced, """
+            SELECT identity, count(DISTINCT session), count(DISTINCT record), json_group_array(DISTINCT fingerprint), min(ts), max(ts),
+                   sum(masking IN ('view', 'detector')), sum(masking = 'clear'), sum(access = 'write')
+            FROM lineage WHERE item IN ('customers.email', 'public.customers.email') AND ts >= \(Int64((Date().timeIntervalSince1970 - 30 * 86400) * 1e6))
+            GROUP BY identity
+            """]))
+        report.add("audit trace customers.email, 1M statements (ms)", format(trace, decimals: 1), format(traceSQL, decimals: 1),
+                   format(trace / traceSQL, decimals: 2), "≤ 200")
+        report.add("audit trace customers.email --by job (ms)", format(traceJob, decimals: 1), format(traceSQL, decimals: 1),
+                   format(traceJob / traceSQL, decimals: 2), "-")
         report.print()
         print("baselines: plain SQLite inserts of the same rows and pragmas without the chain; the sqlite3 CLI running")
         print("the same query; a full scan of the same columns. ratio = hoopctl / baseline (for verify: rate / rate).\n")
@@ -116,6 +134,44 @@ struct LedgerBench {
             }
         }
         return Double(records) / seconds
+    }
+
+    /// 1,000,000 statement records with their lineage over 30 days: 50 people and 5 jobs, a tenth
+    /// of the statements reading customers.email.
+    private func buildLineageLedger(at path: String) throws -> Double {
+        let ledger = try Ledger(path: path)
+        let span = 30.0 * 86400, start = Date().addingTimeInterval(-span)
+        let step = span / Double(Self.bigLedgerRecords)
+        func statement(_ i: Int) -> LedgerEntry {
+            let items: [StatementLineage.Item]
+            let sql: String
+            switch i % 10 {
+            case 0:
+                sql = "SELECT id, name, email FROM customers WHERE id = $1"
+                items = [.init(item: "public.customers", access: .read), .init(item: "public.customers.email", access: .read, masking: "view"),
+                         .init(item: "public.customers.id", access: .read, masking: "clear"),
+                         .init(item: "public.customers.name", access: .read, masking: "detector")]
+            case 1, 2, 3:
+                sql = "UPDATE orders SET amount = $1 WHERE id = $2"
+                items = [.init(item: "public.orders", access: .write), .init(item: "public.orders.id", access: .read, masking: "clear")]
+            default:
+                sql = "SELECT amount FROM orders WHERE customer_id = $1"
+                items = [.init(item: "public.orders", access: .read), .init(item: "public.orders.amount", access: .read, masking: "clear"),
+                         .init(item: "public.orders.customer_id", access: .read, masking: "clear")]
+            }
+            let fingerprint = String(format: "%016llx", UInt64(i % 10 == 0 ? 1 : i % 10 < 4 ? 2 : 3) &* 0x9E37_79B9_7F4A_7C15)
+            var entry = LedgerEntry(StatementBody(sql: sql, fingerprint: fingerprint, statementClass: i % 10 < 4 && i % 10 > 0 ? "write" : "read",
+                                                  decision: "allow", lineage: items.map { "\($0.access.rawValue) \($0.item)" }),
+                                    identity: "user:analyst\(i % 50)", target: "prod-db", session: "s-\(i / 40)",
+                                    time: start.addingTimeInterval(Double(i) * step))
+            entry.lineage = StatementLineage(fingerprint: fingerprint, items: items, job: "job-\(i / 40 % 5)")
+            return entry
+        }
+        return try Clock.seconds {
+            for batchStart in stride(from: 0, to: Self.bigLedgerRecords, by: 10_000) {
+                try ledger.append((batchStart..<batchStart + 10_000).map(statement))
+            }
+        }
     }
 
     /// 1,000,000 records over the last 30 days, so the last hour holds about 1,400.

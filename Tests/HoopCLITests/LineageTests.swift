@@ -72,4 +72,31 @@ final class LineageTests: XCTestCase {
         XCTAssertEqual(b.count, 1)
         XCTAssertEqual(b.first?["identity"] as? String, "user:alice")
     }
+
+    /// `audit --follow` prints each record once it is committed, flushed line by line, and
+    /// `--after ID` resumes exactly after the last one seen.
+    func testFollowStreamsNewRecordsAndResumes() throws {
+        let follower = try BackgroundProcess(HoopctlBinary.path, ["audit", "--follow", "--json"], environment: broker.environment)
+        func seen(_ output: String) -> [[String: Any]] {
+            output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        Thread.sleep(forTimeInterval: 0.5)  // it starts after the newest record it finds
+        XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
+        XCTAssertTrue(eventually { seen(follower.output).contains { ($0["body"] as? [String: Any])?["name"] as? String == "policy.reloaded" } },
+                      follower.output)
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", "select 1"]).status, 0)
+        XCTAssertTrue(eventually { seen(follower.output).contains { $0["kind"] as? String == "statement" } }, follower.output)
+        follower.signal(SIGTERM)
+        _ = follower.wait()
+        let first = seen(follower.output)
+        let ids = first.compactMap { $0["id"] as? Int }
+        XCTAssertEqual(ids, Array(ids[0]...ids[ids.count - 1]), "every record, in order, once")
+        // Resuming from the middle gives the rest, and nothing before it.
+        let middle = ids[ids.count / 2]
+        let resumed = try BackgroundProcess(HoopctlBinary.path, ["audit", "--follow", "--json", "--after", String(middle)], environment: broker.environment)
+        XCTAssertTrue(eventually { seen(resumed.output).count >= ids.count - ids.count / 2 - 1 }, resumed.output)
+        resumed.signal(SIGTERM)
+        _ = resumed.wait()
+        XCTAssertEqual(seen(resumed.output).compactMap { $0["id"] as? Int }.prefix(ids.count - 1 - ids.count / 2), ids[(ids.count / 2 + 1)...])
+    }
 }

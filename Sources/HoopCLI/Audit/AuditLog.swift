@@ -40,6 +40,12 @@ extension Hoopctl.AuditCommand {
         @Flag(help: "One JSON object per line, with the record's body and hashes.")
         var json = false
 
+        @Flag(help: "Keep printing records as they are committed (from now on, or after --after), until interrupted.")
+        var follow = false
+
+        @Option(help: ArgumentHelp("Only records after this id: resumes a --follow where it stopped.", valueName: "id"))
+        var after: Int64?
+
         @Flag(help: "CSV with a header line.")
         var csv = false
 
@@ -48,6 +54,8 @@ extension Hoopctl.AuditCommand {
         func validate() throws {
             if json && csv { throw ValidationError("--json and --csv cannot be used together") }
             if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+            if follow, csv { throw ValidationError("--follow prints lines or JSON lines, not CSV") }
+            if follow, limit != nil { throw ValidationError("--follow and --limit cannot be used together") }
             if let correlationId, !SessionRequest.isValidCorrelation(correlationId) {
                 throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : -")
             }
@@ -63,6 +71,8 @@ extension Hoopctl.AuditCommand {
                                     kinds: kind, limit: limit)
             if let user { query.identity = user.contains(":") ? user : "user:\(user)" }
             query.correlation = correlationId
+            query.afterID = after
+            if follow { return try await self.follow(query) }
             let records: [LedgerRecord]
             if let path = ledgerOptions.ledger {
                 do {
@@ -93,6 +103,39 @@ extension Hoopctl.AuditCommand {
                                  [String($0.id), AuditFormat.time($0), $0.kind, $0.identity ?? "-", $0.target ?? "-",
                                   $0.session ?? "-", AuditFormat.summary($0)]
                              })
+            }
+        }
+
+        /// Polls the source for records after the last one printed; every line is flushed, so a
+        /// log shipper reading a pipe sees each record as soon as it is committed.
+        private func follow(_ query: LedgerQuery) async throws {
+            var query = query
+            let ledger = try ledgerOptions.ledger.map { try ledgerOptions.open($0) }
+            func fetch(_ query: LedgerQuery) async throws -> [LedgerRecord] {
+                if let ledger {
+                    do { return try ledger.records(query) } catch { throw CLIError(error) }
+                }
+                let answer: AuditRecords = try await broker.call { try await $0.post("/v1/audit/records", query) }
+                return answer.records
+            }
+            if query.afterID == nil, query.since == nil {
+                // From now on: start after the newest record.
+                query.afterID = try await fetch(LedgerQuery(limit: 1)).last?.id ?? 0
+            }
+            if !json { Output.line(Output.bold("ID  TIME  KIND  IDENTITY  TARGET  SESSION  SUMMARY")) }
+            while true {
+                var page = query
+                page.limit = nil
+                let records = try await fetch(page)
+                for record in records {
+                    Output.line(json ? AuditFormat.jsonLine(record)
+                                : [String(record.id), AuditFormat.time(record), record.kind, record.identity ?? "-", record.target ?? "-",
+                                   record.session ?? "-", Output.singleLine(AuditFormat.summary(record))].joined(separator: "  "))
+                    query.afterID = record.id
+                }
+                fflush(nil)
+                if query.until.map({ $0 <= Date() }) == true { return }
+                try await Task.sleep(nanoseconds: records.isEmpty ? 250_000_000 : 20_000_000)
             }
         }
     }

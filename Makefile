@@ -16,6 +16,7 @@ demo: build
 	@scripts/demo
 
 test: deps
+	@scripts/install-deps chromium   # renders the audit report's HTML in a test
 	@scripts/test
 
 bench: deps

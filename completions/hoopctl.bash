@@ -269,7 +269,7 @@ _hoopctl_exec() {
     repeating_flags=()
     non_repeating_flags=(--no-wait --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --request --wait --token-file)
+    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file)
     __hoopctl_offer_flags_options -1
 
     # Offer option value completions
@@ -289,6 +289,9 @@ _hoopctl_exec() {
     '--wait')
         return
         ;;
+    '--correlation-id')
+        return
+        ;;
     '--token-file')
         __hoopctl_add_completions -f
         return
@@ -300,7 +303,7 @@ _hoopctl_connect() {
     repeating_flags=()
     non_repeating_flags=(--no-wait --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --request --wait --token-file --client)
+    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file --client)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -318,6 +321,9 @@ _hoopctl_connect() {
         return
         ;;
     '--wait')
+        return
+        ;;
+    '--correlation-id')
         return
         ;;
     '--token-file')
@@ -727,22 +733,22 @@ _hoopctl_audit() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    log|verify)
+    log|trace|report|verify)
         # Offer subcommand argument completions
         "_hoopctl_audit_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'log verify' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'log trace report verify' -- "${cur}"))
         ;;
     esac
 }
 
 _hoopctl_audit_log() {
     repeating_flags=()
-    non_repeating_flags=(--json --csv --version -h --help)
+    non_repeating_flags=(--json --follow --csv --version -h --help)
     repeating_options=(--kind)
-    non_repeating_options=(--since --until --user --target --session --limit --ledger --token-file)
+    non_repeating_options=(--since --until --user --target --session --correlation-id --limit --after --ledger --token-file)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -762,11 +768,74 @@ _hoopctl_audit_log() {
     '--session')
         return
         ;;
+    '--correlation-id')
+        return
+        ;;
     '--kind')
         __hoopctl_add_completions -W 'identity'$'\n''session'$'\n''credential'$'\n''request'$'\n''decision'$'\n''statement'$'\n''result'$'\n''event'
         return
         ;;
     '--limit')
+        return
+        ;;
+    '--after')
+        return
+        ;;
+    '--ledger')
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_audit_trace() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--since --target --by --ledger --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--since')
+        return
+        ;;
+    '--target')
+        return
+        ;;
+    '--by')
+        __hoopctl_add_completions -W 'identity'$'\n''session'$'\n''job'
+        return
+        ;;
+    '--ledger')
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_audit_report() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--since --format --ledger --token-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--since')
+        return
+        ;;
+    '--format')
+        __hoopctl_add_completions -W 'markdown'$'\n''html'$'\n''json'
         return
         ;;
     '--ledger')

@@ -184,6 +184,15 @@ public actor Broker {
         }
     }
 
+    public func auditReport(_ period: ReportPeriod, identity: Identity) throws(BrokerFailure) -> AuditReport {
+        guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
+        do {
+            return try ledger.report(since: period.since, until: period.until ?? Date())
+        } catch {
+            throw BrokerFailure(.internal, "\(error)")
+        }
+    }
+
     public func auditVerify(identity: Identity) throws(BrokerFailure) -> VerificationReport {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         do {

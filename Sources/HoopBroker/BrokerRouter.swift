@@ -68,6 +68,9 @@ public struct BrokerRouter: Sendable {
             } else if route.is("POST", "audit", "trace") {
                 let body = try decode(TraceQuery.self, request.body)
                 return try encode(await broker.auditTrace(body, identity: identity))
+            } else if route.is("POST", "audit", "report") {
+                let body = try decode(ReportPeriod.self, request.body)
+                return try encode(await broker.auditReport(body, identity: identity))
             } else if route.is("POST", "audit", "verify") {
                 return try encode(await broker.auditVerify(identity: identity))
             } else if route.is("POST", "requests") {

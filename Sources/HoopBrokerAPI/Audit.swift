@@ -1,3 +1,4 @@
+import Foundation
 import HoopLedger
 
 /// `POST /v1/audit/records` takes a `LedgerQuery` and answers this.
@@ -13,4 +14,14 @@ public typealias AuditVerification = VerificationReport
 public struct AuditTrace: Codable, Sendable {
     public var lines: [TraceLine]
     public init(lines: [TraceLine]) { self.lines = lines }
+}
+
+/// `POST /v1/audit/report` takes this and answers an `AuditReport`.
+public struct ReportPeriod: Codable, Sendable {
+    public var since: Date
+    public var until: Date?
+    public init(since: Date, until: Date? = nil) {
+        self.since = since
+        self.until = until
+    }
 }

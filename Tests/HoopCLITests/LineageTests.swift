@@ -99,4 +99,45 @@ final class LineageTests: XCTestCase {
         _ = resumed.wait()
         XCTAssertEqual(seen(resumed.output).compactMap { $0["id"] as? Int }.prefix(ids.count - 1 - ids.count / 2), ids[(ids.count / 2 + 1)...])
     }
+
+    /// `audit report`: every section, with the head hash `audit verify` prints; the HTML page
+    /// renders in a headless Chromium on its own (no external resources).
+    func testTheReportHasEverySectionAndRendersInABrowser() throws {
+        let bob = try broker.token("user:bob"), alice = try broker.token("user:alice")
+        try job(bob, "report", "psql -XAtc 'select email from customers limit 1' >/dev/null; psql -XAtc 'drop table orders' 2>/dev/null || true")
+        let asked = try broker.hoopctl(["request", "sandbox", "--role", "write", "--reason", "fix order 17"], token: bob)
+        let id = asked.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: alice).status, 0)
+
+        let verify = try json(["audit", "verify", "--json"])
+        let head = try XCTUnwrap(verify.first?["head_hash"] as? String)
+        let markdown = try broker.hoopctl(["audit", "report", "--since", "1h"])
+        XCTAssertEqual(markdown.status, 0, markdown.stderr)
+        for heading in ["## Ledger integrity", "## Access", "## Approvals", "## Sensitive columns", "## Denied and reviewed statements"] {
+            XCTAssertTrue(markdown.stdout.contains(heading), heading)
+        }
+        XCTAssertTrue(markdown.stdout.contains(head), "the head hash of audit verify")
+        XCTAssertTrue(markdown.stdout.contains("| user:bob | sandbox | read |"), markdown.stdout)
+        XCTAssertTrue(markdown.stdout.contains("| \(id) | access | user:bob | sandbox | role write | fix order 17 | user:alice approve | approved |"),
+                      markdown.stdout)
+        XCTAssertTrue(markdown.stdout.contains("| public.customers.email | user:bob |"), markdown.stdout)
+        XCTAssertTrue(markdown.stdout.contains("| review | drop table orders |"), markdown.stdout)
+
+        let page = broker.directory.file("report.html")
+        let html = try broker.hoopctl(["audit", "report", "--since", "1h", "--format", "html"])
+        XCTAssertEqual(html.status, 0, html.stderr)
+        XCTAssertFalse(html.stdout.contains("http://") || html.stdout.contains("https://") || html.stdout.contains("src="), "self-contained")
+        try html.stdout.write(toFile: page, atomically: true, encoding: .utf8)
+        let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(broker.directory.file("chromium"))"]
+        let dom = try ChildProcess("chromium", browser + ["--dump-dom", "file://\(page)"]).run()
+        XCTAssertEqual(dom.status, 0, dom.stderr)
+        XCTAssertEqual(dom.stdout.components(separatedBy: "<section").count - 1, 5, "five sections in the rendered page")
+        XCTAssertTrue(dom.stdout.contains(head))
+        let shot = broker.directory.file("report.png")
+        let screenshot = try ChildProcess("chromium", browser + ["--screenshot=\(shot)", "--window-size=1200,900", "file://\(page)"]).run()
+        XCTAssertEqual(screenshot.status, 0, screenshot.stderr)
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG")
+        XCTAssertGreaterThan(png.count, 10_000, "with something drawn in it")
+    }
 }

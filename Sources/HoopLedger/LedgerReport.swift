@@ -1,0 +1,131 @@
+import Foundation
+import GRDB
+
+/// `audit report`: what an auditor asks about a period, read off the ledger.
+public struct AuditReport: Sendable, Codable, Equatable {
+    /// Who had sessions on which target and role.
+    public struct Access: Sendable, Codable, Equatable {
+        public var identity: String
+        public var target: String
+        public var role: String
+        public var sessions: Int
+        public var first: Int64
+        public var last: Int64
+    }
+
+    /// An access or statement request and what became of it.
+    public struct Approval: Sendable, Codable, Equatable {
+        public var request: String
+        public var kind: String
+        public var requester: String
+        public var target: String
+        public var role: String
+        public var reason: String
+        /// For statement reviews: the normalized text.
+        public var statement: String?
+        /// The last state: pending, approved, denied, withdrawn, expired, used.
+        public var state: String
+        /// `user:alice approve`, `user:carol deny`, in order.
+        public var votes: [String]
+        public var created: Int64
+    }
+
+    /// A column that came back masked at least once: who read it, and how.
+    public struct SensitiveColumn: Sendable, Codable, Equatable {
+        public var column: String
+        public var identities: [String]
+        public var statements: Int
+        public var masked: Int
+        public var clear: Int
+    }
+
+    /// A statement that was denied or held for review.
+    public struct Refusal: Sendable, Codable, Equatable {
+        public var time: Int64
+        public var identity: String
+        public var target: String
+        public var session: String
+        public var decision: String
+        public var sql: String
+        public var request: String?
+    }
+
+    public var since: Int64
+    public var until: Int64
+    public var access: [Access]
+    public var approvals: [Approval]
+    public var sensitiveColumns: [SensitiveColumn]
+    public var refusals: [Refusal]
+    /// All of them, when more than `refusals` lists.
+    public var refusalCount: Int
+    public var verification: VerificationReport
+
+    public static let refusalLimit = 500
+}
+
+extension Ledger {
+    public func report(since: Date, until: Date = Date()) throws(LedgerError) -> AuditReport {
+        let from = Int64((since.timeIntervalSince1970 * 1_000_000).rounded()), to = Int64((until.timeIntervalSince1970 * 1_000_000).rounded())
+        func list(_ json: String?) -> [String] {
+            ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
+        }
+        let verification = try verify()
+        do {
+            return try pool.read { db in
+                let access = try Row.fetchAll(db, sql: """
+                    SELECT identity, target, json_extract(body, '$.role'), count(*), min(ts), max(ts) FROM records
+                    WHERE kind = 'session' AND ts >= ? AND ts < ? AND json_extract(body, '$.phase') = 'started'
+                    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+                    """, arguments: [from, to]).map { row in
+                    AuditReport.Access(identity: row[0] ?? "-", target: row[1] ?? "-", role: row[2] ?? "-", sessions: row[3], first: row[4], last: row[5])
+                }
+
+                var approvals: [String: AuditReport.Approval] = [:], order: [String] = []
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT kind, ts, identity, target, body FROM records WHERE kind IN ('request', 'decision') AND ts >= ? AND ts < ? ORDER BY id
+                    """, arguments: [from, to]) {
+                    let body: String = row[4], data = Data(body.utf8)
+                    if row[0] as String == "request", let request = try? LedgerCoding.decoder.decode(RequestBody.self, from: data) {
+                        if request.state == "created" {
+                            order.append(request.requestID)
+                            approvals[request.requestID] = AuditReport.Approval(
+                                request: request.requestID, kind: request.requestKind ?? "access", requester: row[2] ?? "-", target: row[3] ?? "-",
+                                role: request.role ?? "-", reason: request.reason ?? "", statement: request.statement, state: "pending", votes: [],
+                                created: row[1])
+                        } else {
+                            approvals[request.requestID]?.state = request.state
+                        }
+                    } else if let decision = try? LedgerCoding.decoder.decode(DecisionBody.self, from: data) {
+                        approvals[decision.requestID]?.votes.append("\((row[2] as String?) ?? "-") \(decision.verdict)"
+                                                                    + (decision.selfApproval == true ? " (self-approval)" : ""))
+                    }
+                }
+
+                let columns = try Row.fetchAll(db, sql: """
+                    SELECT item, json_group_array(DISTINCT identity), count(DISTINCT record), sum(masking IN ('view', 'detector')),
+                           sum(masking = 'clear')
+                    FROM lineage WHERE masking IS NOT NULL AND ts >= ? AND ts < ?
+                    GROUP BY item HAVING sum(masking IN ('view', 'detector')) > 0 ORDER BY item
+                    """, arguments: [from, to]).map { row in
+                    AuditReport.SensitiveColumn(column: row[0], identities: list(row[1]), statements: row[2], masked: row[3], clear: row[4])
+                }
+
+                let refusedCondition = """
+                    kind = 'statement' AND ts >= ? AND ts < ? AND json_extract(body, '$.decision') IN ('deny', 'review')
+                    """
+                let refusalCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM records WHERE \(refusedCondition)", arguments: [from, to]) ?? 0
+                let refusals = try Row.fetchAll(db, sql: """
+                    SELECT ts, identity, target, session, json_extract(body, '$.decision'), json_extract(body, '$.sql'), json_extract(body, '$.request')
+                    FROM records WHERE \(refusedCondition) ORDER BY id DESC LIMIT \(AuditReport.refusalLimit)
+                    """, arguments: [from, to]).reversed().map { row in
+                    AuditReport.Refusal(time: row[0], identity: row[1] ?? "-", target: row[2] ?? "-", session: row[3] ?? "-", decision: row[4],
+                                        sql: row[5] ?? "", request: row[6])
+                }
+                return AuditReport(since: from, until: to, access: access, approvals: order.compactMap { approvals[$0] },
+                                   sensitiveColumns: columns, refusals: refusals, refusalCount: refusalCount, verification: verification)
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+}

@@ -16,7 +16,7 @@ demo: build
 	@scripts/demo
 
 test: deps
-	@scripts/install-deps chromium   # renders the audit report's HTML in a test
+	@scripts/install-deps chromium mcp   # the report's HTML rendered in a browser; an MCP client
 	@scripts/test
 
 bench: deps

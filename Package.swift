@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The Model Context Protocol over stdio, for `hoopctl mcp` (agents' door).
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
     ],
     targets: [
         // C libraries from Debian: libpq (admin connections) and libpg_query (PostgreSQL's parser).
@@ -54,6 +56,7 @@ let package = Package(
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
         .target(name: "HoopBroker", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres", "HoopProxy", "HoopWire", "HoopDetectors",
+            "HoopSQL", "HoopGuardrails",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -83,12 +86,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // `hoopctl mcp`: an MCP server whose session goes through the broker and the guard proxy.
+        .target(name: "HoopMCP", dependencies: [
+            "HoopBrokerAPI", "HoopBrokerClient", "HoopPostgres",
+            .product(name: "MCP", package: "swift-sdk"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The throwaway local PostgreSQL cluster with demo data and a demo policy.
         .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres"]),
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",
-            "HoopGuardrails", "HoopSQL",
+            "HoopGuardrails", "HoopSQL", "HoopMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

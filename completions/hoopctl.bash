@@ -173,13 +173,13 @@ _hoopctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|target|policy|audit|help)
+    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|mcp|target|policy|audit|help)
         # Offer subcommand argument completions
         "_hoopctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami target policy audit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami mcp target policy audit help' -- "${cur}"))
         ;;
     esac
 }
@@ -572,6 +572,34 @@ _hoopctl_whoami() {
 
     # Offer option value completions
     case "${prev}" in
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_mcp() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--role --reason --ttl --correlation-id --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--role')
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--ttl')
+        return
+        ;;
+    '--correlation-id')
+        return
+        ;;
     '--token-file')
         __hoopctl_add_completions -f
         return

@@ -70,6 +70,8 @@ function __hoopctl_parse_tokens -S
             end
         case 'whoami'
             __hoopctl_parse_subcommand 0 'json' 'token-file=' 'version' 'h/help'
+        case 'mcp'
+            __hoopctl_parse_subcommand 1 'role=' 'reason=' 'ttl=' 'correlation-id=' 'token-file=' 'version' 'h/help'
         case 'target'
             __hoopctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -169,6 +171,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoo
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'deny' -d 'Deny a request; the requester sees your reason.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'token' -d 'Issue and revoke broker-signed tokens: identities for services, agents and people not on this machine (admins).'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'whoami' -d 'Show who the broker thinks you are, and what you may use.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'mcp' -d 'Serve an AI agent: a Model Context Protocol server on stdio with a governed session on TARGET.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'target' -d 'Prepare a target database for masked sessions, and check it.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'policy' -d 'Check the policy file, explain its guardrails\' decisions, or have the broker reload it.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'audit' -d 'Read and verify the tamper-evident ledger.'
@@ -278,6 +281,13 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl whoami" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl whoami" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl whoami" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" role' -l 'role' -d 'The role to use (default: your only role, or the first that needs no approval).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" reason' -l 'reason' -d 'Why the agent needs access; kept in the ledger.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" ttl' -l 'ttl' -d 'How long the session may live, up to the role\'s max_ttl.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" correlation-id' -l 'correlation-id' -d 'Groups this session with the rest of the agent\'s job (default: $HOOPCTL_CORRELATION_ID).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl target" -eq 1' -fa 'init' -d 'Install the masking functions and the masking views of the current policy (admins).'

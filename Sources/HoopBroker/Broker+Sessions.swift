@@ -41,7 +41,7 @@ extension Broker {
         do {
             return try await startSession(id: id, target: target, role: role, ttl: ttl, reason: reason, identity: identity,
                                           caller: caller, client: request.kind, approval: approval,
-                                          correlation: request.correlation)
+                                          correlation: request.correlation, agent: request.agent.map { String($0.prefix(200)) })
         } catch {
             if let approval { releaseApproval(approval.request.id, session: id) }
             throw error
@@ -78,7 +78,8 @@ extension Broker {
     /// ledger records (before the role exists), the role itself.
     private func startSession(id: String, target: Target, role: Role, ttl: TimeSpan, reason: String?, identity: Identity,
                               caller: CallingProcess?, client: String?,
-                              approval: (request: RequestInfo, entries: [LedgerEntry])?, correlation: String? = nil) async throws(BrokerFailure) -> SessionGrant {
+                              approval: (request: RequestInfo, entries: [LedgerEntry])?, correlation: String? = nil,
+                              agent: String? = nil) async throws(BrokerFailure) -> SessionGrant {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
@@ -96,10 +97,12 @@ extension Broker {
             HoopLedger.CallerProcess(pid: Int($0.pid), uid: Int($0.uid), executable: $0.executable, arguments: $0.arguments,
                                      startTime: $0.startTime, parentPID: $0.parentPID.map(Int.init), parentArguments: $0.parentArguments)
         }
+        var started = SessionBody(phase: .started, role: role.name, reason: reason, ttlSeconds: Int(ttl.seconds),
+                                  process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
+                                  client: client, correlation: correlation)
+        started.agent = agent
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
-            LedgerEntry(SessionBody(phase: .started, role: role.name, reason: reason, ttlSeconds: Int(ttl.seconds),
-                                    process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
-                                    client: client, correlation: correlation),
+            LedgerEntry(started,
                         identity: principal, target: target.name, session: id, time: now),
             LedgerEntry(CredentialBody(action: "created", roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires))),
                         identity: principal, target: target.name, session: id, time: now),
@@ -228,7 +231,7 @@ extension Broker {
                 base: "\(table.schema).\(table.name)",
                 names: [table.name, "\(table.schema).\(table.name)", "\(plan.viewSchema(for: table.schema)).\(table.name)"],
                 columns: plan.columns(of: table).map { column, masked in
-                    (column.name, masked ? .view : scanned && Self.isScannedType(column.type) ? .detector : .clear)
+                    VisibleTables.Column(column.name, column.type, masked ? .view : scanned && Self.isScannedType(column.type) ? .detector : .clear)
                 })
         }
         // The search path's order: public's views first.

@@ -54,6 +54,11 @@ public struct BrokerRouter: Sendable {
             } else if let id = route.capture("POST", "sessions", "*", "end") {
                 let body = try decode(SessionEnd.self, request.body)
                 return try encode(await broker.endSession(id, end: body, identity: identity))
+            } else if let id = route.capture("GET", "sessions", "*", "catalog") {
+                return try encode(await broker.sessionCatalog(id, identity: identity))
+            } else if let id = route.capture("POST", "sessions", "*", "explain") {
+                let body = try decode(ExplainRequest.self, request.body)
+                return try encode(await broker.explainForSession(id, body, identity: identity))
             } else if let id = route.capture("POST", "sessions", "*", "revoke") {
                 return try encode(await broker.revokeSession(id, identity: identity))
             } else if route.is("POST", "policy", "reload") {

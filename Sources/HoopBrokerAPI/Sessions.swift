@@ -13,6 +13,8 @@ public struct SessionRequest: Codable, Sendable {
     public var request: String?
     /// Groups the sessions of one job (an agent's task) in the ledger.
     public var correlation: String?
+    /// The agent's MCP client, as it declared itself (`name version`), for `hoopctl mcp` sessions.
+    public var agent: String?
 
     public init(target: String, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil, kind: String? = nil,
                 request: String? = nil, correlation: String? = nil) {

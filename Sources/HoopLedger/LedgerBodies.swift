@@ -73,6 +73,8 @@ public struct SessionBody: LedgerBody, Equatable {
     public var client: String?
     /// The job it belongs to (`exec --correlation-id`, `$HOOPCTL_CORRELATION_ID`).
     public var correlation: String?
+    /// For `mcp` sessions: the MCP client as it declared itself (`name version`).
+    public var agent: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
                 process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil,

@@ -44,7 +44,17 @@ public struct Target: Sendable {
     public var guardrails: Guardrails
     /// Whether sessions may start although `target doctor` finds a way around masking.
     public var allowMaskingBypass: Bool
+    /// What an agent's `query` (hoopctl mcp) may bring back at most.
+    public var agentLimits = AgentLimits()
     public var location: SourceLocation
+}
+
+/// Caps on what one MCP `query` returns to an agent.
+public struct AgentLimits: Sendable, Equatable {
+    public var maxRows = 500
+    public var maxBytes = 262_144
+
+    public init() {}
 }
 
 /// Where the broker reads a target's admin connection string. Never inline in the policy.

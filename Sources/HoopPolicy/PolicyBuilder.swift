@@ -10,7 +10,7 @@ struct PolicyBuilder {
 
     static let topLevelKeys = ["version", "admins", "auditors", "groups", "targets", "access", "notify"]
     static let targetKeys = ["admin_dsn_file", "admin_dsn_env", "admin_dsn", "database", "sslmode", "roles",
-                             "masking", "detectors", "guardrails", "allow_masking_bypass"]
+                             "masking", "detectors", "guardrails", "allow_masking_bypass", "agents"]
     static let roleKeys = ["tables", "privileges", "max_ttl", "default_ttl", "statement_timeout",
                            "idle_in_transaction_timeout", "connection_limit", "direct", "approval"]
     static let approvalKeys = ["from", "count", "every_group", "request_ttl", "approval_ttl", "max_session",
@@ -156,9 +156,20 @@ struct PolicyBuilder {
             reader.warning("masked column \(column) is in no role's tables of \(what)", at: fields["masking"]?.location)
         }
 
+        var agentLimits = AgentLimits()
+        if let node = fields["agents"], let agents = reader.mapping(node, "'agents' of \(what)", allowed: ["max_rows", "max_bytes"]) {
+            if let rows = agents["max_rows"].flatMap({ reader.int($0, "'max_rows' of the agents of \(what)", in: 1...1_000_000) }) {
+                agentLimits.maxRows = rows
+            }
+            if let bytes = agents["max_bytes"].flatMap({ reader.int($0, "'max_bytes' of the agents of \(what)", in: 1024...1_073_741_824) }) {
+                agentLimits.maxBytes = bytes
+            }
+        }
         guard let dsn, let database else { return nil }
-        return Target(name: name, adminDSN: dsn, database: database, sslMode: sslMode, roles: roles, masking: masking,
-                      detectors: detectors, guardrails: guardrails, allowMaskingBypass: allowBypass, location: location)
+        var target = Target(name: name, adminDSN: dsn, database: database, sslMode: sslMode, roles: roles, masking: masking,
+                            detectors: detectors, guardrails: guardrails, allowMaskingBypass: allowBypass, location: location)
+        target.agentLimits = agentLimits
+        return target
     }
 
     /// The admin DSN comes from a file or an environment variable, never from the policy itself.

@@ -13,14 +13,27 @@ public struct VisibleTables: Sendable {
         case clear
     }
 
+    public struct Column: Sendable {
+        public var name: String
+        /// As `format_type` writes it: `text`, `numeric(10,2)`.
+        public var type: String
+        public var masking: Masking
+
+        public init(_ name: String, _ type: String, _ masking: Masking) {
+            self.name = name
+            self.type = type
+            self.masking = masking
+        }
+    }
+
     public struct Table: Sendable {
         /// `schema.table` of the base table.
         public var base: String
         /// The names a statement may use for it: `table`, `schema.table`, `viewschema.table`.
         public var names: [String]
-        public var columns: [(name: String, masking: Masking)]
+        public var columns: [Column]
 
-        public init(base: String, names: [String], columns: [(name: String, masking: Masking)]) {
+        public init(base: String, names: [String], columns: [Column]) {
             self.base = base
             self.names = names
             self.columns = columns
@@ -28,7 +41,7 @@ public struct VisibleTables: Sendable {
     }
 
     private var byName: [String: Int] = [:]
-    private let tables: [Table]
+    public let tables: [Table]
 
     /// Earlier tables win a name two could claim (the search path's order).
     public init(_ tables: [Table]) {
@@ -57,8 +70,8 @@ public struct VisibleTables: Sendable {
             let relation = String(column[..<dot]), name = String(column[column.index(after: dot)...])
             let candidates = relation == "?" ? inScope : table(relation).map { [$0] } ?? []
             for table in candidates {
-                for (columnName, masking) in table.columns where name == "*" || columnName == name {
-                    items.insert(.init(item: "\(table.base).\(columnName)", access: .read, masking: masking.rawValue))
+                for column in table.columns where name == "*" || column.name == name {
+                    items.insert(.init(item: "\(table.base).\(column.name)", access: .read, masking: column.masking.rawValue))
                 }
             }
         }

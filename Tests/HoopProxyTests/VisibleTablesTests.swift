@@ -5,9 +5,9 @@ import XCTest
 final class VisibleTablesTests: XCTestCase {
     let tables = VisibleTables([
         .init(base: "public.customers", names: ["customers", "public.customers", "hoop_read_1.customers"],
-              columns: [("id", .clear), ("email", .view), ("notes", .detector)]),
+              columns: [.init("id", "integer", .clear), .init("email", "text", .view), .init("notes", "text", .detector)]),
         .init(base: "public.orders", names: ["orders", "public.orders", "hoop_read_1.orders"],
-              columns: [("id", .clear), ("customer_id", .clear), ("amount", .clear)]),
+              columns: [.init("id", "integer", .clear), .init("customer_id", "integer", .clear), .init("amount", "numeric(10,2)", .clear)]),
     ])
     let analyzer = StatementAnalyzer()
 

@@ -50,6 +50,7 @@ enum AuditFormat {
             if let by = body.endedBy { parts.append("by=\(by)") }
             if let executable = body.process?.executable { parts.append("process=\(executable)") }
             if let correlation = body.correlation { parts.append("job=\(correlation)") }
+            if let agent = body.agent { parts.append("agent=\"\(agent)\"") }
             if let reason = body.reason { parts.append("reason=\"\(reason)\"") }
             return parts.joined(separator: " ")
         }

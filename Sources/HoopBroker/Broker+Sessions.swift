@@ -111,7 +111,7 @@ extension Broker {
             roleName: dbRole, password: password, validUntil: expires, readerRole: schema.reader, schemas: schema.schemas,
             connectionLimit: role.connectionLimit, statementTimeout: role.statementTimeout.map { TimeInterval($0.seconds) },
             idleInTransactionTimeout: role.idleInTransactionTimeout.map { TimeInterval($0.seconds) },
-            comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires)))",
+            comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires))) broker \(brokerID)",
             maxRowsPerWrite: role.privileges.contains(.update) || role.privileges.contains(.delete) ? target.guardrails.maxRowsPerWrite : nil)
         do {
             do {
@@ -425,15 +425,21 @@ extension Broker {
     /// active sessions whose role has vanished are closed.
     public func reconcile() async {
         for (target, pool) in pools {
-            let existing: [String]
+            let found: [SessionRoles.Existing]
             do {
-                existing = try await pool.run { try SessionRoles.existing($0) }
+                found = try await pool.run { try SessionRoles.existing($0) }
             } catch {
                 logger.warning("reconcile: cannot list session roles", metadata: ["target": "\(target)", "error": "\(error)"])
                 continue
             }
+            let existing = found.map(\.name)
             let known = Set(sessions.values.map(\.info.roleName))
-            for roleName in existing where !known.contains(roleName) {
+            // Another broker's live session (several brokers may serve one cluster) is its to end;
+            // anything else in the namespace goes: ours, expired, or made by hand.
+            let others = Set(found.filter { role in
+                role.live && SessionRoles.broker(inComment: role.comment).map { $0 != brokerID } == true
+            }.map(\.name))
+            for roleName in existing where !known.contains(roleName) && !others.contains(roleName) {
                 let id = String(roleName.dropFirst("hoop_s_".count))
                 recordBestEffort([LedgerEntry(CredentialBody(action: "orphan-found", roleName: roleName,
                                                              detail: "a session role the ledger does not hold as active"),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HoopDetectors
 import HoopBrokerAPI
@@ -44,6 +45,13 @@ public actor Broker {
     var revokedTokens: Set<String> = []
     var requests: [String: PendingRequest] = [:]
     let notifier: Notifier
+    /// Names this broker in the comments of the roles it creates (its ledger's path, hashed):
+    /// brokers sharing a cluster leave each other's live sessions alone.
+    var brokerID: String { Broker.brokerID(ledgerPath: configuration.ledgerPath) }
+
+    static func brokerID(ledgerPath: String) -> String {
+        SHA256.hash(data: Array(ledgerPath.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
 
     public init(configuration: BrokerConfiguration, logger: Logger) throws {
         self.configuration = configuration

@@ -108,9 +108,28 @@ public enum SessionRoles {
         return steps
     }
 
+    /// A session role present in the cluster, and what says whose it is.
+    public struct Existing: Sendable {
+        public let name: String
+        /// Its VALID UNTIL is still ahead.
+        public let live: Bool
+        public let comment: String?
+    }
+
     /// Every session role present in the cluster.
-    public static func existing(_ db: PostgresConnection) throws -> [String] {
-        try db.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%' ORDER BY rolname").rows.compactMap { $0[0] }
+    public static func existing(_ db: PostgresConnection) throws -> [Existing] {
+        try db.execute("""
+            SELECT rolname, coalesce(rolvaliduntil > now(), false), shobj_description(oid, 'pg_authid')
+            FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%' ORDER BY rolname
+            """).rows.compactMap { row in
+            row[0].map { Existing(name: $0, live: row[1] == "t", comment: row[2] ?? nil) }
+        }
+    }
+
+    /// What a role's comment says about the broker that made it (`broker <id>`).
+    public static func broker(inComment comment: String?) -> String? {
+        guard let comment, let range = comment.range(of: " broker ") else { return nil }
+        return String(comment[range.upperBound...].prefix { !$0.isWhitespace })
     }
 
     static func timestamp(_ date: Date) -> String {

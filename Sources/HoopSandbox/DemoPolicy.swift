@@ -23,6 +23,7 @@ public enum DemoPolicy {
             database: shop
             sslmode: disable            # loopback sandbox; use verify-full for real databases
             allow_masking_bypass: false # refuse sessions while `target doctor` finds a way around masking
+            agents: { max_rows: 500, max_bytes: 262144 }   # what one `hoopctl mcp` query returns at most
             roles:
               read:
                 tables: ["public.*"]

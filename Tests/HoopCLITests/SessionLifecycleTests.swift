@@ -207,6 +207,20 @@ final class SessionLifecycleTests: XCTestCase {
         XCTAssertEqual(verify.status, 0, verify.stdout)
     }
 
+    /// Two brokers on one cluster: one starting (and reconciling) leaves the other's live
+    /// sessions alone; each role's comment names the broker that made it.
+    func testAnotherBrokerLeavesOurLiveSessionsAlone() throws {
+        let client = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sleep", "2"], environment: pg.environment)
+        XCTAssertTrue(try eventually { try pg.sessionRoles().count == 1 })
+        let comment = try pg.admin().execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%'").scalar
+        XCTAssertNotNil(comment?.range(of: " broker [0-9a-f]{12}$", options: .regularExpression), comment ?? "")
+        let other = try SeparateBroker(pg) { $0 }
+        XCTAssertEqual(try pg.sessionRoles().count, 1, "the other broker's start-up reconcile kept it")
+        XCTAssertEqual(client.wait(), 0, client.output)
+        XCTAssertTrue(try eventually { try pg.sessionRoles().isEmpty })
+        _ = other
+    }
+
     func testTheLedgerHoldsTheSessionWithItsCaller() throws {
         let result = try hoopctl(["exec", "sandbox", "--quiet", "--reason", "ledger check", "--", "sh", "-c", "exit 3"])
         XCTAssertEqual(result.status, 3)

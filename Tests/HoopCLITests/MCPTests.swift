@@ -4,23 +4,22 @@ import HoopTestSupport
 import XCTest
 
 /// `hoopctl mcp` driven by a real MCP client (the `mcp` package from PyPI): tools, resources,
-/// masked rows, a review error, and the approved retry that runs once; the ledger shows the
-/// agent's identity, its MCP client, and each statement.
+/// masked rows, a review error for `drop table orders`, and its approved retry that runs once;
+/// the ledger shows the agent's identity, its MCP client, and each statement. A sandbox of its
+/// own: orders really goes.
 final class MCPTests: XCTestCase {
     var pg: TestPostgres.Instance!
     var broker: SeparateBroker!
     static let client = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/mcp_client.py").path
 
     override func setUpWithError() throws {
-        pg = try TestPostgres.shared()
+        pg = try TestPostgres.startPrivate()
         broker = try SeparateBroker(pg) { $0 }
-        _ = try pg.admin().execute("CREATE TABLE IF NOT EXISTS public.mcp_scratch (id int)")
-        _ = try pg.admin().execute("ALTER TABLE public.mcp_scratch OWNER TO shop_owner")
     }
 
     override func tearDown() {
-        _ = try? pg.admin().execute("DROP TABLE IF EXISTS public.mcp_scratch")
         broker = nil
+        if let pg { TestPostgres.removePrivate(pg.home) }
     }
 
     func testAnAgentQueriesThroughTheProxyAndWaitsForAReview() throws {
@@ -30,8 +29,7 @@ final class MCPTests: XCTestCase {
         let run = try ChildProcess("python3", [Self.client], environment: environment).run()
         XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
         let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((run.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
-        XCTAssertEqual(try pg.admin().execute("SELECT to_regclass('public.orders') IS NOT NULL, to_regclass('public.mcp_scratch') IS NULL").rows.first,
-                       ["t", "t"], "orders waits for its review; the approved scratch drop ran")
+        XCTAssertEqual(try pg.admin().execute("SELECT to_regclass('public.orders') IS NULL").scalar, "t", "the approved drop ran")
 
         let audit = try broker.hoopctl(["audit", "--json"])
         let records = audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -42,9 +40,11 @@ final class MCPTests: XCTestCase {
         let statements = records.filter { $0["kind"] as? String == "statement" && $0["session"] as? String == session }
             .compactMap { ($0["body"] as? [String: Any]).map { ($0["sql"] as? String ?? "", $0["decision"] as? String ?? "") } }
         XCTAssertTrue(statements.contains { $0.0.hasPrefix("select id, email, notes from customers") && $0.1 == "allow" }, "\(statements)")
-        XCTAssertEqual(statements.filter { $0.0 == "drop table public.mcp_scratch" }.map(\.1), ["review", "approved", "review"], "\(statements)")
+        XCTAssertEqual(statements.filter { $0.0 == "drop table orders" }.map(\.1), ["review", "approved", "review"], "\(statements)")
         XCTAssertTrue(records.contains { $0["kind"] as? String == "session" && $0["session"] as? String == session
                 && ($0["body"] as? [String: Any])?["phase"] as? String == "ended" }, "the session ended with the client")
-        XCTAssertNotNil(summary["orders_request"])
+        let request = try XCTUnwrap(summary["orders_request"] as? String)
+        let decided = records.filter { ($0["body"] as? [String: Any])?["requestID"] as? String == request }
+        XCTAssertEqual(decided.compactMap { $0["kind"] as? String == "decision" ? $0["identity"] as? String : nil }, ["user:alice"])
     }
 }

@@ -39,6 +39,26 @@ public enum TestPostgres {
         }
     }
 
+    /// A sandbox of the test's own (cluster, broker, demo data), for a test that changes what
+    /// others rely on; `removePrivate` stops and deletes it.
+    public static func startPrivate() throws -> Instance {
+        let home = try TemporaryDirectory("private-pg").path
+        let environment = ["HOOPCTL_HOME": home, "HOOPCTL_POLICY": "", "HOOPCTL_LEDGER": "", "HOOPCTL_BROKER": ""]
+        let up = try HoopctlBinary.run(["sandbox", "up"], environment: environment)
+        guard up.succeeded else {
+            removePrivate(home)
+            throw TestSetupError("hoopctl sandbox up failed: \(up.stderr)\(up.stdout)")
+        }
+        let sandbox = Sandbox(home: StateDirectory(url: URL(fileURLWithPath: home)))
+        guard let state = try sandbox.loadState() else { throw TestSetupError("no sandbox state in \(home)") }
+        return Instance(sandbox: sandbox, state: state)
+    }
+
+    public static func removePrivate(_ home: String) {
+        _ = try? HoopctlBinary.run(["sandbox", "down", "--purge"], environment: ["HOOPCTL_HOME": home])
+        try? FileManager.default.removeItem(atPath: home)
+    }
+
     nonisolated(unsafe) private static var cached: Instance?
     nonisolated(unsafe) private static var ownedHome: String?
     private static let lock = NSLock()

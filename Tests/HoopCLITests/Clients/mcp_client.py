@@ -58,20 +58,16 @@ async def main():
             # Under review: the error carries the request and the command that approves it.
             drop = await session.call_tool("query", {"sql": "drop table orders"})
             assert failed(drop) and "approval required: request" in text(drop) and "hoopctl approve" in text(drop), text(drop)
-            summary["orders_request"] = request_of(text(drop))
-            # The same flow on a scratch table, approved by another identity: the retry runs once.
-            scratch = "drop table public.mcp_scratch"
-            held = await session.call_tool("query", {"sql": scratch})
-            assert failed(held), text(held)
-            request = request_of(text(held))
+            request = request_of(text(drop))
+            # Another identity approves; the same text again runs once.
             approve = subprocess.run([hoopctl, "approve", request], env=dict(os.environ, HOOPCTL_TOKEN=os.environ["ALICE"]),
                                      capture_output=True, text=True)
             assert approve.returncode == 0, approve.stderr
-            again = await session.call_tool("query", {"sql": scratch})
+            again = await session.call_tool("query", {"sql": "drop table orders"})
             assert not failed(again), text(again)
-            once = await session.call_tool("query", {"sql": scratch})
+            once = await session.call_tool("query", {"sql": "drop table orders"})
             assert failed(once) and request not in text(once), text(once)
-            summary["scratch_request"] = request
+            summary["orders_request"] = request
     print(json.dumps(summary))
 
 

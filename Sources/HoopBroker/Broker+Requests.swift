@@ -11,6 +11,8 @@ struct PendingRequest: Sendable {
     var rule: ApprovalRule
     /// approver → what the approver counted as when voting.
     var approvals: [String: Set<Principal>] = [:]
+    /// A statement review's text without its literals: what leaves the broker in webhooks.
+    var normalizedStatement: String?
 }
 
 extension Broker {
@@ -251,7 +253,9 @@ extension Broker {
                                            votes: [], approvalExpiresAt: nil, session: body.session, binding: body.binding ?? "")
                     info.statement = body.statement
                     info.fingerprint = body.fingerprint
-                    requests[body.requestID] = PendingRequest(info: info, rule: rule)
+                    var pending = PendingRequest(info: info, rule: rule)
+                    pending.normalizedStatement = body.statement
+                    requests[body.requestID] = pending
                 } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                     request.info.state = state
                     if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
@@ -278,6 +282,11 @@ extension Broker {
     func notify(_ event: NotificationEvent, _ request: RequestInfo) {
         let endpoints = policy.notifications.enumerated().filter { $0.element.events.contains(event) }
         guard !endpoints.isEmpty else { return }
+        var request = request
+        if request.kind == "statement" {
+            // Webhooks get the normalized text: literals (where personal data lives) stay with the broker.
+            request.statement = requests[request.id]?.normalizedStatement ?? request.statement.map { _ in "(a statement)" }
+        }
         let notifier = self.notifier
         Task { await notifier.send(event: event, request: request, to: endpoints.map { ($0.offset, $0.element.endpoint) }) }
     }

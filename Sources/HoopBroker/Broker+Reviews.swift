@@ -72,7 +72,9 @@ extension Broker {
                                             binding: binding, approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup,
                                             session: statement.sessionID, statement: statement.normalized),
                                 identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
-        requests[id] = PendingRequest(info: info, rule: rule)
+        var pending = PendingRequest(info: info, rule: rule)
+        pending.normalizedStatement = statement.normalized
+        requests[id] = pending
         logger.info("statement review requested", metadata: ["request": "\(id)", "requester": "\(statement.identity)", "session": "\(statement.sessionID)"])
         notify(.requestCreated, info)
         return info

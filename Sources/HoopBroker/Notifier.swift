@@ -84,6 +84,9 @@ actor Notifier {
         let ttl = request.ttlSeconds >= 3600 ? "\(request.ttlSeconds / 3600)h" : "\(request.ttlSeconds / 60)m"
         let text: String
         switch event {
+        case .requestCreated where request.kind == "statement":
+            text = "\(request.requester) asks to run `\(request.statement ?? "a statement")` once on \(request.target) (\(request.reason)). "
+                + "Approve: hoopctl approve \(request.id)"
         case .requestCreated:
             text = "\(request.requester) asks for role \(request.role) on \(request.target) for \(ttl): \"\(request.reason)\". Approve: hoopctl approve \(request.id)"
         case .requestDecided:

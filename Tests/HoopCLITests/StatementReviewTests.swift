@@ -10,10 +10,13 @@ import XCTest
 final class StatementReviewTests: XCTestCase {
     var pg: TestPostgres.Instance!
     var broker: SeparateBroker!
+    var hook: BackgroundProcess!
+    var hookFile: String { broker.directory.file("webhook.jsonl") }
     static let client = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/review_client.py").path
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
+        let port = try XCTUnwrap(FreePort.find())
         broker = try SeparateBroker(pg) { yaml in
             yaml.replacingOccurrences(of: "      write:\n", with: """
                       writer:
@@ -25,11 +28,15 @@ final class StatementReviewTests: XCTestCase {
                 """)
                 .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }",
                                       with: "- { who: group:analysts, target: sandbox, roles: [write, writer] }")
+                .replacingOccurrences(of: "  - webhook_env: HOOPCTL_WEBHOOK_URL   # e.g. a Slack incoming webhook; the URL is a secret",
+                                      with: "  - webhook: http://127.0.0.1:\(port)/hook")
         }
+        hook = try BackgroundProcess("python3", ["-c", ApprovalTests.listener, hookFile, String(port)])
     }
 
     override func tearDown() {
         _ = try? pg.admin().execute("DROP TABLE IF EXISTS public.review_scratch")
+        hook = nil
         broker = nil
     }
 
@@ -75,6 +82,12 @@ final class StatementReviewTests: XCTestCase {
         XCTAssertEqual(ran.count, 1, "the approved text ran once")
         XCTAssertTrue(bodies("event").contains { $0.body["name"] as? String == "review.ran-as-owner"
                 && ($0.body["details"] as? [String: Any])?["role"] as? String == "shop_owner" })
+        // Webhooks announce statement reviews with the normalized text: no literal leaves the broker.
+        let literal = try XCTUnwrap(summary["literal_request"] as? String)
+        XCTAssertTrue(eventually(timeout: 20) { ((try? String(contentsOfFile: hookFile, encoding: .utf8)) ?? "").contains(literal) })
+        let announced = (try? String(contentsOfFile: hookFile, encoding: .utf8)) ?? ""
+        XCTAssertTrue(announced.contains("asks to run `delete from customers where email = $1` once on sandbox"), announced)
+        XCTAssertFalse(announced.contains("ann.secret"), announced)
         let dropRequest = try XCTUnwrap(summary["drop_request"] as? String)
         XCTAssertEqual(bodies("request").filter { $0.body["requestID"] as? String == dropRequest }.map { $0.body["state"] as? String },
                        ["created", "denied"])

@@ -106,4 +106,6 @@ assert as_person(os.environ["CAROL"], "deny", drop_request, "--reason", "keep it
 denied = refused(drop)
 assert f"request {drop_request} was denied: keep it for now" in denied.diag.message_primary, denied.diag.message_primary
 summary["drop_request"] = drop_request
+# A statement with a literal under review: the webhook hears of it without the literal.
+summary["literal_request"] = request_of(refused("delete from customers where email = 'ann.secret@example.com'"))
 print(json.dumps(summary))

@@ -24,6 +24,8 @@ public enum BrokerService {
         let group = ServiceGroup(configuration: .init(services: [.init(service: duties), .init(service: proxy), .init(service: server)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        // What the lineage index counted since its last write (the records have it either way).
+        broker.ledger.flushPendingLineage()
         logger.info("broker stopped")
     }
 }

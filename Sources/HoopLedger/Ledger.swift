@@ -18,12 +18,15 @@ public final class Ledger: Sendable {
     }
 
     public let path: String
+    let mode: Mode
     let pool: DatabasePool
     private let syncer: WALSyncer?
+    let lineage = LineageIndex()
 
     /// Opens (and, read-write, creates and migrates) the ledger at `path`.
     public init(path: String, mode: Mode = .readWrite, durability: Durability = .full) throws(LedgerError) {
         self.path = path
+        self.mode = mode
         let exists = FileManager.default.fileExists(atPath: path)
         if mode == .readOnly, !exists { throw .missing(path: path) }
         var configuration = Configuration()
@@ -76,7 +79,8 @@ public final class Ledger: Sendable {
                 // statement, and re-parsing them each time is a measurable share of an append.
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
-                    let records = try Ledger.insert(entries, now: now, into: db)
+                    let records = try Ledger.insert(entries, now: now, into: db, lineage: lineage)
+                    if lineage.isDue { try lineage.flush(into: db) }
                     try db.cachedStatement(sql: "COMMIT").execute()
                     return records
                 } catch {
@@ -92,13 +96,24 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Writes the lineage counted since the last write (before reading the lineage table).
+    func flushLineage() throws {
+        try pool.write { try lineage.flush(into: $0) }
+    }
+
+    /// At shutdown: writes what the lineage index still holds in memory, if it can.
+    public func flushPendingLineage() {
+        guard mode == .readWrite else { return }
+        try? flushLineage()
+    }
+
     @discardableResult
     public func append(_ entry: LedgerEntry) throws(LedgerError) -> LedgerRecord {
         try append([entry])[0]
     }
 
     /// Chains and inserts the entries, in the caller's transaction.
-    private static func insert(_ entries: [LedgerEntry], now: Date, into db: Database) throws -> [LedgerRecord] {
+    private static func insert(_ entries: [LedgerEntry], now: Date, into db: Database, lineage index: LineageIndex) throws -> [LedgerRecord] {
         var (lastID, lastHash) = try Ledger.head(db) ?? (0, HashChain.genesis)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO records (id, ts, kind, identity, target, session, body, prev_hash, hash)
@@ -115,14 +130,7 @@ public final class Ledger: Sendable {
             try insert.execute(arguments: [id, timestamp, entry.kind.rawValue, entry.identity, entry.target,
                                            entry.session, entry.body, lastHash, hash])
             if let lineage = entry.lineage, !lineage.items.isEmpty {
-                let row = try db.cachedStatement(sql: """
-                    INSERT INTO lineage (record, ts, item, access, masking, identity, target, session, job, fingerprint)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for item in lineage.items {
-                    try row.execute(arguments: [id, timestamp, item.item, item.access.rawValue, item.masking, entry.identity, entry.target,
-                                                entry.session, lineage.job, lineage.fingerprint])
-                }
+                index.add(lineage, timestamp: timestamp, identity: entry.identity, target: entry.target, session: entry.session)
             }
             records.append(LedgerRecord(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
                                         identity: entry.identity, target: entry.target, session: entry.session,

@@ -71,6 +71,7 @@ extension Ledger {
         }
         let verification = try verify()
         do {
+            if mode == .readWrite { try flushLineage() }
             return try pool.read { db in
                 let access = try Row.fetchAll(db, sql: """
                     SELECT identity, target, json_extract(body, '$.role'), count(*), min(ts), max(ts) FROM records
@@ -102,9 +103,9 @@ extension Ledger {
                 }
 
                 let columns = try Row.fetchAll(db, sql: """
-                    SELECT item, json_group_array(DISTINCT identity), count(DISTINCT record), sum(masking IN ('view', 'detector')),
-                           sum(masking = 'clear')
-                    FROM lineage WHERE masking IS NOT NULL AND ts >= ? AND ts < ?
+                    SELECT item, json_group_array(DISTINCT identity), sum(statements), sum(statements * (masking IN ('view', 'detector'))),
+                           sum(statements * (masking = 'clear'))
+                    FROM lineage WHERE masking != '' AND last >= ? AND first < ?
                     GROUP BY item HAVING sum(masking IN ('view', 'detector')) > 0 ORDER BY item
                     """, arguments: [from, to]).map { row in
                     AuditReport.SensitiveColumn(column: row[0], identities: list(row[1]), statements: row[2], masked: row[3], clear: row[4])

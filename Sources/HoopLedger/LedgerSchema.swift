@@ -38,21 +38,24 @@ enum LedgerSchema {
                 """)
         }
         migrator.registerMigration(lineage) { db in
-            // Who touched which table and column, one row per item of a statement record: an index
-            // for `audit trace`, derived from the records (which the hash chain covers).
+            // Who touched which table and column: per hour, session and statement shape, how many
+            // statements; for `audit trace`. Derived from the statement records (which the hash
+            // chain covers) and rebuilt from them if need be.
             try db.execute(sql: """
                 CREATE TABLE lineage (
                     item        TEXT NOT NULL,      -- schema.table or schema.table.column
-                    ts          INTEGER NOT NULL,
-                    record      INTEGER NOT NULL,   -- the statement record
+                    hour        INTEGER NOT NULL,   -- the hour (microseconds since the epoch, floored)
+                    session     TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
                     access      TEXT NOT NULL,      -- read | write
-                    masking     TEXT,               -- columns read: view | detector | clear
-                    identity    TEXT,
-                    target      TEXT,
-                    session     TEXT,
-                    job         TEXT,               -- the session's correlation id, else its command
-                    fingerprint TEXT,
-                    PRIMARY KEY (item, ts, record, access)
+                    masking     TEXT NOT NULL,      -- columns read: view | detector | clear; '' otherwise
+                    identity    TEXT NOT NULL,
+                    target      TEXT NOT NULL,
+                    job         TEXT NOT NULL,      -- the session's correlation id, else its command
+                    statements  INTEGER NOT NULL,
+                    first       INTEGER NOT NULL,
+                    last        INTEGER NOT NULL,
+                    PRIMARY KEY (item, hour, session, fingerprint, access, masking)
                 ) WITHOUT ROWID;                    -- stored in trace order: a trace reads one range
                 """)
         }

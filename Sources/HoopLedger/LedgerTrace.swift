@@ -46,8 +46,9 @@ extension Ledger {
         var conditions = ["item IN (\(query.items.map { _ in "?" }.joined(separator: ", ")))"]
         var arguments: [(any DatabaseValueConvertible)?] = query.items
         if let since = query.since {
-            conditions.append("ts >= ?")
-            arguments.append(Int64((since.timeIntervalSince1970 * 1_000_000).rounded()))
+            // Counted by the hour: the hour `since` falls in is included whole.
+            conditions.append("hour >= ?")
+            arguments.append(Int64((since.timeIntervalSince1970 * 1_000_000).rounded()) / LineageIndex.hourMicros * LineageIndex.hourMicros)
         }
         if let target = query.target {
             conditions.append("target = ?")
@@ -56,16 +57,18 @@ extension Ledger {
         // The grouping column comes from the enum, never from the caller's text.
         let key = query.by.rawValue
         let sql = """
-            SELECT coalesce(\(key), '-'), json_group_array(DISTINCT identity), json_group_array(DISTINCT job), count(DISTINCT session),
-                   count(DISTINCT record), json_group_array(DISTINCT fingerprint), min(ts), max(ts),
-                   sum(masking IN ('view', 'detector')), sum(masking = 'clear'), sum(access = 'write')
+            SELECT \(key), json_group_array(DISTINCT identity), json_group_array(DISTINCT job), count(DISTINCT session),
+                   sum(statements), json_group_array(DISTINCT fingerprint), min(first), max(last),
+                   sum(statements * (masking IN ('view', 'detector'))), sum(statements * (masking = 'clear')),
+                   sum(statements * (access = 'write'))
             FROM lineage WHERE \(conditions.joined(separator: " AND "))
-            GROUP BY \(key) ORDER BY min(ts)
+            GROUP BY \(key) ORDER BY min(first)
             """
         func list(_ json: String?) -> [String] {
             ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
         }
         do {
+            if mode == .readWrite { try flushLineage() }
             return try pool.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                     TraceLine(key: row[0], identities: list(row[1]), jobs: list(row[2]), sessions: row[3], statements: row[4],

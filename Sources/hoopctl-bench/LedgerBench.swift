@@ -59,9 +59,10 @@ struct LedgerBench {
         let traceJob = try Clock.medianMilliseconds(runs: 11, ChildProcess(HoopctlPath.path, ["audit", "trace", "customers.email", "--by", "job",
                                                                                                 "--ledger", traced]))
         let traceSQL = try Clock.medianMilliseconds(runs: 11, ChildProcess("sqlite3", [traced, """
-            SELECT identity, count(DISTINCT session), count(DISTINCT record), json_group_array(DISTINCT fingerprint), min(ts), max(ts),
-                   sum(masking IN ('view', 'detector')), sum(masking = 'clear'), sum(access = 'write')
-            FROM lineage WHERE item IN ('customers.email', 'public.customers.email') AND ts >= \(Int64((Date().timeIntervalSince1970 - 30 * 86400) * 1e6))
+            SELECT identity, json_group_array(DISTINCT job), count(DISTINCT session), sum(statements), json_group_array(DISTINCT fingerprint),
+                   min(first), max(last), sum(statements * (masking IN ('view', 'detector'))), sum(statements * (masking = 'clear')),
+                   sum(statements * (access = 'write'))
+            FROM lineage WHERE item IN ('customers.email', 'public.customers.email') AND hour >= \(Int64((Date().timeIntervalSince1970 - 30 * 86400) * 1e6))
             GROUP BY identity
             """]))
         report.add("audit trace customers.email, 1M statements (ms)", format(trace, decimals: 1), format(traceSQL, decimals: 1),
@@ -171,6 +172,7 @@ struct LedgerBench {
             for batchStart in stride(from: 0, to: Self.bigLedgerRecords, by: 10_000) {
                 try ledger.append((batchStart..<batchStart + 10_000).map(statement))
             }
+            ledger.flushPendingLineage()
         }
     }
 

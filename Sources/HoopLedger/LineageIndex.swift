@@ -1,0 +1,70 @@
+import Foundation
+import GRDB
+
+/// The `lineage` table: for `audit trace`, how many statements of each session and shape
+/// touched each table and column in each hour. Fed by appended statement records, counted in
+/// memory and written at most once a second (or before a trace or report reads it), so a
+/// statement costs a dictionary update, not index writes. Derived data: the statement records
+/// (hash-chained) keep each statement's lineage; a crash loses at most the last second of it.
+final class LineageIndex: @unchecked Sendable {
+    struct Key: Hashable {
+        var item: String
+        var hour: Int64
+        var session: String
+        var fingerprint: String
+        var access: String
+        var masking: String
+        var identity: String
+        var target: String
+        var job: String
+    }
+
+    struct Counts {
+        var statements = 0
+        var first = Int64.max
+        var last = Int64.min
+    }
+
+    private let lock = NSLock()
+    private var pending: [Key: Counts] = [:]
+    private var lastFlush = Date()
+    static let flushInterval: TimeInterval = 1
+
+    static let hourMicros: Int64 = 3_600_000_000
+
+    func add(_ lineage: StatementLineage, timestamp: Int64, identity: String?, target: String?, session: String?) {
+        let hour = timestamp / Self.hourMicros * Self.hourMicros
+        lock.withLock {
+            for item in lineage.items {
+                let key = Key(item: item.item, hour: hour, session: session ?? "", fingerprint: lineage.fingerprint, access: item.access.rawValue,
+                              masking: item.masking ?? "", identity: identity ?? "", target: target ?? "", job: lineage.job ?? "")
+                var counts = pending[key, default: Counts()]
+                counts.statements += 1
+                counts.first = min(counts.first, timestamp)
+                counts.last = max(counts.last, timestamp)
+                pending[key] = counts
+            }
+        }
+    }
+
+    var isDue: Bool { lock.withLock { !pending.isEmpty && Date().timeIntervalSince(lastFlush) >= Self.flushInterval } }
+
+    /// Writes what was counted, in the caller's transaction.
+    func flush(into db: Database) throws {
+        let batch: [Key: Counts] = lock.withLock {
+            defer { pending.removeAll(keepingCapacity: true); lastFlush = Date() }
+            return pending
+        }
+        guard !batch.isEmpty else { return }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO lineage (item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (item, hour, session, fingerprint, access, masking) DO UPDATE SET
+                statements = statements + excluded.statements, first = min(first, excluded.first), last = max(last, excluded.last)
+            """)
+        for (key, counts) in batch {
+            try upsert.execute(arguments: [key.item, key.hour, key.session, key.fingerprint, key.access, key.masking, key.identity, key.target,
+                                           key.job, counts.statements, counts.first, counts.last])
+        }
+    }
+}

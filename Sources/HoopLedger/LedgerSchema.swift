@@ -42,6 +42,7 @@ enum LedgerSchema {
             // statements; for `audit trace`. Derived from the statement records (which the hash
             // chain covers) and rebuilt from them if need be.
             try db.execute(sql: """
+                DROP TABLE IF EXISTS lineage;       -- a per-statement table of an earlier development build
                 CREATE TABLE lineage (
                     item        TEXT NOT NULL,      -- schema.table or schema.table.column
                     hour        INTEGER NOT NULL,   -- the hour (microseconds since the epoch, floored)
@@ -62,7 +63,7 @@ enum LedgerSchema {
         return migrator
     }
 
-    static let lineage = "v2-lineage"
+    static let lineage = "v2-lineage-hourly"
 
     static let guardTriggers = ["records_append_only_update", "records_append_only_delete"]
 

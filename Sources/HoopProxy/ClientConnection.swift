@@ -79,7 +79,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// Prepared statements and portals of the extended protocol, with their decisions.
     private var prepared: [String: Judged] = [:]
     private var portals: [String: Judged] = [:]
-    private var lineages: [String: StatementLineage] = [:]
+    private var lineages: [String: (lineage: StatementLineage, summary: [String])] = [:]
     /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
     private var sqlPrepared: [String: StatementFacts] = [:]
     private var cancelKey: (processID: Int32, secretKey: Int32)?
@@ -708,19 +708,23 @@ final class ClientConnection: ChannelInboundHandler {
                                  decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
                                  relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations,
                                  request: judged.reviewed?.request)
-        if let lineage, !lineage.items.isEmpty { body.lineage = lineage.summary }
+        if let lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
         var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
-        entry.lineage = lineage
+        entry.lineage = lineage?.lineage
         return entry
     }
 
-    /// Resolved once per statement shape (the fingerprint) for the connection's lifetime.
-    private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket) -> StatementLineage? {
+    /// Resolved once per statement shape (the fingerprint) for the connection's lifetime, with
+    /// the lines the statement record keeps.
+    private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket) -> (lineage: StatementLineage, summary: [String])? {
         guard let tables = ticket.visibleTables else { return nil }
-        if !analysis.fingerprint.isEmpty, let known = lineages[analysis.fingerprint] { return known }
+        // EXECUTE name carries what `name` prepared, which its own text does not show.
+        let cacheable = !analysis.fingerprint.isEmpty && analysis.facts.executes == nil
+        if cacheable, let known = lineages[analysis.fingerprint] { return known }
         let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint, job: ticket.job)
-        if !analysis.fingerprint.isEmpty, lineages.count < 1024 { lineages[analysis.fingerprint] = lineage }
-        return lineage
+        let resolved = (lineage, lineage.summary)
+        if cacheable, lineages.count < 1024 { lineages[analysis.fingerprint] = resolved }
+        return resolved
     }
 
     /// Queues a message for the server; with entries, it waits until they are committed.

@@ -23,7 +23,8 @@ extension Broker {
         return SessionCatalog(
             target: target.name, role: session.info.role,
             tables: tables.map { table in
-                SessionCatalog.Table(name: table.names.first.map { table.base.hasPrefix("public.") ? $0 : table.base } ?? table.base, base: table.base,
+                // Public's views are on the search path first; another schema's are named through their view schema.
+                SessionCatalog.Table(name: (table.base.hasPrefix("public.") ? table.names.first : table.names.last) ?? table.base, base: table.base,
                                      columns: table.columns.map { .init(name: $0.name, type: $0.type, masking: $0.masking.rawValue) })
             },
             maxRows: target.agentLimits.maxRows, maxBytes: target.agentLimits.maxBytes)

@@ -17,7 +17,7 @@ public struct SessionCatalog: Codable, Sendable, Equatable {
     }
 
     public struct Table: Codable, Sendable, Equatable {
-        /// As the session names it: `customers`, or `sales.orders` outside public.
+        /// As the session names it: `customers`, or `hoop_read_<version>_sales.orders` outside public.
         public var name: String
         /// The base table: `public.customers`.
         public var base: String

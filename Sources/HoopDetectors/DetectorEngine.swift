@@ -81,13 +81,25 @@ public final class DetectorEngine: Sendable {
             return true
         }
         guard !matches.isEmpty else { return false }
-        var position = 0
-        for match in matches {
-            output.writeBytes(UnsafeRawBufferPointer(rebasing: value[position..<match.range.lowerBound]))
-            writeReplacement(for: UnsafeRawBufferPointer(rebasing: value[match.range]), strategy: strategy(of: match.detector), to: &output)
-            position = match.range.upperBound
+        // The masked value is assembled in the output's own memory, in one write.
+        var total = value.count
+        for match in matches { total += replacementLength(match.range.count, strategy: strategy(of: match.detector)) - match.range.count }
+        output.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { destination in
+            var position = 0, written = 0
+            func copy(_ bytes: UnsafeRawBufferPointer) {
+                guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+                (destination.baseAddress! + written).copyMemory(from: base, byteCount: bytes.count)
+                written += bytes.count
+            }
+            for match in matches {
+                copy(UnsafeRawBufferPointer(rebasing: value[position..<match.range.lowerBound]))
+                written += writeReplacement(for: UnsafeRawBufferPointer(rebasing: value[match.range]), strategy: strategy(of: match.detector),
+                                            to: UnsafeMutableRawBufferPointer(rebasing: destination[written...]))
+                position = match.range.upperBound
+            }
+            copy(UnsafeRawBufferPointer(rebasing: value[position...]))
+            return written
         }
-        output.writeBytes(UnsafeRawBufferPointer(rebasing: value[position...]))
         return true
     }
 
@@ -143,23 +155,37 @@ public final class DetectorEngine: Sendable {
 
     private static let hexDigits: StaticString = "0123456789abcdef"
 
-    private func writeReplacement(for found: UnsafeRawBufferPointer, strategy: DetectorStrategy, to output: inout ByteBuffer) {
+    private func replacementLength(_ count: Int, strategy: DetectorStrategy) -> Int {
+        switch strategy {
+        case .redact: Self.redacted.utf8CodeUnitCount
+        case .partial: count
+        case .hash: 16
+        }
+    }
+
+    /// Writes what replaces `found` at the start of `destination`; returns how many bytes.
+    private func writeReplacement(for found: UnsafeRawBufferPointer, strategy: DetectorStrategy, to destination: UnsafeMutableRawBufferPointer) -> Int {
         switch strategy {
         case .redact:
-            output.writeStaticString(Self.redacted)
+            destination.baseAddress!.copyMemory(from: Self.redacted.utf8Start, byteCount: Self.redacted.utf8CodeUnitCount)
+            return Self.redacted.utf8CodeUnitCount
         case .partial(let keep):
             // As the database's mask_partial: never more than half of the value stays.
             let kept = min(keep, found.count / 2)
-            output.writeRepeatingByte(UInt8(ascii: "*"), count: found.count - kept)
-            output.writeBytes(UnsafeRawBufferPointer(rebasing: found.suffix(kept)))
+            destination.baseAddress!.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "*"), count: found.count - kept)
+            if kept > 0 { (destination.baseAddress! + (found.count - kept)).copyMemory(from: found.baseAddress! + (found.count - kept), byteCount: kept) }
+            return found.count
         case .hash:
             // As the database's mask_hash (same key): the first 16 hex digits of HMAC-SHA-256.
             let mac = HMAC<SHA256>.authenticationCode(for: found, using: SymmetricKey(data: hashKey))
             let hex = Self.hexDigits.utf8Start
+            var index = 0
             for byte in mac.prefix(8) {
-                output.writeInteger(hex[Int(byte >> 4)])
-                output.writeInteger(hex[Int(byte & 0x0f)])
+                destination[index] = hex[Int(byte >> 4)]
+                destination[index + 1] = hex[Int(byte & 0x0f)]
+                index += 2
             }
+            return 16
         }
     }
 

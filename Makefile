@@ -16,7 +16,7 @@ demo: build
 	@scripts/demo
 
 test: deps
-	@scripts/install-deps chromium mcp   # the report's HTML rendered in a browser; an MCP client
+	@scripts/install-deps chromium python3-pip mcp   # the report's HTML in a browser; an MCP client (PyPI)
 	@scripts/test
 
 bench: deps

@@ -284,7 +284,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" role' -l 'role' -d 'The role to use (default: your only role, or the first that needs no approval).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" reason' -l 'reason' -d 'Why the agent needs access; kept in the ledger.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" ttl' -l 'ttl' -d 'How long the session may live, up to the role\'s max_ttl.' -rfka ''
-complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" correlation-id' -l 'correlation-id' -d 'Groups this session with the rest of the agent\'s job (default: $HOOPCTL_CORRELATION_ID).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" correlation-id' -l 'correlation-id' -d 'Groups the sessions of one job in the ledger (default: $HOOPCTL_CORRELATION_ID, which the command inherits).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" h help' -s 'h' -l 'help' -d 'Show help information.'

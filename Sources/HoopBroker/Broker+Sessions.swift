@@ -51,7 +51,7 @@ extension Broker {
     /// The target and role a session request names, if the policy lets the caller have them.
     private func sessionRole(_ request: SessionRequest, identity: Identity) throws(BrokerFailure) -> (Target, Role) {
         if let correlation = request.correlation, !SessionRequest.isValidCorrelation(correlation) {
-            throw BrokerFailure(.invalid, "a correlation id is 1 to 128 letters, digits and . _ : -")
+            throw BrokerFailure(.invalid, SessionRequest.correlationRule)
         }
         guard let target = policy.targets[request.target] else {
             let mine = policy.targets(of: identity)

@@ -29,6 +29,8 @@ public struct SessionRequest: Codable, Sendable {
 }
 
 extension SessionRequest {
+    public static let correlationRule = "a correlation id is 1 to 128 letters, digits and . _ : -"
+
     /// 1 to 128 of letters, digits and `. _ : -`: safe in any log line and URL.
     public static func isValidCorrelation(_ id: String) -> Bool {
         (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { byte in

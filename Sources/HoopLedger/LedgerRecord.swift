@@ -92,11 +92,11 @@ public struct LedgerRecord: Sendable, Equatable, Codable {
     }
 }
 
-enum LedgerCoding {
+public enum LedgerCoding {
     static let decoder = JSONDecoder()
 
     /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes`.
-    static func string(_ text: String) -> String {
+    public static func string(_ text: String) -> String {
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
@@ -113,6 +113,11 @@ enum LedgerCoding {
             }
         }
         return out + "\""
+    }
+
+    /// The strings of a JSON array SQLite built (`json_group_array`), sorted.
+    static func sortedStrings(jsonArray json: String?) -> [String] {
+        ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
     }
 
     static func encode<Body: Encodable>(_ body: Body) -> String {

@@ -66,9 +66,6 @@ public struct AuditReport: Sendable, Codable, Equatable {
 extension Ledger {
     public func report(since: Date, until: Date = Date()) throws(LedgerError) -> AuditReport {
         let from = Int64((since.timeIntervalSince1970 * 1_000_000).rounded()), to = Int64((until.timeIntervalSince1970 * 1_000_000).rounded())
-        func list(_ json: String?) -> [String] {
-            ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
-        }
         let verification = try verify()
         do {
             if mode == .readWrite { try flushLineage() }
@@ -108,7 +105,7 @@ extension Ledger {
                     FROM lineage WHERE masking != '' AND last >= ? AND first < ?
                     GROUP BY item HAVING sum(masking IN ('view', 'detector')) > 0 ORDER BY item
                     """, arguments: [from, to]).map { row in
-                    AuditReport.SensitiveColumn(column: row[0], identities: list(row[1]), statements: row[2], masked: row[3], clear: row[4])
+                    AuditReport.SensitiveColumn(column: row[0], identities: LedgerCoding.sortedStrings(jsonArray: row[1]), statements: row[2], masked: row[3], clear: row[4])
                 }
 
                 let refusedCondition = """

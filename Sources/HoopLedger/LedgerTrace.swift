@@ -64,16 +64,14 @@ extension Ledger {
             FROM lineage WHERE \(conditions.joined(separator: " AND "))
             GROUP BY \(key) ORDER BY min(first)
             """
-        func list(_ json: String?) -> [String] {
-            ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
-        }
         do {
             if mode == .readWrite { try flushLineage() }
             return try pool.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                    TraceLine(key: row[0], identities: list(row[1]), jobs: list(row[2]), sessions: row[3], statements: row[4],
-                              fingerprints: list(row[5]), first: row[6], last: row[7], masked: row[8] ?? 0, clear: row[9] ?? 0,
-                              writes: row[10] ?? 0)
+                    TraceLine(key: row[0], identities: LedgerCoding.sortedStrings(jsonArray: row[1]),
+                              jobs: LedgerCoding.sortedStrings(jsonArray: row[2]), sessions: row[3], statements: row[4],
+                              fingerprints: LedgerCoding.sortedStrings(jsonArray: row[5]), first: row[6], last: row[7],
+                              masked: row[8] ?? 0, clear: row[9] ?? 0, writes: row[10] ?? 0)
                 }
             }
         } catch {

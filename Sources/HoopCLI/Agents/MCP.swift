@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import HoopBrokerAPI
 import HoopCommon
 import HoopMCP
 
@@ -30,24 +29,13 @@ extension Hoopctl {
         @Option(help: ArgumentHelp("How long the session may live, up to the role's max_ttl.", valueName: "duration"))
         var ttl: TimeSpan?
 
-        @Option(help: ArgumentHelp("Groups this session with the rest of the agent's job (default: $HOOPCTL_CORRELATION_ID).", valueName: "id"))
-        var correlationId: String?
+        @OptionGroup var job: JobOptions
 
         @OptionGroup var broker: BrokerOptions
 
-        var correlation: String? {
-            correlationId ?? ProcessInfo.processInfo.environment["HOOPCTL_CORRELATION_ID"].flatMap { $0.isEmpty ? nil : $0 }
-        }
-
-        func validate() throws {
-            if let id = correlation, !SessionRequest.isValidCorrelation(id) {
-                throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : - (got '\(id.prefix(40))')")
-            }
-        }
-
         func run() async throws {
             let gateway = AgentGateway(settings: .init(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) },
-                                                       correlation: correlation, version: Hoopctl.version),
+                                                       correlation: job.correlation, version: Hoopctl.version),
                                        broker: try broker.client)
             try await gateway.run()
         }

@@ -10,31 +10,11 @@ enum AuditFormat {
 
     /// One JSON object; the body is embedded as stored (it is canonical JSON already).
     static func jsonLine(_ record: LedgerRecord) -> String {
-        func string(_ value: String?) -> String { value.map(jsonString) ?? "null" }
+        func string(_ value: String?) -> String { value.map(LedgerCoding.string) ?? "null" }
         return "{\"id\":\(record.id),\"time\":\(string(preciseTime(record))),\"ts\":\(record.timestamp)"
             + ",\"kind\":\(string(record.kind)),\"identity\":\(string(record.identity)),\"target\":\(string(record.target))"
             + ",\"session\":\(string(record.session)),\"body\":\(record.body)"
             + ",\"prev_hash\":\(string(record.previousHash)),\"hash\":\(string(record.hash))}"
-    }
-
-    /// A JSON string literal (RFC 8259 escaping).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// A readable one-line account of the record's body.

@@ -57,7 +57,7 @@ extension Hoopctl.AuditCommand {
             if follow, csv { throw ValidationError("--follow prints lines or JSON lines, not CSV") }
             if follow, limit != nil { throw ValidationError("--follow and --limit cannot be used together") }
             if let correlationId, !SessionRequest.isValidCorrelation(correlationId) {
-                throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : -")
+                throw ValidationError(SessionRequest.correlationRule)
             }
             if let since, let until, since.date >= until.date {
                 throw ValidationError("--since must be earlier than --until")

@@ -30,20 +30,8 @@ struct SessionOptions: ParsableArguments {
     @Flag(help: "Do not print the session line on standard error.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Groups the sessions of one job in the ledger (default: $HOOPCTL_CORRELATION_ID, which the command inherits).",
-                               valueName: "id"))
-    var correlationId: String?
-
-    /// The flag, else the environment (so a job's nested `exec`s share their parent's).
-    var correlation: String? {
-        correlationId ?? ProcessInfo.processInfo.environment["HOOPCTL_CORRELATION_ID"].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
-    mutating func validate() throws {
-        if let id = correlation, !SessionRequest.isValidCorrelation(id) {
-            throw ValidationError("a correlation id is 1 to 128 letters, digits and . _ : - (got '\(id.prefix(40))')")
-        }
-    }
+    @OptionGroup var job: JobOptions
+    var correlation: String? { job.correlation }
 
     @OptionGroup var broker: BrokerOptions
 

@@ -38,11 +38,12 @@ public final class ForegroundChild: @unchecked Sendable {
         let path = try ChildProcess.locate(executable, searchPath: environment["PATH"])
         let pid = try Spawn.start(path: path, arguments: arguments, environment: environment, name: executable)
         self.pid = pid
+        // Signals go to the child from the moment it exists, not from when someone waits for it.
+        SignalRelay.shared.forward(to: pid)
     }
 
     /// Waits for the child (blocking this thread) while another thread forwards signals.
     public func wait() -> Termination {
-        SignalRelay.shared.forward(to: pid)
         defer { SignalRelay.shared.forward(to: nil) }
         guard let (exited, code) = Spawn.wait(pid) else { return .exited(127) }
         return exited ? .exited(code) : .signaled(code)

@@ -142,10 +142,14 @@ final class SessionLifecycleTests: XCTestCase {
     }
 
     func testSignalsToHoopctlReachTheCommand() throws {
+        // The signal goes once the command runs with its trap set (the role exists a little earlier).
+        let ready = FileManager.default.temporaryDirectory.appendingPathComponent("trap-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: ready) }
         let client = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sh", "-c",
-                                                                "trap 'exit 42' TERM; while :; do sleep 0.05; done"],
+                                                                "trap 'exit 42' TERM; touch '\(ready)'; while :; do sleep 0.05; done"],
                                            environment: pg.environment)
         XCTAssertTrue(try eventually { try pg.sessionRoles().count == 1 })
+        XCTAssertTrue(eventually { FileManager.default.fileExists(atPath: ready) })
         client.signal(SIGTERM)
         XCTAssertEqual(client.wait(), 42, client.output)
     }

@@ -68,17 +68,22 @@ final class ClientConnection: ChannelInboundHandler {
     private var masker: ResultMasker?
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
-    /// Client messages held while the upstream connects or a statement waits for the broker's
-    /// word on its review; relayed in order afterwards.
+    /// Client messages held while the upstream connects, a statement waits for the broker's
+    /// word on its review or for its analysis, or a text waits for the server to settle (see
+    /// `settingsCouldChangeItsReading`); relayed in order afterwards.
     private var held: [FrontendMessage] = []
-    private var reviewing = false
+    private var paused = false
+    /// Paused until every request sent has its answer (the server is idle).
+    private var pausedUntilIdle = false
+    /// A large text's analysis, made off the event loop, waiting for its message to be relayed again.
+    private var analysed: (sql: String, analyses: [StatementAnalysis])?
     /// The transaction status of the last ReadyForQuery (`I`, `T` or `E`).
     private var transactionStatus = UInt8(ascii: "I")
     private var executions: [ResponseTracker.Token: Execution] = [:]
     private var nextToken = 0
-    /// Prepared statements and portals of the extended protocol, with their decisions.
-    private var prepared: [String: Judged] = [:]
-    private var portals: [String: Judged] = [:]
+    /// Prepared statements and portals of the extended protocol, with their decisions, by the
+    /// client's names and the proxy's names for them upstream.
+    private var names = StatementNames<Judged>()
     private var lineages: [String: (lineage: StatementLineage, summary: [String])] = [:]
     /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
     private var sqlPrepared: [String: StatementFacts] = [:]
@@ -106,7 +111,7 @@ final class ClientConnection: ChannelInboundHandler {
             if case .terminate = message { return close() }
             held.append(message)
         case .relaying(let ticket):
-            guard reviewing || !held.isEmpty else { return relay(message, ticket: ticket) }
+            guard paused || !held.isEmpty else { return relay(message, ticket: ticket) }
             held.append(message)
             // A client that keeps sending while a reviewed statement runs is paused, not buffered without end.
             if held.count > Self.maxQueued, !clientReadsPaused {
@@ -327,6 +332,11 @@ final class ClientConnection: ChannelInboundHandler {
                 return fail(code: "08006", "the database broke the protocol: \(error)", event: "proxy.upstream-failed")
             }
             context.write(wrapOutboundOut(buffer), promise: nil)
+            if pausedUntilIdle, tracker.isIdle, queue.isEmpty {
+                pausedUntilIdle = false
+                paused = false
+                relayHeld(ticket)
+            }
         case .none:
             break
         }
@@ -468,7 +478,8 @@ final class ClientConnection: ChannelInboundHandler {
     private func relay(_ message: FrontendMessage, ticket: ProxyTicket) {
         switch message {
         case .query(let sql, let raw):
-            let judged = judge(dependencies.analyzer.analyze(sql), ticket: ticket)
+            guard settled(for: sql, message), let analyses = analyses(of: sql, message, ticket: ticket) else { return }
+            let judged = judge(analyses, ticket: ticket)
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
             }
@@ -482,39 +493,52 @@ final class ClientConnection: ChannelInboundHandler {
                 enqueue(raw, tokens: tokens, entries: entries)
             }
         case .parse(let name, let sql, let raw):
-            let analysis = dependencies.analyzer.analyze(sql).first
-                ?? StatementAnalysis(normalized: "", fingerprint: "", facts: StatementFacts())
+            guard settled(for: sql, message), let analyses = analyses(of: sql, message, ticket: ticket) else { return }
+            var analysis = analyses.first ?? StatementAnalysis(normalized: "", fingerprint: "", facts: StatementFacts())
+            if analyses.count > 1 {
+                // The server refuses it too, but only after the proxy would have judged its first statement alone.
+                analysis = StatementAnalysis(normalized: analyses.map(\.normalized).joined(separator: "; "), statementClass: .unparseable,
+                                             note: "a Parse message holds \(analyses.count) statements; a prepared statement is one")
+            }
             let judged = judge([analysis], ticket: ticket)[0]
             // DDL and DCL under review run as the owner when approved, so they can come this way
             // (migration tools send everything with the extended protocol); they take no parameters.
             if judged.decision.decision == .review, [.ddl, .dcl].contains(analysis.facts.statementClass) {
                 return review(sql: sql, delivery: .parse(name: name, raw: raw), judged: [judged], deciding: judged, ticket: ticket)
             }
-            prepared[name] = judged
             tracker.sent(.parse)
+            guard let upstreamName = names.parse(name, judged) else {
+                return enqueue(MessageWriter.parse(name: StatementNames<Judged>.unknown, sql: Self.serverSide(
+                    code: "54000", message: "hoopctl: this connection holds \(StatementNames<Judged>.capacity) prepared statements; close some first",
+                    hint: nil), parameterTypes: []))
+            }
             if let refusal = Self.refusal(of: [judged], target: ticket.target) {
                 // Prepared as a statement that fails when executed, with the client's parameter types.
-                enqueue(MessageWriter.parse(name: name, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
+                enqueue(MessageWriter.parse(name: upstreamName, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
             } else {
-                enqueue(raw)
+                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]))
             }
         case .bind(let portal, let statement, let raw):
-            portals[portal] = prepared[statement]
+            let upstream = names.bind(portal: portal, statement: statement)
             tracker.sent(.bind)
-            enqueue(raw)
+            enqueue(upstream.portal == portal && upstream.statement == statement ? raw : MessageWriter.renaming(raw, to: [upstream.portal, upstream.statement]))
         case .execute(let portal, _, let raw):
             let token = newToken()
-            let judged = portals[portal] ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
-                                                                     note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
+            let bound = names.portal(portal)
+            let judged = bound.value ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
+                                                                 note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
             tracker.sent(.execute(token))
-            enqueue(raw, tokens: [token], entries: [entry(judged, via: "execute", ticket: ticket)])
-        case .describe(let kind, _, let raw):
+            enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token],
+                    entries: [entry(judged, via: "execute", ticket: ticket)])
+        case .describe(let kind, let name, let raw):
+            let upstream = kind == UInt8(ascii: "S") ? names.statement(name)?.upstream ?? (name.isEmpty ? "" : StatementNames<Judged>.unknown)
+                : names.portal(name).upstream
             tracker.sent(.describe(statement: kind == UInt8(ascii: "S")))
-            enqueue(raw)
+            enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .close(let kind, let name, let raw):
-            if kind == UInt8(ascii: "S") { prepared[name] = nil } else { portals[name] = nil }
+            let upstream = kind == UInt8(ascii: "S") ? names.close(statement: name) : names.close(portal: name)
             tracker.sent(.close)
-            enqueue(raw)
+            enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .sync(let raw):
             tracker.sent(.sync)
             enqueue(raw)
@@ -553,7 +577,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// with the request's id), runs once in the session, or ran as the owner. Later client
     /// messages wait, in order, until the broker has answered.
     private func review(sql: String, delivery: Delivery, judged: [Judged], deciding: Judged, ticket: ProxyTicket) {
-        reviewing = true
+        paused = true
         let relations = Array(Set(judged.flatMap(\.analysis.facts.relations))).sorted()
         let statementClass = judged.map(\.analysis.facts.statementClass).max() ?? .read
         let ask = StatementUnderReview(
@@ -570,7 +594,7 @@ final class ClientConnection: ChannelInboundHandler {
             let connection = loop.value
             guard case .relaying(let ticket) = connection.phase else { return }
             connection.reviewed(outcome, delivery: delivery, judged: judged, deciding: deciding.decision, ticket: ticket)
-            connection.reviewing = false
+            connection.paused = false
             connection.relayHeld(ticket)
         }
     }
@@ -616,15 +640,62 @@ final class ClientConnection: ChannelInboundHandler {
             }
         case .parse(let name, let raw):
             // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
-            prepared[name] = judged[0]
             tracker.sent(.parse)
-            enqueue(standIn.map { MessageWriter.parse(name: name, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) } ?? raw)
+            let upstreamName = names.parse(name, judged[0]) ?? StatementNames<Judged>.unknown
+            enqueue(standIn.map { MessageWriter.parse(name: upstreamName, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) }
+                    ?? (upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName])))
         }
+    }
+
+    /// Whether `sql` may go to the server now. A text with a backslash is read differently under
+    /// another standard_conforming_strings, backslash_quote or client_encoding; the analysis
+    /// refuses every statement that changes those, and as a second line such a text waits until
+    /// everything sent before it has finished, so a ParameterStatus reporting a changed setting
+    /// (sent with ReadyForQuery) always arrives, and closes the connection, before the text
+    /// could run. Inside an extended-protocol batch that has executed something and not yet
+    /// synced, waiting could never end, so the text is refused. Texts without a backslash read
+    /// the same under every setting and never wait.
+    private func settled(for sql: String, _ message: FrontendMessage) -> Bool {
+        guard sql.utf8.contains(UInt8(ascii: "\\")), !(tracker.isIdle && queue.isEmpty) else { return true }
+        if tracker.executedSinceSync {
+            fail(code: "0A000", "a text with a backslash sent after an Execute in the same batch, before its Sync; send Sync first",
+                 event: "proxy.refused")
+            return false
+        }
+        paused = true
+        pausedUntilIdle = true
+        held.insert(message, at: 0)
+        return false
+    }
+
+    /// The analyses of `sql`: at once for small texts and known ones; a large new text is
+    /// analysed off the event loop (the connection waits, others go on), and nil is returned
+    /// until its message is relayed again with the result.
+    private func analyses(of sql: String, _ message: FrontendMessage, ticket: ProxyTicket) -> [StatementAnalysis]? {
+        if let done = analysed, done.sql == sql {
+            analysed = nil
+            return done.analyses
+        }
+        guard sql.utf8.count > ParserLimits.inlineBytes else { return dependencies.analyzer.analyze(sql) }
+        paused = true
+        held.insert(message, at: 0)
+        let analyzer = dependencies.analyzer
+        let promise = context.eventLoop.makePromise(of: [StatementAnalysis].self)
+        DispatchQueue.global().async { promise.succeed(analyzer.analyze(sql)) }
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { analyses in
+            let connection = loop.value
+            guard case .relaying(let ticket) = connection.phase else { return }
+            connection.analysed = (sql, analyses)
+            connection.paused = false
+            connection.relayHeld(ticket)
+        }
+        return nil
     }
 
     /// Relays what was held back, until a statement waits for a review again.
     private func relayHeld(_ ticket: ProxyTicket) {
-        while !reviewing, !held.isEmpty, case .relaying = phase {
+        while !paused, !held.isEmpty, case .relaying = phase {
             relay(held.removeFirst(), ticket: ticket)
         }
         // Reads resume once the queue has room (see drain()).
@@ -632,24 +703,37 @@ final class ClientConnection: ChannelInboundHandler {
     }
 
     /// The guardrails' decision on each statement; `EXECUTE name` is judged as what `name` was prepared as.
+    /// In order, so `PREPARE p AS ...; EXECUTE p` in one text judges the EXECUTE as what it runs.
     private func judge(_ analyses: [StatementAnalysis], ticket: ProxyTicket) -> [Judged] {
-        analyses.map { analysis in
+        var prepared = sqlPrepared
+        return analyses.map { analysis in
             var analysis = analysis
-            if let name = analysis.facts.executes, let facts = sqlPrepared[name] {
+            if let name = analysis.facts.executes, let facts = prepared[name] {
                 analysis.facts = facts
                 analysis.facts.executes = name
             }
+            Self.apply(analysis.facts, to: &prepared)
             return Judged(analysis: analysis, decision: GuardrailJudge.decide(analysis.facts, guardrails: ticket.guardrails,
                                                                                detectorsOn: ticket.detectors.map { !$0.isEmpty } ?? false))
+        }
+    }
+
+    /// What a statement does to the SQL-level prepared statements, as the server does it: a
+    /// PREPARE of a name that exists fails, DEALLOCATE and DISCARD ALL drop.
+    static func apply(_ facts: StatementFacts, to prepared: inout [String: StatementFacts]) {
+        if let name = facts.prepares, prepared[name] == nil { prepared[name] = facts }
+        switch facts.deallocates {
+        case .some("*"): prepared.removeAll()
+        case .some(let name): prepared[name] = nil
+        case .none: break
         }
     }
 
     /// Keeps what allowed SQL-level PREPAREs prepared (and forgets what DEALLOCATE drops).
     private func remember(_ judged: [Judged]) {
         for item in judged {
-            if let name = item.analysis.facts.prepares { sqlPrepared[name] = item.analysis.facts }
-            let normalized = item.analysis.normalized.lowercased()
-            if normalized.hasPrefix("deallocate all") || normalized.hasPrefix("discard all") { sqlPrepared.removeAll() }
+            Self.apply(item.analysis.facts, to: &sqlPrepared)
+            if item.analysis.facts.deallocates == "*" { names.discardStatements() }
         }
     }
 

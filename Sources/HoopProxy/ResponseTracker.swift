@@ -45,6 +45,19 @@ public struct ResponseTracker: Sendable {
 
     public var isIdle: Bool { queue.isEmpty }
 
+    /// Whether an Execute was sent since the last Sync (or Query): an extended-protocol batch
+    /// that has run something and whose ReadyForQuery will not come until the client syncs.
+    public var executedSinceSync: Bool {
+        for request in queue.reversed() {
+            switch request {
+            case .sync, .query, .functionCall: return false
+            case .execute: return true
+            default: continue
+            }
+        }
+        return false
+    }
+
     public mutating func sent(_ request: Request) { queue.append(request) }
 
     public mutating func received(_ event: BackendEvent) -> [Completion] {

@@ -10,6 +10,9 @@ struct ParseTreeWalker {
     static let maxDepth = 6
     /// `SELECT ... FROM pg_settings WHERE name = 'x'`: the setting a `set_config(name, ...)` there sets.
     private var settingsRow: String?
+    /// The type of the statement walked (`VariableSetStmt`, ...): a SET inside another statement
+    /// (ALTER ROLE ... SET, a function's SET clause) changes a default, not this session.
+    private var statementType: String?
     /// CTE names visible at each level (they are not relations).
     private var ctes: [Set<String>] = []
     /// Alias (or name) → relation, per query level, for attributing columns.
@@ -49,6 +52,7 @@ struct ParseTreeWalker {
     }
 
     private mutating func node(_ type: String, _ fields: [String: Any]) {
+        if statementType == nil { statementType = type }
         switch type {
         case "RangeVar": rangeVar(fields)
         case "ColumnRef": columnRef(fields)
@@ -60,16 +64,36 @@ struct ParseTreeWalker {
         case "ExplainStmt": explain(fields)
         case "PrepareStmt":
             facts.prepares = fields["name"] as? String
+            reservedName(fields["name"], "PREPARE")
+            children(fields)
+        case "DeallocateStmt":
+            facts.deallocates = fields["name"] as? String ?? "*"
+            reservedName(fields["name"], "DEALLOCATE")
+            facts.raise(.session, "DeallocateStmt acts on the session")
+        case "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt":
+            reservedName(fields["portalname"], "a cursor")
+            if type != "DeclareCursorStmt" { facts.raise(.session, "\(type) acts on the session") }
             children(fields)
         case "ExecuteStmt":
             facts.executes = fields["name"] as? String
             facts.raise(.opaque, "EXECUTE of a statement prepared elsewhere")
             children(fields)
-        case "DeclareCursorStmt": children(fields)
         case "CreateTableAsStmt":
             facts.raise(.ddl, "CREATE TABLE AS / SELECT INTO creates a table")
             children(fields)
         case "DoStmt": doBlock(fields)
+        case "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt":
+            // The SET they hold is a typed field, not a wrapped node.
+            if let set = fields["setstmt"] as? [String: Any] { variableSet(set) }
+            let (statementClass, note) = Self.utilityClass(type)
+            facts.raise(statementClass, note)
+            children(fields, skipping: ["setstmt"])
+        case "DiscardStmt":
+            if fields["target"] as? String == "DISCARD_ALL" {
+                facts.searchPath = .reset
+                facts.deallocates = "*"
+            }
+            facts.raise(.session, "DiscardStmt acts on the session")
         case "CreateFunctionStmt": createFunction(fields)
         case "VariableSetStmt": variableSet(fields)
         case "AlterTableCmd" where fields["subtype"] as? String == "AT_ChangeOwner":
@@ -98,6 +122,13 @@ struct ParseTreeWalker {
             }
             children(fields)
         }
+    }
+
+    /// Names beginning with `hoop_` are the proxy's own upstream names for prepared statements
+    /// and portals: a session's SQL may not make, run or drop one.
+    private mutating func reservedName(_ name: Any?, _ what: String) {
+        guard let name = name as? String, name.hasPrefix("hoop_") else { return }
+        facts.raise(.admin, "\(what) of \(name): names beginning with hoop_ are hoopctl's")
     }
 
     // MARK: Relations and columns
@@ -178,20 +209,41 @@ struct ParseTreeWalker {
         let verb = ["InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE"][type]!
         facts.raise(.write, "\(verb) writes")
         if let target = fields["relation"] as? [String: Any], let name = target["relname"] as? String {
-            facts.writes.append((target["schemaname"] as? String).map { "\($0).\(name)" } ?? name)
+            let schema = target["schemaname"] as? String
+            facts.writes.append(schema.map { "\($0).\(name)" } ?? name)
+            // pg_settings' update rule calls set_config: a write to it is a SET of a setting it may not name.
+            if name == "pg_settings", schema == nil || schema == "pg_catalog" {
+                facts.settingChanges.append("pg_settings")
+                facts.raise(.admin, "\(verb) of pg_settings changes session settings")
+            }
         }
         inScope { walker in
             if let with = fields["withClause"] { walker.visit(with) }
             if let relation = fields["relation"] { walker.visit(relation) }
             for key in ["fromClause", "usingClause", "sourceRelation"] { if let more = fields[key] { walker.visit(more) } }
             walker.children(fields, skipping: ["withClause", "relation", "fromClause", "usingClause", "sourceRelation"])
+            let target = walker.scopes.last.map { scope in Set(scope.keys) } ?? []
             if type == "UpdateStmt" || type == "DeleteStmt" {
-                let target = walker.scopes.last.map { scope in Set(scope.keys) } ?? []
                 let bounded = fields["whereClause"].map { walker.limitsRows($0, target: target) } ?? false
                 walker.facts.bounded = (walker.facts.bounded ?? true) && bounded
                 if !bounded { walker.facts.notes.append("\(verb) without a WHERE that can be false") }
+            } else if type == "MergeStmt", let bounded = walker.mergeLimitsRows(fields, target: target) {
+                walker.facts.bounded = (walker.facts.bounded ?? true) && bounded
+                if !bounded { walker.facts.notes.append("MERGE whose ON condition matches every row") }
             }
         }
+    }
+
+    /// A MERGE that updates or deletes matched rows is bounded when its ON condition can be
+    /// false, or when every such WHEN MATCHED clause has a condition that can; nil when it only inserts.
+    private mutating func mergeLimitsRows(_ fields: [String: Any], target: Set<String>) -> Bool? {
+        let clauses = (fields["mergeWhenClauses"] as? [Any] ?? []).compactMap { ($0 as? [String: Any])?["MergeWhenClause"] as? [String: Any] }
+        let changing = clauses.filter { clause in
+            clause["matched"] as? Bool == true && ["CMD_UPDATE", "CMD_DELETE"].contains(clause["commandType"] as? String ?? "")
+        }
+        guard !changing.isEmpty else { return nil }
+        if let on = fields["joinCondition"], limitsRows(on, target: target) { return true }
+        return changing.allSatisfy { clause in clause["condition"].map { limitsRows($0, target: target) } ?? false }
     }
 
     private mutating func copy(_ fields: [String: Any]) {
@@ -246,10 +298,48 @@ struct ParseTreeWalker {
         "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
         "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_current_logfile",
     ]
-    /// Functions whose argument is SQL they run.
-    static let runsText: Set<String> = ["query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema"]
-    /// Settings whose change breaks the session's bounds or the proxy's reading of SQL.
-    static let guardedSettings: Set<String> = ["role", "session_authorization", "client_encoding", "standard_conforming_strings"]
+    /// Functions that run SQL, or read relations, named by their arguments: the whole list, from
+    /// PostgreSQL 15's pg_proc and the contrib extensions (`SQLRunningFunctions` has how it was made).
+    /// A literal argument is analysed as the statement it is (or resolved as the relation it
+    /// names); anything computed fails closed.
+    enum TextArgument: Sendable {
+        /// The argument at this position is a statement that runs (in the form with `arity`
+        /// arguments, when given).
+        case statement(Int, arity: Int? = nil)
+        /// The argument at this position names a relation that is read whole.
+        case relation(Int)
+        /// What runs is built from several arguments, or covers relations nobody names: opaque.
+        case unreadable(String)
+    }
+
+    static let runsText: [String: [TextArgument]] = [
+        // PostgreSQL's own (pg_catalog).
+        "query_to_xml": [.statement(0)], "query_to_xmlschema": [.statement(0)], "query_to_xml_and_xmlschema": [.statement(0)],
+        "ts_stat": [.statement(0)],
+        "ts_rewrite": [.statement(1, arity: 2)],  // ts_rewrite(query, 'SELECT target, substitute FROM ...')
+        "table_to_xml": [.relation(0)], "table_to_xmlschema": [.relation(0)], "table_to_xml_and_xmlschema": [.relation(0)],
+        "schema_to_xml": [.unreadable("reads every table of a schema")],
+        "schema_to_xmlschema": [.unreadable("reads every table of a schema")],
+        "schema_to_xml_and_xmlschema": [.unreadable("reads every table of a schema")],
+        "database_to_xml": [.unreadable("reads every table of the database")],
+        "database_to_xmlschema": [.unreadable("reads every table of the database")],
+        "database_to_xml_and_xmlschema": [.unreadable("reads every table of the database")],
+        // contrib, in whatever schema the extension was created: tablefunc, xml2.
+        "crosstab": [.statement(0), .statement(1)], "crosstab2": [.statement(0)], "crosstab3": [.statement(0)], "crosstab4": [.statement(0)],
+        "connectby": [.relation(0)],
+        "xpath_table": [.unreadable("builds its query from several arguments")],
+    ]
+    static let contribFunctions: Set<String> = ["crosstab", "crosstab2", "crosstab3", "crosstab4", "connectby", "xpath_table"]
+    /// Settings whose change breaks the session's bounds or the proxy's reading of SQL text.
+    static let guardedSettings: Set<String> = [
+        "role", "session_authorization", "client_encoding", "standard_conforming_strings", "backslash_quote",
+    ]
+    /// Those of them that decide how SQL text is read: RESET takes them back to the value the
+    /// proxy pinned at login, which is harmless.
+    static let lexingSettings: Set<String> = ["client_encoding", "standard_conforming_strings", "backslash_quote"]
+    /// The schema of hoopctl's masking functions: never on a session's search_path, so no
+    /// unqualified name can resolve into it.
+    static let brokerSchema = "hoop"
 
     private mutating func functionCall(_ fields: [String: Any]) {
         let parts = (fields["funcname"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
@@ -271,17 +361,101 @@ struct ParseTreeWalker {
             facts.dependsOnLiterals = true
             if setting == nil || Self.guardedSettings.contains(setting!.lowercased()) {
                 facts.privilegedFunctions.append(name)
+                facts.settingChanges.append(setting?.lowercased() ?? "?")
                 facts.raise(.admin, "set_config of \(setting ?? "a computed setting")")
+            } else if setting!.lowercased() == "search_path" {
+                searchPath(args.count > 1 ? Self.constantString(args[1]).flatMap(Self.schemas(inSearchPath:)) : nil, via: name)
             }
-        } else if catalog, Self.runsText.contains(base) {
-            facts.dependsOnLiterals = true
-            if let text = args.first.flatMap(Self.constantString), depth < Self.maxDepth {
-                facts.absorb(SQLFacts.analyze(text, depth: depth + 1))
-            } else {
-                facts.raise(.opaque, "\(name) runs SQL computed at run time")
-            }
+        } else if let arguments = Self.runsText[base], catalog || Self.contribFunctions.contains(base) {
+            textArguments(arguments, args, function: name)
         }
         children(fields, skipping: ["funcname"])
+    }
+
+    /// The SQL or relation names a function of `runsText` is given, analysed as they will run.
+    private mutating func textArguments(_ arguments: [TextArgument], _ args: [Any], function name: String) {
+        facts.dependsOnLiterals = true
+        // Named notation (query => '...') puts the value in a NamedArgExpr.
+        let values = args.map { arg -> Any in ((arg as? [String: Any])?["NamedArgExpr"] as? [String: Any])?["arg"] ?? arg }
+        for argument in arguments {
+            switch argument {
+            case .unreadable(let why):
+                facts.raise(.opaque, "\(name) \(why)")
+            case .statement(let index, let arity):
+                guard index < values.count, arity.map({ $0 == values.count }) ?? true else { continue }
+                guard let text = Self.constantString(values[index]), depth < Self.maxDepth else {
+                    facts.raise(.opaque, "\(name) runs SQL computed at run time")
+                    continue
+                }
+                var inner = SQLFacts.analyze(text, depth: depth + 1)
+                if inner.statementClass == .unparseable { inner.raise(.opaque, "\(name) runs SQL the proxy cannot read") }
+                facts.absorb(inner)
+            case .relation(let index):
+                guard index < values.count, let relation = Self.constantString(values[index]).flatMap(Self.relationName) else {
+                    facts.raise(.opaque, "\(name) reads a relation computed at run time")
+                    continue
+                }
+                facts.relations.append(relation)
+            }
+        }
+    }
+
+    /// A relation name as text names it (`'Public.orders'`, `'"Odd"'`): parsed as the server parses regclass input.
+    static func relationName(_ text: String) -> String? {
+        let parts = identifiers(inList: text, separator: ".")
+        guard let parts, (1...3).contains(parts.count) else { return nil }
+        return parts.suffix(2).joined(separator: ".")
+    }
+
+    /// The schemas of a search_path value (`'"$user", public'`); nil when it cannot be read.
+    static func schemas(inSearchPath text: String) -> [String]? {
+        text.trimmingCharacters(in: .whitespaces).isEmpty ? [] : identifiers(inList: text, separator: ",")
+    }
+
+    /// Identifiers separated by `separator`, as PostgreSQL's SplitIdentifierString reads them:
+    /// unquoted ones folded to lower case, quoted ones kept, `""` a quote.
+    static func identifiers(inList text: String, separator: Character) -> [String]? {
+        var result: [String] = [], rest = Substring(text)
+        while true {
+            rest = rest.drop { $0 == " " || $0 == "\t" || $0 == "\n" }
+            var name = ""
+            if rest.first == "\"" {
+                rest = rest.dropFirst()
+                while true {
+                    guard let character = rest.first else { return nil }
+                    rest = rest.dropFirst()
+                    if character == "\"" {
+                        if rest.first == "\"" { name.append("\""); rest = rest.dropFirst() } else { break }
+                    } else {
+                        name.append(character)
+                    }
+                }
+            } else {
+                let word = rest.prefix { $0 != separator && $0 != " " && $0 != "\t" && $0 != "\n" }
+                guard !word.isEmpty else { return nil }
+                name = word.lowercased()
+                rest = rest.dropFirst(word.count)
+            }
+            result.append(name)
+            rest = rest.drop { $0 == " " || $0 == "\t" || $0 == "\n" }
+            guard let next = rest.first else { return result }
+            guard next == separator else { return nil }
+            rest = rest.dropFirst()
+        }
+    }
+
+    /// A new search_path (nil: one the proxy cannot read): kept for the connection, and refused
+    /// when it names hoopctl's function schema or cannot be read.
+    private mutating func searchPath(_ schemas: [String]?, via what: String) {
+        guard let schemas else {
+            facts.settingChanges.append("search_path")
+            return facts.raise(.admin, "\(what) sets a search_path computed at run time")
+        }
+        if schemas.contains(Self.brokerSchema) {
+            facts.settingChanges.append("search_path")
+            facts.raise(.admin, "\(what) puts hoopctl's schema \(Self.brokerSchema) on the search_path")
+        }
+        if statementType == "VariableSetStmt" || what.hasSuffix("set_config") { facts.searchPath = .set(schemas) }
     }
 
     static func isColumn(_ node: Any?, named name: String) -> Bool {
@@ -313,11 +487,25 @@ struct ParseTreeWalker {
 
     private mutating func variableSet(_ fields: [String: Any]) {
         let name = (fields["name"] as? String ?? "").lowercased()
-        if Self.guardedSettings.contains(name) {
+        let kind = fields["kind"] as? String ?? ""
+        // RESET and SET ... TO DEFAULT go back to the value the connection started with, which the proxy pinned.
+        let resets = ["VAR_RESET", "VAR_SET_DEFAULT", "VAR_RESET_ALL"].contains(kind)
+        if Self.guardedSettings.contains(name), !resets || !Self.lexingSettings.contains(name) {
+            facts.settingChanges.append(name)
             facts.raise(.admin, "SET \(name)")
-        } else {
-            facts.raise(.session, "SET changes the session")
         }
+        if name == "search_path" || kind == "VAR_RESET_ALL" {
+            if resets {
+                if statementType == "VariableSetStmt" { facts.searchPath = .reset }
+            } else if kind == "VAR_SET_VALUE" {
+                // Each value is one schema's name (the server quotes it as an identifier).
+                let values = (fields["args"] as? [Any] ?? []).map(Self.constantString)
+                searchPath(values.contains { $0 == nil } ? nil : values.map { $0! }, via: "SET search_path")
+            } else {
+                searchPath(nil, via: "SET search_path FROM CURRENT")
+            }
+        }
+        facts.raise(.session, "SET changes the session")
         children(fields)
     }
 
@@ -358,6 +546,11 @@ struct ParseTreeWalker {
             var inner = ParseTreeWalker(depth: depth + 1)
             inner.visit(atomic)
             facts.absorb(inner.facts, runs: false)
+        }
+        // SET clauses (`SET search_path = ...`) apply whenever the function runs.
+        for option in fields["options"] as? [Any] ?? [] {
+            if let element = (option as? [String: Any])?["DefElem"] as? [String: Any], element["defname"] as? String == "set",
+               let set = element["arg"] { visit(set) }
         }
         children(fields, skipping: ["options", "sql_body"])
     }

@@ -4,6 +4,21 @@ import Foundation
 public enum SQLFacts {
     /// The facts of one statement's text (or of all statements in it, merged).
     public static func analyze(_ sql: String, depth: Int = 0) -> StatementFacts {
+        guard depth == 0 else { return analyzeInPlace(sql, depth: depth) }
+        // A text of its own (not one inside a statement already being analysed): within the parser's limits.
+        let bytes = sql.utf8.count
+        if let refusal = ParserLimits.refusal(ofSize: bytes) { return unparseable(refusal) }
+        return ParserLimits.withStack(forBytes: bytes) { analyzeInPlace(sql, depth: 0) }
+            ?? unparseable("no thread with room for its parse could be started")
+    }
+
+    static func unparseable(_ reason: String) -> StatementFacts {
+        var facts = StatementFacts()
+        facts.raise(.unparseable, reason)
+        return facts
+    }
+
+    private static func analyzeInPlace(_ sql: String, depth: Int) -> StatementFacts {
         let tree: String
         do {
             tree = try PostgresParser.parseTreeJSON(sql)
@@ -17,6 +32,7 @@ public enum SQLFacts {
 
     /// The facts of a parse tree (libpg_query's JSON of one or more statements).
     static func facts(ofTree tree: String, depth: Int) -> StatementFacts {
+        if let refusal = ParserLimits.refusal(ofTree: tree) { return unparseable(refusal) }
         var facts = StatementFacts()
         guard let root = try? JSONSerialization.jsonObject(with: Data(tree.utf8)) as? [String: Any] else {
             facts.raise(.opaque, "the parse tree could not be read")
@@ -28,6 +44,7 @@ public enum SQLFacts {
             facts.absorb(inner)
             facts.prepares = facts.prepares ?? inner.prepares
             facts.executes = facts.executes ?? inner.executes
+            facts.deallocates = facts.deallocates ?? inner.deallocates
         }
         facts.tidy()
         return facts
@@ -42,7 +59,7 @@ enum PlpgsqlFacts {
         var tag = "hoop", counter = 0
         while body.contains("$\(tag)$") { counter += 1; tag = "hoop\(counter)" }
         let wrapper = "CREATE FUNCTION hoop_block() RETURNS void LANGUAGE plpgsql AS $\(tag)$\(body)$\(tag)$"
-        guard let json = try? PostgresParser.plpgsqlTreeJSON(wrapper),
+        guard let json = try? PostgresParser.plpgsqlTreeJSON(wrapper), ParserLimits.refusal(ofTree: json) == nil,
               let tree = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else {
             facts.raise(.opaque, "PL/pgSQL the proxy cannot read")
             return facts

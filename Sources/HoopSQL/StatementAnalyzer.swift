@@ -38,7 +38,11 @@ public final class StatementAnalyzer: @unchecked Sendable {
     public init(capacity: Int = 10_000) { self.capacity = capacity }
 
     /// One analysis per statement of `sql`, in order; an empty list for empty text.
+    /// Texts longer than this are analysed each time, not kept: a cache of 10,000 megabyte texts would hold gigabytes.
+    static let cachedBytes = 16 << 10
+
     public func analyze(_ sql: String) -> [StatementAnalysis] {
+        guard sql.utf8.count <= Self.cachedBytes else { return Self.analyzeUncached(sql) }
         if let hit = lock.withLock({ cache[sql] }) { return hit }
         let shape = SQLShape(sql)
         if let shape, let hit = lock.withLock({ shapes[shape] }) { return hit }
@@ -70,7 +74,15 @@ public final class StatementAnalyzer: @unchecked Sendable {
         return parameters == shape.literals
     }
 
+    /// Within the parser's limits (size, then depth on a thread with room for it).
     static func analyzeUncached(_ sql: String) -> [StatementAnalysis] {
+        let bytes = sql.utf8.count
+        if let refusal = ParserLimits.refusal(ofSize: bytes) { return [unparseable(sql, reason: refusal)] }
+        return ParserLimits.withStack(forBytes: bytes) { analyzeInPlace(sql) }
+            ?? [unparseable(sql, reason: "no thread with room for its parse could be started")]
+    }
+
+    private static func analyzeInPlace(_ sql: String) -> [StatementAnalysis] {
         let statements: [Substring]
         do {
             statements = try PostgresParser.split(sql)
@@ -93,8 +105,13 @@ public final class StatementAnalyzer: @unchecked Sendable {
 
     /// Unparseable text is never stored: it may hold literals the normalizer could not remove.
     static func unparseable(_ sql: String, _ error: Error) -> StatementAnalysis {
+        unparseable(sql, reason: "PostgreSQL's parser rejects it", syntaxError: "\(error)")
+    }
+
+    static func unparseable(_ sql: String, reason: String, syntaxError: String? = nil) -> StatementAnalysis {
         var facts = StatementFacts()
-        facts.raise(.unparseable, "PostgreSQL's parser rejects it")
-        return StatementAnalysis(normalized: "<unparseable: \(sql.utf8.count) bytes>", fingerprint: "", facts: facts, syntaxError: "\(error)")
+        facts.raise(.unparseable, reason)
+        return StatementAnalysis(normalized: "<unparseable: \(sql.utf8.count) bytes>", fingerprint: "", facts: facts,
+                                 syntaxError: syntaxError ?? reason)
     }
 }

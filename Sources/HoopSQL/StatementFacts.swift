@@ -28,10 +28,17 @@ public struct StatementFacts: Sendable, Equatable {
     public var prepares: String?
     /// `EXECUTE name` (opaque unless the caller knows what `name` was prepared as).
     public var executes: String?
+    /// `DEALLOCATE name` (`*` for DEALLOCATE ALL and DISCARD ALL).
+    public var deallocates: String?
     /// Why the class is what it is, for `policy explain` and error messages.
     public var notes: [String] = []
     /// COPY ... TO in binary format: the in-flight detectors cannot read it.
     public var copiesOutBinary = false
+    /// Settings that decide how SQL is read or who the session is, which this changes (or would
+    /// change when a function it creates runs). Always `admin`.
+    public var settingChanges: [String] = []
+    /// What it does to the session's search_path, when it changes it.
+    public var searchPath: SearchPathChange?
     /// Whether a literal value changed the facts (`set_config('role', ...)`, `WHERE 1 = 1`):
     /// such an analysis must not be shared with texts that differ only in literals.
     public var dependsOnLiterals = false
@@ -52,7 +59,14 @@ public struct StatementFacts: Sendable, Equatable {
         columns += other.columns
         functions += other.functions
         dependsOnLiterals = dependsOnLiterals || other.dependsOnLiterals
+        if !other.settingChanges.isEmpty {
+            // A function body that changes a guarded setting changes it whenever it is called.
+            settingChanges += other.settingChanges
+            raise(.admin, other.notes.first { $0.contains("SET") || $0.contains("set_config") || $0.contains("pg_settings") || $0.contains("search_path") }
+                  ?? "changes \(other.settingChanges.joined(separator: ", "))")
+        }
         guard runs else { return }
+        searchPath = other.searchPath ?? searchPath
         copiesOutBinary = copiesOutBinary || other.copiesOutBinary
         if other.statementClass > statementClass { statementClass = other.statementClass }
         for note in other.notes where !notes.contains(note) { notes.append(note) }
@@ -67,5 +81,14 @@ public struct StatementFacts: Sendable, Equatable {
         columns = Array(Set(columns)).sorted()
         functions = Array(Set(functions)).sorted()
         privilegedFunctions = Array(Set(privilegedFunctions)).sorted()
+        settingChanges = Array(Set(settingChanges)).sorted()
     }
+}
+
+/// A statement's effect on the session's search_path.
+public enum SearchPathChange: Sendable, Equatable {
+    /// Set to these schemas (as the server will read them: folded, unquoted).
+    case set([String])
+    /// Back to the value the connection started with (RESET, DISCARD ALL).
+    case reset
 }

@@ -118,6 +118,22 @@ public enum MessageWriter {
         message(UInt8(ascii: "Q")) { $0.writeNullTerminatedString(sql) }
     }
 
+    /// A client's message with its leading names replaced (Parse: statement; Bind: portal and
+    /// statement; Execute: portal; Describe and Close: kind byte kept, then the name), the rest
+    /// of its bytes as they were. `raw` is a whole message as the decoder returned it.
+    public static func renaming(_ raw: ByteBuffer, to names: [String]) -> ByteBuffer {
+        var body = raw
+        let type = body.readInteger(as: UInt8.self)!
+        body.moveReaderIndex(forwardBy: 4)
+        let kind = type == UInt8(ascii: "D") || type == UInt8(ascii: "C") ? body.readInteger(as: UInt8.self) : nil
+        for _ in names { _ = body.readNullTerminatedString() }
+        return message(type) { buffer in
+            if let kind { buffer.writeInteger(kind) }
+            for name in names { buffer.writeNullTerminatedString(name) }
+            buffer.writeImmutableBuffer(body)
+        }
+    }
+
     public static func parse(name: String, sql: String, parameterTypes: [Int32]) -> ByteBuffer {
         message(UInt8(ascii: "P")) { buffer in
             buffer.writeNullTerminatedString(name)

@@ -1,0 +1,65 @@
+/// The client's names for prepared statements and portals, and the names they have upstream.
+/// A named statement or portal gets a fresh upstream name each time it is made, never reused:
+/// whatever the server did with earlier ones (a Parse that failed, a Close in an aborted
+/// transaction, a name the client used twice), a Bind or Execute runs exactly the statement
+/// the proxy analysed and recorded under that name. Unnamed ones keep the empty name: the
+/// server drops the old one before it makes the new. I/O-free.
+struct StatementNames<Value> {
+    /// Upstream names begin with this; SQL PREPARE and DECLARE of such names are refused.
+    static var reservedPrefix: String { "hoop_" }
+    /// The name given to what the client names but the proxy does not know (a statement made
+    /// with SQL PREPARE, a cursor made with DECLARE): never made, so the server refuses it.
+    static var unknown: String { "hoop_unknown" }
+    /// Named statements a connection may hold; a Parse past it is refused.
+    static var capacity: Int { 10_000 }
+
+    private(set) var statements: [String: (upstream: String, value: Value)] = [:]
+    private(set) var portals: [String: (upstream: String, value: Value?)] = [:]
+    private var made = 0
+
+    /// The upstream name for a Parse of `name`, now naming `value`; nil when the connection holds too many.
+    mutating func parse(_ name: String, _ value: Value) -> String? {
+        guard !name.isEmpty else {
+            statements[""] = ("", value)
+            return ""
+        }
+        guard statements[name] != nil || statements.count < Self.capacity else { return nil }
+        made += 1
+        let upstream = "\(Self.reservedPrefix)s\(made)"
+        statements[name] = (upstream, value)
+        return upstream
+    }
+
+    func statement(_ name: String) -> (upstream: String, value: Value)? { statements[name] }
+
+    /// Bind: the portal's and the statement's upstream names, and what the portal will run (nil: unknown).
+    mutating func bind(portal: String, statement: String) -> (portal: String, statement: String, value: Value?) {
+        let known = statements[statement]
+        var upstream = ""
+        if !portal.isEmpty {
+            // Portals end with their transaction upstream; the names of ended ones are dropped when too many pile up.
+            if portals[portal] == nil, portals.count >= Self.capacity { portals.removeAll(keepingCapacity: true) }
+            made += 1
+            upstream = "\(Self.reservedPrefix)p\(made)"
+        }
+        portals[portal] = (upstream, known?.value)
+        return (upstream, known?.upstream ?? Self.unknown, known?.value)
+    }
+
+    /// Execute or Describe of a portal: its upstream name and what it runs (nil: unknown).
+    func portal(_ name: String) -> (upstream: String, value: Value?) {
+        portals[name] ?? (name.isEmpty ? "" : Self.unknown, nil)
+    }
+
+    /// Close of a statement or portal: the upstream name to close (the name is then free).
+    mutating func close(statement name: String) -> String {
+        statements.removeValue(forKey: name)?.upstream ?? (name.isEmpty ? "" : Self.unknown)
+    }
+
+    mutating func close(portal name: String) -> String {
+        portals.removeValue(forKey: name)?.upstream ?? (name.isEmpty ? "" : Self.unknown)
+    }
+
+    /// DISCARD ALL or DEALLOCATE ALL dropped every prepared statement upstream.
+    mutating func discardStatements() { statements.removeAll(keepingCapacity: true) }
+}

@@ -81,6 +81,7 @@ let package = Package(
         .target(name: "HoopProxy", dependencies: [
             "HoopWire", "HoopSQL", "HoopLedger", "HoopPolicy", "HoopGuardrails", "HoopDetectors",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),

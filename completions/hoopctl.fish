@@ -310,7 +310,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy check" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy check" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" target' -l 'target' -d 'The target whose guardrails apply.' -rfka ''
-complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" sql' -l 'sql' -d 'The SQL: one or more statements.' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" sql' -l 'sql' -d 'The SQL: one or more statements (it may begin with --).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" file' -l 'file' -d 'Read the SQL from this file (\'-\' for standard input) instead of --sql.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" user' -l 'user' -d 'Also check that this identity (bob, user:bob, service:job) may use the target (and --role).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl policy explain" role' -l 'role' -d 'Also check that the role exists on the target (and that --user may use it).' -rfka ''

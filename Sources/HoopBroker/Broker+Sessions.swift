@@ -295,9 +295,12 @@ extension Broker {
     }
 
     /// A session by id or unambiguous prefix (at least 4 characters), if the caller may act on it.
+    /// Others' sessions are invisible to a non-admin: not found, as a session that does not exist.
     func findSession(_ id: String, identity: Identity, action: String) throws(BrokerFailure) -> ActiveSession {
-        let matches = id.count >= 4 ? sessions.values.filter { $0.info.id.hasPrefix(id) } : sessions.values.filter { $0.info.id == id }
-        guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no active session '\(id)'") }
+        let admin = policy.isAdmin(identity)
+        let visible = sessions.values.filter { admin || $0.info.identity == identity.principal.description }
+        let matches = id.count >= 4 ? visible.filter { $0.info.id.hasPrefix(id) } : visible.filter { $0.info.id == id }
+        guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no active session '\(id.prefix(64))'") }
         guard matches.count == 1 else {
             throw BrokerFailure(.invalid, "'\(id)' matches \(matches.count) sessions: \(matches.map(\.info.id).sorted().joined(separator: ", "))")
         }

@@ -104,6 +104,14 @@ public actor Broker {
         }
     }
 
+    /// A caller hit a limit of a listener: one event per limit and caller (the listener reports
+    /// only the first refusal until the caller is under the limit again).
+    public func limitReached(_ name: String, uid: UInt32, limit: String) {
+        let user = OSUser.name(of: uid)
+        recordBestEffort([LedgerEntry(EventBody(name: name, message: "uid \(uid) (\(user)) reached \(limit)",
+                                                details: ["uid": String(uid), "limit": limit]))])
+    }
+
     func identityEntries(_ identity: Identity) -> [LedgerEntry] {
         let key = "\(identity.principal) \(identity.method) \(identity.tokenID ?? "")"
         guard !recordedIdentities.contains(key) else { return [] }
@@ -125,8 +133,10 @@ public actor Broker {
                       tokenID: identity.tokenID)
     }
 
-    public func status() -> BrokerStatus {
-        BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
+    /// What the broker is and holds, for admins; the version alone for anyone else.
+    public func status(_ identity: Identity) -> BrokerStatus {
+        guard policy.isAdmin(identity) else { return BrokerStatus(version: Broker.version) }
+        return BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
                      ledger: configuration.ledgerPath, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
                      targets: policy.targets.keys.sorted(), proxy: proxyAddress.map { "\($0.host):\($0.port)" })
     }

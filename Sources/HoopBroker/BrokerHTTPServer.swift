@@ -1,5 +1,6 @@
 import Foundation
 import HoopBrokerAPI
+import HoopProxy
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -17,6 +18,11 @@ public struct BrokerHTTPServer: Service {
     let logger: Logger
     /// Bodies above this are refused (requests are small JSON documents).
     static let maxBody = 1 << 20
+    /// Connections a caller (uid) may hold, and all callers together.
+    public static let limits = (perCaller: 64, total: 2048)
+    /// Time to send a whole request, and to send the next one on a kept-alive connection.
+    static let requestTimeout = TimeAmount.seconds(10), idleTimeout = TimeAmount.seconds(60)
+    private let connections = ConnectionLimits(perCaller: limits.perCaller, total: limits.total)
 
     public init(socketPath: String, router: BrokerRouter, logger: Logger) {
         self.socketPath = socketPath
@@ -36,6 +42,7 @@ public struct BrokerHTTPServer: Service {
                     .unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: KernelPeerCredentials.option)
                 return credentials.flatMapThrowing { cred in
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(HTTPDeadlines(requestTimeout: Self.requestTimeout, idleTimeout: Self.idleTimeout))
                     let connection = try Connection(wrappingChannelSynchronously: channel)
                     return (connection, PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid))
                 }
@@ -47,7 +54,15 @@ public struct BrokerHTTPServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await (connection, peer) in inbound {
-                        group.addTask { await self.serve(connection, peer: peer) }
+                        switch connections.admit(peer.uid) {
+                        case .admitted:
+                            group.addTask {
+                                await self.serve(connection, peer: peer)
+                                connections.release(peer.uid)
+                            }
+                        case .refused(let limit, let firstTime):
+                            group.addTask { await self.refuse(connection, peer: peer, limit: limit, report: firstTime) }
+                        }
                     }
                 }
             }
@@ -64,6 +79,13 @@ public struct BrokerHTTPServer: Service {
         var gid: UInt32 = 0
         /// SO_PEERCRED on Linux.
         static let option = SocketOptionName(17)
+    }
+
+    /// A caller past a limit has its connection closed at once (an HTTP answer would need a
+    /// request first, which it may never send); everyone else is served.
+    private func refuse(_ connection: Connection, peer: PeerCredentials, limit: String, report: Bool) async {
+        if report { await router.broker.limitReached("broker.connection-limit", uid: peer.uid, limit: limit) }
+        try? await connection.executeThenClose { _, _ in }
     }
 
     private func serve(_ connection: Connection, peer: PeerCredentials) async {

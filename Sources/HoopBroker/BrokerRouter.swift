@@ -45,7 +45,7 @@ public struct BrokerRouter: Sendable {
             if route.is("GET", "whoami") {
                 return try encode(await broker.whoami(identity))
             } else if route.is("GET", "status") {
-                return try encode(await broker.status())
+                return try encode(await broker.status(identity))
             } else if route.is("POST", "sessions") {
                 let body = try decode(SessionRequest.self, request.body)
                 return try encode(await broker.createSession(body, identity: identity, caller: CallingProcess.read(request.peer)))

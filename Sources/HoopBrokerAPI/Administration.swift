@@ -85,20 +85,20 @@ public struct DoctorReport: Codable, Sendable {
     public var hasBypass: Bool { findings.contains { $0.severity == .bypass } }
 }
 
-/// `GET /v1/status`
+/// `GET /v1/status`: anyone learns the broker answers and its version; the rest is for admins.
 public struct BrokerStatus: Codable, Sendable {
     public var version: String
-    public var pid: Int
-    public var startedAt: Date
-    public var policyFile: String
-    public var ledger: String
-    public var activeSessions: Int
-    public var targets: [String]
+    public var pid: Int?
+    public var startedAt: Date?
+    public var policyFile: String?
+    public var ledger: String?
+    public var activeSessions: Int?
+    public var targets: [String]?
     /// `host:port` of the guard proxy.
     public var proxy: String?
 
-    public init(version: String, pid: Int, startedAt: Date, policyFile: String, ledger: String, activeSessions: Int, targets: [String],
-                proxy: String? = nil) {
+    public init(version: String, pid: Int? = nil, startedAt: Date? = nil, policyFile: String? = nil, ledger: String? = nil,
+                activeSessions: Int? = nil, targets: [String]? = nil, proxy: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt

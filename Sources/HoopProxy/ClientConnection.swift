@@ -24,6 +24,7 @@ final class ClientConnection: ChannelInboundHandler {
         let recorder: StatementRecorder
         let analyzer: StatementAnalyzer
         let cancels: CancelRegistry
+        let loginLimits: ConnectionLimits
         let logger: Logger
     }
 
@@ -55,8 +56,12 @@ final class ClientConnection: ChannelInboundHandler {
         var started: NIODeadline?
     }
 
-    static let loginTimeout = TimeAmount.seconds(60)
+    static let loginTimeout = TimeAmount.seconds(15)
+    /// Messages, and bytes, a connection may have waiting for the server (or for a review)
+    /// before the proxy stops reading from its client; one message more (at most the
+    /// decoder's 64 MiB) can arrive while reads stop.
     static let maxQueued = 256
+    static let maxBufferedBytes = 8 << 20
 
     private let dependencies: Dependencies
     private var context: ChannelHandlerContext!
@@ -90,7 +95,18 @@ final class ClientConnection: ChannelInboundHandler {
     private var cancelKey: (processID: Int32, secretKey: Int32)?
     private var clientReadsPaused = false
 
-    init(dependencies: Dependencies) { self.dependencies = dependencies }
+    /// Bytes of client messages held or queued.
+    private var bufferedBytes = 0
+    /// The uid of the caller (or ConnectionLimits.network), counted among those not logged in until it is.
+    private let caller: UInt32
+    private var countedBeforeLogin = false
+    private let gate: LoginGate
+
+    init(dependencies: Dependencies, caller: UInt32, gate: LoginGate) {
+        self.dependencies = dependencies
+        self.caller = caller
+        self.gate = gate
+    }
 
     // MARK: Client events
 
@@ -102,6 +118,18 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        switch dependencies.loginLimits.admit(caller) {
+        case .admitted:
+            countedBeforeLogin = true
+        case .refused(let limit, let firstTime):
+            let who = caller == ConnectionLimits.network ? "TCP clients of unknown uid" : "uid \(caller)"
+            return fail(code: "53300", "too many connections waiting to log in from \(who) (\(limit))",
+                        event: firstTime ? "proxy.connection-limit" : nil)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = unwrapInboundIn(data)
         switch phase {
@@ -109,17 +137,39 @@ final class ClientConnection: ChannelInboundHandler {
         case .authenticating(let ticket, let parameters, let scram): authenticate(message, ticket: ticket, parameters: parameters, scram: scram)
         case .connecting:
             if case .terminate = message { return close() }
-            held.append(message)
+            hold(message)
         case .relaying(let ticket):
             guard paused || !held.isEmpty else { return relay(message, ticket: ticket) }
-            held.append(message)
             // A client that keeps sending while a reviewed statement runs is paused, not buffered without end.
-            if held.count > Self.maxQueued, !clientReadsPaused {
-                clientReadsPaused = true
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-            }
+            hold(message)
         case .closed: break
         }
+    }
+
+    private func hold(_ message: FrontendMessage) {
+        held.append(message)
+        buffered(message.raw?.readableBytes ?? 0)
+    }
+
+    /// Counts bytes waiting (negative: gone upstream or dropped); stops reading the client past
+    /// the limits and reads again once under half of them.
+    private func buffered(_ delta: Int) {
+        bufferedBytes += delta
+        let over = bufferedBytes > Self.maxBufferedBytes || queue.count + held.count > Self.maxQueued
+        if over, !clientReadsPaused {
+            clientReadsPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        } else if !over, clientReadsPaused, bufferedBytes < Self.maxBufferedBytes / 2, queue.count + held.count < Self.maxQueued / 2 {
+            clientReadsPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    /// Logged in (or gone): no longer among the connections waiting to log in.
+    private func leaveLogin() {
+        guard countedBeforeLogin else { return }
+        countedBeforeLogin = false
+        dependencies.loginLimits.release(caller)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -147,15 +197,20 @@ final class ClientConnection: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(MessageWriter.noEncryption()), promise: nil)
         case .cancel(let processID, let secretKey):
             cancel(processID: processID, secretKey: secretKey)
-        case .startup(_, _, let parameters):
+        case .startup(_, let minor, let parameters):
             guard parameters["replication"] == nil || parameters["replication"] == "false" || parameters["replication"] == "0" else {
                 return fail(code: "28000", "replication connections are not proxied", event: "proxy.refused")
             }
             guard let user = parameters["user"], !user.isEmpty else {
                 return fail(code: "28000", "no user given: connect with the session id as the user", event: "proxy.refused")
             }
-            if let refusal = Self.refusal(ofPinned: parameters) {
+            if let refusal = StartupSettings.refusal(of: parameters) {
                 return fail(code: "0A000", refusal, event: "proxy.refused")
+            }
+            // Protocol 3.0 and no protocol options: say so, as PostgreSQL does, before anything else.
+            let options = parameters.keys.filter { $0.hasPrefix("_pq_.") }.sorted()
+            if minor > 0 || !options.isEmpty {
+                context.writeAndFlush(wrapOutboundOut(MessageWriter.negotiateProtocolVersion(newestMinor: 0, unrecognized: options)), promise: nil)
             }
             let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
             let directory = dependencies.directory
@@ -172,14 +227,15 @@ final class ClientConnection: ChannelInboundHandler {
     /// fails at the same place: the proxy does not say which sessions exist.
     private func begin(_ ticket: ProxyTicket?, parameters: [String: String]) {
         guard case .startup = phase else { return }
-        let verifier = ticket?.verifier ?? Self.decoy
+        // An unknown id gets a salt of its own, stable for the broker's life, as PostgreSQL mocks unknown users.
+        let verifier = ticket?.verifier ?? SCRAMVerifier.mock(for: parameters["user"] ?? "", secret: Self.mockSecret)
         phase = .authenticating(ticket, parameters: parameters, scram: SCRAMServer(verifier: verifier))
         context.writeAndFlush(wrapOutboundOut(MessageWriter.authenticationSASL(mechanisms: [SCRAM.mechanism])), promise: nil)
     }
 
-    private static let decoy: SCRAMVerifier = {
+    private static let mockSecret: [UInt8] = {
         var generator = SystemRandomNumberGenerator()
-        return try! SCRAMVerifier(password: String(generator.next() as UInt64))
+        return (0..<32).map { _ in generator.next() as UInt8 }
     }()
 
     private func authenticate(_ message: FrontendMessage, ticket: ProxyTicket?, parameters: [String: String], scram: SCRAMServer) {
@@ -203,6 +259,8 @@ final class ClientConnection: ChannelInboundHandler {
                 guard let ticket else { throw SCRAM.Failure("no such session") }
                 context.writeAndFlush(wrapOutboundOut(MessageWriter.authenticationSASLFinal(serverFinal)), promise: nil)
                 phase = .connecting(ticket, parameters: parameters)
+                gate.loggedIn = true
+                leaveLogin()
                 connectUpstream(ticket, parameters: parameters)
             }
         } catch {
@@ -255,22 +313,6 @@ final class ClientConnection: ChannelInboundHandler {
     /// and a server report of another value closes the connection.
     static let pinned = ["client_encoding": "UTF8", "standard_conforming_strings": "on"]
 
-    /// Why a client's startup parameters cannot be honoured, if they cannot.
-    static func refusal(ofPinned parameters: [String: String]) -> String? {
-        if let encoding = parameters["client_encoding"] {
-            // PostgreSQL's own spelling rules: case and punctuation do not matter. SQL_ASCII passes
-            // bytes through unconverted, which UTF8 does as well for the UTF-8 the proxy accepts.
-            let name = encoding.lowercased().filter { $0.isLetter || $0.isNumber }
-            guard ["utf8", "unicode", "sqlascii"].contains(name) else {
-                return "client_encoding \(encoding.prefix(32)) is not supported through hoopctl: the proxy speaks UTF8 (unset PGCLIENTENCODING or set it to UTF8)"
-            }
-        }
-        if let conforming = parameters["standard_conforming_strings"], !["on", "true", "yes", "1"].contains(conforming.lowercased()) {
-            return "standard_conforming_strings must stay on through hoopctl"
-        }
-        return nil
-    }
-
     /// Whether a value the server reports for a pinned setting keeps SQL text unambiguous.
     static func keepsPinned(_ name: String, _ value: String) -> Bool {
         guard let expected = pinned[name] else { return true }
@@ -280,7 +322,7 @@ final class ClientConnection: ChannelInboundHandler {
     private func sendStartup(_ ticket: ProxyTicket, parameters: [String: String]) {
         var startup: [(String, String)] = [("user", ticket.upstream.user), ("database", ticket.upstream.database)]
         for (name, value) in parameters.sorted(by: { $0.key < $1.key })
-        where !["user", "database", "replication"].contains(name) && Self.pinned[name] == nil {
+        where !["user", "database", "replication"].contains(name) && Self.pinned[name] == nil && !name.hasPrefix("_pq_.") {
             startup.append((name, value))
         }
         if parameters["application_name"] == nil { startup.append(("application_name", "hoopctl")) }
@@ -557,6 +599,7 @@ final class ClientConnection: ChannelInboundHandler {
             }
         case .terminate(let raw):
             queue.append(Queued(raw: raw, ready: true, tokens: [], terminate: true))
+            bufferedBytes += raw.readableBytes
             drain()
         default:
             fail(code: "08P01", "protocol violation: unexpected message after startup", event: "proxy.protocol-violation")
@@ -665,6 +708,7 @@ final class ClientConnection: ChannelInboundHandler {
         paused = true
         pausedUntilIdle = true
         held.insert(message, at: 0)
+        bufferedBytes += message.raw?.readableBytes ?? 0
         return false
     }
 
@@ -679,6 +723,7 @@ final class ClientConnection: ChannelInboundHandler {
         guard sql.utf8.count > ParserLimits.inlineBytes else { return dependencies.analyzer.analyze(sql) }
         paused = true
         held.insert(message, at: 0)
+        bufferedBytes += message.raw?.readableBytes ?? 0
         let analyzer = dependencies.analyzer
         let promise = context.eventLoop.makePromise(of: [StatementAnalysis].self)
         DispatchQueue.global().async { promise.succeed(analyzer.analyze(sql)) }
@@ -696,7 +741,9 @@ final class ClientConnection: ChannelInboundHandler {
     /// Relays what was held back, until a statement waits for a review again.
     private func relayHeld(_ ticket: ProxyTicket) {
         while !paused, !held.isEmpty, case .relaying = phase {
-            relay(held.removeFirst(), ticket: ticket)
+            let message = held.removeFirst()
+            bufferedBytes -= message.raw?.readableBytes ?? 0
+            relay(message, ticket: ticket)
         }
         // Reads resume once the queue has room (see drain()).
         if held.isEmpty { drain() }
@@ -828,10 +875,7 @@ final class ClientConnection: ChannelInboundHandler {
                 }
             }
         }
-        if queue.count > Self.maxQueued, !clientReadsPaused {
-            clientReadsPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
+        buffered(raw.readableBytes)
         drain()
     }
 
@@ -852,6 +896,7 @@ final class ClientConnection: ChannelInboundHandler {
         while let first = queue.first, first.ready {
             queue.removeFirst()
             queueBase += 1
+            bufferedBytes -= first.raw.readableBytes
             for token in first.tokens { executions[token]?.started = now }
             upstream.write(first.raw, promise: nil)
             wrote = true
@@ -860,9 +905,11 @@ final class ClientConnection: ChannelInboundHandler {
         }
         if wrote { upstream.flush() }
         if terminate { return close() }
-        if clientReadsPaused, queue.count < Self.maxQueued / 2 {
-            clientReadsPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        buffered(0)
+        if pausedUntilIdle, tracker.isIdle, queue.isEmpty, case .relaying(let ticket) = phase {
+            pausedUntilIdle = false
+            paused = false
+            relayHeld(ticket)
         }
     }
 
@@ -929,6 +976,7 @@ final class ClientConnection: ChannelInboundHandler {
 
     /// Whatever was still running ends as interrupted; the cancel key goes.
     private func finish() {
+        leaveLogin()
         if case .relaying(let ticket) = phase {
             for completion in tracker.interruptAll() { report(completion, ticket: ticket) }
         }

@@ -6,6 +6,9 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The guard proxy's listeners: loopback TCP and a unix socket (`<dir>/.s.PGSQL.<port>`, the
 /// name libpq looks for). Each connection gets a `ClientConnection`.
@@ -30,8 +33,13 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 analyzer: StatementAnalyzer = StatementAnalyzer(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        dependencies = .init(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(), logger: logger)
+        dependencies = .init(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(),
+                             loginLimits: ConnectionLimits(perCaller: Self.loginLimits.perCaller, total: Self.loginLimits.total), logger: logger)
     }
+
+    /// Connections not yet logged in that one caller (a uid on the unix socket; TCP callers
+    /// together) and all callers may hold: a user with no session cannot hold them all.
+    public static let loginLimits = (perCaller: 64, total: 512)
 
     public var socketPath: String? { configuration.socketDirectory.map { "\($0)/.s.PGSQL.\(configuration.port)" } }
 
@@ -41,9 +49,23 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.backlog, value: 512)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [dependencies] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies))
+                    // Who is calling: the kernel says, through SO_PEERCRED for the unix socket and its
+                    // socket table for loopback TCP; a TCP caller it cannot name counts as `network`.
+                    let caller: EventLoopFuture<UInt32>
+                    if channel.localAddress?.protocol == .unix {
+                        caller = (channel as! SocketOptionProvider).unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET),
+                                                                                         name: SocketOptionName(17) /* SO_PEERCRED */)
+                            .map { (credentials: PeerCredentials) in credentials.uid }
+                    } else {
+                        let uid = channel.remoteAddress?.port.flatMap { client in
+                            channel.localAddress?.port.flatMap { LoopbackPeer.uid(clientPort: client, serverPort: $0) }
+                        }
+                        caller = channel.eventLoop.makeSucceededFuture(uid ?? ConnectionLimits.network)
+                    }
+                    return caller.flatMapThrowing { caller in
+                        let gate = LoginGate()
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder(gate: gate)))
+                        try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies, caller: caller, gate: gate))
                     }
                 }
         }
@@ -66,4 +88,11 @@ public final class ProxyServer: Service, @unchecked Sendable {
         }
         if let path = socketPath { try? FileManager.default.removeItem(atPath: path) }
     }
+}
+
+/// `struct ucred` (SO_PEERCRED), which Swift's Glibc module does not export.
+struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
 }

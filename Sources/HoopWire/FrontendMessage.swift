@@ -45,6 +45,13 @@ public enum FrontendMessage: Sendable {
     }
 }
 
+/// Whether a connection's client has logged in, shared by its decoder and its handler (on one
+/// event loop): until then every message must be small.
+public final class LoginGate: @unchecked Sendable {
+    public var loggedIn = false
+    public init() {}
+}
+
 /// Splits a client's byte stream into messages: the startup packets first, then typed messages.
 /// Total: any input yields messages or a `WireError`, never a crash or an unbounded buffer.
 public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
@@ -52,12 +59,17 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// Startup packets are small; PostgreSQL itself allows 10 000 bytes.
     public static let maxStartupLength = 10_000
+    /// Before login only SASL messages come, and they are small: a client with no session
+    /// cannot make the proxy hold a large message.
+    public static let maxLengthBeforeLogin = 10_000
     public let maxMessageLength: Int
     /// True until the startup packet (after any SSL or GSS requests).
     public private(set) var inStartup = true
+    private let gate: LoginGate?
 
-    public init(maxMessageLength: Int = 64 << 20) {
+    public init(maxMessageLength: Int = 64 << 20, gate: LoginGate? = nil) {
         self.maxMessageLength = maxMessageLength
+        self.gate = gate
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> FrontendMessage? {
@@ -107,7 +119,8 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
     private func decodeTyped(_ buffer: inout ByteBuffer) throws -> FrontendMessage? {
         guard let (type, length) = Frame.header(buffer) else { return nil }
         guard length >= 4 else { throw WireError.malformed("message \(WireError.name(type)) with length \(length)") }
-        guard length <= maxMessageLength else { throw WireError.tooLarge(type: type, length: length, limit: maxMessageLength) }
+        let limit = gate?.loggedIn == false ? Self.maxLengthBeforeLogin : maxMessageLength
+        guard length <= limit else { throw WireError.tooLarge(type: type, length: length, limit: limit) }
         guard let raw = buffer.readSlice(length: length + 1) else { return nil }
         var body = raw.getSlice(at: raw.readerIndex + 5, length: length - 4)!
         return try Self.message(type: type, body: &body, raw: raw)

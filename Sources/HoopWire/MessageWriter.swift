@@ -33,6 +33,15 @@ public enum MessageWriter {
         message(UInt8(ascii: "R")) { $0.writeInteger(Int32(12)); $0.writeString(data) }
     }
 
+    /// The newest minor version of protocol 3 the proxy speaks, and the `_pq_.` options it does not know.
+    public static func negotiateProtocolVersion(newestMinor: Int32, unrecognized: [String]) -> ByteBuffer {
+        message(UInt8(ascii: "v")) { buffer in
+            buffer.writeInteger(newestMinor)
+            buffer.writeInteger(Int32(unrecognized.count))
+            for option in unrecognized { buffer.writeNullTerminatedString(option) }
+        }
+    }
+
     public static func backendKeyData(processID: Int32, secretKey: Int32) -> ByteBuffer {
         message(UInt8(ascii: "K")) { $0.writeInteger(processID); $0.writeInteger(secretKey) }
     }

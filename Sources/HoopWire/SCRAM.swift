@@ -47,6 +47,23 @@ public struct SCRAMVerifier: Sendable, Equatable {
     public let storedKey: [UInt8]
     public let serverKey: [UInt8]
 
+    /// A verifier nobody has a password for, whose salt depends only on `user` and `secret`:
+    /// an unknown user is asked for a proof with a salt of its own, as a known one is, and
+    /// the answer never matches.
+    public static func mock(for user: String, secret: [UInt8], iterations: Int = 4096) -> SCRAMVerifier {
+        let salt = Array(SCRAM.hmac(secret, "mock salt \(user)").prefix(16))
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<32).map { _ in generator.next() as UInt8 }
+        return SCRAMVerifier(salt: salt, iterations: iterations, storedKey: SCRAM.sha256(random), serverKey: random)
+    }
+
+    init(salt: [UInt8], iterations: Int, storedKey: [UInt8], serverKey: [UInt8]) {
+        self.salt = salt
+        self.iterations = iterations
+        self.storedKey = storedKey
+        self.serverKey = serverKey
+    }
+
     public init(password: String, iterations: Int = 4096) throws {
         var generator = SystemRandomNumberGenerator()
         salt = (0..<16).map { _ in generator.next() as UInt8 }
@@ -61,6 +78,8 @@ public struct SCRAMVerifier: Sendable, Equatable {
 public struct SCRAMServer: Sendable {
     private let verifier: SCRAMVerifier
     private var clientFirstBare = ""
+    /// `n,,` or `y,,`: the client-final's `c=` must be exactly its base64 (RFC 5802 §5.1).
+    private var gs2Header = ""
     private var serverFirst = ""
     private var nonce = ""
 
@@ -75,6 +94,7 @@ public struct SCRAMServer: Sendable {
         guard message.hasPrefix("n,,") || message.hasPrefix("y,,") else {
             throw SCRAM.Failure(message.hasPrefix("p=") ? "channel binding is not offered" : "malformed SCRAM client-first-message")
         }
+        gs2Header = String(message.prefix(3))
         clientFirstBare = String(message.dropFirst(3))
         let attributes = SCRAM.attributes(Substring(clientFirstBare))
         guard let clientNonce = attributes["r"], !clientNonce.isEmpty, attributes["n"] != nil, attributes["m"] == nil else {
@@ -90,7 +110,8 @@ public struct SCRAMServer: Sendable {
         guard let proofRange = message.range(of: ",p=") else { throw SCRAM.Failure("malformed SCRAM client-final-message") }
         let withoutProof = message[..<proofRange.lowerBound]
         let attributes = SCRAM.attributes(withoutProof)
-        guard attributes["c"] == "biws" || attributes["c"] == "eSws", attributes["r"].map(String.init) == nonce,
+        guard withoutProof.hasPrefix("c="), attributes["c"].map(String.init) == Data(gs2Header.utf8).base64EncodedString(),
+              attributes["r"].map(String.init) == nonce,
               let proof = Data(base64Encoded: String(message[proofRange.upperBound...])), proof.count == 32 else {
             throw SCRAM.Failure("malformed SCRAM client-final-message")
         }

@@ -13,47 +13,26 @@ import Glibc
 final class ProxyHostileInputTests: XCTestCase {
     var pg: TestPostgres.Instance!
     var broker: SeparateBroker!
-    var directory: TemporaryDirectory!
-    var session: BackgroundProcess!
+    var session: OpenSession!
     /// The session's connection settings, as `hoopctl exec` hands them to its command.
-    var env: [String: String] = [:]
-    var socketPath: String { "\(env["PGHOST"]!)/.s.PGSQL.\(env["PGPORT"]!)" }
+    var env: [String: String] { session.env }
+    var socketPath: String { session.socketPath }
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
         broker = try SeparateBroker(pg)
-        directory = try TemporaryDirectory("hostile")
-        // A session that stays open while the test plays other clients with its credentials.
-        let file = directory.file("env")
-        session = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sh", "-c", "env > \(file).tmp; mv \(file).tmp \(file); sleep 300"],
-                                        environment: broker.environment)
-        guard eventually(timeout: 20, { FileManager.default.fileExists(atPath: file) }) else {
-            throw TestSetupError("the session did not start: \(session.output)")
-        }
-        for line in try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2, parts[0].hasPrefix("PG") { env[parts[0]] = parts[1] }
-        }
+        session = try OpenSession(broker)
     }
 
     override func tearDown() {
-        session?.signal(SIGTERM)
-        session?.wait(timeout: 10)
         session = nil
         broker = nil
-        directory?.remove()
     }
 
-    private func loggedIn() throws -> RawPostgresClient {
-        let client = try RawPostgresClient(socketPath: socketPath)
-        try client.login(user: env["PGUSER"]!, password: env["PGPASSWORD"]!, database: env["PGDATABASE"]!)
-        return client
-    }
+    private func loggedIn() throws -> RawPostgresClient { try session.loggedIn() }
 
     private func psql(_ arguments: [String], extra: [String: String] = [:]) throws -> ChildProcess.Result {
-        var environment = ProcessInfo.processInfo.environment
-        for (key, value) in env.merging(extra, uniquingKeysWith: { $1 }) { environment[key] = value }
-        return try ChildProcess("psql", ["-X", "-At"] + arguments, environment: environment).run()
+        try session.psql(arguments, extra: extra)
     }
 
     private func events(_ name: String) throws -> [[String: Any]] {
@@ -123,9 +102,16 @@ final class ProxyHostileInputTests: XCTestCase {
         XCTAssertTrue(sjis.stderr.contains("the proxy speaks UTF8"), sjis.stderr)
         XCTAssertEqual(try psql(["-c", "select 1"], extra: ["PGCLIENTENCODING": "utf-8"]).stdout, "1\n")
 
-        let options = try psql(["-c", "show standard_conforming_strings", "-c", "show client_encoding"],
-                               extra: ["PGOPTIONS": "-c standard_conforming_strings=off -c client_encoding=LATIN1"])
-        XCTAssertEqual(options.stdout, "on\nUTF8\n", "named startup parameters win over -c options: \(options.stderr)")
+        // Options that would change them are refused at login, with the setting named.
+        for options in ["-c standard_conforming_strings=off", "-c client_encoding=LATIN1", "--backslash-quote=on"] {
+            let refused = try psql(["-c", "select 1"], extra: ["PGOPTIONS": options])
+            XCTAssertNotEqual(refused.status, 0, options)
+            XCTAssertTrue(refused.stderr.contains("cannot be changed at login") || refused.stderr.contains("the proxy speaks UTF8"),
+                          "\(options): \(refused.stderr)")
+        }
+        let harmless = try psql(["-c", "show standard_conforming_strings", "-c", "show client_encoding"],
+                                extra: ["PGOPTIONS": "-c standard_conforming_strings=on -c client_encoding=UTF8"])
+        XCTAssertEqual(harmless.stdout, "on\nUTF8\n", harmless.stderr)
 
         // First layer: the guardrails refuse the change itself.
         let changes = ["set client_encoding to 'SJIS'", "set names 'LATIN1'", "set standard_conforming_strings = off",

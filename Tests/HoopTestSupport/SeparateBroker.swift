@@ -13,6 +13,8 @@ public final class SeparateBroker: @unchecked Sendable {
     public let environment: [String: String]
 
     public var policyPath: String { directory.file("policy.yaml") }
+    /// The guard proxy's loopback TCP port.
+    public let proxyPort: Int
 
     /// `edit` changes the sandbox's demo policy before the broker reads it.
     public init(_ pg: TestPostgres.Instance, extraEnvironment: [String: String] = [:], edit: (String) -> String = { $0 }) throws {
@@ -23,6 +25,7 @@ public final class SeparateBroker: @unchecked Sendable {
         environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
                        "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
         guard let proxyPort = FreePort.find() else { throw TestSetupError("no free port for the proxy") }
+        self.proxyPort = Int(proxyPort)
         serve = (["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)], environment.merging(extraEnvironment) { $1 })
         process = try Self.start(serve)
     }

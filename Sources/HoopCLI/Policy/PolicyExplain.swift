@@ -21,7 +21,8 @@ extension Hoopctl.PolicyCommand {
         @Option(help: "The target whose guardrails apply.")
         var target: String
 
-        @Option(help: "The SQL: one or more statements.")
+        // Taken whatever it starts with: SQL may begin with a `--` comment.
+        @Option(parsing: .unconditional, help: "The SQL: one or more statements (it may begin with --).")
         var sql: String?
 
         @Option(help: "Read the SQL from this file ('-' for standard input) instead of --sql.", completion: .file())

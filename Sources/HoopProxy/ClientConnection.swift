@@ -573,8 +573,7 @@ final class ClientConnection: ChannelInboundHandler {
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token],
                     entries: [entry(judged, via: "execute", ticket: ticket)])
         case .describe(let kind, let name, let raw):
-            let upstream = kind == UInt8(ascii: "S") ? names.statement(name)?.upstream ?? (name.isEmpty ? "" : StatementNames<Judged>.unknown)
-                : names.portal(name).upstream
+            let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
             tracker.sent(.describe(statement: kind == UInt8(ascii: "S")))
             enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .close(let kind, let name, let raw):

@@ -46,18 +46,26 @@ struct StatementNames<Value> {
         return (upstream, known?.upstream ?? Self.unknown, known?.value)
     }
 
-    /// Execute or Describe of a portal: its upstream name and what it runs (nil: unknown).
+    /// Execute of a portal: its upstream name and what it runs (nil: unknown, and the name is
+    /// one the server refuses, so nothing the proxy did not analyse runs).
     func portal(_ name: String) -> (upstream: String, value: Value?) {
         portals[name] ?? (name.isEmpty ? "" : Self.unknown, nil)
     }
 
-    /// Close of a statement or portal: the upstream name to close (the name is then free).
+    /// Describe of a statement or portal, which runs nothing: the upstream name, or the
+    /// client's own for one the proxy did not make (a cursor DECLAREd in SQL, as psycopg's
+    /// server-side cursors are described).
+    func describe(statement name: String) -> String { statements[name]?.upstream ?? name }
+    func describe(portal name: String) -> String { portals[name]?.upstream ?? name }
+
+    /// Close of a statement or portal, which can only take something away: the upstream name
+    /// to close (the client's own when the proxy did not make it). The name is then free.
     mutating func close(statement name: String) -> String {
-        statements.removeValue(forKey: name)?.upstream ?? (name.isEmpty ? "" : Self.unknown)
+        statements.removeValue(forKey: name)?.upstream ?? name
     }
 
     mutating func close(portal name: String) -> String {
-        portals.removeValue(forKey: name)?.upstream ?? (name.isEmpty ? "" : Self.unknown)
+        portals.removeValue(forKey: name)?.upstream ?? name
     }
 
     /// DISCARD ALL or DEALLOCATE ALL dropped every prepared statement upstream.

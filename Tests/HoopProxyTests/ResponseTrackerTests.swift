@@ -76,4 +76,19 @@ final class ResponseTrackerTests: XCTestCase {
         _ = tracker.received(.commandComplete(tag: "SELECT 1"))
         XCTAssertEqual(tracker.interruptAll(), [Completion(token: 2, outcome: .interrupted), Completion(token: 3, outcome: .interrupted)])
     }
+
+    func testAnExecuteSinceTheLastSyncIsKnown() {
+        var tracker = ResponseTracker()
+        XCTAssertFalse(tracker.executedSinceSync)
+        tracker.sent(.parse)
+        tracker.sent(.bind)
+        XCTAssertFalse(tracker.executedSinceSync, "nothing has run yet")
+        tracker.sent(.execute(1))
+        tracker.sent(.parse)
+        XCTAssertTrue(tracker.executedSinceSync)
+        tracker.sent(.sync)
+        XCTAssertFalse(tracker.executedSinceSync)
+        tracker.sent(.query([2]))
+        XCTAssertFalse(tracker.executedSinceSync)
+    }
 }

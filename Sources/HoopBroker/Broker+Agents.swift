@@ -9,9 +9,9 @@ import HoopSQL
 /// session: the tables it sees, and what the proxy would decide for a statement.
 extension Broker {
     private func ownSession(_ id: String, identity: Identity) throws(BrokerFailure) -> ActiveSession {
-        guard let session = sessions[id], session.info.state == .active else { throw BrokerFailure(.notFound, "no active session '\(id)'") }
-        guard session.info.identity == identity.principal.description else {
-            throw BrokerFailure(.denied, "session \(id) is \(session.info.identity)'s, not yours")
+        // Someone else's session is as unknown as one that does not exist: nothing says whose it is.
+        guard let session = sessions[id], session.info.state == .active, session.info.identity == identity.principal.description else {
+            throw BrokerFailure(.notFound, "no active session '\(id.prefix(64))'")
         }
         return session
     }

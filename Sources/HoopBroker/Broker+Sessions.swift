@@ -156,6 +156,8 @@ extension Broker {
                 session.ticket = ProxyTicket(sessionID: id, identity: principal, target: target.name, role: role.name, expiresAt: expires,
                                              verifier: try SCRAMVerifier(password: secret), upstream: upstream)
                 session.ticket?.job = StatementLineage.job(correlation: correlation, arguments: caller?.arguments)
+                session.ticket?.statementTimeout = role.statementTimeout.map { TimeInterval($0.seconds) }
+                session.ticket?.idleInTransactionTimeout = role.idleInTransactionTimeout.map { TimeInterval($0.seconds) }
             } catch {
                 throw BrokerFailure(.internal, "cannot derive the session's proxy verifier: \(error)")
             }

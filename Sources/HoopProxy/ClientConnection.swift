@@ -367,8 +367,11 @@ final class ClientConnection: ChannelInboundHandler {
                     if case .parameterStatus(let name, let value) = event, !Self.keepsPinned(name, value) {
                         return settingChanged(name, value)
                     }
-                    if case .readyForQuery(let status) = event { transactionStatus = status }
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
+                    if case .readyForQuery(let status) = event {
+                        transactionStatus = status
+                        timeIdleness(ticket)
+                    }
                 }
             } catch {
                 return fail(code: "08006", "the database broke the protocol: \(error)", event: "proxy.upstream-failed")
@@ -550,7 +553,8 @@ final class ClientConnection: ChannelInboundHandler {
             }
             tracker.sent(.parse)
             guard let upstreamName = names.parse(name, judged) else {
-                return enqueue(MessageWriter.parse(name: StatementNames<Judged>.unknown, sql: Self.serverSide(
+                // Prepared under a name no Bind of the client's can reach, as a statement that fails when executed.
+                return enqueue(MessageWriter.parse(name: StatementNames<Judged>.refused, sql: Self.serverSide(
                     code: "54000", message: "hoopctl: this connection holds \(StatementNames<Judged>.capacity) prepared statements; close some first",
                     hint: nil), parameterTypes: []))
             }
@@ -902,7 +906,14 @@ final class ClientConnection: ChannelInboundHandler {
             if first.terminate { terminate = true; break }
             if !upstream.isWritable { break }
         }
-        if wrote { upstream.flush() }
+        if wrote {
+            upstream.flush()
+            if case .relaying(let ticket) = phase {
+                timeStatements(ticket)
+                idleDeadline?.cancel()
+                idleDeadline = nil
+            }
+        }
         if terminate { return close() }
         buffered(0)
         if pausedUntilIdle, tracker.isIdle, queue.isEmpty, case .relaying(let ticket) = phase {
@@ -912,7 +923,55 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    // MARK: The policy's time limits
+
+    /// Set while a statement runs (or waits to), from when it started: the policy's
+    /// statement_timeout plus a second, after which the proxy cancels it.
+    private var statementDeadline: Scheduled<Void>?
+    /// Set while the session sits idle in a transaction.
+    private var idleDeadline: Scheduled<Void>?
+    static let timeoutGrace: TimeInterval = 1
+
+    /// Arms the statement timer when a statement starts running and none is timed (a timer is
+    /// never reset by later messages: pipelining cannot stretch a statement's time).
+    private func timeStatements(_ ticket: ProxyTicket) {
+        guard statementDeadline == nil, let limit = ticket.statementTimeout, executions.values.contains(where: { $0.started != nil }) else { return }
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        statementDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64((limit + Self.timeoutGrace) * 1000))) {
+            loop.value.statementTimedOut(ticket)
+        }
+    }
+
+    /// Past the policy's limit (a SET statement_timeout or set_config lifted the server's own):
+    /// the server cancels the statement, as its own timeout would have.
+    private func statementTimedOut(_ ticket: ProxyTicket) {
+        statementDeadline = nil
+        guard let key = cancelKey, let backend = dependencies.cancels.backend(processID: key.processID, secretKey: key.secretKey) else { return }
+        dependencies.recorder.event(LedgerEntry(EventBody(name: "proxy.statement-timeout",
+                                                          message: "a statement ran past the policy's statement_timeout and was cancelled"),
+                                                identity: ticket.identity, target: ticket.target, session: ticket.sessionID))
+        sendCancel(to: backend)
+    }
+
+    /// After a ReadyForQuery: idle in a transaction with nothing pending arms the idle timer;
+    /// anything else disarms it.
+    private func timeIdleness(_ ticket: ProxyTicket) {
+        idleDeadline?.cancel()
+        idleDeadline = nil
+        guard let limit = ticket.idleInTransactionTimeout, transactionStatus != UInt8(ascii: "I"), tracker.isIdle, queue.isEmpty, held.isEmpty
+        else { return }
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64((limit + Self.timeoutGrace) * 1000))) {
+            loop.value.fail(code: "25P03", "terminating connection: idle in a transaction past the policy's idle_in_transaction_timeout",
+                            event: "proxy.idle-timeout")
+        }
+    }
+
     private func report(_ completion: ResponseTracker.Completion, ticket: ProxyTicket) {
+        // The next statement, if any, is timed from now.
+        statementDeadline?.cancel()
+        statementDeadline = nil
+        defer { timeStatements(ticket) }
         guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
@@ -925,6 +984,11 @@ final class ClientConnection: ChannelInboundHandler {
     private func cancel(processID: Int32, secretKey: Int32) {
         defer { close() }
         guard let backend = dependencies.cancels.backend(processID: processID, secretKey: secretKey) else { return }
+        sendCancel(to: backend)
+    }
+
+    /// A CancelRequest to the server for one of its backends, on a connection of its own.
+    private func sendCancel(to backend: CancelRegistry.Backend) {
         let endpoint = backend.endpoint
         let bootstrap = ClientBootstrap(group: context.eventLoop).connectTimeout(.seconds(5))
         let connecting = endpoint.isUnixSocket
@@ -979,6 +1043,10 @@ final class ClientConnection: ChannelInboundHandler {
         if case .relaying(let ticket) = phase {
             for completion in tracker.interruptAll() { report(completion, ticket: ticket) }
         }
+        statementDeadline?.cancel()
+        statementDeadline = nil
+        idleDeadline?.cancel()
+        idleDeadline = nil
         if let key = cancelKey {
             dependencies.cancels.remove(processID: key.processID, secretKey: key.secretKey)
             cancelKey = nil

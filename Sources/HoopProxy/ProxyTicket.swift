@@ -22,6 +22,11 @@ public struct ProxyTicket: Sendable {
     public var visibleTables: VisibleTables?
     /// The job the session runs for (correlation id, else its command), for lineage.
     public var job: String?
+    /// The policy's bounds on a statement and on idling in a transaction. They are the role's
+    /// settings in the database too, but a session may SET those; the proxy holds to them
+    /// itself (a moment after the server would have), whatever the session set.
+    public var statementTimeout: TimeInterval?
+    public var idleInTransactionTimeout: TimeInterval?
 
     public init(sessionID: String, identity: String, target: String, role: String, expiresAt: Date, verifier: SCRAMVerifier,
                 upstream: UpstreamEndpoint, guardrails: Guardrails = .defaults) {

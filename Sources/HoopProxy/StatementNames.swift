@@ -10,6 +10,8 @@ struct StatementNames<Value> {
     /// The name given to what the client names but the proxy does not know (a statement made
     /// with SQL PREPARE, a cursor made with DECLARE): never made, so the server refuses it.
     static var unknown: String { "hoop_unknown" }
+    /// Where a Parse refused for want of room goes (the client's name stays unknown).
+    static var refused: String { "hoop_refused" }
     /// Named statements a connection may hold; a Parse past it is refused.
     static var capacity: Int { 10_000 }
 

@@ -342,7 +342,10 @@ struct ParseTreeWalker {
     static let brokerSchema = "hoop"
 
     private mutating func functionCall(_ fields: [String: Any]) {
-        let parts = (fields["funcname"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
+        // `db.schema.name` is the server's `schema.name` (in the current database, or an error):
+        // the schema is the part before the name, whatever comes before it.
+        let written = (fields["funcname"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
+        let parts = Array(written.suffix(2))
         let name = parts.joined(separator: ".")
         facts.functions.append(name)
         let args = fields["args"] as? [Any] ?? []

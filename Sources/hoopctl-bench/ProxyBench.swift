@@ -64,10 +64,20 @@ struct ProxyBench {
         ]
         print("pgbench -S -c 8 -j 2 -T \(seconds), scale 10, unix sockets; hoopctl records every statement in its ledger")
         var tps: [String: [String: Double]] = [:]
+        // CPU time of the process in the middle (the broker, pgbouncer) per statement, from /proc.
+        let middle: [String: () -> pid_t?] = ["hoopctl": { Self.pid(inFile: "\(home)/sandbox/broker.pid") },
+                                              "pgbouncer": { Self.pid(inFile: "\(bouncer.directory)/pgbouncer.pid") }]
+        var cpu: [String: [String: Double]] = [:]
         for mode in Self.modes {
             for target in targets {
+                let pid = middle[target.name]?()
+                let before = pid.flatMap(Self.cpuMicroseconds)
                 let output = try pgbench(["-S", "-M", mode, "-c", "8", "-j", "2", "-T", String(seconds)], target.environment)
                 tps[mode, default: [:]][target.name] = try Self.number(after: "tps = ", in: output)
+                if let pid, let before, let after = Self.cpuMicroseconds(pid) {
+                    let statements = try Self.number(after: "number of transactions actually processed: ", in: output)
+                    cpu[mode, default: [:]][target.name] = (after - before) / max(statements, 1)
+                }
             }
         }
         var report = Report(header: ["mode (TPS)", "direct", "hoopctl", "pgbouncer", "hoopctl / direct", "hoopctl / pgbouncer", "goal"])
@@ -80,6 +90,12 @@ struct ProxyBench {
                        format(toDirect, decimals: 2), format(toBouncer, decimals: 2), "\(goal): \(met.last!)")
         }
         report.print()
+        var cpuReport = Report(header: ["mode (CPU µs per statement)", "hoopctl broker", "pgbouncer", "hoopctl / pgbouncer"])
+        for mode in Self.modes {
+            guard let broker = cpu[mode]?["hoopctl"], let bouncer = cpu[mode]?["pgbouncer"] else { continue }
+            cpuReport.add(mode, format(broker, decimals: 1), format(bouncer, decimals: 1), format(broker / bouncer, decimals: 1))
+        }
+        cpuReport.print()
 
         let latencySeconds = max(3, seconds / 3)
         var latency = Report(header: ["1 client, -T \(latencySeconds) (p50 µs)", "direct", "hoopctl", "pgbouncer", "hoopctl added", "goal"])
@@ -115,6 +131,20 @@ struct ProxyBench {
         print("ratios and added latency compare runs of this same invocation.\n")
         direct.end()
         proxied.end()
+    }
+
+    static func pid(inFile path: String) -> pid_t? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// User and system CPU time of a process so far (utime + stime of /proc/PID/stat), in µs.
+    static func cpuMicroseconds(_ pid: pid_t) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) * 1_000_000 / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     private func pgbench(_ arguments: [String], _ environment: [String: String]) throws -> String {

@@ -35,11 +35,7 @@ final class ProxyHostileInputTests: XCTestCase {
         try session.psql(arguments, extra: extra)
     }
 
-    private func events(_ name: String) throws -> [[String: Any]] {
-        let audit = try broker.hoopctl(["audit", "--json", "--kind", "event"])
-        return audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { ($0["body"] as? [String: Any])?["name"] as? String == name }
-    }
+    private func events(_ name: String) throws -> [[String: Any]] { try broker.events(name) }
 
     /// The ErrorResponse the proxy ends a connection with, and that it did end it.
     private func finalError(_ client: RawPostgresClient, file: StaticString = #filePath, line: UInt = #line) -> [Character: String] {

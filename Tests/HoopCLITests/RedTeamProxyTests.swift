@@ -64,16 +64,10 @@ final class RedTeamProxyTests: XCTestCase {
     }
 
     private func statementRecords() throws -> [[String: Any]] {
-        let audit = try broker.hoopctl(["audit", "--json", "--kind", "statement"])
-        return audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .compactMap { $0["body"] as? [String: Any] }
+        try broker.records(kind: "statement").compactMap { $0["body"] as? [String: Any] }
     }
 
-    private func events(_ name: String) throws -> [[String: Any]] {
-        let audit = try broker.hoopctl(["audit", "--json", "--kind", "event"])
-        return audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { ($0["body"] as? [String: Any])?["name"] as? String == name }
-    }
+    private func events(_ name: String) throws -> [[String: Any]] { try broker.events(name) }
 
     // MARK: 1. A setting that changes how SQL is read
 
@@ -344,14 +338,22 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertFalse(revoke.stderr.contains("alice"), "the owner is not confirmed: \(revoke.stderr)")
         let prefix = try broker.hoopctl(["revoke", String(alices.sessionID.prefix(4))], token: bob)
         XCTAssertFalse(prefix.stderr.contains(alices.sessionID), prefix.stderr)
+        // Nor the endpoints an agent's MCP server uses for its own session.
+        for (method, path) in [("GET", "/v1/sessions/\(alices.sessionID)/catalog"), ("POST", "/v1/sessions/\(alices.sessionID)/explain")] {
+            let answer = try rawHTTP(socket: broker.environment["HOOPCTL_BROKER"]!, method: method, path: path, token: bob)
+            XCTAssertTrue(answer.contains("not_found") || answer.contains("404"), "\(path): \(answer)")
+            XCTAssertFalse(answer.contains("alice"), "\(path): \(answer)")
+        }
     }
 
-    private func rawHTTP(socket: String, path: String, token: String?) throws -> String {
+    private func rawHTTP(socket: String, method: String = "GET", path: String, token: String?) throws -> String {
         let script = """
             import socket, sys
             s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-            auth = ("Authorization: Bearer " + sys.argv[3] + "\\r\\n") if len(sys.argv) > 3 else ""
-            s.sendall(("GET " + sys.argv[2] + " HTTP/1.1\\r\\nHost: broker\\r\\n\(BrokerAPI.versionHeader): \(BrokerAPI.version)\\r\\n" + auth + "Connection: close\\r\\n\\r\\n").encode())
+            auth = ("Authorization: Bearer " + sys.argv[4] + "\\r\\n") if len(sys.argv) > 4 else ""
+            body = '{"sql": "select 1"}' if sys.argv[2] == "POST" else ""
+            s.sendall((sys.argv[2] + " " + sys.argv[3] + " HTTP/1.1\\r\\nHost: broker\\r\\n\(BrokerAPI.versionHeader): \(BrokerAPI.version)\\r\\n" + auth
+                       + "Content-Type: application/json\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(body) + body).encode())
             data = b""
             while True:
                 chunk = s.recv(65536)
@@ -359,7 +361,7 @@ final class RedTeamProxyTests: XCTestCase {
                 data += chunk
             print(data.decode())
             """
-        return try ChildProcess("python3", ["-c", script, socket, path] + (token.map { [$0] } ?? [])).run().stdout
+        return try ChildProcess("python3", ["-c", script, socket, method, path] + (token.map { [$0] } ?? [])).run().stdout
     }
 
     // MARK: 10. SQL that begins with a comment
@@ -386,6 +388,31 @@ final class RedTeamProxyTests: XCTestCase {
         // Settings the policy does not fix still pass.
         XCTAssertEqual(try session.psql(["-c", "show work_mem"], extra: ["PGOPTIONS": "-c work_mem=5MB"]).stdout, "5MB\n")
         XCTAssertEqual(try session.psql(["-c", "show statement_timeout"]).stdout, "30s\n")
+    }
+
+    /// The role's timeouts are settings a session may SET; the proxy holds to the policy's anyway.
+    func testThePolicysTimeoutsHoldWhateverTheSessionSets() throws {
+        let strict = try SeparateBroker(pg) {
+            $0.replacingOccurrences(of: "statement_timeout: 30s", with: "statement_timeout: 2s")
+                .replacingOccurrences(of: "idle_in_transaction_timeout: 5m", with: "idle_in_transaction_timeout: 2s")
+        }
+        let open = try OpenSession(strict)
+        let started = Date()
+        let long = try open.psql(["-c", "set statement_timeout = 0", "-c", "select set_config('statement_timeout', '0', false)",
+                                  "-c", "select count(*) from generate_series(1, 3000000000::bigint)"])
+        XCTAssertTrue(long.stderr.contains("canceling statement"), long.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 8, "cancelled a moment after the policy's 2 s")
+        XCTAssertTrue(eventually { ((try? strict.events("proxy.statement-timeout").count) ?? 0) == 1 })
+
+        let client = try open.loggedIn(timeout: 10)
+        client.send(Self.query("SET idle_in_transaction_session_timeout = 0") + Self.query("BEGIN") + Self.query("SELECT 1"))
+        _ = Self.untilReady(client, count: 3)
+        let waited = Date()
+        let errors = Self.errors(client.readUntilClosed())
+        XCTAssertEqual(errors.last?["C"], "25P03", "\(errors)")
+        XCTAssertLessThan(Date().timeIntervalSince(waited), 6)
+        // A statement that keeps within the limits is not disturbed.
+        XCTAssertEqual(try open.psql(["-c", "set statement_timeout = 0", "-c", "select 1"]).stdout.hasSuffix("1\n"), true)
     }
 
     // MARK: 12. What a connection can make the broker hold

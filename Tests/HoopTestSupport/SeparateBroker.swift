@@ -53,6 +53,17 @@ public final class SeparateBroker: @unchecked Sendable {
         return try HoopctlBinary.run(arguments, environment: environment)
     }
 
+    /// The ledger's records of one kind (statement, event, ...), as `hoopctl audit --json` prints them.
+    public func records(kind: String) throws -> [[String: Any]] {
+        let audit = try hoopctl(["audit", "--json", "--kind", kind])
+        return audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// The ledger's events of that name.
+    public func events(_ name: String) throws -> [[String: Any]] {
+        try records(kind: "event").filter { ($0["body"] as? [String: Any])?["name"] as? String == name }
+    }
+
     /// A token for `subject`, issued by the test's own OS user (the demo policy's admin).
     public func token(_ subject: String, ttl: String = "1h") throws -> String {
         let result = try hoopctl(["token", "issue", "--subject", subject, "--ttl", ttl])

@@ -75,7 +75,7 @@ final class ClientConnection: ChannelInboundHandler {
     private var queue: [Queued] = []
     /// Client messages held while the upstream connects, a statement waits for the broker's
     /// word on its review or for its analysis, or a text waits for the server to settle (see
-    /// `settingsCouldChangeItsReading`); relayed in order afterwards.
+    /// `settled(for:)`); relayed in order afterwards.
     private var held: [FrontendMessage] = []
     private var paused = false
     /// Paused until every request sent has its answer (the server is idle).
@@ -552,12 +552,7 @@ final class ClientConnection: ChannelInboundHandler {
                 return review(sql: sql, delivery: .parse(name: name, raw: raw), judged: [judged], deciding: judged, ticket: ticket)
             }
             tracker.sent(.parse)
-            guard let upstreamName = names.parse(name, judged) else {
-                // Prepared under a name no Bind of the client's can reach, as a statement that fails when executed.
-                return enqueue(MessageWriter.parse(name: StatementNames<Judged>.refused, sql: Self.serverSide(
-                    code: "54000", message: "hoopctl: this connection holds \(StatementNames<Judged>.capacity) prepared statements; close some first",
-                    hint: nil), parameterTypes: []))
-            }
+            guard let upstreamName = names.parse(name, judged) else { return enqueue(Self.tooManyStatements) }
             if let refusal = Self.refusal(of: [judged], target: ticket.target) {
                 // Prepared as a statement that fails when executed, with the client's parameter types.
                 enqueue(MessageWriter.parse(name: upstreamName, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
@@ -687,11 +682,17 @@ final class ClientConnection: ChannelInboundHandler {
         case .parse(let name, let raw):
             // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
             tracker.sent(.parse)
-            let upstreamName = names.parse(name, judged[0]) ?? StatementNames<Judged>.unknown
+            guard let upstreamName = names.parse(name, judged[0]) else { return enqueue(Self.tooManyStatements) }
             enqueue(standIn.map { MessageWriter.parse(name: upstreamName, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) }
                     ?? (upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName])))
         }
     }
+
+    /// A Parse refused for want of room: prepared under a name no Bind of the client's can reach,
+    /// as a statement that fails when executed.
+    static let tooManyStatements = MessageWriter.parse(name: StatementNames<Judged>.refused, sql: serverSide(
+        code: "54000", message: "hoopctl: this connection holds \(StatementNames<Judged>.capacity) prepared statements; close some first",
+        hint: nil), parameterTypes: [])
 
     /// Whether `sql` may go to the server now. A text with a backslash is read differently under
     /// another standard_conforming_strings, backslash_quote or client_encoding; the analysis

@@ -78,8 +78,8 @@ final class ClientConnection: ChannelInboundHandler {
     /// `settled(for:)`); relayed in order afterwards.
     private var held: [FrontendMessage] = []
     private var paused = false
-    /// Paused until every request sent has its answer (the server is idle).
-    private var pausedUntilIdle = false
+    /// Paused until this many ReadyForQuery have come (see `readyAnswered`).
+    private var resumeAt: Int?
     /// A large text's analysis, made off the event loop, waiting for its message to be relayed again.
     private var analysed: (sql: String, analyses: [StatementAnalysis])?
     /// The transaction status of the last ReadyForQuery (`I`, `T` or `E`).
@@ -92,6 +92,21 @@ final class ClientConnection: ChannelInboundHandler {
     private var lineages: [String: (lineage: StatementLineage, summary: [String])] = [:]
     /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
     private var sqlPrepared: [String: StatementFacts] = [:]
+    /// A PREPARE sent and not yet answered, by its statement's token: taken back if it did not complete.
+    private var sqlPending: [ResponseTracker.Token: String] = [:]
+
+    /// Messages that end in a ReadyForQuery (Query, Sync, FunctionCall) sent, and the
+    /// ReadyForQuery received: what was sent before the n-th such message is settled once
+    /// `readyAnswered >= n`.
+    private var readySent = 0, readyAnswered = 0
+    /// Name changes of the extended protocol the server has not answered, in order, with a
+    /// marker for each message that ends in ReadyForQuery. An error in an extended step makes
+    /// the server skip the rest up to Sync: those changes are taken back.
+    private enum PendingName {
+        case change(StatementNames<Judged>.Undo, group: Int)
+        case ready
+    }
+    private var pendingNames: [PendingName] = []
     private var cancelKey: (processID: Int32, secretKey: Int32)?
     private var clientReadsPaused = false
 
@@ -312,6 +327,10 @@ final class ClientConnection: ChannelInboundHandler {
     /// upstream session gets these values after anything the client sent (`options` included),
     /// and a server report of another value closes the connection.
     static let pinned = ["client_encoding": "UTF8", "standard_conforming_strings": "on"]
+    /// Also set upstream, after the client's own: a backend whose client the proxy dropped
+    /// notices within a second, even while it runs (PostgreSQL 14+), so closing the connection
+    /// ends a statement that ignores cancels.
+    static let alsoSet = ["client_connection_check_interval": "1000"]
 
     /// Whether a value the server reports for a pinned setting keeps SQL text unambiguous.
     static func keepsPinned(_ name: String, _ value: String) -> Bool {
@@ -328,6 +347,7 @@ final class ClientConnection: ChannelInboundHandler {
         if parameters["application_name"] == nil { startup.append(("application_name", "hoopctl")) }
         // Named parameters are applied after `options`, so these win over any `-c` in it.
         startup += Self.pinned.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        startup += Self.alsoSet.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         upstreamPhase = .startingUp(nil)
         upstream?.writeAndFlush(MessageWriter.startup(parameters: startup), promise: nil)
     }
@@ -367,6 +387,7 @@ final class ClientConnection: ChannelInboundHandler {
                     if case .parameterStatus(let name, let value) = event, !Self.keepsPinned(name, value) {
                         return settingChanged(name, value)
                     }
+                    settleNames(event)
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                     if case .readyForQuery(let status) = event {
                         transactionStatus = status
@@ -377,8 +398,8 @@ final class ClientConnection: ChannelInboundHandler {
                 return fail(code: "08006", "the database broke the protocol: \(error)", event: "proxy.upstream-failed")
             }
             context.write(wrapOutboundOut(buffer), promise: nil)
-            if pausedUntilIdle, tracker.isIdle, queue.isEmpty {
-                pausedUntilIdle = false
+            if let count = resumeAt, readyAnswered >= count {
+                resumeAt = nil
                 paused = false
                 relayHeld(ticket)
             }
@@ -524,6 +545,11 @@ final class ClientConnection: ChannelInboundHandler {
         switch message {
         case .query(let sql, let raw):
             guard settled(for: sql, message), let analyses = analyses(of: sql, message, ticket: ticket) else { return }
+            // PREPARE, EXECUTE or DEALLOCATE of a name whose PREPARE the server has not answered yet: wait for it.
+            let touched = Set(analyses.flatMap { [$0.facts.prepares, $0.facts.executes, $0.facts.deallocates].compactMap { $0 } })
+            if !touched.isEmpty, !sqlPending.isEmpty, !touched.isDisjoint(with: sqlPending.values) || touched.contains("*") {
+                return wait(until: readySent, message)
+            }
             let judged = judge(analyses, ticket: ticket)
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
@@ -533,8 +559,8 @@ final class ClientConnection: ChannelInboundHandler {
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 sendInstead(refusal, judged: judged, tokens: tokens, entries: entries)
             } else {
-                remember(judged)
-                tracker.sent(.query(tokens))
+                remember(judged, tokens: tokens)
+                sent(.query(tokens))
                 enqueue(raw, tokens: tokens, entries: entries)
             }
         case .parse(let name, let sql, let raw):
@@ -551,8 +577,10 @@ final class ClientConnection: ChannelInboundHandler {
             if judged.decision.decision == .review, [.ddl, .dcl].contains(analysis.facts.statementClass) {
                 return review(sql: sql, delivery: .parse(name: name, raw: raw), judged: [judged], deciding: judged, ticket: ticket)
             }
-            tracker.sent(.parse)
+            sent(.parse)
+            let undo = names.undoing(statement: name)
             guard let upstreamName = names.parse(name, judged) else { return enqueue(Self.tooManyStatements) }
+            changing(undo)
             if let refusal = Self.refusal(of: [judged], target: ticket.target) {
                 // Prepared as a statement that fails when executed, with the client's parameter types.
                 enqueue(MessageWriter.parse(name: upstreamName, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
@@ -560,27 +588,33 @@ final class ClientConnection: ChannelInboundHandler {
                 enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]))
             }
         case .bind(let portal, let statement, let raw):
+            if let count = unsettled("S:" + statement) { return wait(until: count, message) }
+            let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
-            tracker.sent(.bind)
+            changing(undo)
+            sent(.bind)
             enqueue(upstream.portal == portal && upstream.statement == statement ? raw : MessageWriter.renaming(raw, to: [upstream.portal, upstream.statement]))
         case .execute(let portal, _, let raw):
+            if let count = unsettled("P:" + portal) { return wait(until: count, message) }
             let token = newToken()
             let bound = names.portal(portal)
             let judged = bound.value ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
                                                                  note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
-            tracker.sent(.execute(token))
+            sent(.execute(token))
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token],
                     entries: [entry(judged, via: "execute", ticket: ticket)])
         case .describe(let kind, let name, let raw):
             let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
-            tracker.sent(.describe(statement: kind == UInt8(ascii: "S")))
+            sent(.describe(statement: kind == UInt8(ascii: "S")))
             enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .close(let kind, let name, let raw):
+            let undo = kind == UInt8(ascii: "S") ? names.undoing(statement: name) : names.undoing(portal: name)
             let upstream = kind == UInt8(ascii: "S") ? names.close(statement: name) : names.close(portal: name)
-            tracker.sent(.close)
+            changing(undo)
+            sent(.close)
             enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .sync(let raw):
-            tracker.sent(.sync)
+            sent(.sync)
             enqueue(raw)
         case .flush(let raw), .copyData(let raw), .copyDone(let raw), .copyFail(let raw):
             enqueue(raw)
@@ -588,7 +622,7 @@ final class ClientConnection: ChannelInboundHandler {
             let token = newToken()
             let judged = judge([StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")],
                                ticket: ticket)
-            tracker.sent(.functionCall(token))
+            sent(.functionCall(token))
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 // A refused call ends as a failed call does: ErrorResponse, then ReadyForQuery.
                 enqueue(MessageWriter.query(refusal), tokens: [token], entries: [entry(judged[0], via: "function", ticket: ticket)])
@@ -609,7 +643,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// deciding one gets an outcome.
     private func sendInstead(_ standIn: String, judged: [Judged], tokens: [ResponseTracker.Token], entries: [LedgerEntry]) {
         let deciding = judged.firstIndex { $0.decision.decision == .deny } ?? judged.firstIndex { $0.decision.decision != .allow } ?? 0
-        tracker.sent(.query([tokens[deciding]]))
+        sent(.query([tokens[deciding]]))
         for (index, token) in tokens.enumerated() where index != deciding { executions[token] = nil }
         enqueue(MessageWriter.query(standIn), tokens: tokens, entries: entries)
     }
@@ -675,14 +709,16 @@ final class ClientConnection: ChannelInboundHandler {
             if let standIn {
                 sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
             } else {
-                remember(judged)
-                tracker.sent(.query(tokens))
+                remember(judged, tokens: tokens)
+                sent(.query(tokens))
                 enqueue(raw, tokens: tokens, entries: entries)
             }
         case .parse(let name, let raw):
             // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
-            tracker.sent(.parse)
+            sent(.parse)
+            let undo = names.undoing(statement: name)
             guard let upstreamName = names.parse(name, judged[0]) else { return enqueue(Self.tooManyStatements) }
+            changing(undo)
             enqueue(standIn.map { MessageWriter.parse(name: upstreamName, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) }
                     ?? (upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName])))
         }
@@ -703,16 +739,14 @@ final class ClientConnection: ChannelInboundHandler {
     /// synced, waiting could never end, so the text is refused. Texts without a backslash read
     /// the same under every setting and never wait.
     private func settled(for sql: String, _ message: FrontendMessage) -> Bool {
-        guard sql.utf8.contains(UInt8(ascii: "\\")), !(tracker.isIdle && queue.isEmpty) else { return true }
+        guard sql.utf8.contains(UInt8(ascii: "\\")) else { return true }
         if tracker.executedSinceSync {
             fail(code: "0A000", "a text with a backslash sent after an Execute in the same batch, before its Sync; send Sync first",
                  event: "proxy.refused")
             return false
         }
-        paused = true
-        pausedUntilIdle = true
-        held.insert(message, at: 0)
-        bufferedBytes += message.raw?.readableBytes ?? 0
+        guard readyAnswered < readySent else { return true }
+        wait(until: readySent, message)
         return false
     }
 
@@ -780,9 +814,13 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
-    /// Keeps what allowed SQL-level PREPAREs prepared (and forgets what DEALLOCATE drops).
-    private func remember(_ judged: [Judged]) {
-        for item in judged {
+    /// Keeps what allowed SQL-level PREPAREs prepared (and forgets what DEALLOCATE drops); a
+    /// PREPARE that turns out not to have run (an error before it in the text) is taken back
+    /// when its outcome comes. A DEALLOCATE that did not run leaves the proxy knowing less than
+    /// the server: an EXECUTE of that name is then opaque, which fails closed.
+    private func remember(_ judged: [Judged], tokens: [ResponseTracker.Token]) {
+        for (item, token) in zip(judged, tokens) {
+            if let name = item.analysis.facts.prepares, sqlPrepared[name] == nil { sqlPending[token] = name }
             Self.apply(item.analysis.facts, to: &sqlPrepared)
             if item.analysis.facts.deallocates == "*" { names.discardStatements() }
         }
@@ -826,6 +864,66 @@ final class ClientConnection: ChannelInboundHandler {
         guard buffer.readNullTerminatedString() != nil, buffer.readNullTerminatedString() != nil,
               let count = buffer.readInteger(as: Int16.self), count > 0 else { return [] }
         return (0..<Int(count)).compactMap { _ in buffer.readInteger(as: Int32.self) }
+    }
+
+    /// Tells the tracker, and counts the messages that end in ReadyForQuery.
+    private func sent(_ request: ResponseTracker.Request) {
+        tracker.sent(request)
+        switch request {
+        case .query, .sync, .functionCall:
+            readySent += 1
+            pendingNames.append(.ready)
+        default:
+            break
+        }
+    }
+
+    /// Notes a name change the server has yet to answer.
+    private func changing(_ undo: StatementNames<Judged>.Undo) {
+        pendingNames.append(.change(undo, group: readySent))
+    }
+
+    /// When `key`'s latest unanswered change was sent before a message that ends in
+    /// ReadyForQuery that has not come yet, the number of ReadyForQuery that settles it. (A
+    /// change in the same batch needs no wait: if it was skipped, so is what uses it.)
+    private func unsettled(_ key: String) -> Int? {
+        for pending in pendingNames.reversed() {
+            guard case .change(let undo, let group) = pending, undo.key == key else { continue }
+            return group < readySent ? group + 1 : nil
+        }
+        return nil
+    }
+
+    /// Holds `message` (at the front) until `count` ReadyForQuery have come.
+    private func wait(until count: Int, _ message: FrontendMessage) {
+        paused = true
+        resumeAt = count
+        held.insert(message, at: 0)
+        bufferedBytes += message.raw?.readableBytes ?? 0
+    }
+
+    /// The server's answers settle name changes: a completion keeps the first, an error in an
+    /// extended step takes back everything up to the next ReadyForQuery, a ReadyForQuery ends its group.
+    private func settleNames(_ event: BackendEvent) {
+        switch event {
+        case .parseComplete, .bindComplete, .closeComplete:
+            if let index = pendingNames.firstIndex(where: { if case .change = $0 { return true } else { return false } }) {
+                pendingNames.remove(at: index)
+            }
+        case .error where tracker.answersExtendedStep:
+            let end = pendingNames.firstIndex { if case .ready = $0 { return true } else { return false } } ?? pendingNames.count
+            for pending in pendingNames[..<end].reversed() {
+                if case .change(let undo, _) = pending { names.undo(undo) }
+            }
+            pendingNames.removeSubrange(..<end)
+        case .readyForQuery:
+            readyAnswered += 1
+            if let end = pendingNames.firstIndex(where: { if case .ready = $0 { return true } else { return false } }) {
+                pendingNames.removeSubrange(...end)
+            }
+        default:
+            break
+        }
     }
 
     private func newToken() -> ResponseTracker.Token {
@@ -917,11 +1015,6 @@ final class ClientConnection: ChannelInboundHandler {
         }
         if terminate { return close() }
         buffered(0)
-        if pausedUntilIdle, tracker.isIdle, queue.isEmpty, case .relaying(let ticket) = phase {
-            pausedUntilIdle = false
-            paused = false
-            relayHeld(ticket)
-        }
     }
 
     // MARK: The policy's time limits
@@ -952,7 +1045,16 @@ final class ClientConnection: ChannelInboundHandler {
                                                           message: "a statement ran past the policy's statement_timeout and was cancelled"),
                                                 identity: ticket.identity, target: ticket.target, session: ticket.sessionID))
         sendCancel(to: backend)
+        // A statement can catch the cancel (PL/pgSQL's EXCEPTION WHEN query_canceled) and go on:
+        // if it has not ended a few seconds later, the connection goes, and the server ends it.
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        statementDeadline = context.eventLoop.scheduleTask(in: Self.cancelGrace) {
+            loop.value.fail(code: "57014", "the statement ran past the policy's statement_timeout and did not stop when cancelled; "
+                            + "the connection is closed", event: "proxy.statement-timeout")
+        }
     }
+
+    static let cancelGrace = TimeAmount.seconds(5)
 
     /// After a ReadyForQuery: idle in a transaction with nothing pending arms the idle timer;
     /// anything else disarms it.
@@ -973,6 +1075,7 @@ final class ClientConnection: ChannelInboundHandler {
         statementDeadline?.cancel()
         statementDeadline = nil
         defer { timeStatements(ticket) }
+        if let name = sqlPending.removeValue(forKey: completion.token), completion.outcome != .completed { sqlPrepared[name] = nil }
         guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,

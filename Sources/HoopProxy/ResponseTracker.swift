@@ -45,6 +45,15 @@ public struct ResponseTracker: Sendable {
 
     public var isIdle: Bool { queue.isEmpty }
 
+    /// Whether the next answer belongs to an extended-protocol step (Parse, Bind, Describe,
+    /// Execute, Close): an error there makes the server skip everything up to the next Sync.
+    public var answersExtendedStep: Bool {
+        switch queue.first {
+        case .parse, .bind, .close, .describe, .execute: return true
+        default: return false
+        }
+    }
+
     /// Whether an Execute was sent since the last Sync (or Query): an extended-protocol batch
     /// that has run something and whose ReadyForQuery will not come until the client syncs.
     public var executedSinceSync: Bool {

@@ -8,7 +8,7 @@ enum StartupSettings {
     static let fixed: Set<String> = [
         "statement_timeout", "idle_in_transaction_session_timeout", "idle_session_timeout", "search_path", "role",
         "session_authorization", "standard_conforming_strings", "backslash_quote", "client_encoding",
-        "default_transaction_read_only", "transaction_read_only",
+        "default_transaction_read_only", "transaction_read_only", "client_connection_check_interval",
     ]
     /// Startup packet keys that are not settings.
     static let keys: Set<String> = ["user", "database", "options", "replication", "application_name"]

@@ -34,6 +34,31 @@ struct StatementNames<Value> {
 
     func statement(_ name: String) -> (upstream: String, value: Value)? { statements[name] }
 
+    /// What a name was before a change: the server may skip the message that made the change
+    /// (after an error, until Sync), and the change is then taken back.
+    enum Undo {
+        case statement(String, (upstream: String, value: Value)?)
+        case portal(String, (upstream: String, value: Value?)?)
+
+        /// `S:name` or `P:name`.
+        var key: String {
+            switch self {
+            case .statement(let name, _): return "S:" + name
+            case .portal(let name, _): return "P:" + name
+            }
+        }
+    }
+
+    func undoing(statement name: String) -> Undo { .statement(name, statements[name]) }
+    func undoing(portal name: String) -> Undo { .portal(name, portals[name]) }
+
+    mutating func undo(_ undo: Undo) {
+        switch undo {
+        case .statement(let name, let previous): statements[name] = previous
+        case .portal(let name, let previous): portals[name] = previous
+        }
+    }
+
     /// Bind: the portal's and the statement's upstream names, and what the portal will run (nil: unknown).
     mutating func bind(portal: String, statement: String) -> (portal: String, statement: String, value: Value?) {
         let known = statements[statement]

@@ -330,9 +330,14 @@ struct ParseTreeWalker {
         "xpath_table": [.unreadable("builds its query from several arguments")],
     ]
     static let contribFunctions: Set<String> = ["crosstab", "crosstab2", "crosstab3", "crosstab4", "connectby", "xpath_table"]
+    /// Built-in functions that are another built-in underneath (SQL wrappers in pg_proc): a rule
+    /// about the one applies to the other.
+    static let wraps: [String: String] = ["pg_sleep_for": "pg_sleep", "pg_sleep_until": "pg_sleep"]
     /// Settings whose change breaks the session's bounds or the proxy's reading of SQL text.
     static let guardedSettings: Set<String> = [
         "role", "session_authorization", "client_encoding", "standard_conforming_strings", "backslash_quote",
+        // What ends a backend whose client is gone, even in a loop that catches cancels (pinned at login).
+        "client_connection_check_interval",
     ]
     /// Those of them that decide how SQL text is read: RESET takes them back to the value the
     /// proxy pinned at login, which is harmless.
@@ -352,6 +357,7 @@ struct ParseTreeWalker {
         let schema = parts.count > 1 ? parts[0] : nil
         let base = parts.last ?? ""
         let catalog = schema == nil || schema == "pg_catalog"
+        if catalog, let inner = Self.wraps[base] { facts.functions.append(inner) }
         if schema == "hoop" || schema?.hasPrefix("hoop_") == true {
             facts.privilegedFunctions.append(name)
             facts.raise(.admin, "\(name) is hoopctl's own function")

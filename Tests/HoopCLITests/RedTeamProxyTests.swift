@@ -132,6 +132,7 @@ final class RedTeamProxyTests: XCTestCase {
 
     func testSQLInsideFunctionArgumentsIsJudged() throws {
         for attack in ["select count(*) from ts_stat('select to_tsvector(pg_sleep(3)::text)')",
+                       "select pg_sleep_for('3 seconds')", "select pg_catalog.pg_sleep_until(now() + interval '3 seconds')",
                        "select ts_rewrite('a'::tsquery, 'select pg_sleep(3)::text::tsquery, ''b''::tsquery')",
                        "select query_to_xml(query => 'select pg_sleep(3)', nulls => true, tableforest => false, targetns => '')",
                        "select * from ts_stat(current_query())", "select schema_to_xml('public', true, false, '')"] {
@@ -202,6 +203,25 @@ final class RedTeamProxyTests: XCTestCase {
         _ = Self.untilReady(client, count: 2)
         client.send(Self.parse("s2", "SELECT 'new'") + Self.bind("", "s2") + Self.execute() + Self.sync)
         XCTAssertEqual(Self.values(Self.untilReady(client)), ["new"])
+
+        // An error makes the server skip the rest of a batch: a Parse it skipped changed nothing,
+        // and a later batch sent before the error came back waits for it.
+        client.send(Self.parse("", "SELECT 'RAN-A' AS a") + Self.sync)
+        _ = Self.untilReady(client)
+        client.send(Self.parse("e", "SELECT 1/0") + Self.bind("", "e") + Self.execute() + Self.parse("", "SELECT 'RAN-B' AS b") + Self.sync
+                    + Self.bind("", "") + Self.execute() + Self.sync)
+        let skipped = Self.untilReady(client, count: 2)
+        XCTAssertEqual(Self.values(skipped), ["RAN-A"], "\(Self.errors(skipped))")
+        XCTAssertTrue((try statementRecords().filter { $0["via"] as? String == "execute" }.last?["sql"] as? String)?.contains(" a") == true,
+                      "the record names the statement that ran")
+        // The same with SQL PREPARE: one the server skipped is not what EXECUTE runs.
+        client.send(Self.query("SELECT 1/0; PREPARE redteam_q AS SELECT 'RAN-B' AS b") + Self.query("PREPARE redteam_q AS SELECT 'RAN-A' AS a")
+                    + Self.query("EXECUTE redteam_q"))
+        let sqlLevel = Self.untilReady(client, count: 3)
+        XCTAssertEqual(Self.values(sqlLevel), ["RAN-A"])
+        let executes = try statementRecords().filter { ($0["sql"] as? String)?.hasPrefix("EXECUTE") == true || $0["via"] as? String == "query" }
+        XCTAssertTrue((executes.last?["sql"] as? String)?.contains("redteam_q") == true, "\(executes.last ?? [:])")
+        XCTAssertEqual(executes.last?["class"] as? String, "read")
 
         // SQL-level PREPARE and EXECUTE in one text: EXECUTE takes the class of what it runs.
         XCTAssertTrue(try session.psql(["-c", "PREPARE q AS SELECT 42; EXECUTE q"]).stdout.hasSuffix("42\n"))
@@ -421,6 +441,19 @@ final class RedTeamProxyTests: XCTestCase {
         let errors = Self.errors(client.readUntilClosed())
         XCTAssertEqual(errors.last?["C"], "25P03", "\(errors)")
         XCTAssertLessThan(Date().timeIntervalSince(waited), 6)
+        // A statement that catches the cancel and goes on is ended with its connection.
+        let stubborn = try open.psql(["-c", "set statement_timeout = 0", "-c", """
+            DO $$ BEGIN
+              FOR i IN 1..40 LOOP
+                BEGIN PERFORM count(*) FROM generate_series(1, 20000000); EXCEPTION WHEN query_canceled THEN NULL; END;
+              END LOOP;
+            END $$
+            """])
+        XCTAssertNotEqual(stubborn.status, 0)
+        XCTAssertTrue(stubborn.stderr.contains("did not stop when cancelled"), stubborn.stderr)
+        XCTAssertTrue(eventually(timeout: 10) {
+            (try? self.pg.admin().execute("SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active'", ["hoop_s_" + open.sessionID]).scalar) == "0"
+        }, "the server stopped running it")
         // A statement that keeps within the limits is not disturbed.
         XCTAssertEqual(try open.psql(["-c", "set statement_timeout = 0", "-c", "select 1"]).stdout.hasSuffix("1\n"), true)
     }

@@ -104,9 +104,13 @@ final class ClientConnection: ChannelInboundHandler {
     /// the server skip the rest up to Sync: those changes are taken back.
     private enum PendingName {
         case change(StatementNames<Judged>.Undo, group: Int)
-        case ready
+        /// A message that ends in ReadyForQuery: a Sync, or a Query or FunctionCall (which the
+        /// server skips, with no ReadyForQuery, when an error in an extended step came before).
+        case ready(sync: Bool)
     }
     private var pendingNames: [PendingName] = []
+    /// An extended-protocol message was sent since the last Sync: the server is in that batch's transaction.
+    private var extendedSinceSync = false
     private var cancelKey: (processID: Int32, secretKey: Int32)?
     private var clientReadsPaused = false
 
@@ -870,11 +874,15 @@ final class ClientConnection: ChannelInboundHandler {
     private func sent(_ request: ResponseTracker.Request) {
         tracker.sent(request)
         switch request {
-        case .query, .sync, .functionCall:
+        case .query, .functionCall:
             readySent += 1
-            pendingNames.append(.ready)
+            pendingNames.append(.ready(sync: false))
+        case .sync:
+            readySent += 1
+            pendingNames.append(.ready(sync: true))
+            extendedSinceSync = false
         default:
-            break
+            extendedSinceSync = true
         }
     }
 
@@ -911,9 +919,14 @@ final class ClientConnection: ChannelInboundHandler {
                 pendingNames.remove(at: index)
             }
         case .error where tracker.answersExtendedStep:
-            let end = pendingNames.firstIndex { if case .ready = $0 { return true } else { return false } } ?? pendingNames.count
+            // The server skips everything up to the next Sync, Queries and FunctionCalls included
+            // (their ReadyForQuery never comes, so they count as answered).
+            let end = pendingNames.firstIndex { if case .ready(sync: true) = $0 { return true } else { return false } } ?? pendingNames.count
             for pending in pendingNames[..<end].reversed() {
-                if case .change(let undo, _) = pending { names.undo(undo) }
+                switch pending {
+                case .change(let undo, _): names.undo(undo)
+                case .ready: readyAnswered += 1
+                }
             }
             pendingNames.removeSubrange(..<end)
         case .readyForQuery:
@@ -1009,8 +1022,7 @@ final class ClientConnection: ChannelInboundHandler {
             upstream.flush()
             if case .relaying(let ticket) = phase {
                 timeStatements(ticket)
-                idleDeadline?.cancel()
-                idleDeadline = nil
+                timeIdleness(ticket)
             }
         }
         if terminate { return close() }
@@ -1056,13 +1068,19 @@ final class ClientConnection: ChannelInboundHandler {
 
     static let cancelGrace = TimeAmount.seconds(5)
 
-    /// After a ReadyForQuery: idle in a transaction with nothing pending arms the idle timer;
-    /// anything else disarms it.
+    /// Idle in a transaction: in a transaction block, or in an extended-protocol batch not yet
+    /// synced, with no statement running and nothing waiting to go. Then the idle timer runs,
+    /// and only a statement that starts stops it: a Flush, a Describe or a Parse does not, nor
+    /// does asking again (a running timer is never reset).
     private func timeIdleness(_ ticket: ProxyTicket) {
-        idleDeadline?.cancel()
-        idleDeadline = nil
-        guard let limit = ticket.idleInTransactionTimeout, transactionStatus != UInt8(ascii: "I"), tracker.isIdle, queue.isEmpty, held.isEmpty
-        else { return }
+        let running = executions.values.contains { $0.started != nil }
+        let idle = (transactionStatus != UInt8(ascii: "I") || extendedSinceSync) && !running && queue.isEmpty && held.isEmpty
+        guard idle else {
+            idleDeadline?.cancel()
+            idleDeadline = nil
+            return
+        }
+        guard idleDeadline == nil, let limit = ticket.idleInTransactionTimeout else { return }
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         idleDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64((limit + Self.timeoutGrace) * 1000))) {
             loop.value.fail(code: "25P03", "terminating connection: idle in a transaction past the policy's idle_in_transaction_timeout",
@@ -1076,6 +1094,7 @@ final class ClientConnection: ChannelInboundHandler {
         statementDeadline = nil
         defer { timeStatements(ticket) }
         if let name = sqlPending.removeValue(forKey: completion.token), completion.outcome != .completed { sqlPrepared[name] = nil }
+        defer { timeIdleness(ticket) }
         guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,

@@ -50,15 +50,15 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [dependencies] channel in
                     // Who is calling: the kernel says, through SO_PEERCRED for the unix socket and its
-                    // socket table for loopback TCP; a TCP caller it cannot name counts as `network`.
+                    // a sock_diag query for loopback TCP; a TCP caller it cannot name counts as `network`.
                     let caller: EventLoopFuture<UInt32>
                     if channel.localAddress?.protocol == .unix {
                         caller = (channel as! SocketOptionProvider).unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET),
                                                                                          name: SocketOptionName(17) /* SO_PEERCRED */)
                             .map { (credentials: PeerCredentials) in credentials.uid }
                     } else {
-                        let uid = channel.remoteAddress?.port.flatMap { client in
-                            channel.localAddress?.port.flatMap { LoopbackPeer.uid(clientPort: client, serverPort: $0) }
+                        let uid = channel.remoteAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { client in
+                            channel.localAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { LoopbackPeer.uid(client: client, server: $0) }
                         }
                         caller = channel.eventLoop.makeSucceededFuture(uid ?? ConnectionLimits.network)
                     }

@@ -153,8 +153,13 @@ public struct ResponseTracker: Sendable {
             var completions: [Completion] = []
             if case .execute(let token) = front { completions.append(Completion(token: token, outcome: .failed, sqlState: sqlState)) }
             queue.removeFirst()
+            // Skipped up to the Sync: Queries and FunctionCalls too (the server answers none of them).
             while let next = queue.first, next != .sync {
-                if case .execute(let token) = next { completions.append(Completion(token: token, outcome: .skipped)) }
+                switch next {
+                case .execute(let token), .functionCall(let token): completions.append(Completion(token: token, outcome: .skipped))
+                case .query(let tokens): completions += tokens.map { Completion(token: $0, outcome: .skipped) }
+                default: break
+                }
                 queue.removeFirst()
             }
             return completions

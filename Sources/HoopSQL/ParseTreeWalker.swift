@@ -303,21 +303,23 @@ struct ParseTreeWalker {
     /// A literal argument is analysed as the statement it is (or resolved as the relation it
     /// names); anything computed fails closed.
     enum TextArgument: Sendable {
-        /// The argument at this position is a statement that runs (in the form with `arity`
-        /// arguments, when given).
-        case statement(Int, arity: Int? = nil)
-        /// The argument at this position names a relation that is read whole.
-        case relation(Int)
+        /// The argument at this position (or of this name, in named notation) is a statement
+        /// that runs (in the form with `arity` arguments, when given).
+        case statement(Int, name: String? = nil, arity: Int? = nil)
+        /// The argument at this position (or of this name) names a relation that is read whole.
+        case relation(Int, name: String? = nil)
         /// What runs is built from several arguments, or covers relations nobody names: opaque.
         case unreadable(String)
     }
 
     static let runsText: [String: [TextArgument]] = [
         // PostgreSQL's own (pg_catalog).
-        "query_to_xml": [.statement(0)], "query_to_xmlschema": [.statement(0)], "query_to_xml_and_xmlschema": [.statement(0)],
-        "ts_stat": [.statement(0)],
+        "query_to_xml": [.statement(0, name: "query")], "query_to_xmlschema": [.statement(0, name: "query")],
+        "query_to_xml_and_xmlschema": [.statement(0, name: "query")],
+        "ts_stat": [.statement(0, name: "query")],
         "ts_rewrite": [.statement(1, arity: 2)],  // ts_rewrite(query, 'SELECT target, substitute FROM ...')
-        "table_to_xml": [.relation(0)], "table_to_xmlschema": [.relation(0)], "table_to_xml_and_xmlschema": [.relation(0)],
+        "table_to_xml": [.relation(0, name: "tbl")], "table_to_xmlschema": [.relation(0, name: "tbl")],
+        "table_to_xml_and_xmlschema": [.relation(0, name: "tbl")],
         "schema_to_xml": [.unreadable("reads every table of a schema")],
         "schema_to_xmlschema": [.unreadable("reads every table of a schema")],
         "schema_to_xml_and_xmlschema": [.unreadable("reads every table of a schema")],
@@ -384,23 +386,40 @@ struct ParseTreeWalker {
     /// The SQL or relation names a function of `runsText` is given, analysed as they will run.
     private mutating func textArguments(_ arguments: [TextArgument], _ args: [Any], function name: String) {
         facts.dependsOnLiterals = true
-        // Named notation (query => '...') puts the value in a NamedArgExpr.
-        let values = args.map { arg -> Any in ((arg as? [String: Any])?["NamedArgExpr"] as? [String: Any])?["arg"] ?? arg }
+        // Positional arguments first, then named ones (query => '...', in any order), as the server binds them.
+        var positional: [Any] = [], named: [String: Any] = [:]
+        for arg in args {
+            if let argument = (arg as? [String: Any])?["NamedArgExpr"] as? [String: Any] {
+                named[(argument["name"] as? String ?? "").lowercased()] = argument["arg"] ?? NSNull()
+            } else {
+                positional.append(arg)
+            }
+        }
+        /// The value bound to the parameter at `index` (or named `parameter`); nil when not given.
+        func value(_ index: Int, _ parameter: String?) -> Any? {
+            if index < positional.count { return positional[index] }
+            return parameter.flatMap { named[$0] }
+        }
         for argument in arguments {
             switch argument {
             case .unreadable(let why):
                 facts.raise(.opaque, "\(name) \(why)")
-            case .statement(let index, let arity):
-                guard index < values.count, arity.map({ $0 == values.count }) ?? true else { continue }
-                guard let text = Self.constantString(values[index]), depth < Self.maxDepth else {
+            case .statement(let index, let parameter, let arity):
+                guard arity.map({ $0 == args.count }) ?? true else { continue }
+                guard let given = value(index, parameter) else {
+                    // Not given by position or by a name the table knows: where the SQL is cannot be told.
+                    if !named.isEmpty { facts.raise(.opaque, "\(name) with named arguments the proxy cannot place") }
+                    continue
+                }
+                guard let text = Self.constantString(given), depth < Self.maxDepth else {
                     facts.raise(.opaque, "\(name) runs SQL computed at run time")
                     continue
                 }
                 var inner = SQLFacts.analyze(text, depth: depth + 1)
                 if inner.statementClass == .unparseable { inner.raise(.opaque, "\(name) runs SQL the proxy cannot read") }
                 facts.absorb(inner)
-            case .relation(let index):
-                guard index < values.count, let relation = Self.constantString(values[index]).flatMap(Self.relationName) else {
+            case .relation(let index, let parameter):
+                guard let given = value(index, parameter), let relation = Self.constantString(given).flatMap(Self.relationName) else {
                     facts.raise(.opaque, "\(name) reads a relation computed at run time")
                     continue
                 }

@@ -133,6 +133,7 @@ final class RedTeamProxyTests: XCTestCase {
     func testSQLInsideFunctionArgumentsIsJudged() throws {
         for attack in ["select count(*) from ts_stat('select to_tsvector(pg_sleep(3)::text)')",
                        "select pg_sleep_for('3 seconds')", "select pg_catalog.pg_sleep_until(now() + interval '3 seconds')",
+                       "select query_to_xml(targetns => 'select 1', nulls => true, tableforest => true, query => 'select pg_sleep(3)')",
                        "select ts_rewrite('a'::tsquery, 'select pg_sleep(3)::text::tsquery, ''b''::tsquery')",
                        "select query_to_xml(query => 'select pg_sleep(3)', nulls => true, tableforest => false, targetns => '')",
                        "select * from ts_stat(current_query())", "select schema_to_xml('public', true, false, '')"] {
@@ -214,6 +215,18 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertEqual(Self.values(skipped), ["RAN-A"], "\(Self.errors(skipped))")
         XCTAssertTrue((try statementRecords().filter { $0["via"] as? String == "execute" }.last?["sql"] as? String)?.contains(" a") == true,
                       "the record names the statement that ran")
+        // A simple Query inside a batch that failed is skipped too, and so is a Parse after it.
+        let tooMany = RawPostgresClient.message("B", Self.cString("") + Self.cString("") + [0, 0, 0, 1, 0, 0, 0, 1, 0x31, 0, 0])
+        client.send(tooMany + Self.execute() + Self.query("") + Self.parse("", "SELECT 'RAN-X' AS x") + Self.sync)
+        _ = Self.untilReady(client)
+        client.send(RawPostgresClient.message("C", [UInt8(ascii: "S")] + Self.cString("nothing")) + Self.sync
+                    + Self.bind("", "") + Self.execute() + Self.sync)
+        let afterQuery = Self.untilReady(client, count: 2)
+        XCTAssertEqual(Self.values(afterQuery), ["RAN-A"], "\(Self.errors(afterQuery))")
+        XCTAssertTrue((try statementRecords().filter { $0["via"] as? String == "execute" }.last?["sql"] as? String)?.contains(" a") == true)
+        client.send(Self.query("SELECT 'counted right'"))
+        XCTAssertEqual(Self.values(Self.untilReady(client)), ["counted right"], "the proxy still pairs answers with what was sent")
+
         // The same with SQL PREPARE: one the server skipped is not what EXECUTE runs.
         client.send(Self.query("SELECT 1/0; PREPARE redteam_q AS SELECT 'RAN-B' AS b") + Self.query("PREPARE redteam_q AS SELECT 'RAN-A' AS a")
                     + Self.query("EXECUTE redteam_q"))
@@ -441,6 +454,22 @@ final class RedTeamProxyTests: XCTestCase {
         let errors = Self.errors(client.readUntilClosed())
         XCTAssertEqual(errors.last?["C"], "25P03", "\(errors)")
         XCTAssertLessThan(Date().timeIntervalSince(waited), 6)
+        // A Flush is not a statement: idle in a transaction is still idle, in a transaction block
+        // or in an extended batch that never syncs.
+        let flushing = try open.loggedIn(timeout: 10)
+        flushing.send(Self.query("BEGIN") + Self.query("SELECT pg_advisory_xact_lock(42)"))
+        _ = Self.untilReady(flushing, count: 2)
+        let flushed = Date()
+        flushing.send(RawPostgresClient.message("H", []))
+        XCTAssertEqual(Self.errors(flushing.readUntilClosed()).last?["C"], "25P03")
+        XCTAssertLessThan(Date().timeIntervalSince(flushed), 6)
+        let unsynced = try open.loggedIn(timeout: 10)
+        unsynced.send(Self.parse("", "BEGIN") + Self.bind("", "") + Self.execute() + Self.parse("", "SELECT pg_advisory_xact_lock(43)")
+                      + Self.bind("", "") + Self.execute() + RawPostgresClient.message("H", []))
+        let started2 = Date()
+        XCTAssertEqual(Self.errors(unsynced.readUntilClosed()).last?["C"], "25P03")
+        XCTAssertLessThan(Date().timeIntervalSince(started2), 6)
+
         // A statement that catches the cancel and goes on is ended with its connection.
         let stubborn = try open.psql(["-c", "set statement_timeout = 0", "-c", """
             DO $$ BEGIN

@@ -299,7 +299,9 @@ struct ParseTreeWalker {
         "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_current_logfile",
     ]
     /// Functions that run SQL, or read relations, named by their arguments: the whole list, from
-    /// PostgreSQL 15's pg_proc and the contrib extensions (`SQLRunningFunctions` has how it was made).
+    /// PostgreSQL 15's pg_proc (the functions with an argument named query, tbl or schema, and
+    /// ts_rewrite's text form; cursor_to_xml reads a cursor whose query was analysed at DECLARE)
+    /// and from the contrib extensions.
     /// A literal argument is analysed as the statement it is (or resolved as the relation it
     /// names); anything computed fails closed.
     enum TextArgument: Sendable {

@@ -395,7 +395,7 @@ final class ClientConnection: ChannelInboundHandler {
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                     if case .readyForQuery(let status) = event {
                         transactionStatus = status
-                        timeIdleness(ticket)
+                        timeIdleness()
                     }
                 }
             } catch {
@@ -500,6 +500,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .readyForQuery(let status):
             context.writeAndFlush(wrapOutboundOut(MessageWriter.readyForQuery(status)), promise: nil)
             phase = .relaying(ticket)
+            limits = (ticket.statementTimeout, ticket.idleInTransactionTimeout)
             upstreamPhase = .relaying
             if let engine = ticket.detectors, !engine.isEmpty { masker = ResultMasker(engine: engine) }
             relayHeld(ticket)
@@ -1020,10 +1021,8 @@ final class ClientConnection: ChannelInboundHandler {
         }
         if wrote {
             upstream.flush()
-            if case .relaying(let ticket) = phase {
-                timeStatements(ticket)
-                timeIdleness(ticket)
-            }
+            timeStatements()
+            timeIdleness()
         }
         if terminate { return close() }
         buffered(0)
@@ -1037,22 +1036,24 @@ final class ClientConnection: ChannelInboundHandler {
     /// Set while the session sits idle in a transaction.
     private var idleDeadline: Scheduled<Void>?
     static let timeoutGrace: TimeInterval = 1
+    /// The session's limits, kept from its ticket at login (the hot path does not copy the ticket).
+    private var limits: (statement: TimeInterval?, idleInTransaction: TimeInterval?) = (nil, nil)
 
     /// Arms the statement timer when a statement starts running and none is timed (a timer is
     /// never reset by later messages: pipelining cannot stretch a statement's time).
-    private func timeStatements(_ ticket: ProxyTicket) {
-        guard statementDeadline == nil, let limit = ticket.statementTimeout, executions.values.contains(where: { $0.started != nil }) else { return }
+    private func timeStatements() {
+        guard statementDeadline == nil, let limit = limits.statement, executions.values.contains(where: { $0.started != nil }) else { return }
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         statementDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64((limit + Self.timeoutGrace) * 1000))) {
-            loop.value.statementTimedOut(ticket)
+            loop.value.statementTimedOut()
         }
     }
 
     /// Past the policy's limit (a SET statement_timeout or set_config lifted the server's own):
     /// the server cancels the statement, as its own timeout would have.
-    private func statementTimedOut(_ ticket: ProxyTicket) {
+    private func statementTimedOut() {
         statementDeadline = nil
-        guard let key = cancelKey, let backend = dependencies.cancels.backend(processID: key.processID, secretKey: key.secretKey) else { return }
+        guard case .relaying(let ticket) = phase, let key = cancelKey, let backend = dependencies.cancels.backend(processID: key.processID, secretKey: key.secretKey) else { return }
         dependencies.recorder.event(LedgerEntry(EventBody(name: "proxy.statement-timeout",
                                                           message: "a statement ran past the policy's statement_timeout and was cancelled"),
                                                 identity: ticket.identity, target: ticket.target, session: ticket.sessionID))
@@ -1072,7 +1073,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// synced, with no statement running and nothing waiting to go. Then the idle timer runs,
     /// and only a statement that starts stops it: a Flush, a Describe or a Parse does not, nor
     /// does asking again (a running timer is never reset).
-    private func timeIdleness(_ ticket: ProxyTicket) {
+    private func timeIdleness() {
         let running = executions.values.contains { $0.started != nil }
         let idle = (transactionStatus != UInt8(ascii: "I") || extendedSinceSync) && !running && queue.isEmpty && held.isEmpty
         guard idle else {
@@ -1080,7 +1081,7 @@ final class ClientConnection: ChannelInboundHandler {
             idleDeadline = nil
             return
         }
-        guard idleDeadline == nil, let limit = ticket.idleInTransactionTimeout else { return }
+        guard idleDeadline == nil, let limit = limits.idleInTransaction else { return }
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         idleDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64((limit + Self.timeoutGrace) * 1000))) {
             loop.value.fail(code: "25P03", "terminating connection: idle in a transaction past the policy's idle_in_transaction_timeout",
@@ -1092,9 +1093,9 @@ final class ClientConnection: ChannelInboundHandler {
         // The next statement, if any, is timed from now.
         statementDeadline?.cancel()
         statementDeadline = nil
-        defer { timeStatements(ticket) }
+        defer { timeStatements() }
         if let name = sqlPending.removeValue(forKey: completion.token), completion.outcome != .completed { sqlPrepared[name] = nil }
-        defer { timeIdleness(ticket) }
+        defer { timeIdleness() }
         guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,

@@ -72,15 +72,6 @@ public struct BrokerHTTPServer: Service {
         try? FileManager.default.removeItem(atPath: socketPath)
     }
 
-    /// `struct ucred` of <sys/socket.h>, which Swift's Glibc module does not export (it needs _GNU_SOURCE).
-    struct KernelPeerCredentials: Sendable {
-        var pid: Int32 = 0
-        var uid: UInt32 = 0
-        var gid: UInt32 = 0
-        /// SO_PEERCRED on Linux.
-        static let option = SocketOptionName(17)
-    }
-
     /// A caller past a limit has its connection closed at once (an HTTP answer would need a
     /// request first, which it may never send); everyone else is served.
     private func refuse(_ connection: Connection, peer: PeerCredentials, limit: String, report: Bool) async {

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// `requestTimeout` of its first byte (or of the connection), and a kept-alive connection may
 /// wait `idleTimeout` for its next request; past either it is closed. While the broker works
 /// on a request (an exec waiting for its approval), no limit runs.
-final class HTTPDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTPDeadlines: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart

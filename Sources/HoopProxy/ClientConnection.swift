@@ -764,9 +764,7 @@ final class ClientConnection: ChannelInboundHandler {
             return done.analyses
         }
         guard sql.utf8.count > ParserLimits.inlineBytes else { return dependencies.analyzer.analyze(sql) }
-        paused = true
-        held.insert(message, at: 0)
-        bufferedBytes += message.raw?.readableBytes ?? 0
+        holdAgain(message)
         let analyzer = dependencies.analyzer
         let promise = context.eventLoop.makePromise(of: [StatementAnalysis].self)
         DispatchQueue.global().async { promise.succeed(analyzer.analyze(sql)) }
@@ -905,8 +903,13 @@ final class ClientConnection: ChannelInboundHandler {
 
     /// Holds `message` (at the front) until `count` ReadyForQuery have come.
     private func wait(until count: Int, _ message: FrontendMessage) {
-        paused = true
         resumeAt = count
+        holdAgain(message)
+    }
+
+    /// Puts a message being relayed back at the front of what is held, and pauses relaying.
+    private func holdAgain(_ message: FrontendMessage) {
+        paused = true
         held.insert(message, at: 0)
         bufferedBytes += message.raw?.readableBytes ?? 0
     }

@@ -54,8 +54,8 @@ public final class ProxyServer: Service, @unchecked Sendable {
                     let caller: EventLoopFuture<UInt32>
                     if channel.localAddress?.protocol == .unix {
                         caller = (channel as! SocketOptionProvider).unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET),
-                                                                                         name: SocketOptionName(17) /* SO_PEERCRED */)
-                            .map { (credentials: PeerCredentials) in credentials.uid }
+                                                                                         name: KernelPeerCredentials.option)
+                            .map { (credentials: KernelPeerCredentials) in credentials.uid }
                     } else {
                         let uid = channel.remoteAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { client in
                             channel.localAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { LoopbackPeer.uid(client: client, server: $0) }
@@ -90,9 +90,13 @@ public final class ProxyServer: Service, @unchecked Sendable {
     }
 }
 
-/// `struct ucred` (SO_PEERCRED), which Swift's Glibc module does not export.
-struct PeerCredentials {
-    var pid: Int32 = 0
-    var uid: UInt32 = 0
-    var gid: UInt32 = 0
+/// `struct ucred` of <sys/socket.h>, which Swift's Glibc module does not export (it needs
+/// _GNU_SOURCE): who is at the other end of a unix socket, as the kernel says.
+public struct KernelPeerCredentials: Sendable {
+    public var pid: Int32 = 0
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public init() {}
+    /// SO_PEERCRED on Linux.
+    public static let option = SocketOptionName(17)
 }

@@ -60,10 +60,9 @@ public struct StatementFacts: Sendable, Equatable {
         functions += other.functions
         dependsOnLiterals = dependsOnLiterals || other.dependsOnLiterals
         if !other.settingChanges.isEmpty {
-            // A function body that changes a guarded setting changes it whenever it is called.
             settingChanges += other.settingChanges
-            raise(.admin, other.notes.first { $0.contains("SET") || $0.contains("set_config") || $0.contains("pg_settings") || $0.contains("search_path") }
-                  ?? "changes \(other.settingChanges.joined(separator: ", "))")
+            // A function body that changes a guarded setting changes it whenever it is called.
+            if !runs { raise(.admin, "creates code that changes \(other.settingChanges.joined(separator: ", ")) when it runs") }
         }
         guard runs else { return }
         searchPath = other.searchPath ?? searchPath

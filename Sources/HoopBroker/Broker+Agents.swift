@@ -24,7 +24,7 @@ extension Broker {
             target: target.name, role: session.info.role,
             tables: tables.map { table in
                 // Public's views are on the search path first; another schema's are named through their view schema.
-                SessionCatalog.Table(name: (table.base.hasPrefix("public.") ? table.names.first : table.names.last) ?? table.base, base: table.base,
+                SessionCatalog.Table(name: table.base.hasPrefix("public.") ? table.name : table.view, base: table.base,
                                      columns: table.columns.map { .init(name: $0.name, type: $0.type, masking: $0.masking.rawValue) })
             },
             maxRows: target.agentLimits.maxRows, maxBytes: target.agentLimits.maxBytes)
@@ -36,7 +36,7 @@ extension Broker {
         let analyses = StatementAnalyzer().analyze(request.sql)
         let decision = GuardrailJudge.decide(analyses, guardrails: target.guardrails, detectorsOn: !target.detectors.isEmpty)
         let tables = visibleTables(target: target.name, role: session.info.role)
-        let lineage = analyses.flatMap { tables?.lineage(of: $0.facts, fingerprint: $0.fingerprint).summary ?? [] }
+        let lineage = analyses.flatMap { tables?.lineage(of: $0.facts, fingerprint: $0.fingerprint, path: tables?.searchPath).summary ?? [] }
         return ExplainResult(
             decision: decision.decision.rawValue,
             statements: zip(analyses, decision.statements).map { analysis, statement in

@@ -207,6 +207,7 @@ extension Broker {
             let found = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
             current = found.schemas
             catalogs[target.name] = found.catalog
+            systemRelations[target.name] = found.systemRelations
         } catch {
             throw BrokerFailure(.unavailable, "cannot read the catalog of '\(target.name)': \(error)")
         }
@@ -230,14 +231,15 @@ extension Broker {
         let scanned = !(target.detectors.isEmpty)
         let tables = plan.tables.map { table in
             VisibleTables.Table(
-                base: "\(table.schema).\(table.name)",
-                names: [table.name, "\(table.schema).\(table.name)", "\(plan.viewSchema(for: table.schema)).\(table.name)"],
+                base: "\(table.schema).\(table.name)", view: "\(plan.viewSchema(for: table.schema)).\(table.name)",
                 columns: plan.columns(of: table).map { column, masked in
                     VisibleTables.Column(column.name, column.type, masked ? .view : scanned && Self.isScannedType(column.type) ? .detector : .clear)
                 })
         }
-        // The search path's order: public's views first.
-        let visible = VisibleTables(tables.sorted { ($0.base.hasPrefix("public.") ? 0 : 1, $0.base) < ($1.base.hasPrefix("public.") ? 0 : 1, $1.base) })
+        // Every relation a name could reach: the target's own tables and the system schemas.
+        var others = systemRelations[name] ?? [:]
+        for table in catalog { others[table.schema, default: []].insert(table.name) }
+        let visible = VisibleTables(tables, searchPath: plan.viewSchemas, others: others)
         visibleTableCache[name, default: [:]][roleName] = visible
         return visible
     }

@@ -27,6 +27,7 @@ extension Broker {
         for role in result.roles { schemas[role.role] = (role.schemas, role.readerRole) }
         maskingSchemas[target.name] = schemas
         catalogs[target.name] = result.catalog
+        systemRelations[target.name] = result.systemRelations
         visibleTableCache[target.name] = nil
         doctorCache[target.name] = nil
         let created = result.roles.filter(\.created).map(\.schema)

@@ -31,6 +31,8 @@ public actor Broker {
     var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
     /// Each target's catalog as the masking views were last built from or checked against.
     var catalogs: [String: [CatalogTable]] = [:]
+    /// target → pg_catalog's and information_schema's relations, for resolving names.
+    var systemRelations: [String: [String: Set<String>]] = [:]
     /// target → role → what its sessions see, for lineage.
     var visibleTableCache: [String: [String: VisibleTables]] = [:]
     /// In-flight detectors per target, built on first use under the current policy.

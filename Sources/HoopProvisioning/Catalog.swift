@@ -41,6 +41,18 @@ public struct CatalogTable: Sendable, Equatable {
 /// Reads the tables a role's patterns can reach. Schemas `pg_*`, `information_schema`, `hoop`
 /// and `hoop_*` (hoopctl's own) are never in scope.
 public enum Catalog {
+    /// The relations of the schemas a session's unqualified names can reach besides the
+    /// target's own tables: pg_catalog (searched first) and information_schema. Schema → names.
+    public static func systemRelations(_ connection: PostgresConnection) throws -> [String: Set<String>] {
+        let rows = try connection.execute("""
+            SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+            """).rows
+        var relations: [String: Set<String>] = [:]
+        for row in rows { relations[row[0] ?? "", default: []].insert(row[1] ?? "") }
+        return relations
+    }
+
     public static func tables(_ connection: PostgresConnection) throws -> [CatalogTable] {
         let rows = try connection.execute("""
             SELECT n.nspname, c.relname, c.relkind::text, c.relrowsecurity::text, a.attname,

@@ -24,6 +24,8 @@ public enum MaskingInstaller {
         public let kept: [String]
         /// The catalog the views were built from.
         public let catalog: [CatalogTable]
+        /// pg_catalog's and information_schema's relations (`Catalog.systemRelations`).
+        public let systemRelations: [String: Set<String>]
     }
 
     static let completeMarker = ": complete"
@@ -58,14 +60,14 @@ public enum MaskingInstaller {
             try installWriteLimits(db, target: target, catalog: catalog)
             let (dropped, kept) = try dropUnused(db, keeping: Set(roles.map(\.schema)))
             try revokeUnneededOwnerGrants(db)
-            return Result(roles: roles, dropped: dropped, kept: kept, catalog: catalog)
+            return Result(roles: roles, dropped: dropped, kept: kept, catalog: catalog, systemRelations: try Catalog.systemRelations(db))
         }
     }
 
     /// The current masking schema and reader role of each role, without changing anything;
     /// nil for a role whose current version is not installed (policy or schema changed).
     public static func currentSchemas(_ db: PostgresConnection, target: Target) throws
-        -> (schemas: [String: (schemas: [String], reader: String)?], catalog: [CatalogTable]) {
+        -> (schemas: [String: (schemas: [String], reader: String)?], catalog: [CatalogTable], systemRelations: [String: Set<String>]) {
         let catalog = try Catalog.tables(db)
         var result: [String: (schemas: [String], reader: String)?] = [:]
         for role in target.roles.values {
@@ -75,7 +77,7 @@ public enum MaskingInstaller {
             // updateValue: assigning nil through the subscript would drop the role instead.
             result.updateValue((comment?.hasSuffix(completeMarker) ?? false) ? (plan.viewSchemas, plan.readerRole) : nil, forKey: role.name)
         }
-        return (result, catalog)
+        return (result, catalog, try Catalog.systemRelations(db))
     }
 
     /// The triggers that enforce max_rows_per_write: on every table a role may update or delete

@@ -54,6 +54,8 @@ final class ClientConnection: ChannelInboundHandler {
     private struct Execution {
         var recordID: Int64?
         var started: NIODeadline?
+        /// What the statement does to the session's search_path, told to `resolution` when it completes.
+        var facts: StatementFacts?
     }
 
     static let loginTimeout = TimeAmount.seconds(15)
@@ -90,6 +92,9 @@ final class ClientConnection: ChannelInboundHandler {
     /// client's names and the proxy's names for them upstream.
     private var names = StatementNames<Judged>()
     private var lineages: [String: (lineage: StatementLineage, summary: [String])] = [:]
+    /// The session's search_path and temporary names, which resolve its statements' names
+    /// (nil when the session has no masking views to resolve to).
+    private var resolution: NameResolution?
     /// Statements prepared with SQL `PREPARE name AS ...`, so `EXECUTE name` is not opaque.
     private var sqlPrepared: [String: StatementFacts] = [:]
     /// A PREPARE sent and not yet answered, by its statement's token: taken back if it did not complete.
@@ -392,9 +397,11 @@ final class ClientConnection: ChannelInboundHandler {
                         return settingChanged(name, value)
                     }
                     settleNames(event)
+                    if case .error = event { resolution?.failed() }
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                     if case .readyForQuery(let status) = event {
                         transactionStatus = status
+                        resolution?.ready(status: status, answered: readyAnswered)
                         timeIdleness()
                     }
                 }
@@ -501,6 +508,7 @@ final class ClientConnection: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(MessageWriter.readyForQuery(status)), promise: nil)
             phase = .relaying(ticket)
             limits = (ticket.statementTimeout, ticket.idleInTransactionTimeout)
+            resolution = ticket.visibleTables.map { NameResolution(roleDefault: $0.searchPath) }
             upstreamPhase = .relaying
             if let engine = ticket.detectors, !engine.isEmpty { masker = ResultMasker(engine: engine) }
             relayHeld(ticket)
@@ -555,15 +563,17 @@ final class ClientConnection: ChannelInboundHandler {
             if !touched.isEmpty, !sqlPending.isEmpty, !touched.isDisjoint(with: sqlPending.values) || touched.contains("*") {
                 return wait(until: readySent, message)
             }
+            if let count = resolution?.mustWait(readySent: readySent, readyAnswered: readyAnswered) { return wait(until: count, message) }
             let judged = judge(analyses, ticket: ticket)
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
             }
             let tokens = judged.map { _ in newToken() }
-            let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
+            let (entries, resolved) = entries(judged, tokens: tokens, via: "query", ticket: ticket)
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 sendInstead(refusal, judged: judged, tokens: tokens, entries: entries)
             } else {
+                sending(judged, tokens: tokens, resolution: resolved)
                 remember(judged, tokens: tokens)
                 sent(.query(tokens))
                 enqueue(raw, tokens: tokens, entries: entries)
@@ -601,13 +611,15 @@ final class ClientConnection: ChannelInboundHandler {
             enqueue(upstream.portal == portal && upstream.statement == statement ? raw : MessageWriter.renaming(raw, to: [upstream.portal, upstream.statement]))
         case .execute(let portal, _, let raw):
             if let count = unsettled("P:" + portal) { return wait(until: count, message) }
+            if let count = resolution?.mustWait(readySent: readySent, readyAnswered: readyAnswered) { return wait(until: count, message) }
             let token = newToken()
             let bound = names.portal(portal)
             let judged = bound.value ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
                                                                  note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
+            let (entries, resolved) = entries([judged], tokens: [token], via: "execute", ticket: ticket)
+            sending([judged], tokens: [token], resolution: resolved)
             sent(.execute(token))
-            enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token],
-                    entries: [entry(judged, via: "execute", ticket: ticket)])
+            enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
         case .describe(let kind, let name, let raw):
             let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
             sent(.describe(statement: kind == UInt8(ascii: "S")))
@@ -625,14 +637,18 @@ final class ClientConnection: ChannelInboundHandler {
             enqueue(raw)
         case .functionCall(let oid, let raw):
             let token = newToken()
-            let judged = judge([StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")],
-                               ticket: ticket)
+            var analysis = StatementAnalysis(normalized: "<function call \(oid)>", statementClass: .opaque, note: "a function call by oid")
+            // It could be set_config: what it leaves the search_path cannot be told.
+            analysis.facts.searchPath = SearchPathChange(.unknown)
+            let judged = judge([analysis], ticket: ticket)
+            let (entries, resolved) = entries(judged, tokens: [token], via: "function", ticket: ticket)
             sent(.functionCall(token))
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 // A refused call ends as a failed call does: ErrorResponse, then ReadyForQuery.
-                enqueue(MessageWriter.query(refusal), tokens: [token], entries: [entry(judged[0], via: "function", ticket: ticket)])
+                enqueue(MessageWriter.query(refusal), tokens: [token], entries: entries)
             } else {
-                enqueue(raw, tokens: [token], entries: [entry(judged[0], via: "function", ticket: ticket)])
+                sending(judged, tokens: [token], resolution: resolved)
+                enqueue(raw, tokens: [token], entries: entries)
             }
         case .terminate(let raw):
             queue.append(Queued(raw: raw, ready: true, tokens: [], terminate: true))
@@ -710,10 +726,11 @@ final class ClientConnection: ChannelInboundHandler {
         switch delivery {
         case .query(let raw):
             let tokens = judged.map { _ in newToken() }
-            let entries = zip(tokens, judged).map { entry($1, via: "query", ticket: ticket) }
+            let (entries, resolved) = entries(judged, tokens: tokens, via: "query", ticket: ticket)
             if let standIn {
                 sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
             } else {
+                sending(judged, tokens: tokens, resolution: resolved)
                 remember(judged, tokens: tokens)
                 sent(.query(tokens))
                 enqueue(raw, tokens: tokens, entries: entries)
@@ -928,7 +945,15 @@ final class ClientConnection: ChannelInboundHandler {
             let end = pendingNames.firstIndex { if case .ready(sync: true) = $0 { return true } else { return false } } ?? pendingNames.count
             for pending in pendingNames[..<end].reversed() {
                 switch pending {
-                case .change(let undo, _): names.undo(undo)
+                case .change(let undo, _):
+                    // A later batch, sent before this error came, may have changed the name again:
+                    // it keeps its change, which now undoes to what this one undid to.
+                    if let later = pendingNames[end...].firstIndex(where: { if case .change(let next, _) = $0 { next.key == undo.key } else { false } }),
+                       case .change(let next, let group) = pendingNames[later] {
+                        pendingNames[later] = .change(names.carrying(undo, into: next), group: group)
+                    } else {
+                        names.undo(undo)
+                    }
                 case .ready: readyAnswered += 1
                 }
             }
@@ -949,14 +974,42 @@ final class ClientConnection: ChannelInboundHandler {
         return nextToken
     }
 
-    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket) -> LedgerEntry {
+    /// The records of statements about to be sent in one message, in order, each with its
+    /// names resolved as it will run; and the name resolution as it will be once they have run
+    /// (to keep if they are sent). A statement's search_path change is noted on its execution.
+    private func entries(_ judged: [Judged], tokens: [ResponseTracker.Token], via: String, ticket: ProxyTicket)
+        -> (entries: [LedgerEntry], resolution: NameResolution?) {
+        var resolution = self.resolution
+        var entries: [LedgerEntry] = []
+        for (item, token) in zip(judged, tokens) {
+            entries.append(entry(item, via: via, ticket: ticket, resolution: resolution))
+            resolution?.sending(item.analysis.facts, group: readySent + 1)
+        }
+        return (entries, resolution)
+    }
+
+    /// The statements are sent: the name resolution is as they leave it, and each change to
+    /// the search_path is told to the server's side of it when its statement completes.
+    private func sending(_ judged: [Judged], tokens: [ResponseTracker.Token], resolution resolved: NameResolution?) {
+        resolution = resolved
+        for (item, token) in zip(judged, tokens) where SearchPathTracker.matters(item.analysis.facts) {
+            executions[token]?.facts = item.analysis.facts
+        }
+    }
+
+    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, resolution: NameResolution?) -> LedgerEntry {
         let analysis = judged.analysis
         // Only what runs touches data: a refused statement, or one waiting for review, has no lineage.
         let runs = judged.reviewed.map { $0.decision == "approved" } ?? (judged.decision.decision == .allow)
-        let lineage = runs ? lineage(of: analysis, ticket: ticket) : nil
+        let lineage = runs ? lineage(of: analysis, ticket: ticket, resolution: resolution) : nil
+        // Names as the server resolves them (`public.customers` for the view a session reads);
+        // one that cannot be told stays as written.
+        let relations = analysis.facts.relations.map { written in
+            ticket.visibleTables?.resolve(written, path: resolution?.path, temporary: resolution?.temporary ?? []) ?? written
+        }
         var body = StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
                                  decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
-                                 relations: analysis.facts.relations.isEmpty ? nil : analysis.facts.relations,
+                                 relations: relations.isEmpty ? nil : Array(Set(relations)).sorted(),
                                  request: judged.reviewed?.request)
         if let lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
         var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
@@ -966,12 +1019,15 @@ final class ClientConnection: ChannelInboundHandler {
 
     /// Resolved once per statement shape (the fingerprint) for the connection's lifetime, with
     /// the lines the statement record keeps.
-    private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket) -> (lineage: StatementLineage, summary: [String])? {
-        guard let tables = ticket.visibleTables else { return nil }
-        // EXECUTE name carries what `name` prepared, which its own text does not show.
-        let cacheable = !analysis.fingerprint.isEmpty && analysis.facts.executes == nil
+    private func lineage(of analysis: StatementAnalysis, ticket: ProxyTicket, resolution: NameResolution?)
+        -> (lineage: StatementLineage, summary: [String])? {
+        guard let tables = ticket.visibleTables, let resolution else { return nil }
+        // EXECUTE name carries what `name` prepared, which its own text does not show; another
+        // search_path resolves the same text to other tables.
+        let cacheable = !analysis.fingerprint.isEmpty && analysis.facts.executes == nil && resolution.isRoleDefault
         if cacheable, let known = lineages[analysis.fingerprint] { return known }
-        let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint, job: ticket.job)
+        let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint, job: ticket.job, path: resolution.path,
+                                     temporary: resolution.temporary)
         let resolved = (lineage, lineage.summary)
         if cacheable, lineages.count < 1024 { lineages[analysis.fingerprint] = resolved }
         return resolved
@@ -1099,7 +1155,9 @@ final class ClientConnection: ChannelInboundHandler {
         defer { timeStatements() }
         if let name = sqlPending.removeValue(forKey: completion.token), completion.outcome != .completed { sqlPrepared[name] = nil }
         defer { timeIdleness() }
-        guard let execution = executions.removeValue(forKey: completion.token), let recordID = execution.recordID else { return }
+        guard let execution = executions.removeValue(forKey: completion.token) else { return }
+        if completion.outcome == .completed, let facts = execution.facts { resolution?.completed(facts) }
+        guard let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
                                                          durationMicros: duration, sqlState: completion.sqlState),

@@ -49,6 +49,16 @@ struct StatementNames<Value> {
         }
     }
 
+    /// This change, undone to what `earlier` (a change of the same name, taken back) undid to:
+    /// when the server skipped the earlier one, this one replaced what was there before it.
+    func carrying(_ earlier: Undo, into later: Undo) -> Undo {
+        switch (earlier, later) {
+        case (.statement(_, let previous), .statement(let name, _)): return .statement(name, previous)
+        case (.portal(_, let previous), .portal(let name, _)): return .portal(name, previous)
+        default: return later
+        }
+    }
+
     func undoing(statement name: String) -> Undo { .statement(name, statements[name]) }
     func undoing(portal name: String) -> Undo { .portal(name, portals[name]) }
 

@@ -13,6 +13,8 @@ struct ParseTreeWalker {
     /// The type of the statement walked (`VariableSetStmt`, ...): a SET inside another statement
     /// (ALTER ROLE ... SET, a function's SET clause) changes a default, not this session.
     private var statementType: String?
+    /// Whether the statement is `SELECT set_config(...)` alone, decided at its first SELECT.
+    private var selectSeen = false, bareSetConfig = false
     /// CTE names visible at each level (they are not relations).
     private var ctes: [Set<String>] = []
     /// Alias (or name) → relation, per query level, for attributing columns.
@@ -94,6 +96,10 @@ struct ParseTreeWalker {
                 facts.deallocates = "*"
             }
             facts.raise(.session, "DiscardStmt acts on the session")
+        case "TransactionStmt":
+            facts.transaction = Self.transactionControl(fields)
+            let (statementClass, note) = Self.utilityClass(type)
+            facts.raise(statementClass, note)
         case "CreateFunctionStmt": createFunction(fields)
         case "VariableSetStmt": variableSet(fields)
         case "AlterTableCmd" where fields["subtype"] as? String == "AT_ChangeOwner":
@@ -145,6 +151,10 @@ struct ParseTreeWalker {
         }
         let relation = schema.map { "\($0).\(name)" } ?? name
         facts.relations.append(relation)
+        // CREATE TEMP ... (or into pg_temp): the name now hides any other on the search_path.
+        if fields["relpersistence"] as? String == "t" || schema?.lowercased().hasPrefix("pg_temp") == true {
+            facts.temporaryRelations.append(name)
+        }
         if !scopes.isEmpty {
             scopes[scopes.count - 1][alias ?? name] = relation
             if alias != nil { scopes[scopes.count - 1][name] = relation }
@@ -194,6 +204,10 @@ struct ParseTreeWalker {
 
     private mutating func select(_ fields: [String: Any]) {
         if fields["intoClause"] != nil { facts.raise(.ddl, "SELECT INTO creates a table") }
+        if !selectSeen {
+            selectSeen = true
+            bareSetConfig = statementType == "SelectStmt" && Self.isBareSetConfig(fields)
+        }
         let outerSetting = settingsRow
         settingsRow = Self.pgSettingsRow(fields)
         defer { settingsRow = outerSetting }
@@ -377,7 +391,8 @@ struct ParseTreeWalker {
                 facts.settingChanges.append(setting?.lowercased() ?? "?")
                 facts.raise(.admin, "set_config of \(setting ?? "a computed setting")")
             } else if setting!.lowercased() == "search_path" {
-                searchPath(args.count > 1 ? Self.constantString(args[1]).flatMap(Self.schemas(inSearchPath:)) : nil, via: name)
+                searchPath(args.count > 1 ? Self.constantString(args[1]).flatMap(Self.schemas(inSearchPath:)) : nil, via: name,
+                           local: args.count > 2 ? Self.constantBool(args[2]) : nil)
             }
         } else if let arguments = Self.runsText[base], catalog || Self.contribFunctions.contains(base) {
             textArguments(arguments, args, function: name)
@@ -419,6 +434,8 @@ struct ParseTreeWalker {
                 }
                 var inner = SQLFacts.analyze(text, depth: depth + 1)
                 if inner.statementClass == .unparseable { inner.raise(.opaque, "\(name) runs SQL the proxy cannot read") }
+                // Run once per row, or not at all: what it does to the search_path cannot be told.
+                if inner.searchPath != nil { inner.searchPath = SearchPathChange(.unknown) }
                 facts.absorb(inner)
             case .relation(let index, let parameter):
                 guard let given = value(index, parameter), let relation = Self.constantString(given).flatMap(Self.relationName) else {
@@ -474,10 +491,11 @@ struct ParseTreeWalker {
         }
     }
 
-    /// A new search_path (nil: one the proxy cannot read): kept for the connection, and refused
-    /// when it names hoopctl's function schema or cannot be read.
-    private mutating func searchPath(_ schemas: [String]?, via what: String) {
-        guard let schemas else {
+    /// A new search_path (nil: one the proxy cannot read): followed by the proxy for the
+    /// connection, and refused when it names hoopctl's function schema or cannot be read.
+    /// `local` is nil when set_config's third argument is computed.
+    private mutating func searchPath(_ schemas: [String]?, via what: String, local: Bool?) {
+        guard let schemas, let local else {
             facts.settingChanges.append("search_path")
             return facts.raise(.admin, "\(what) sets a search_path computed at run time")
         }
@@ -485,7 +503,53 @@ struct ParseTreeWalker {
             facts.settingChanges.append("search_path")
             facts.raise(.admin, "\(what) puts hoopctl's schema \(Self.brokerSchema) on the search_path")
         }
-        if statementType == "VariableSetStmt" || what.hasSuffix("set_config") { facts.searchPath = .set(schemas) }
+        if statementType == "VariableSetStmt" {
+            facts.searchPath = .set(schemas, local: local)
+        } else if what.hasSuffix("set_config") {
+            // Only `SELECT set_config(...)` alone surely runs it, once; under a WHERE, a CASE or
+            // beside a FROM it may run or not.
+            facts.searchPath = bareSetConfig ? .set(schemas, local: local) : SearchPathChange(.unknown, local: local)
+            bareSetConfig = false
+        }
+    }
+
+    /// Whether the top-level statement is `SELECT [pg_catalog.]set_config(...)` and nothing else.
+    static func isBareSetConfig(_ select: [String: Any]) -> Bool {
+        let clauses = ["fromClause", "whereClause", "havingClause", "groupClause", "limitCount", "limitOffset", "withClause",
+                       "distinctClause", "windowClause", "valuesLists", "larg", "rarg", "intoClause", "lockingClause"]
+        guard clauses.allSatisfy({ select[$0] == nil }), let targets = select["targetList"] as? [Any], targets.count == 1,
+              let target = (targets[0] as? [String: Any])?["ResTarget"] as? [String: Any],
+              let call = (target["val"] as? [String: Any])?["FuncCall"] as? [String: Any] else { return false }
+        let name = (call["funcname"] as? [Any] ?? []).compactMap { (($0 as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String }
+        return name == ["set_config"] || name == ["pg_catalog", "set_config"]
+    }
+
+    /// `true`/`false` as a constant (`'on'`, `'t'` and the like too); nil when computed.
+    static func constantBool(_ node: Any) -> Bool? {
+        var node = node
+        if let cast = (node as? [String: Any])?["TypeCast"] as? [String: Any], let argument = cast["arg"] { node = argument }
+        guard let constant = (node as? [String: Any])?["A_Const"] as? [String: Any] else { return nil }
+        if let boolean = constant["boolval"] as? [String: Any] { return boolean["boolval"] as? Bool ?? false }
+        guard let text = (constant["sval"] as? [String: Any])?["sval"] as? String else { return nil }
+        switch text.lowercased() {
+        case "t", "true", "on", "yes", "y", "1": return true
+        case "f", "false", "off", "no", "n", "0": return false
+        default: return nil
+        }
+    }
+
+    /// What a TransactionStmt does; nil for those acting on prepared transactions of the past.
+    static func transactionControl(_ fields: [String: Any]) -> TransactionControl? {
+        let chain = fields["chain"] as? Bool ?? false, savepoint = fields["savepoint_name"] as? String ?? ""
+        switch fields["kind"] as? String {
+        case "TRANS_STMT_BEGIN", "TRANS_STMT_START": return .begin
+        case "TRANS_STMT_COMMIT", "TRANS_STMT_PREPARE": return .commit(chain: chain)
+        case "TRANS_STMT_ROLLBACK": return .rollback(chain: chain)
+        case "TRANS_STMT_SAVEPOINT": return .savepoint(savepoint)
+        case "TRANS_STMT_RELEASE": return .release(savepoint)
+        case "TRANS_STMT_ROLLBACK_TO": return .rollbackTo(savepoint)
+        default: return nil
+        }
     }
 
     static func isColumn(_ node: Any?, named name: String) -> Bool {
@@ -518,6 +582,7 @@ struct ParseTreeWalker {
     private mutating func variableSet(_ fields: [String: Any]) {
         let name = (fields["name"] as? String ?? "").lowercased()
         let kind = fields["kind"] as? String ?? ""
+        let local = fields["is_local"] as? Bool ?? false
         // RESET and SET ... TO DEFAULT go back to the value the connection started with, which the proxy pinned.
         let resets = ["VAR_RESET", "VAR_SET_DEFAULT", "VAR_RESET_ALL"].contains(kind)
         if Self.guardedSettings.contains(name), !resets || !Self.lexingSettings.contains(name) {
@@ -526,13 +591,13 @@ struct ParseTreeWalker {
         }
         if name == "search_path" || kind == "VAR_RESET_ALL" {
             if resets {
-                if statementType == "VariableSetStmt" { facts.searchPath = .reset }
+                if statementType == "VariableSetStmt" { facts.searchPath = SearchPathChange(.roleDefault, local: local) }
             } else if kind == "VAR_SET_VALUE" {
                 // Each value is one schema's name (the server quotes it as an identifier).
                 let values = (fields["args"] as? [Any] ?? []).map(Self.constantString)
-                searchPath(values.contains { $0 == nil } ? nil : values.map { $0! }, via: "SET search_path")
+                searchPath(values.contains { $0 == nil } ? nil : values.map { $0! }, via: "SET search_path", local: local)
             } else {
-                searchPath(nil, via: "SET search_path FROM CURRENT")
+                searchPath(nil, via: "SET search_path FROM CURRENT", local: local)
             }
         }
         facts.raise(.session, "SET changes the session")
@@ -551,6 +616,11 @@ struct ParseTreeWalker {
             return facts.raise(.opaque, "DO in \(language), which the proxy cannot read")
         }
         facts.absorb(PlpgsqlFacts.analyze(body: body, depth: depth + 1))
+        // Its statements run or not as its code decides, and may commit: what it leaves is unknown.
+        if facts.searchPath != nil || facts.transaction != nil {
+            facts.searchPath = SearchPathChange(.unknown)
+            facts.transaction = nil
+        }
     }
 
     private mutating func createFunction(_ fields: [String: Any]) {

@@ -39,6 +39,10 @@ public struct StatementFacts: Sendable, Equatable {
     public var settingChanges: [String] = []
     /// What it does to the session's search_path, when it changes it.
     public var searchPath: SearchPathChange?
+    /// BEGIN, COMMIT, SAVEPOINT ...: what keeps or undoes the session's changes.
+    public var transaction: TransactionControl?
+    /// Relations it creates in the session's own temporary schema, which hide others of the same name.
+    public var temporaryRelations: [String] = []
     /// Whether a literal value changed the facts (`set_config('role', ...)`, `WHERE 1 = 1`):
     /// such an analysis must not be shared with texts that differ only in literals.
     public var dependsOnLiterals = false
@@ -64,8 +68,13 @@ public struct StatementFacts: Sendable, Equatable {
             // A function body that changes a guarded setting changes it whenever it is called.
             if !runs { raise(.admin, "creates code that changes \(other.settingChanges.joined(separator: ", ")) when it runs") }
         }
+        // Code that changes the session's search_path whenever it is called would move names
+        // where the proxy cannot follow them (a function's own SET clause is scoped to it, and fine).
+        if !runs, other.searchPath != nil { raise(.admin, "creates code that changes the session's search_path when it runs") }
         guard runs else { return }
         searchPath = other.searchPath ?? searchPath
+        transaction = other.transaction ?? transaction
+        temporaryRelations += other.temporaryRelations
         copiesOutBinary = copiesOutBinary || other.copiesOutBinary
         if other.statementClass > statementClass { statementClass = other.statementClass }
         for note in other.notes where !notes.contains(note) { notes.append(note) }
@@ -84,10 +93,37 @@ public struct StatementFacts: Sendable, Equatable {
     }
 }
 
-/// A statement's effect on the session's search_path.
-public enum SearchPathChange: Sendable, Equatable {
-    /// Set to these schemas (as the server will read them: folded, unquoted).
-    case set([String])
-    /// Back to the value the connection started with (RESET, DISCARD ALL).
-    case reset
+/// A statement's effect on the session's search_path, when it succeeds.
+public struct SearchPathChange: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        /// These schemas (as the server will read them: folded, unquoted).
+        case schemas([String])
+        /// The value the connection started with, its role's (RESET, DISCARD ALL).
+        case roleDefault
+        /// Some value, or none, depending on what happens as it runs (a set_config under a
+        /// condition, a SET inside a DO block).
+        case unknown
+    }
+    public var value: Value
+    /// SET LOCAL, `set_config(..., true)`: until the end of the transaction.
+    public var local: Bool
+
+    public init(_ value: Value, local: Bool = false) {
+        self.value = value
+        self.local = local
+    }
+
+    public static func set(_ schemas: [String], local: Bool = false) -> SearchPathChange { .init(.schemas(schemas), local: local) }
+    public static let reset = SearchPathChange(.roleDefault)
+}
+
+/// Transaction control, as far as it decides what becomes of the session's settings.
+public enum TransactionControl: Sendable, Equatable {
+    case begin
+    /// COMMIT (or END, or PREPARE TRANSACTION); `chain`: a new transaction starts at once.
+    case commit(chain: Bool)
+    case rollback(chain: Bool)
+    case savepoint(String)
+    case release(String)
+    case rollbackTo(String)
 }

@@ -146,7 +146,7 @@ final class RedTeamProxyTests: XCTestCase {
         // The ledger names the relation the inner statement reads.
         _ = try session.psql(["-c", "select count(*) from ts_stat('select to_tsvector(name) from customers')"])
         let reads = try statementRecords().filter { ($0["sql"] as? String)?.contains("ts_stat") == true && $0["decision"] as? String == "allow" }
-        XCTAssertTrue(reads.contains { ($0["relations"] as? [String])?.contains("customers") == true }, "\(reads)")
+        XCTAssertTrue(reads.contains { ($0["relations"] as? [String])?.contains("public.customers") == true }, "\(reads)")
     }
 
     // MARK: 3. Names resolved as the server resolves them
@@ -159,6 +159,53 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertEqual(result.stderr.components(separatedBy: "hoopctl: denied").count - 1, 4, result.stderr)
         XCTAssertTrue(result.stderr.contains("function mask_hash(unknown) does not exist"), result.stderr)
         XCTAssertFalse(result.stdout.contains("hoop,") || result.stdout.contains(", hoop"), result.stdout)
+    }
+
+    /// The ledger names what the server read: each name resolved through the session's
+    /// search_path as it was when the statement ran, followed through SET, set_config,
+    /// transactions that undo them and batches sent before the server answered.
+    func testTheLedgerNamesWhatTheServerResolved() throws {
+        let client = try session.loggedIn()
+        client.send(Self.query("show search_path"))
+        let viewSchema = try XCTUnwrap(Self.values(Self.untilReady(client)).first?.components(separatedBy: ",").first)
+        let steps: [(messages: [UInt8], ready: Int)] = [
+            (Self.query("select count(*) as plain from customers"), 1),
+            (Self.query("select count(*) as through_view from \(viewSchema).customers"), 1),
+            (Self.query("set search_path = information_schema; select count(*) as same_text from tables"), 1),
+            (Self.query("reset search_path"), 1),
+            // Sent before the server answered the change, which an error then undid.
+            (Self.query("set search_path = information_schema; select 1/0") + Self.query("select count(*) as after_failure from customers"), 2),
+            (Self.query("begin") + Self.query("set search_path = information_schema") + Self.query("rollback")
+                + Self.query("select count(*) as after_rollback from customers"), 4),
+            (Self.parse("", "set search_path = information_schema") + Self.bind("", "") + Self.execute()
+                + Self.parse("", "select 1/0") + Self.bind("", "") + Self.execute() + Self.sync
+                + Self.parse("", "select count(*) as extended_after from customers") + Self.bind("", "") + Self.execute() + Self.sync, 2),
+            (Self.query("begin; set local search_path = information_schema; select count(*) as local_one from tables; commit"), 1),
+            (Self.query("select count(*) as local_over from customers"), 1),
+            // A change that may or may not have happened: the name stays as written.
+            (Self.query("select set_config('search_path', 'information_schema', false) where random() < 2"), 1),
+            (Self.query("select count(*) as unknown_path from tables"), 1),
+        ]
+        var counts: [String] = []
+        for step in steps {
+            client.send(step.messages)
+            counts += Self.values(Self.untilReady(client, count: step.ready))
+        }
+        let records = try statementRecords()
+        func relations(_ alias: String) -> [String]? {
+            records.last { ($0["sql"] as? String)?.contains(alias) == true }?["relations"] as? [String]
+        }
+        for alias in ["plain", "through_view", "after_failure", "after_rollback", "extended_after", "local_over"] {
+            XCTAssertEqual(relations(alias), ["public.customers"], alias)
+        }
+        XCTAssertEqual(relations("same_text"), ["information_schema.tables"])
+        XCTAssertEqual(relations("local_one"), ["information_schema.tables"])
+        XCTAssertEqual(relations("unknown_path"), ["tables"])
+        let customers = try XCTUnwrap(try pg.admin().execute("SELECT count(*) FROM public.customers").scalar)
+        XCTAssertEqual(counts.filter { $0 == customers }.count, 6, "the counts of customers came back: \(counts)")
+        // The lineage follows the same resolution.
+        let lineage = records.last { ($0["sql"] as? String)?.contains("after_rollback") == true }?["lineage"] as? [String]
+        XCTAssertEqual(lineage, ["read public.customers"])
     }
 
     // MARK: 4. A Parse with several statements

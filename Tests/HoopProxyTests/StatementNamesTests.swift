@@ -31,6 +31,21 @@ final class StatementNamesTests: XCTestCase {
         XCTAssertEqual(names.close(statement: ""), "")
     }
 
+    /// A change the server skipped (an error before its Sync) is taken back; a later change of
+    /// the same name, sent before the error came, stays, and would itself undo to the older value.
+    func testTakingBackAChangeKeepsALaterOne() {
+        var names = StatementNames<String>()
+        _ = names.parse("", "SET a")
+        let failing = names.undoing(statement: "")
+        _ = names.parse("", "SELECT 1/0")
+        let later = names.undoing(statement: "")
+        _ = names.parse("", "SELECT 'next batch'")
+        let carried = names.carrying(failing, into: later)
+        XCTAssertEqual(names.statement("")?.value, "SELECT 'next batch'")
+        names.undo(carried)
+        XCTAssertEqual(names.statement("")?.value, "SET a", "undoing the later change goes back past the skipped one")
+    }
+
     func testPortalsAndClose() {
         var names = StatementNames<String>()
         _ = names.parse("s", "SELECT 1")

@@ -51,6 +51,7 @@ final class ParserLimitsTests: XCTestCase {
         XCTAssertEqual(path("select set_config('search_path', '\"$user\", Public, \"Odd\"\"Name\"', false)"), .set(["$user", "public", "Odd\"Name"]))
         XCTAssertEqual(path("reset search_path"), .reset)
         XCTAssertEqual(path("discard all"), .reset)
+        XCTAssertEqual(path("set local search_path to default"), SearchPathChange(.roleDefault, local: true))
         XCTAssertNil(path("alter role current_user set search_path = a"), "a role's default is not this session's path")
         XCTAssertNil(path("create function f() returns int language sql set search_path = a as 'select 1'"))
         XCTAssertEqual(SQLFacts.analyze("select set_config('search_path', 'a,,b', false)").statementClass, .admin, "unreadable: fails closed")

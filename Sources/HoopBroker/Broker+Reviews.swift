@@ -4,7 +4,9 @@ import HoopBrokerAPI
 import HoopLedger
 import HoopPolicy
 import HoopPostgres
+import HoopProvisioning
 import HoopProxy
+import HoopSQL
 
 /// Statement reviews: a statement the guardrails put under review becomes a request that the
 /// target's reviewers decide with `hoopctl approve`; once approved, the same text sent again in
@@ -39,7 +41,8 @@ extension Broker {
                 return .refused("the ledger cannot record the use of request \(approved.info.id), so the statement did not run")
             }
             logger.info("statement review used", metadata: ["request": "\(approved.info.id)", "session": "\(statement.sessionID)"])
-            return asOwner ? await runAsOwner(statement, request: approved.info.id, target: target) : .runInSession(request: approved.info.id)
+            return asOwner ? await runAsOwner(statement, request: approved.info.id, approvedFingerprint: approved.info.fingerprint, target: target)
+                : .runInSession(request: approved.info.id)
         }
         if let pending = mine.first(where: { $0.info.state == .pending }) {
             return .pending(request: pending.info.id, approvers: pending.info.approvers)
@@ -80,20 +83,42 @@ extension Broker {
         return info
     }
 
-    /// Runs an approved DDL or DCL statement through the admin connection as the role the policy
-    /// names (`run_as`) or else as the one owner of what it touches, in one transaction. Masking
-    /// views in the way (a DROP or an ALTER of a column they read) are dropped with it, and the
+    /// Runs an approved DDL or DCL statement as the role the policy names (`run_as`) or else as
+    /// the one owner of what it touches: exactly one statement, the one approved (its
+    /// fingerprint checked again), through `ReviewedStatement` — never on the admin connection.
+    /// Masking views in the way (a DROP or an ALTER of a column they read) are dropped, and the
     /// target's views are rebuilt for the new schema afterwards.
-    private func runAsOwner(_ statement: StatementUnderReview, request: String, target: Target) async -> ReviewOutcome {
-        let pool: AdminPool
-        do { pool = try self.pool(target.name) } catch {
-            return .failedAsOwner(request: request, role: "-", sqlState: "58000", message: "hoopctl: \(error.message)")
+    private func runAsOwner(_ statement: StatementUnderReview, request: String, approvedFingerprint: String?, target: Target) async -> ReviewOutcome {
+        let analyses = StatementAnalyzer().analyze(statement.sql)
+        guard analyses.count == 1, let ran = analyses.first, ran.fingerprint == approvedFingerprint, ran.fingerprint == statement.fingerprint else {
+            let outcome = ReviewOutcome.failedAsOwner(request: request, role: "-", sqlState: "42601",
+                                                      message: "hoopctl: a reviewed statement runs alone and exactly as approved; this text holds \(analyses.count) statements or differs from the approval")
+            recordBestEffort([LedgerEntry(EventBody(name: "review.refused", message: statement.normalized, details: ["request": request]),
+                                          identity: statement.identity, target: target.name, session: statement.sessionID)])
+            return outcome
+        }
+        let pool: AdminPool, parameters: [String: String]
+        do {
+            pool = try self.pool(target.name)
+            parameters = try AdminPool.conninfo(for: target).parameters
+        } catch {
+            return .failedAsOwner(request: request, role: "-", sqlState: "58000", message: "hoopctl: \(error)")
         }
         let runAs = target.guardrails.runAs
+        let timeout = TimeInterval(target.roles[statement.role]?.statementTimeout?.seconds ?? 300)
         let outcome: ReviewOutcome = await (try? pool.run { db in
-            try Self.executeAsOwner(db, statement: statement, request: request, runAs: runAs)
+            try Self.executeAsOwner(db, statement: statement, request: request, runAs: runAs, timeout: timeout) { user, password, options in
+                var own = parameters
+                for key in ["user", "password", "passfile", "options", "service"] { own[key] = nil }
+                own["user"] = user
+                own["password"] = password
+                own["options"] = options
+                own["application_name"] = "hoopctl-review"
+                return try PostgresConnection(conninfo: own.sorted { $0.key < $1.key }
+                    .map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " "))
+            }
         }) ?? .failedAsOwner(request: request, role: "-", sqlState: "58000", message: "hoopctl: the admin connection of '\(target.name)' failed")
-        var details = ["request": request]
+        var details = ["request": request, "fingerprint": ran.fingerprint]
         switch outcome {
         case .ranAsOwner(_, let role, let tag):
             details["role"] = role
@@ -103,16 +128,16 @@ extension Broker {
             details["sqlstate"] = sqlState
         default: break
         }
-        recordBestEffort([LedgerEntry(EventBody(name: "review.ran-as-owner", message: statement.normalized, details: details),
+        recordBestEffort([LedgerEntry(EventBody(name: "review.ran-as-owner", message: ran.normalized, details: details),
                                       identity: statement.identity, target: target.name, session: statement.sessionID)])
-        if case .ranAsOwner = outcome {
-            // The schema changed: masking views follow (a new version; sessions keep theirs until they end).
-            _ = try? await initializeTarget(target, identity: nil)
-        }
+        // The schema may have changed (or views were dropped for it): masking views follow (a
+        // new version; sessions keep theirs until they end).
+        _ = try? await initializeTarget(target, identity: nil)
         return outcome
     }
 
-    private static func executeAsOwner(_ db: PostgresConnection, statement: StatementUnderReview, request: String, runAs: String?) throws -> ReviewOutcome {
+    private static func executeAsOwner(_ db: PostgresConnection, statement: StatementUnderReview, request: String, runAs: String?,
+                                       timeout: TimeInterval, connect: ReviewedStatement.Connect) throws -> ReviewOutcome {
         let relations = statement.relations
         // Resolved by the admin's search path, as the statement will be.
         let owners = try db.execute("""
@@ -135,23 +160,13 @@ extension Broker {
                                       + ", so there is no owner to run it as; name one in guardrails.approval.run_as")
         }
         do {
-            let tag: String = try db.transaction { db in
-                try db.execute("SET LOCAL ROLE \(try db.quoteIdentifier(role))")
-                try db.execute("SAVEPOINT hoop_review")
-                do {
-                    return try db.executeScript(statement.sql).commandTag
-                } catch let error as PostgresError where error.sqlState == "2BP01" || error.sqlState == "0A000" {
-                    // Masking views depend on what it drops or alters: they go first, and are rebuilt after.
-                    try db.execute("ROLLBACK TO SAVEPOINT hoop_review")
-                    try db.execute("RESET ROLE")
-                    try dropMaskingViews(db, dependingOn: relations)
-                    try db.execute("SET LOCAL ROLE \(try db.quoteIdentifier(role))")
-                    return try db.executeScript(statement.sql).commandTag
-                }
+            let tag = try ReviewedStatement.run(statement.sql, as: role, admin: db, timeout: timeout, connect: connect) { db in
+                // Masking views depend on what it drops or alters: they go first, and are rebuilt after.
+                try dropMaskingViews(db, dependingOn: relations)
             }
             return .ranAsOwner(request: request, role: role, tag: tag)
-        } catch let error as PostgresError {
-            return .failedAsOwner(request: request, role: role, sqlState: error.sqlState ?? "XX000", message: error.message)
+        } catch {
+            return .failedAsOwner(request: request, role: role, sqlState: error.sqlState, message: error.message)
         }
     }
 

@@ -30,6 +30,9 @@ public final class PostgresConnection {
     /// Whether the connection is still usable (not broken by a network or server failure).
     public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
 
+    /// The user this connection logged in as.
+    public var user: String { PQuser(handle).map { String(cString: $0) } ?? "" }
+
     /// The backend process id of this connection.
     public var backendPID: Int32 { PQbackendPID(handle) }
 

@@ -94,7 +94,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The throwaway local PostgreSQL cluster with demo data and a demo policy.
-        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres"]),
+        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres", "HoopProvisioning"]),
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",

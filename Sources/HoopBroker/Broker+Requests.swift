@@ -13,6 +13,8 @@ struct PendingRequest: Sendable {
     var approvals: [String: Set<Principal>] = [:]
     /// A statement review's text without its literals: what leaves the broker in webhooks.
     var normalizedStatement: String?
+    /// The bearer token it was asked with: revoking the token withdraws it.
+    var tokenID: String?
 }
 
 extension Broker {
@@ -47,13 +49,12 @@ extension Broker {
                                approvalExpiresAt: nil, session: nil,
                                binding: Broker.binding(kind: "access", requester: identity.principal.description, target: target.name,
                                                        role: role.name, ttlSeconds: Int(ttl.seconds), reason: reason))
-        try record(identityEntries(identity) + [
-            LedgerEntry(RequestBody(requestID: id, state: "created", role: role.name, reason: reason, ttlSeconds: info.ttlSeconds,
-                                    requestKind: info.kind, expiresAt: Broker.iso(info.expiresAt), binding: info.binding,
-                                    approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup),
-                        identity: info.requester, target: target.name, time: now),
-        ])
-        requests[id] = PendingRequest(info: info, rule: rule)
+        var created = RequestBody(requestID: id, state: "created", role: role.name, reason: reason, ttlSeconds: info.ttlSeconds,
+                                  requestKind: info.kind, expiresAt: Broker.iso(info.expiresAt), binding: info.binding,
+                                  approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup)
+        created.token = identity.tokenID
+        try record(identityEntries(identity) + [LedgerEntry(created, identity: info.requester, target: target.name, time: now)])
+        requests[id] = PendingRequest(info: info, rule: rule, tokenID: identity.tokenID)
         logger.info("request created", metadata: ["request": "\(id)", "requester": "\(info.requester)", "role": "\(role.name)"])
         notify(.requestCreated, info)
         return info
@@ -255,6 +256,7 @@ extension Broker {
                     info.fingerprint = body.fingerprint
                     var pending = PendingRequest(info: info, rule: rule)
                     pending.normalizedStatement = body.statement
+                    pending.tokenID = body.token
                     requests[body.requestID] = pending
                 } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                     request.info.state = state

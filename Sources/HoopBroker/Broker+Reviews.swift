@@ -70,13 +70,16 @@ extension Broker {
         info.statement = statement.sql
         info.fingerprint = statement.fingerprint
         // The ledger keeps the normalized text (literals are where personal data lives) and the binding.
-        try record([LedgerEntry(RequestBody(requestID: id, state: "created", role: statement.role, reason: info.reason, ttlSeconds: 0,
-                                            fingerprint: statement.fingerprint, requestKind: "statement", expiresAt: Broker.iso(info.expiresAt),
-                                            binding: binding, approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup,
-                                            session: statement.sessionID, statement: statement.normalized),
-                                identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
+        var created = RequestBody(requestID: id, state: "created", role: statement.role, reason: info.reason, ttlSeconds: 0,
+                                  fingerprint: statement.fingerprint, requestKind: "statement", expiresAt: Broker.iso(info.expiresAt),
+                                  binding: binding, approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup,
+                                  session: statement.sessionID, statement: statement.normalized)
+        // Asked in a session opened with a token: revoking the token withdraws it.
+        created.token = sessions[statement.sessionID]?.tokenID
+        try record([LedgerEntry(created, identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
         var pending = PendingRequest(info: info, rule: rule)
         pending.normalizedStatement = statement.normalized
+        pending.tokenID = created.token
         requests[id] = pending
         logger.info("statement review requested", metadata: ["request": "\(id)", "requester": "\(statement.identity)", "session": "\(statement.sessionID)"])
         notify(.requestCreated, info)

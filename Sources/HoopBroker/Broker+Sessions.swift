@@ -101,6 +101,7 @@ extension Broker {
                                   process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
                                   client: client, correlation: correlation)
         started.agent = agent
+        started.token = identity.tokenID
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
             LedgerEntry(started,
                         identity: principal, target: target.name, session: id, time: now),
@@ -147,7 +148,7 @@ extension Broker {
         let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
         let upstream = UpstreamEndpoint(host: host, port: port, database: target.database, user: dbRole, password: password,
                                         sslMode: target.sslMode.rawValue, rootCertificate: parameters["sslrootcert"])
-        var session = ActiveSession(info: info, caller: caller)
+        var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID)
         let connection: ConnectionSettings
         if let proxy = proxyAddress, !role.direct {
             // The client gets the proxy and a secret of its own; the role's password stays here.
@@ -421,7 +422,7 @@ extension Broker {
                 caller = CallingProcess(pid: Int32(pid), uid: 0, startTime: start, executable: nil, arguments: recovered.info.command,
                                         parentPID: nil, parentArguments: nil)
             }
-            sessions[recovered.info.id] = ActiveSession(info: recovered.info, caller: caller)
+            sessions[recovered.info.id] = ActiveSession(info: recovered.info, caller: caller, tokenID: recovered.tokenID)
         }
         if !active.isEmpty { logger.info("sessions recovered from the ledger", metadata: ["count": "\(active.count)"]) }
         await reap()
@@ -467,6 +468,7 @@ extension Broker {
     struct RecoveredSession {
         var info: SessionInfo
         var clientStartTime: UInt64?
+        var tokenID: String?
     }
 
     /// Sessions from the ledger's session records since `since`.
@@ -483,7 +485,7 @@ extension Broker {
                                        roleName: body.roleName ?? SessionRoles.roleName(session: id), reason: body.reason,
                                        startedAt: record.time, expiresAt: expires, state: .active,
                                        pid: body.process?.pid, command: body.process?.arguments)
-                started[id] = RecoveredSession(info: info, clientStartTime: body.process?.startTime)
+                started[id] = RecoveredSession(info: info, clientStartTime: body.process?.startTime, tokenID: body.token)
                 order.append(id)
             case .ended:
                 guard var session = started[id] else { continue }

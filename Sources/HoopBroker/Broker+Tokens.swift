@@ -43,8 +43,9 @@ extension Broker {
         return answer
     }
 
-    /// `hoopctl token revoke`: admins only; the token stops working at once.
-    public func revokeToken(_ id: String, identity: Identity) throws(BrokerFailure) -> TokenInfo {
+    /// `hoopctl token revoke`: admins only; the token stops working at once, the sessions opened
+    /// with it end (connections cut, roles dropped) and its pending requests are withdrawn.
+    public func revokeToken(_ id: String, identity: Identity) async throws(BrokerFailure) -> TokenInfo {
         try requireAdmin(identity, to: "revoke tokens")
         let matches = issuedTokens.keys.filter { $0.hasPrefix(id) && id.count >= 4 || $0 == id }
         guard matches.count == 1, var info = issuedTokens[matches[0]] else {
@@ -56,7 +57,22 @@ extension Broker {
         revokedTokens.insert(info.id)
         info.revoked = true
         issuedTokens[info.id] = info
-        return info
+        var withdrawn = 0
+        for (requestID, var request) in requests where request.tokenID == info.id && [.pending, .approved].contains(request.info.state) {
+            request.info.state = .withdrawn
+            requests[requestID] = request
+            recordBestEffort([LedgerEntry(RequestBody(requestID: requestID, state: "withdrawn", reason: "token \(info.id) revoked"),
+                                          identity: identity.principal.description, target: request.info.target)])
+            withdrawn += 1
+        }
+        let opened = sessions.values.filter { $0.tokenID == info.id }.map(\.info.id)
+        for session in opened {
+            await revoke(session, endedBy: "token-revoked", exitCode: nil, by: identity.principal.description)
+        }
+        var answer = info
+        answer.sessionsEnded = opened.count
+        answer.requestsWithdrawn = withdrawn
+        return answer
     }
 
     public func listTokens(identity: Identity) throws(BrokerFailure) -> TokenList {

@@ -227,6 +227,8 @@ public actor Broker {
 struct ActiveSession: Sendable {
     var info: SessionInfo
     var caller: CallingProcess?
+    /// The bearer token it was opened with (nil: the kernel's word about the caller).
+    var tokenID: String?
     /// Running revocation, awaited by whoever asks for the end.
     var revocation: Task<Void, Never>?
     /// What the proxy needs to let the session's clients in; nil for direct sessions, and for

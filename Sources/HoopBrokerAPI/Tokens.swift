@@ -22,6 +22,9 @@ public struct TokenInfo: Codable, Sendable {
     public var revoked: Bool
     /// The bearer token itself: shown once, never stored by the broker, never logged.
     public var token: String?
+    /// In the answer to a revocation: the sessions it ended and the requests it withdrew.
+    public var sessionsEnded: Int?
+    public var requestsWithdrawn: Int?
 
     public init(id: String, subject: String, issuedBy: String, issuedAt: Date, expiresAt: Date, revoked: Bool, token: String?) {
         self.id = id

@@ -3,6 +3,12 @@ import HoopCommon
 
 /// Everything the commands print goes through here: colour only on a terminal and never
 /// with NO_COLOR, errors to standard error, tables aligned, JSON one object per line.
+///
+/// Much of what is printed was written by someone else (statements, reasons, comments,
+/// identities, commands), so every line is made visible before it reaches the terminal:
+/// control characters and the characters that reorder or hide text (bidirectional controls,
+/// zero-width ones) are printed as escapes (`\x1b`, `\u202e`), and the only escape sequences
+/// that reach the terminal are hoopctl's own colours.
 enum Output {
     static let colorEnabled: Bool = {
         ProcessInfo.processInfo.environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1
@@ -10,26 +16,64 @@ enum Output {
     }()
 
     static func line(_ text: String = "") {
-        print(text)
+        print(visible(text))
     }
 
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("hoopctl: error: \(message)\n".utf8))
+        FileHandle.standardError.write(Data(visible("hoopctl: error: \(message)\n").utf8))
     }
 
     /// A progress or status line for the person at the terminal, on standard error.
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data("hoopctl: \(message)\n".utf8))
+        FileHandle.standardError.write(Data(visible("hoopctl: \(message)\n").utf8))
     }
 
     static func warning(_ message: String) {
-        FileHandle.standardError.write(Data("hoopctl: warning: \(message)\n".utf8))
+        FileHandle.standardError.write(Data(visible("hoopctl: warning: \(message)\n").utf8))
     }
 
-    static func bold(_ text: String) -> String { colorEnabled ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
-    static func green(_ text: String) -> String { colorEnabled ? "\u{1B}[32m\(text)\u{1B}[0m" : text }
-    static func red(_ text: String) -> String { colorEnabled ? "\u{1B}[31m\(text)\u{1B}[0m" : text }
-    static func dim(_ text: String) -> String { colorEnabled ? "\u{1B}[2m\(text)\u{1B}[0m" : text }
+    // Colours are marked with private-use characters, which `visible` turns into escape
+    // sequences after escaping everything else (private-use characters in text included).
+    static let colorMarker: Unicode.Scalar = "\u{F8F0}"
+    private static func color(_ code: String, _ text: String) -> String {
+        colorEnabled ? "\(colorMarker)[\(code)m\(text)\(colorMarker)[0m" : text
+    }
+    static func bold(_ text: String) -> String { color("1", text) }
+    static func green(_ text: String) -> String { color("32", text) }
+    static func red(_ text: String) -> String { color("31", text) }
+    static func dim(_ text: String) -> String { color("2", text) }
+
+    /// `text` with every character that could hide, reorder or restyle what is printed shown
+    /// as an escape; line feeds and tabs stay (they cannot hide text), hoopctl's colour marks
+    /// become the terminal's escape sequences.
+    static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { needsEscape($0) || $0 == colorMarker }) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == colorMarker {
+                out.append("\u{1B}")
+            } else if needsEscape(scalar) {
+                let escape = scalar.value < 0x80 ? String(format: "\\x%02x", scalar.value) : String(format: "\\u%04x", scalar.value)
+                out.append(contentsOf: escape.unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
+    /// C0 and C1 controls (but line feed and tab), DEL, bidirectional and zero-width
+    /// formatting characters, line and paragraph separators, and the private-use characters
+    /// (one of them marks colours).
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0A, 0x09: return false
+        case 0x00...0x1F, 0x7F...0x9F: return true
+        case 0x061C, 0x180E, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF, 0xFFF9...0xFFFB: return true
+        case 0xE000...0xF8FF, 0xF0000...0x10FFFF: return true
+        default: return false
+        }
+    }
 
     /// Left-aligned columns; the last column is not padded. Cells are kept on one line.
     static func table(header: [String], rows: [[String]]) {

@@ -75,6 +75,8 @@ public struct SessionBody: LedgerBody, Equatable {
     public var correlation: String?
     /// For `mcp` sessions: the MCP client as it declared itself (`name version`).
     public var agent: String?
+    /// The id of the bearer token it was opened with: revoking the token ends it.
+    public var token: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
                 process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil,
@@ -134,6 +136,8 @@ public struct RequestBody: LedgerBody, Equatable {
     public var session: String?
     /// A statement under review, normalized (its literals are not kept).
     public var statement: String?
+    /// The id of the bearer token it was asked with: revoking the token withdraws it.
+    public var token: String?
 
     public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
                 ttlSeconds: Int? = nil, fingerprint: String? = nil, requestKind: String? = nil, expiresAt: String? = nil,

@@ -37,6 +37,10 @@ public enum MaskingInstaller {
             if try db.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [MaskingFunctions.ownerRole]).rows.isEmpty {
                 try db.execute("CREATE ROLE hoop_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
             }
+            // A broker admin that is not a superuser acts as hoop_owner by membership (CREATEROLE grants it).
+            if try db.execute("SELECT pg_has_role(current_user, $1, 'USAGE')::text", [MaskingFunctions.ownerRole]).scalar != "true" {
+                try db.execute("GRANT hoop_owner TO CURRENT_USER")
+            }
             for statement in MaskingFunctions.installation { try db.execute(statement) }
             let pads = MaskingFunctions.pads(key: hashKey)
             try db.execute("""
@@ -45,6 +49,7 @@ public enum MaskingInstaller {
                 """, [hexBytea(pads.inner), hexBytea(pads.outer)])
 
             let catalog = try Catalog.tables(db)
+            try checkOwnership(db, target: target, catalog: catalog)
             var roles: [RoleSchema] = []
             for role in target.roles.values.sorted(by: { $0.name < $1.name }) {
                 let plan = MaskingPlan(target: target, role: role, catalog: catalog)
@@ -62,6 +67,23 @@ public enum MaskingInstaller {
             try revokeUnneededOwnerGrants(db)
             return Result(roles: roles, dropped: dropped, kept: kept, catalog: catalog, systemRelations: try Catalog.systemRelations(db))
         }
+    }
+
+    /// The broker administers a table in scope by acting as its owner (see `LeastPrivilege`):
+    /// one it cannot act as stops `target init` before anything is changed, with what to grant.
+    static func checkOwnership(_ db: PostgresConnection, target: Target, catalog: [CatalogTable]) throws {
+        let inScope = Dictionary(grouping: target.roles.values.flatMap { Catalog.inScope(catalog, of: $0) }, by: \.qualifiedName)
+            .compactMap { $0.value.first }
+        let foreign = try LeastPrivilege.owners(db, tables: inScope).filter { !$0.held }
+        guard !foreign.isEmpty else { return }
+        let user = try db.execute("SELECT current_user::text").scalar ?? "the admin role"
+        let owners = Array(Set(foreign.map(\.owner))).sorted()
+        throw OwnershipError(description: "\(user) cannot administer \(foreign.map { "\($0.table) (owned by \($0.owner))" }.joined(separator: ", ")): "
+                             + owners.map { "GRANT \($0) TO \(user)" }.joined(separator: "; ") + ", or hand the tables to a role it is a member of")
+    }
+
+    public struct OwnershipError: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// The current masking schema and reader role of each role, without changing anything;
@@ -161,7 +183,7 @@ public enum MaskingInstaller {
                 try db.execute("DROP SCHEMA \(try db.quoteIdentifier(schema)) CASCADE")
             }
             if try !db.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [reader]).rows.isEmpty {
-                try db.execute("DROP OWNED BY \(try db.quoteIdentifier(reader))")
+                try SessionRoles.dropOwned(db, roleName: reader)
                 try db.execute("DROP ROLE \(try db.quoteIdentifier(reader))")
             }
             dropped.append(main)

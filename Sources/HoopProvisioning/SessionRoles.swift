@@ -97,7 +97,7 @@ public enum SessionRoles {
             SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1
             """, [roleName]).scalar ?? "0"
         steps.append(Step(action: "backends-terminated", detail: terminated))
-        try db.execute("DROP OWNED BY \(role)")
+        try dropOwned(db, roleName: roleName)
         steps.append(Step(action: "owned-dropped", detail: nil))
         // A terminated backend can take a moment to leave; DROP ROLE does not wait for it.
         try db.execute("DROP ROLE \(role)")
@@ -106,6 +106,17 @@ public enum SessionRoles {
             try db.execute("DELETE FROM hoop.write_limits WHERE role = $1", [roleName])
         }
         return steps
+    }
+
+    /// DROP OWNED BY a role hoopctl made. The server asks for the role's privileges, which a
+    /// broker admin that is not a superuser gets by a membership it may grant itself (CREATEROLE)
+    /// for the moment before the role is dropped.
+    static func dropOwned(_ db: PostgresConnection, roleName: String) throws {
+        let role = try db.quoteIdentifier(roleName)
+        if try db.execute("SELECT pg_has_role(current_user, $1, 'USAGE')::text", [roleName]).scalar != "true" {
+            try db.execute("GRANT \(role) TO CURRENT_USER")
+        }
+        try db.execute("DROP OWNED BY \(role)")
     }
 
     /// A session role present in the cluster, and what says whose it is.

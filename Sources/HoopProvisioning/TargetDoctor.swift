@@ -141,6 +141,15 @@ public enum TargetDoctor {
             findings.append(Finding(severity: .risk, check: "owner", object: MaskingFunctions.ownerRole,
                                     message: "hoop_owner is a superuser or bypasses row-level security; it should hold only what its views read"))
         }
+        // 9. The broker's own admin role: a superuser turns any mistake into every privilege of the cluster.
+        if let me = try db.execute("SELECT current_user::text, rolsuper::text FROM pg_roles WHERE rolname = current_user").rows.first,
+           me[1] == "true" {
+            let owners = try LeastPrivilege.tableOwners(db, tables: inScope)
+            let grants = try LeastPrivilege.grants(broker: "hoop_broker", database: target.database, tableOwners: owners, quote: db.quoteIdentifier)
+            findings.append(Finding(severity: .risk, check: "admin-superuser", object: "role \(me[0] ?? "")",
+                                    message: "the admin DSN of \(target.name) logs in as superuser \(me[0] ?? ""); give the broker a role that is not one: "
+                                        + "CREATE ROLE hoop_broker LOGIN PASSWORD '...'; " + grants.joined(separator: "; ")))
+        }
         return findings
     }
 }

@@ -91,7 +91,12 @@ final class ClientConnection: ChannelInboundHandler {
     /// Prepared statements and portals of the extended protocol, with their decisions, by the
     /// client's names and the proxy's names for them upstream.
     private var names = StatementNames<Judged>()
-    private var lineages: [String: (lineage: StatementLineage, summary: [String])] = [:]
+    /// Lineage by what it is made of (a statement's names, not its text: two texts of one
+    /// fingerprint can name different tables inside their literals).
+    private var lineages: [LineageKey: (lineage: StatementLineage, summary: [String])] = [:]
+    private struct LineageKey: Hashable {
+        let fingerprint: String, relations: [String], columns: [String], writes: [String]
+    }
     /// The session's search_path and temporary names, which resolve its statements' names
     /// (nil when the session has no masking views to resolve to).
     private var resolution: NameResolution?
@@ -569,7 +574,7 @@ final class ClientConnection: ChannelInboundHandler {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
             }
             let tokens = judged.map { _ in newToken() }
-            let (entries, resolved) = entries(judged, tokens: tokens, via: "query", ticket: ticket)
+            let (entries, resolved) = entries(judged, via: "query", ticket: ticket)
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 sendInstead(refusal, judged: judged, tokens: tokens, entries: entries)
             } else {
@@ -616,7 +621,7 @@ final class ClientConnection: ChannelInboundHandler {
             let bound = names.portal(portal)
             let judged = bound.value ?? judge([StatementAnalysis(normalized: "<unknown portal>", statementClass: .opaque,
                                                                  note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
-            let (entries, resolved) = entries([judged], tokens: [token], via: "execute", ticket: ticket)
+            let (entries, resolved) = entries([judged], via: "execute", ticket: ticket)
             sending([judged], tokens: [token], resolution: resolved)
             sent(.execute(token))
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
@@ -641,7 +646,7 @@ final class ClientConnection: ChannelInboundHandler {
             // It could be set_config: what it leaves the search_path cannot be told.
             analysis.facts.searchPath = SearchPathChange(.unknown)
             let judged = judge([analysis], ticket: ticket)
-            let (entries, resolved) = entries(judged, tokens: [token], via: "function", ticket: ticket)
+            let (entries, resolved) = entries(judged, via: "function", ticket: ticket)
             sent(.functionCall(token))
             if let refusal = Self.refusal(of: judged, target: ticket.target) {
                 // A refused call ends as a failed call does: ErrorResponse, then ReadyForQuery.
@@ -726,7 +731,7 @@ final class ClientConnection: ChannelInboundHandler {
         switch delivery {
         case .query(let raw):
             let tokens = judged.map { _ in newToken() }
-            let (entries, resolved) = entries(judged, tokens: tokens, via: "query", ticket: ticket)
+            let (entries, resolved) = entries(judged, via: "query", ticket: ticket)
             if let standIn {
                 sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
             } else {
@@ -977,12 +982,16 @@ final class ClientConnection: ChannelInboundHandler {
     /// The records of statements about to be sent in one message, in order, each with its
     /// names resolved as it will run; and the name resolution as it will be once they have run
     /// (to keep if they are sent). A statement's search_path change is noted on its execution.
-    private func entries(_ judged: [Judged], tokens: [ResponseTracker.Token], via: String, ticket: ProxyTicket)
+    private func entries(_ judged: [Judged], via: String, ticket: ProxyTicket)
         -> (entries: [LedgerEntry], resolution: NameResolution?) {
         var resolution = self.resolution
         var entries: [LedgerEntry] = []
-        for (item, token) in zip(judged, tokens) {
-            entries.append(entry(item, via: via, ticket: ticket, resolution: resolution))
+        for item in judged {
+            // A statement that itself changes the path in a way the proxy cannot follow (inside
+            // a DO block, a set_config beside a FROM) resolves its own names with an unknown path.
+            var own = resolution
+            if item.analysis.facts.searchPath?.value == .unknown { own?.sending(item.analysis.facts, group: readySent + 1) }
+            entries.append(entry(item, via: via, ticket: ticket, resolution: own))
             resolution?.sending(item.analysis.facts, group: readySent + 1)
         }
         return (entries, resolution)
@@ -1024,12 +1033,14 @@ final class ClientConnection: ChannelInboundHandler {
         guard let tables = ticket.visibleTables, let resolution else { return nil }
         // EXECUTE name carries what `name` prepared, which its own text does not show; another
         // search_path resolves the same text to other tables.
-        let cacheable = !analysis.fingerprint.isEmpty && analysis.facts.executes == nil && resolution.isRoleDefault
-        if cacheable, let known = lineages[analysis.fingerprint] { return known }
+        let cacheable = analysis.facts.executes == nil && resolution.isRoleDefault
+        let key = LineageKey(fingerprint: analysis.fingerprint, relations: analysis.facts.relations, columns: analysis.facts.columns,
+                             writes: analysis.facts.writes)
+        if cacheable, let known = lineages[key] { return known }
         let lineage = tables.lineage(of: analysis.facts, fingerprint: analysis.fingerprint, job: ticket.job, path: resolution.path,
                                      temporary: resolution.temporary)
         let resolved = (lineage, lineage.summary)
-        if cacheable, lineages.count < 1024 { lineages[analysis.fingerprint] = resolved }
+        if cacheable, lineages.count < 1024 { lineages[key] = resolved }
         return resolved
     }
 
@@ -1156,7 +1167,8 @@ final class ClientConnection: ChannelInboundHandler {
         if let name = sqlPending.removeValue(forKey: completion.token), completion.outcome != .completed { sqlPrepared[name] = nil }
         defer { timeIdleness() }
         guard let execution = executions.removeValue(forKey: completion.token) else { return }
-        if completion.outcome == .completed, let facts = execution.facts { resolution?.completed(facts) }
+        // A suspended portal has run (a set_config in its first row has taken effect).
+        if [.completed, .suspended].contains(completion.outcome), let facts = execution.facts { resolution?.completed(facts) }
         guard let recordID = execution.recordID else { return }
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,

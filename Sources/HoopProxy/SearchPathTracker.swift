@@ -85,8 +85,10 @@ struct SearchPathTracker: Sendable {
     mutating func ready(status: UInt8) {
         switch status {
         case UInt8(ascii: "I"):
-            // An implicit transaction that reached its end without error is committed.
-            session = transaction ?? session
+            // An implicit transaction that reached its end without error is committed; a block
+            // that ended in an error without ROLLBACK (a COMMIT or PREPARE TRANSACTION that
+            // failed) was rolled back.
+            if blockFailed { discard() } else { session = transaction ?? session }
             endTransaction()
             inBlock = false
         case UInt8(ascii: "E"):

@@ -26,9 +26,15 @@ struct ParseTreeWalker {
     static func facts(ofStatement node: Any, depth: Int = 0) -> StatementFacts {
         var walker = ParseTreeWalker(depth: depth)
         walker.visit(node)
+        // Only in queries are literals values and nothing more; elsewhere a literal is a schema
+        // list (SET), code (DO, CREATE FUNCTION), an option: an analysis of such a text is never
+        // shared with texts that differ from it in literals.
+        if !Self.literalsAreValues.contains(walker.statementType ?? "") { walker.facts.dependsOnLiterals = true }
         walker.facts.tidy()
         return walker.facts
     }
+
+    static let literalsAreValues: Set<String> = ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]
 
     // MARK: The walk
 
@@ -181,17 +187,25 @@ struct ParseTreeWalker {
 
     // MARK: Queries
 
+    /// A CTE's name hides a relation only where the server lets it: in the statement, in the
+    /// CTEs after it, and (WITH RECURSIVE) in every CTE of the list. In a plain WITH a CTE's own
+    /// body, and those before it, read the relation of that name: `WITH customers AS (SELECT *
+    /// FROM customers) ...` reads the table.
     private mutating func withClause(_ fields: [String: Any], _ list: Any) {
-        var names = Set<String>()
-        for cte in list as? [Any] ?? [] {
-            if let body = (cte as? [String: Any])?["CommonTableExpr"] as? [String: Any], let name = body["ctename"] as? String {
-                names.insert(name)
+        let entries = list as? [Any] ?? []
+        let names = entries.map { (($0 as? [String: Any])?["CommonTableExpr"] as? [String: Any])?["ctename"] as? String }
+        if ctes.isEmpty { ctes.append([]) }
+        for (key, child) in fields where key != "ctes" { visit(child) }
+        if fields["recursive"] as? Bool == true {
+            ctes[ctes.count - 1].formUnion(names.compactMap { $0 })
+            visit(entries)
+        } else {
+            for (entry, name) in zip(entries, names) {
+                visit(entry)
+                if let name { ctes[ctes.count - 1].insert(name) }
             }
         }
-        // Visible to each other (WITH RECURSIVE) and to the statement: kept until it ends.
-        if ctes.isEmpty { ctes.append(names) } else { ctes[ctes.count - 1].formUnion(names) }
-        for (key, child) in fields where key != "ctes" { visit(child) }
-        visit(list)
+        // Kept until the statement ends.
     }
 
     private mutating func inScope(_ body: (inout ParseTreeWalker) -> Void) {

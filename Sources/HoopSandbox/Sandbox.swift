@@ -1,6 +1,7 @@
 import Foundation
 import HoopCommon
 import HoopPostgres
+import HoopProvisioning
 
 /// A throwaway local PostgreSQL cluster with the demo `shop` database and a demo policy,
 /// kept under `<home>/sandbox`. Every step is idempotent: `up` twice changes nothing.
@@ -9,7 +10,10 @@ import HoopPostgres
 /// OS user and lives in /var/lib/hoopctl/sandboxes (root's home is not traversable by that
 /// user); `<home>/sandbox/cluster` is then a link to it. Secrets stay in `<home>/sandbox`.
 public struct Sandbox: Sendable {
+    /// The cluster's superuser: it bootstraps the sandbox and is never in the broker's DSN.
     public static let adminUser = "hoop_admin"
+    /// The broker's admin role: not a superuser (see `LeastPrivilege`).
+    public static let brokerUser = "hoop_broker"
     public static let database = "shop"
     static let rootClusterParent = "/var/lib/hoopctl/sandboxes"
 
@@ -23,7 +27,8 @@ public struct Sandbox: Sendable {
 
     public var stateFile: String { directory.appendingPathComponent("sandbox.json").path }
     public var passwordFile: String { directory.appendingPathComponent("admin.password").path }
-    /// The admin connection string the policy's `admin_dsn_file` points at.
+    var brokerPasswordFile: String { directory.appendingPathComponent("broker.password").path }
+    /// The broker's admin connection string (as `hoop_broker`), which the policy's `admin_dsn_file` points at.
     public var adminDSNFile: String { directory.appendingPathComponent("admin.dsn").path }
     public var passFile: String { directory.appendingPathComponent("pgpass").path }
     public var policyFile: String { directory.appendingPathComponent("policy.yaml").path }
@@ -77,6 +82,8 @@ public struct Sandbox: Sendable {
 
         // Session roles get nothing by default, not even temporary objects (functions, tables).
         try shop.execute("REVOKE TEMPORARY ON DATABASE \(try shop.quoteIdentifier(Sandbox.database)) FROM PUBLIC")
+        try ensureBrokerRole(shop)
+        try writeBrokerDSN(state)
 
         if FileManager.default.fileExists(atPath: policyFile) {
             report("kept the policy in \(policyFile)")
@@ -127,19 +134,40 @@ public struct Sandbox: Sendable {
     }
 
     /// The sandbox admin's password: made once, kept in a 0600 file, never printed.
-    private func adminPassword() throws -> String {
-        if let existing = try? String(contentsOfFile: passwordFile, encoding: .utf8), !existing.isEmpty {
+    private func adminPassword() throws -> String { try secret(at: passwordFile) }
+
+    /// A password made once and kept in a 0600 file.
+    private func secret(at path: String) throws -> String {
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), !existing.isEmpty {
             return existing.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         var generator = SystemRandomNumberGenerator()
         let password = (0..<24).map { _ in String(format: "%02x", generator.next() as UInt8) }.joined()
-        try PrivateFile.write(password, to: passwordFile)
+        try PrivateFile.write(password, to: path)
         return password
+    }
+
+    /// The broker's admin role, with what administering the demo target needs and no more.
+    private func ensureBrokerRole(_ shop: PostgresConnection) throws {
+        let role = try shop.quoteIdentifier(Sandbox.brokerUser)
+        let verifier = try shop.passwordVerifier(password: try secret(at: brokerPasswordFile), user: Sandbox.brokerUser)
+        let exists = try !shop.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [Sandbox.brokerUser]).rows.isEmpty
+        try shop.execute("\(exists ? "ALTER" : "CREATE") ROLE \(role) WITH LOGIN PASSWORD \(try shop.quoteLiteral(verifier))")
+        let owners = try LeastPrivilege.tableOwners(shop, tables: try Catalog.tables(shop))
+        for grant in try LeastPrivilege.grants(broker: Sandbox.brokerUser, database: Sandbox.database, tableOwners: owners,
+                                               quote: shop.quoteIdentifier) {
+            try shop.execute(grant)
+        }
+    }
+
+    private func writeBrokerDSN(_ state: SandboxState) throws {
+        let dsn = ConnectionString.make(["host": state.socketDirectory, "port": String(state.port), "user": Sandbox.brokerUser,
+                                         "dbname": Sandbox.database, "password": try secret(at: brokerPasswordFile)])
+        try PrivateFile.write(dsn + "\n", to: adminDSNFile)
     }
 
     private func writeCredentials(_ state: SandboxState) throws {
         let password = try adminPassword()
-        try PrivateFile.write(adminConnectionString(state, database: Sandbox.database, password: password) + "\n", to: adminDSNFile)
         try PrivateFile.write("*:\(state.port):*:\(state.adminUser):\(password.replacingOccurrences(of: ":", with: "\\:"))\n", to: passFile)
     }
 

@@ -32,11 +32,15 @@ struct ProxyBench {
         var adminEnvironment = ExecBench.environment([:])
         for (key, value) in sandbox.environment(state) { adminEnvironment[key] = value }
         _ = try ChildProcess("pgbench", ["-i", "-q", "-s", "10"], environment: adminEnvironment).check()
+        // An application's tables belong to its owner role, which the broker (not a superuser) administers them as.
+        _ = try ChildProcess("psql", ["-X", "-q", "-c", ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"]
+            .map { "ALTER TABLE public.\($0) OWNER TO shop_owner;" }.joined(separator: " ")], environment: adminEnvironment).check()
         // A million customers (the sandbox's thousand, repeated) for COPY through the detectors.
         _ = try ChildProcess("psql", ["-X", "-q", "-c", """
             CREATE TABLE customers_big AS
             SELECT c.id + 1000 * g AS id, c.name, c.email, c.phone, c.ssn, c.card_number, c.notes, c.created_at
-            FROM customers c, generate_series(0, \(Self.bigRows / 1000 - 1)) g
+            FROM customers c, generate_series(0, \(Self.bigRows / 1000 - 1)) g;
+            ALTER TABLE customers_big OWNER TO shop_owner
             """], environment: adminEnvironment).check()
         var policy = try String(contentsOfFile: sandbox.policyFile, encoding: .utf8)
         policy = policy.replacingOccurrences(of: "connection_limit: 5", with: "connection_limit: 20")

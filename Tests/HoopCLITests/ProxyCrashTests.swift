@@ -12,10 +12,7 @@ import Glibc
 final class ProxyCrashTests: XCTestCase {
     func testKill9UnderAnEightClientInsertLoadLosesNoStatement() throws {
         let pg = try TestPostgres.shared()
-        try pg.admin().executeScript("""
-            CREATE SCHEMA IF NOT EXISTS loadtest;
-            CREATE TABLE IF NOT EXISTS loadtest.load_test (id bigserial PRIMARY KEY, who text NOT NULL DEFAULT current_user, v int, note text);
-            """)
+        try pg.createLoadTestTable()
         let broker = try SeparateBroker(pg) { yaml in
             yaml.replacingOccurrences(of: "      write:\n", with: """
                       loader:

@@ -159,6 +159,13 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertEqual(result.stderr.components(separatedBy: "hoopctl: denied").count - 1, 4, result.stderr)
         XCTAssertTrue(result.stderr.contains("function mask_hash(unknown) does not exist"), result.stderr)
         XCTAssertFalse(result.stdout.contains("hoop,") || result.stdout.contains(", hoop"), result.stdout)
+        // The same text shape with a harmless value first: the analysis of one value is never another's.
+        let warmed = try session.psql(["-c", "set search_path = 'information_schema'", "-c", "reset search_path",
+                                       "-c", "set search_path = 'hoop'", "-c", "select mask_hash('+1-312-555-1171')", "-c", "show search_path"])
+        XCTAssertEqual(warmed.stderr.components(separatedBy: "hoopctl: denied").count - 1, 1, warmed.stderr)
+        XCTAssertTrue(warmed.stderr.contains("function mask_hash(unknown) does not exist"), warmed.stderr)
+        let path = warmed.stdout.split(separator: "\n").last.map { $0.components(separatedBy: ", ") } ?? []
+        XCTAssertFalse(path.contains("hoop"), warmed.stdout)
     }
 
     /// The ledger names what the server read: each name resolved through the session's
@@ -182,6 +189,20 @@ final class RedTeamProxyTests: XCTestCase {
                 + Self.parse("", "select count(*) as extended_after from customers") + Self.bind("", "") + Self.execute() + Self.sync, 2),
             (Self.query("begin; set local search_path = information_schema; select count(*) as local_one from tables; commit"), 1),
             (Self.query("select count(*) as local_over from customers"), 1),
+            // A block that ends in an error without ROLLBACK (PREPARE TRANSACTION fails: the
+            // server allows no prepared transactions) is rolled back.
+            (Self.query("begin; set search_path = information_schema; prepare transaction 'redteam'"), 1),
+            (Self.query("select count(*) as after_prepare from customers"), 1),
+            // A portal suspended after its first row has run it.
+            (Self.parse("", "select set_config('search_path', 'information_schema', false)") + Self.bind("", "")
+                + RawPostgresClient.message("E", Self.cString("") + [0, 0, 0, 1]) + Self.sync, 1),
+            (Self.query("select count(*) as after_suspended from tables"), 1),
+            (Self.query("reset search_path"), 1),
+            // A CTE's own body reads the table of its name, not itself.
+            (Self.query("with customers as (select email from customers) select count(*) as cte_self from customers"), 1),
+            // Two texts of one fingerprint that read different tables inside their literals.
+            (Self.query("select query_to_xml('select id from orders', true, true, '') as literal_orders"), 1),
+            (Self.query("select query_to_xml('select email from customers', true, true, '') as literal_orders"), 1),
             // A change that may or may not have happened: the name stays as written.
             (Self.query("select set_config('search_path', 'information_schema', false) where random() < 2"), 1),
             (Self.query("select count(*) as unknown_path from tables"), 1),
@@ -195,14 +216,18 @@ final class RedTeamProxyTests: XCTestCase {
         func relations(_ alias: String) -> [String]? {
             records.last { ($0["sql"] as? String)?.contains(alias) == true }?["relations"] as? [String]
         }
-        for alias in ["plain", "through_view", "after_failure", "after_rollback", "extended_after", "local_over"] {
+        for alias in ["plain", "through_view", "after_failure", "after_rollback", "extended_after", "local_over", "after_prepare", "cte_self"] {
             XCTAssertEqual(relations(alias), ["public.customers"], alias)
         }
         XCTAssertEqual(relations("same_text"), ["information_schema.tables"])
         XCTAssertEqual(relations("local_one"), ["information_schema.tables"])
         XCTAssertEqual(relations("unknown_path"), ["tables"])
+        XCTAssertEqual(relations("after_suspended"), ["information_schema.tables"])
+        let literal = records.filter { ($0["sql"] as? String)?.contains("literal_orders") == true }.map { $0["lineage"] as? [String] ?? [] }
+        XCTAssertEqual(literal.count, 2)
+        XCTAssertEqual(literal.last, ["read public.customers", "read public.customers.email view"], "each text's own lineage")
         let customers = try XCTUnwrap(try pg.admin().execute("SELECT count(*) FROM public.customers").scalar)
-        XCTAssertEqual(counts.filter { $0 == customers }.count, 6, "the counts of customers came back: \(counts)")
+        XCTAssertEqual(counts.filter { $0 == customers }.count, 8, "the counts of customers came back: \(counts)")
         // The lineage follows the same resolution.
         let lineage = records.last { ($0["sql"] as? String)?.contains("after_rollback") == true }?["lineage"] as? [String]
         XCTAssertEqual(lineage, ["read public.customers"])

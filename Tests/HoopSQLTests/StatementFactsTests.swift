@@ -65,4 +65,46 @@ final class StatementFactsTests: XCTestCase {
         XCTAssertEqual(analyzer.analyze("delete from orders where 1 = 0").first?.facts.bounded, true)
         XCTAssertEqual(analyzer.analyze("delete from orders where 1 = 1").first?.facts.bounded, false)
     }
+
+    /// Texts of one shape (equal but for their literals), the harmless one first: each later
+    /// text must get its own analysis, whatever its statement kind reads from a literal.
+    func testNoShapeIsSharedBetweenTextsThatMeanDifferentThings() {
+        let pairs = [
+            ("SET search_path = 'information_schema'", "SET search_path = 'hoop'"),
+            ("SET LOCAL search_path = 'public'", "SET LOCAL search_path = 'hoop'"),
+            ("do $$ begin perform 1; end $$", "do $$ begin perform pg_sleep(1); end $$"),
+            ("do 'begin perform 1; end'", "do 'begin execute ''set role postgres''; end'"),
+            ("create function f() returns int language sql as 'select 1'", "create function f() returns int language sql as 'select pg_sleep(1)'"),
+            ("explain (analyze 'off') delete from orders", "explain (analyze 'on') delete from orders"),
+            ("select query_to_xml('select 1', true, true, '')", "select query_to_xml('select email from customers', true, true, '')"),
+            ("copy orders to stdout (format 'text')", "copy orders to stdout (format 'binary')"),
+            ("comment on table orders is 'a'", "comment on table orders is 'b'"),
+        ]
+        for (harmless, other) in pairs {
+            let analyzer = StatementAnalyzer()
+            _ = analyzer.analyze(harmless)
+            let shared = analyzer.analyze(other).map(\.facts), fresh = StatementAnalyzer.analyzeUncached(other).map(\.facts)
+            XCTAssertEqual(shared.map(\.statementClass), fresh.map(\.statementClass), other)
+            XCTAssertEqual(shared.map(\.searchPath), fresh.map(\.searchPath), other)
+            XCTAssertEqual(shared.map(\.functions), fresh.map(\.functions), other)
+            XCTAssertEqual(shared.map(\.relations), fresh.map(\.relations), other)
+            XCTAssertEqual(shared.map(\.copiesOutBinary), fresh.map(\.copiesOutBinary), other)
+        }
+    }
+}
+
+final class CommonTableExpressionScopeTests: XCTestCase {
+    func relations(_ sql: String) -> [String] { SQLFacts.analyze(sql).relations }
+
+    /// A CTE hides a relation of its name only where the server lets it.
+    func testACTEsOwnBodyAndThoseBeforeItReadTheRelation() {
+        XCTAssertEqual(relations("with customers as (select email from customers) select * from customers"), ["customers"])
+        XCTAssertEqual(relations("with a as (select email from customers), customers as (select 1) select * from a"), ["customers"])
+        XCTAssertEqual(relations("with orders as (select * from orders) select count(*) from orders"), ["orders"])
+        XCTAssertEqual(relations("with c as (select 1) select * from c"), [])
+        XCTAssertEqual(relations("with a as (select 1), b as (select * from a) select * from b"), [])
+        XCTAssertEqual(relations("with recursive t(n) as (select 1 union all select n + 1 from t where n < 3) select * from t"), [])
+        XCTAssertEqual(relations("select * from (with customers as (select 1) select * from customers) s, customers"), ["customers"])
+        XCTAssertEqual(relations("with x as (select 1) insert into orders select * from x"), ["orders"])
+    }
 }

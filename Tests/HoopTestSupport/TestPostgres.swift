@@ -24,6 +24,24 @@ public enum TestPostgres {
             try sandbox.connect(state, database: database)
         }
 
+        /// `loadtest.load_test`, owned (with its schema) by the application's owner role, as an
+        /// application's tables are: the broker administers it by that membership, never as superuser.
+        public func createLoadTestTable() throws {
+            try admin().executeScript("""
+                CREATE SCHEMA IF NOT EXISTS loadtest AUTHORIZATION shop_owner;
+                ALTER SCHEMA loadtest OWNER TO shop_owner;
+                CREATE TABLE IF NOT EXISTS loadtest.load_test (id bigserial PRIMARY KEY, who text NOT NULL DEFAULT current_user, v int, note text);
+                ALTER TABLE loadtest.load_test OWNER TO shop_owner;
+                """)
+        }
+
+        /// Tables of `public` a test made as the superuser, given to the application's owner
+        /// role (as an application's tables are), which the broker administers them as.
+        public func handToApplicationOwner(_ tables: [String]) throws {
+            let admin = try admin()
+            for table in tables { try admin.execute("ALTER TABLE public.\(try admin.quoteIdentifier(table)) OWNER TO shop_owner") }
+        }
+
         /// The session roles that exist right now.
         public func sessionRoles() throws -> [String] {
             try admin().execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%' ORDER BY 1").rows.compactMap { $0[0] }

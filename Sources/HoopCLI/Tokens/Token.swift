@@ -53,7 +53,9 @@ extension Hoopctl.Token {
 
         func run() async throws {
             let info: TokenInfo = try await broker.call { try await $0.post("/v1/tokens/\(id)/revoke") }
-            Output.line("revoked token \(info.id) of \(info.subject)")
+            let sessions = info.sessionsEnded ?? 0, requests = info.requestsWithdrawn ?? 0
+            Output.line("revoked token \(info.id) of \(info.subject): \(sessions) session\(sessions == 1 ? "" : "s") ended, "
+                        + "\(requests) request\(requests == 1 ? "" : "s") withdrawn")
         }
     }
 

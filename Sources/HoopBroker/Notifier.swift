@@ -1,4 +1,5 @@
 import Foundation
+import HoopCommon
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -102,6 +103,7 @@ actor Notifier {
             let event: String
             let request: RequestInfo
         }
-        return try BrokerAPI.encoder.encode(Payload(text: text, event: event.rawValue, request: request))
+        // The text is for people (a chat channel): what others wrote in it is shown escaped.
+        return try BrokerAPI.encoder.encode(Payload(text: VisibleText.escaped(text), event: event.rawValue, request: request))
     }
 }

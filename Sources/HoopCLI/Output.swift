@@ -43,36 +43,21 @@ enum Output {
     static func red(_ text: String) -> String { color("31", text) }
     static func dim(_ text: String) -> String { color("2", text) }
 
-    /// `text` with every character that could hide, reorder or restyle what is printed shown
-    /// as an escape; line feeds and tabs stay (they cannot hide text), hoopctl's colour marks
-    /// become the terminal's escape sequences.
+    /// `text` as `VisibleText` shows it, with hoopctl's colour marks turned into the
+    /// terminal's escape sequences.
     static func visible(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { needsEscape($0) || $0 == colorMarker }) else { return text }
+        guard text.unicodeScalars.contains(where: VisibleText.needsEscape) else { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if scalar == colorMarker {
                 out.append("\u{1B}")
-            } else if needsEscape(scalar) {
-                let escape = scalar.value < 0x80 ? String(format: "\\x%02x", scalar.value) : String(format: "\\u%04x", scalar.value)
-                out.append(contentsOf: escape.unicodeScalars)
+            } else if VisibleText.needsEscape(scalar) {
+                out.append(contentsOf: VisibleText.escape(scalar).unicodeScalars)
             } else {
                 out.append(scalar)
             }
         }
         return String(out)
-    }
-
-    /// C0 and C1 controls (but line feed and tab), DEL, bidirectional and zero-width
-    /// formatting characters, line and paragraph separators, and the private-use characters
-    /// (one of them marks colours).
-    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x0A, 0x09: return false
-        case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x061C, 0x180E, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF, 0xFFF9...0xFFFB: return true
-        case 0xE000...0xF8FF, 0xF0000...0x10FFFF: return true
-        default: return false
-        }
     }
 
     /// Left-aligned columns; the last column is not padded. Cells are kept on one line.

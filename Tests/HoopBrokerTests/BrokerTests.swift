@@ -167,6 +167,8 @@ final class BrokerTests: XCTestCase {
 
         try admin.execute("GRANT SELECT ON public.customers TO PUBLIC")
         try admin.execute("CREATE VIEW public.contact_sheet AS SELECT name, email FROM public.customers")
+        // An application's objects belong to its owner role, which the broker administers them as.
+        try admin.execute("ALTER VIEW public.contact_sheet OWNER TO shop_owner")
         try admin.execute("GRANT SELECT ON public.contact_sheet TO PUBLIC")
         try admin.execute("CREATE FUNCTION public.lookup_email(integer) RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT email FROM public.customers WHERE id = $1'")
         try admin.execute("GRANT TEMPORARY ON DATABASE shop TO PUBLIC")

@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import HoopPostgres
 import HoopTestSupport
 import XCTest
 
@@ -72,5 +73,72 @@ final class RedTeamPrivilegeTests: XCTestCase {
         let admin = try pg.admin()
         XCTAssertEqual(try admin.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'redteam_idx'").scalar, "0")
         XCTAssertEqual(try admin.execute("SELECT has_table_privilege('public', 'public.customers', 'SELECT')::text").scalar, "false")
+    }
+
+    // MARK: 2. The reviewer sees what will run
+
+    /// Escape sequences in a statement under review, in its reviewer's comment and in a
+    /// reason: every command shows them as escapes, never as bytes a terminal acts on.
+    func testTextOthersWroteIsShownEscaped() throws {
+        let hidden = "CREATE INDEX redteam_idx ON orders (created_at) /*\u{1B}[8m; GRANT SELECT ON customers TO PUBLIC; \u{1B}[0m\u{202E}*/"
+        let first = try session.psql(["-c", hidden])
+        let id = String(try XCTUnwrap(first.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, first.stderr))
+        let denial = try broker.hoopctl(["deny", id, "--reason", "no \u{1B}]8;;http://evil\u{7}link\u{1B}]8;;\u{7} \u{2066}x\u{2069}"], token: alice)
+        XCTAssertEqual(denial.status, 0, denial.stderr)
+        for command in [["requests", "show", id], ["requests", "--all"], ["deny", id, "--reason", "again"], ["audit", "--since", "1h"],
+                        ["sessions"]] {
+            let result = try broker.hoopctl(command, token: command[0] == "deny" ? alice : nil)
+            let bytes = Array((result.stdout + result.stderr).utf8)
+            XCTAssertFalse(bytes.contains(0x1B) || bytes.contains(0x07), "\(command): raw control bytes in \(result.stdout + result.stderr)")
+            XCTAssertFalse((result.stdout + result.stderr).unicodeScalars.contains { [0x202E, 0x2066, 0x2069].contains($0.value) }, "\(command)")
+        }
+        let shown = try broker.hoopctl(["requests", "show", id]).stdout
+        XCTAssertTrue(shown.contains("\\x1b[8m; GRANT SELECT ON customers TO PUBLIC; \\x1b[0m\\u202e"), shown)
+        XCTAssertTrue(shown.contains("\\x1b]8;;http://evil\\x07link"), shown)
+        XCTAssertTrue(shown.contains("class ddl"), "the analysis of what would run: \(shown)")
+    }
+
+    // MARK: 3. The broker's admin is not a superuser
+
+    func testTheBrokersAdminIsNotASuperuserAndTheDoctorSaysSoOfOneThatIs() throws {
+        let dsn = try String(contentsOfFile: pg.sandbox.adminDSNFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let broker = try PostgresConnection(conninfo: dsn)
+        let me = try XCTUnwrap(try broker.execute("SELECT current_user::text, rolsuper::text, rolcreaterole::text FROM pg_roles WHERE rolname = current_user").rows.first)
+        XCTAssertEqual(me, ["hoop_broker", "false", "true"])
+        XCTAssertEqual(try self.broker.hoopctl(["target", "doctor", "sandbox"]).stdout.contains("admin-superuser"), false)
+
+        // A second target whose admin DSN logs in as the cluster's superuser.
+        let directory = try TemporaryDirectory("superuser-dsn")
+        defer { directory.remove() }
+        let superuser = ConnectionString.make(["host": pg.state.socketDirectory, "port": String(pg.state.port), "user": pg.state.adminUser,
+                                               "dbname": "shop", "password": try String(contentsOfFile: pg.sandbox.passwordFile, encoding: .utf8)])
+        try PrivateFile.write(superuser + "\n", to: directory.file("super.dsn"))
+        let second = try SeparateBroker(pg) { $0.replacingOccurrences(of: "admin_dsn_file: \(self.pg.sandbox.adminDSNFile)", with: "admin_dsn_file: \(directory.file("super.dsn"))") }
+        let doctor = try second.hoopctl(["target", "doctor", "sandbox"])
+        XCTAssertTrue(doctor.stdout.contains("admin-superuser"), doctor.stdout + doctor.stderr)
+        XCTAssertTrue(doctor.stdout.contains("GRANT pg_signal_backend TO \"hoop_broker\""), doctor.stdout)
+    }
+
+    // MARK: 4. Revoking a token ends what it opened
+
+    func testRevokingATokenEndsItsSessionsAndWithdrawsItsRequests() throws {
+        let client = try session.loggedIn()
+        let pending = try session.psql(["-c", "CREATE INDEX redteam_idx ON orders (created_at)"])
+        let request = String(try XCTUnwrap(pending.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, pending.stderr))
+        let list = try broker.hoopctl(["token", "list", "--json"]).stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let id = try XCTUnwrap(list.last { $0["subject"] as? String == "user:bob" }?["id"] as? String)
+        let role = "hoop_s_" + session.sessionID
+        XCTAssertTrue(try pg.sessionRoles().contains(role))
+
+        let started = Date()
+        let revoked = try broker.hoopctl(["token", "revoke", id])
+        XCTAssertEqual(revoked.status, 0, revoked.stderr)
+        XCTAssertTrue(revoked.stdout.contains("1 session ended, 1 request withdrawn"), revoked.stdout)
+        XCTAssertTrue(eventually(timeout: 10) { client.isClosed() }, "the connection is cut")
+        XCTAssertTrue(eventually(timeout: 10) { (try? self.pg.sessionRoles().contains(role)) == false }, "the role is dropped")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        let shown = try broker.hoopctl(["requests", "show", request]).stdout
+        XCTAssertTrue(shown.contains("withdrawn"), shown)
     }
 }

@@ -35,13 +35,13 @@ final class StatementReviewTests: XCTestCase {
     }
 
     override func tearDown() {
-        _ = try? pg.admin().execute("DROP TABLE IF EXISTS public.review_scratch")
+        _ = try? pg.admin().execute("DROP TABLE IF EXISTS public.review_scratch CASCADE")
         hook = nil
         broker = nil
     }
 
     func testReviewedStatementsRunOnceAfterApproval() throws {
-        _ = try pg.admin().execute("DROP TABLE IF EXISTS public.review_scratch")
+        _ = try pg.admin().execute("DROP TABLE IF EXISTS public.review_scratch CASCADE")
         let customers = try XCTUnwrap(try pg.admin().execute("SELECT count(*), md5(string_agg(notes, ',' ORDER BY id)) FROM customers").rows.first)
         let bob = try broker.token("user:bob"), alice = try broker.token("user:alice"), carol = try broker.token("user:carol")
         var environment = broker.environment

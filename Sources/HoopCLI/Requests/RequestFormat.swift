@@ -1,6 +1,7 @@
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopSQL
 
 /// How requests look in lists and in `requests show`.
 enum RequestFormat {
@@ -12,7 +13,8 @@ enum RequestFormat {
     static func subject(_ request: RequestInfo) -> String {
         guard request.kind == "statement" else { return "role \(request.role) for \(ttl(request.ttlSeconds))" }
         let text = (request.statement ?? "a statement").split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        return "run once: " + (text.count > 40 ? text.prefix(39) + "…" : text)
+        // Cut short in lists, and saying so; `requests show` has it whole.
+        return "run once: " + (text.count > 40 ? text.prefix(39) + "… (\(text.count - 39) more characters)" : text)
     }
 
     static func state(_ request: RequestInfo) -> String {
@@ -40,7 +42,20 @@ enum RequestFormat {
             ("expires", time(request.expiresAt)),
         ]
         if let until = request.approvalExpiresAt { rows.append(("usable until", time(until))) }
-        if let statement = request.statement { rows.append(("statement", statement)) }
+        if let statement = request.statement {
+            rows.append(("statement", statement))
+            // What the proxy's analysis reads in it, statement by statement, so the reviewer sees what would run.
+            let analyses = StatementAnalyzer().analyze(statement)
+            for (index, analysis) in analyses.enumerated() {
+                let facts = analysis.facts
+                var parts = ["class \(facts.statementClass.rawValue)"]
+                if !facts.relations.isEmpty { parts.append("relations \(facts.relations.joined(separator: ", "))") }
+                if !facts.functions.isEmpty { parts.append("functions \(facts.functions.joined(separator: ", "))") }
+                if !facts.notes.isEmpty { parts.append(facts.notes.joined(separator: "; ")) }
+                rows.append((analyses.count == 1 ? "analysis" : "statement \(index + 1) of \(analyses.count)",
+                             (analyses.count == 1 ? "" : analysis.normalized + " — ") + parts.joined(separator: "; ")))
+            }
+        }
         if let session = request.session, request.kind != "statement" { rows.append(("session", session)) }
         for vote in request.votes {
             rows.append((vote.verdict == "approve" ? "approved by" : "denied by",

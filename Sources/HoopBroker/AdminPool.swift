@@ -73,8 +73,9 @@ final class AdminPool: @unchecked Sendable {
             throw AdminDSNError("the admin DSN of target '\(target.name)' is not a valid connection string")
         }
         parameters["dbname"] = target.database
-        // The policy's sslmode unless the DSN names its own (as the proxy's upstream connections do).
-        if parameters["sslmode"] == nil { parameters["sslmode"] = target.sslMode.rawValue }
+        // The stricter of the policy's sslmode and the DSN's, as the proxy's upstream connections use.
+        parameters["sslmode"] = SSLMode.effective(policy: target.sslMode, dsn: parameters["sslmode"],
+                                                  rootCertificate: parameters["sslrootcert"]).rawValue
         if parameters["application_name"] == nil { parameters["application_name"] = "hoopctl-broker" }
         let conninfo = parameters.sorted { $0.key < $1.key }
             .map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " ")

@@ -146,8 +146,11 @@ extension Broker {
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
         let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"
         let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
-        let upstream = UpstreamEndpoint(host: host, port: port, database: target.database, user: dbRole, password: password,
-                                        sslMode: target.sslMode.rawValue, rootCertificate: parameters["sslrootcert"])
+        // TLS as the admin connection holds to it (the stricter of policy and DSN), with the DSN's certificates.
+        var upstream = UpstreamEndpoint(host: host, port: port, database: target.database, user: dbRole, password: password,
+                                        sslMode: parameters["sslmode"] ?? SSLMode.verifyFull.rawValue, rootCertificate: parameters["sslrootcert"])
+        upstream.clientCertificate = parameters["sslcert"]
+        upstream.clientKey = parameters["sslkey"]
         var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID)
         let connection: ConnectionSettings
         if let proxy = proxyAddress, !role.direct {
@@ -173,7 +176,7 @@ extension Broker {
                                               identity: principal, target: target.name, session: id)])
             }
             connection = ConnectionSettings(host: host, port: port, user: dbRole, password: password, database: target.database,
-                                            sslMode: target.sslMode.rawValue)
+                                            sslMode: parameters["sslmode"] ?? SSLMode.verifyFull.rawValue)
         }
         sessions[id] = session
         logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])

@@ -67,6 +67,18 @@ public enum SSLMode: String, Sendable, CaseIterable {
     case disable, allow, prefer, require
     case verifyCA = "verify-ca"
     case verifyFull = "verify-full"
+
+    /// What a connection to a target must hold to, as libpq would hold to it: the stricter of
+    /// the policy's mode and the admin DSN's (a mode the DSN spells wrong counts as
+    /// verify-full: fail closed), and `require` with a root certificate given is `verify-ca`.
+    public static func effective(policy: SSLMode, dsn: String?, rootCertificate: String?) -> SSLMode {
+        let named = dsn.map { SSLMode(rawValue: $0) ?? .verifyFull } ?? .disable
+        let stricter = allCases.firstIndex(of: named)! > allCases.firstIndex(of: policy)! ? named : policy
+        return stricter == .require && rootCertificate?.isEmpty == false ? .verifyCA : stricter
+    }
+
+    /// Whether it authenticates the server (a certificate chain to a trusted root).
+    public var verifiesServer: Bool { self == .verifyCA || self == .verifyFull }
 }
 
 /// What a session may do on a target: tables in scope, privileges, how long it may live.

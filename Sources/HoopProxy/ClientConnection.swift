@@ -470,6 +470,11 @@ final class ClientConnection: ChannelInboundHandler {
             switch code {
             case 0:
                 context.write(wrapOutboundOut(MessageWriter.authenticationOk()), promise: nil)
+            case 3, 5 where !endpoint.passwordMaySeeTheWire:
+                // A server that asks for the password itself over a connection no one verified
+                // may not be the server: the session's password never goes to it.
+                throw UpstreamFailure(code: "28000", message: "the database asks for the password \(code == 3 ? "in clear" : "as MD5") over a connection "
+                                      + "that is not TLS verifying the server (sslmode \(endpoint.sslMode)); use SCRAM, or sslmode=verify-full")
             case 3:
                 upstream?.writeAndFlush(MessageWriter.password(endpoint.password), promise: nil)
             case 5:
@@ -530,6 +535,10 @@ final class ClientConnection: ChannelInboundHandler {
         default: configuration.certificateVerification = .none  // require / prefer: encrypted, not authenticated (as libpq)
         }
         if let root = endpoint.rootCertificate { configuration.trustRoots = .file(root) }
+        if let certificate = endpoint.clientCertificate, let key = endpoint.clientKey {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+            configuration.privateKey = .file(key)
+        }
         let context = try NIOSSLContext(configuration: configuration)
         let hostname = endpoint.host.first?.isNumber == true ? nil : endpoint.host
         let handler = try NIOSSLClientHandler(context: context, serverHostname: hostname)

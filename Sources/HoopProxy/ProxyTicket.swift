@@ -53,6 +53,9 @@ public struct UpstreamEndpoint: Sendable {
     public var sslMode: String
     /// CA bundle for verify-ca and verify-full (the system's when nil).
     public var rootCertificate: String?
+    /// A client certificate and its key (PEM files), when the DSN names them.
+    public var clientCertificate: String?
+    public var clientKey: String?
 
     public init(host: String, port: Int, database: String, user: String, password: String, sslMode: String, rootCertificate: String? = nil) {
         self.host = host
@@ -65,6 +68,10 @@ public struct UpstreamEndpoint: Sendable {
     }
 
     public var isUnixSocket: Bool { host.hasPrefix("/") }
+
+    /// Whether a password may be sent as it is (cleartext) or as MD5, which a listener can
+    /// replay or crack: only over a local socket or TLS that authenticated the server.
+    public var passwordMaySeeTheWire: Bool { isUnixSocket || sslMode == "verify-ca" || sslMode == "verify-full" }
 }
 
 /// The broker's side of the bargain: the proxy asks it about sessions and reviews, never the

@@ -89,15 +89,66 @@ final class ProxyTLSTests: XCTestCase {
 
     func testVerifyFullRefusesACertificateForAnotherHost() throws {
         try serve("elsewhere")
-        // The admin connection only asks for encryption; the sessions' policy asks for verification.
+        // The DSN only asks for encryption, the policy for verification: the stricter holds, for
+        // the admin connection as for the proxy's (see the man-in-the-middle test for the proxy's own).
         let broker = try broker(sslmode: "verify-full", dsn: ["sslmode": "require"])
         let result = try broker.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", "select 1"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("TLS to the database of target 'sandbox' failed"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("does not match host name \"localhost\""), result.stderr)
         // require encrypts without checking who answers, as libpq's does.
         let lenient = try self.broker(sslmode: "require")
         let encrypted = try lenient.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", tlsQuery])
         XCTAssertTrue(encrypted.stdout.hasPrefix("true TLSv1."), encrypted.stderr + encrypted.stdout)
+    }
+
+    /// A man in the middle on the way to the database (a self-signed certificate, a CA-signed
+    /// one for another host, TLS stripped, a request for the password in clear), against every
+    /// sslmode: the proxy connects exactly when libpq with the same settings does, and never
+    /// gives the session's password to anyone.
+    func testAManInTheMiddleGetsNothingLibpqWouldNotGiveIt() throws {
+        let relay = try TemporaryDirectory("mitm")
+        defer { relay.remove() }
+        let dir = relay.path
+        let result = try ChildProcess("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                                                  "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                                                  "-keyout", "\(dir)/selfsigned.key", "-out", "\(dir)/selfsigned.crt"]).run()
+        XCTAssertTrue(result.succeeded, result.stderr)
+        for file in ["elsewhere.crt", "elsewhere.key"] { try FileManager.default.copyItem(atPath: "\(directory!)/\(file)", toPath: "\(dir)/\(file)") }
+        try "pass".write(toFile: "\(dir)/mode", atomically: true, encoding: .utf8)
+        let port = try XCTUnwrap(FreePort.find())
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/pg_mitm.py").path
+        let process = try BackgroundProcess("python3", [script, String(port), String(pg.state.port), dir])
+        defer { process.signal(SIGTERM) }
+        XCTAssertTrue(eventually { FileManager.default.fileExists(atPath: "\(dir)/ready") }, process.output)
+
+        let attacks = ["self-signed", "wrong-host", "strip", "cleartext"]
+        // As libpq: `require` with a root certificate given verifies the chain (verify-ca).
+        let connects: [String: [Bool]] = [
+            "disable": [true, true, true, false], "allow": [true, true, true, false], "prefer": [true, true, true, false],
+            "require": [false, true, false, false], "verify-ca": [false, true, false, false], "verify-full": [false, false, false, false],
+        ]
+        let brokerDSN = try ConnectionString.parse(try String(contentsOfFile: pg.sandbox.adminDSNFile, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] {
+            try "pass".write(toFile: "\(dir)/mode", atomically: true, encoding: .utf8)
+            let broker = try broker(sslmode: mode, dsn: ["port": String(port)])
+            let session = try OpenSession(broker)
+            for (attack, expected) in zip(attacks, connects[mode]!) {
+                try attack.write(toFile: "\(dir)/mode", atomically: true, encoding: .utf8)
+                let proxied = (try? session.loggedIn()) != nil
+                XCTAssertEqual(proxied, expected, "sslmode \(mode), \(attack): the proxy \(proxied ? "connected" : "refused")")
+                guard attack != "cleartext" else { continue }  // libpq itself would hand over the password here
+                var environment = ProcessInfo.processInfo.environment
+                environment["PGPASSWORD"] = brokerDSN["password"]
+                let libpq = try ChildProcess("psql", ["-XAtc", "select 1", "host=localhost port=\(port) dbname=shop user=\(brokerDSN["user"] ?? "")"
+                                                     + " sslmode=\(mode) sslrootcert=\(directory!)/ca.crt connect_timeout=5"], environment: environment).run()
+                XCTAssertEqual(libpq.status == 0, expected, "sslmode \(mode), \(attack): libpq \(libpq.stderr)")
+            }
+            session.end()
+        }
+        let log = try String(contentsOfFile: "\(dir)/log.jsonl", encoding: .utf8)
+        XCTAssertFalse(log.contains("\"password\""), "the man in the middle got a password: \(log)")
+        XCTAssertTrue(log.contains("\"startup\": true"), "the cleartext request was reached at least once: \(log)")
     }
 
     func testRequireRefusesADatabaseWithoutTLS() throws {
@@ -108,9 +159,10 @@ final class ProxyTLSTests: XCTestCase {
         let broker = try broker(sslmode: "prefer")
         XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", "select 1"]).stdout, "1\n",
                        "prefer: plain text when the server has no TLS")
+        // A DSN that says disable does not weaken the policy's require.
         let strict = try self.broker(sslmode: "require", dsn: ["sslmode": "disable"])
         let result = try strict.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", "select 1"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("does not offer TLS"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("server does not support SSL"), result.stderr)
     }
 }

@@ -123,6 +123,7 @@ let package = Package(
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
         .testTarget(name: "HoopWireTests", dependencies: [
             "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox"]),
         .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy"]),

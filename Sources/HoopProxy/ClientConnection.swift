@@ -486,9 +486,9 @@ final class ClientConnection: ChannelInboundHandler {
                 guard mechanisms.contains(SCRAM.mechanism) else {
                     throw UpstreamFailure(code: "28000", message: "the database offers no SASL mechanism the proxy speaks")
                 }
-                let client = SCRAMClient(password: endpoint.password)
+                let client = SCRAMClient(password: endpoint.password, binding: channelBinding(offered: mechanisms))
                 upstreamPhase = .startingUp(client)
-                upstream?.writeAndFlush(MessageWriter.saslInitialResponse(mechanism: SCRAM.mechanism, data: client.clientFirst), promise: nil)
+                upstream?.writeAndFlush(MessageWriter.saslInitialResponse(mechanism: client.mechanism, data: client.clientFirst), promise: nil)
             case 11:
                 guard var client = scram, let message = data.readString(length: data.readableBytes) else {
                     throw UpstreamFailure(code: "08006", message: "an unexpected SASL message")
@@ -525,6 +525,18 @@ final class ClientConnection: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// Over TLS, SCRAM is bound to the certificate this connection saw when the server offers
+    /// it (as libpq's channel_binding=prefer): a man in the middle that terminates TLS with a
+    /// certificate of its own cannot pass the server's check, whatever the sslmode.
+    private func channelBinding(offered mechanisms: [String]) -> SCRAMClient.Binding {
+        guard let tls = try? upstream?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) else { return .none }
+        guard mechanisms.contains(SCRAM.channelBoundMechanism) else { return .unsupportedByServer }
+        guard let der = try? tls.peerCertificate?.toDERBytes(), let hash = ChannelBinding.tlsServerEndPoint(certificateDER: der) else {
+            return .none  // a signature algorithm without a defined hash: neither side can bind
+        }
+        return .tlsServerEndPoint(hash)
     }
 
     private func startTLS(_ endpoint: UpstreamEndpoint) throws {

@@ -2,10 +2,12 @@ import Crypto
 import Foundation
 import _CryptoExtras
 
-/// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it, without channel binding.
+/// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it; the client side also with
+/// channel binding (SCRAM-SHA-256-PLUS, `tls-server-end-point`, RFC 5929).
 /// I/O-free: each side turns the other's message into its next one.
 public enum SCRAM {
     public static let mechanism = "SCRAM-SHA-256"
+    public static let channelBoundMechanism = "SCRAM-SHA-256-PLUS"
 
     public struct Failure: Error, Equatable, CustomStringConvertible, Sendable {
         public let description: String
@@ -129,19 +131,47 @@ public struct SCRAMServer: Sendable {
 
 /// The client side: proves it knows a password, and checks the server knew it too.
 public struct SCRAMClient: Sendable {
+    /// What the client says about channel binding (RFC 5802 §6).
+    public enum Binding: Sendable, Equatable {
+        /// No TLS: `n`.
+        case none
+        /// TLS, but the server offers no channel binding: `y` (a server that does support it
+        /// then knows someone took it away).
+        case unsupportedByServer
+        /// `p=tls-server-end-point` with the hash of the server's certificate as this TLS
+        /// connection saw it: a man in the middle with another certificate cannot pass.
+        case tlsServerEndPoint([UInt8])
+    }
+
     private let password: String
     private let clientNonce: String
+    private let binding: Binding
     private var authMessage = ""
     private var serverKey: [UInt8] = []
 
-    public init(password: String) {
+    public init(password: String, binding: Binding = .none) {
         self.password = password
+        self.binding = binding
         clientNonce = SCRAM.nonce()
+    }
+
+    /// The mechanism to name in SASLInitialResponse.
+    public var mechanism: String {
+        if case .tlsServerEndPoint = binding { return SCRAM.channelBoundMechanism }
+        return SCRAM.mechanism
+    }
+
+    private var gs2Header: String {
+        switch binding {
+        case .none: return "n,,"
+        case .unsupportedByServer: return "y,,"
+        case .tlsServerEndPoint: return "p=tls-server-end-point,,"
+        }
     }
 
     private var clientFirstBare: String { "n=,r=\(clientNonce)" }
 
-    public var clientFirst: String { "n,,\(clientFirstBare)" }
+    public var clientFirst: String { "\(gs2Header)\(clientFirstBare)" }
 
     /// server-first-message → client-final-message.
     public mutating func receiveServerFirst(_ message: String) throws(SCRAM.Failure) -> String {
@@ -158,7 +188,9 @@ public struct SCRAMClient: Sendable {
         let clientKey = SCRAM.hmac(salted, "Client Key")
         let storedKey = SCRAM.sha256(clientKey)
         serverKey = SCRAM.hmac(salted, "Server Key")
-        let withoutProof = "c=biws,r=\(nonce)"
+        var channel = Array(gs2Header.utf8)
+        if case .tlsServerEndPoint(let hash) = binding { channel += hash }
+        let withoutProof = "c=\(Data(channel).base64EncodedString()),r=\(nonce)"
         authMessage = "\(clientFirstBare),\(message),\(withoutProof)"
         let proof = zip(clientKey, SCRAM.hmac(storedKey, authMessage)).map { $0 ^ $1 }
         return "\(withoutProof),p=\(Data(proof).base64EncodedString())"

@@ -121,11 +121,14 @@ final class ProxyTLSTests: XCTestCase {
         defer { process.signal(SIGTERM) }
         XCTAssertTrue(eventually { FileManager.default.fileExists(atPath: "\(dir)/ready") }, process.output)
 
-        let attacks = ["self-signed", "wrong-host", "strip", "cleartext"]
-        // As libpq: `require` with a root certificate given verifies the chain (verify-ca).
+        let attacks = ["self-signed", "wrong-host", "strip", "reencrypt", "cleartext"]
+        // As libpq: `require` with a root certificate given verifies the chain (verify-ca); a
+        // relay that opens TLS of its own to the server fails SCRAM's channel binding even
+        // where the certificate is not checked (prefer).
         let connects: [String: [Bool]] = [
-            "disable": [true, true, true, false], "allow": [true, true, true, false], "prefer": [true, true, true, false],
-            "require": [false, true, false, false], "verify-ca": [false, true, false, false], "verify-full": [false, false, false, false],
+            "disable": [true, true, true, true, false], "allow": [true, true, true, true, false], "prefer": [true, true, true, false, false],
+            "require": [false, true, false, false, false], "verify-ca": [false, true, false, false, false],
+            "verify-full": [false, false, false, false, false],
         ]
         let brokerDSN = try ConnectionString.parse(try String(contentsOfFile: pg.sandbox.adminDSNFile, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines))
@@ -138,11 +141,14 @@ final class ProxyTLSTests: XCTestCase {
                 let proxied = (try? session.loggedIn()) != nil
                 XCTAssertEqual(proxied, expected, "sslmode \(mode), \(attack): the proxy \(proxied ? "connected" : "refused")")
                 guard attack != "cleartext" else { continue }  // libpq itself would hand over the password here
+                // Where channel binding fails, libpq's prefer tries again without TLS (and the
+                // relay lets that through); the proxy does not fall back to clear text.
+                let libpqExpected = mode == "prefer" && attack == "reencrypt" ? true : expected
                 var environment = ProcessInfo.processInfo.environment
                 environment["PGPASSWORD"] = brokerDSN["password"]
                 let libpq = try ChildProcess("psql", ["-XAtc", "select 1", "host=localhost port=\(port) dbname=shop user=\(brokerDSN["user"] ?? "")"
                                                      + " sslmode=\(mode) sslrootcert=\(directory!)/ca.crt connect_timeout=5"], environment: environment).run()
-                XCTAssertEqual(libpq.status == 0, expected, "sslmode \(mode), \(attack): libpq \(libpq.stderr)")
+                XCTAssertEqual(libpq.status == 0, libpqExpected, "sslmode \(mode), \(attack): libpq \(libpq.stderr)")
             }
             session.end()
         }

@@ -6,6 +6,7 @@ What it does to each new connection is read from DIRECTORY/mode when the connect
   pass          relays bytes both ways, untouched (TLS end to end)
   self-signed   answers the SSLRequest itself and terminates TLS with DIRECTORY/selfsigned.crt
   wrong-host    the same with DIRECTORY/elsewhere.crt (signed by the test CA, for another host name)
+  reencrypt     terminates TLS with DIRECTORY/selfsigned.crt and opens TLS of its own to the server
   strip         answers the SSLRequest with N (no TLS) and relays in clear
   cleartext     answers N, then asks for the password in clear (AuthenticationCleartextPassword)
 A connection that starts without an SSLRequest is relayed in clear (but under cleartext).
@@ -79,10 +80,10 @@ def handle(client):
             else:
                 relay(client, first)
             return
-        if mode in ("self-signed", "wrong-host"):
+        if mode in ("self-signed", "wrong-host", "reencrypt"):
             client.sendall(b"S")
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            name = "selfsigned" if mode == "self-signed" else "elsewhere"
+            name = "elsewhere" if mode == "wrong-host" else "selfsigned"
             context.load_cert_chain(os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key"))
             try:
                 client = context.wrap_socket(client, server_side=True)
@@ -90,7 +91,19 @@ def handle(client):
                 entry["handshake"] = str(error)
                 return
             entry["tls"] = True
-            relay(client)
+            if mode == "reencrypt":
+                server = socket.create_connection(("127.0.0.1", server_port))
+                server.sendall(SSL_REQUEST)
+                if read_exactly(server, 1) != b"S":
+                    raise ConnectionError("the server has no TLS")
+                upstream = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                upstream.check_hostname = False
+                upstream.verify_mode = ssl.CERT_NONE
+                server = upstream.wrap_socket(server)
+                threading.Thread(target=pump, args=(server, client), daemon=True).start()
+                pump(client, server)
+            else:
+                relay(client)
         elif mode == "strip":
             client.sendall(b"N")
             relay(client)

@@ -151,7 +151,7 @@ extension Broker {
                                         sslMode: parameters["sslmode"] ?? SSLMode.verifyFull.rawValue, rootCertificate: parameters["sslrootcert"])
         upstream.clientCertificate = parameters["sslcert"]
         upstream.clientKey = parameters["sslkey"]
-        var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID)
+        var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID, identity: identity)
         let connection: ConnectionSettings
         if let proxy = proxyAddress, !role.direct {
             // The client gets the proxy and a secret of its own; the role's password stays here.
@@ -283,6 +283,22 @@ extension Broker {
         let session = try findSession(id, identity: identity, action: "end")
         await revoke(session.info.id, endedBy: end.endedBy, exitCode: end.exitCode, by: identity.principal.description)
         return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: end.endedBy, exitCode: end.exitCode)
+    }
+
+    /// After a reload, a session whose identity may no longer use its role on its target (the
+    /// identity, the access rule, the role or the target is gone) ends now, as a revocation.
+    func endSessionsThePolicyNoLongerAllows(by actor: String?) {
+        for session in sessions.values where session.revocation == nil {
+            guard let principal = try? Principal(parsing: session.info.identity) else { continue }
+            // Taken back from the ledger: the operating system's groups are read again.
+            let identity = session.identity ?? Identity(principal: principal, osGroups: principal.kind == .user
+                ? OSUser.lookup(principal.name).map { PeerCredentials.groups(user: principal.name, gid: $0.gid) } ?? [] : [],
+                method: session.tokenID == nil ? "peer" : "token", tokenID: session.tokenID)
+            guard !policy.roles(of: identity, on: session.info.target).contains(session.info.role) else { continue }
+            let id = session.info.id
+            logger.info("session ends: the policy no longer allows it", metadata: ["session": "\(id)"])
+            Task { await self.revoke(id, endedBy: "policy-reload", exitCode: nil, by: actor) }
+        }
     }
 
     /// `hoopctl revoke`: the session's owner or an admin.

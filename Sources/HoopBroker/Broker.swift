@@ -179,6 +179,7 @@ public actor Broker {
         visibleTableCache = [:]
         let summary = "\(newPolicy.targets.count) targets, \(newPolicy.access.count) access rules"
         recordBestEffort([LedgerEntry(EventBody(name: "policy.reloaded", message: summary), identity: identity?.principal.description)])
+        endSessionsThePolicyNoLongerAllows(by: identity?.principal.description)
         logger.info("policy reloaded", metadata: ["summary": "\(summary)"])
         return PolicyReloadResult(applied: true, file: configuration.policyPath, diagnostics: lines, summary: summary)
     }
@@ -229,6 +230,8 @@ struct ActiveSession: Sendable {
     var caller: CallingProcess?
     /// The bearer token it was opened with (nil: the kernel's word about the caller).
     var tokenID: String?
+    /// Who opened it, as the broker knew them then (nil for sessions taken back from the ledger).
+    var identity: Identity?
     /// Running revocation, awaited by whoever asks for the end.
     var revocation: Task<Void, Never>?
     /// What the proxy needs to let the session's clients in; nil for direct sessions, and for

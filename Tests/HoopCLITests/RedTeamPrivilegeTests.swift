@@ -119,7 +119,23 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertTrue(doctor.stdout.contains("GRANT pg_signal_backend TO \"hoop_broker\""), doctor.stdout)
     }
 
-    // MARK: 4. Revoking a token ends what it opened
+    // MARK: 4. Revoking a token ends what it opened; so does a policy that no longer allows it
+
+    func testAPolicyWithoutTheIdentityEndsItsSessions() throws {
+        let client = try session.loggedIn()
+        let role = "hoop_s_" + session.sessionID
+        let policy = try String(contentsOfFile: broker.policyPath, encoding: .utf8)
+        let edited = policy.replacingOccurrences(of: ", user:bob,", with: ",")
+        XCTAssertNotEqual(edited, policy)
+        try edited.write(toFile: broker.policyPath, atomically: true, encoding: .utf8)
+        let reload = try broker.hoopctl(["policy", "reload"])
+        XCTAssertEqual(reload.status, 0, reload.stderr)
+        XCTAssertTrue(eventually(timeout: 10) { client.isClosed() }, "the connection is cut")
+        XCTAssertTrue(eventually(timeout: 10) { (try? self.pg.sessionRoles().contains(role)) == false }, "the role is dropped")
+        let ended = try broker.records(kind: "session").filter { $0["session"] as? String == session.sessionID }
+            .compactMap { ($0["body"] as? [String: Any])?["endedBy"] as? String }
+        XCTAssertEqual(ended, ["policy-reload"])
+    }
 
     func testRevokingATokenEndsItsSessionsAndWithdrawsItsRequests() throws {
         let client = try session.loggedIn()

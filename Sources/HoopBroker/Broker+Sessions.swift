@@ -179,6 +179,12 @@ extension Broker {
                                             sslMode: parameters["sslmode"] ?? SSLMode.verifyFull.rawValue)
         }
         sessions[id] = session
+        // The token may have been revoked while the role was being made (the broker answers
+        // other calls while it waits for the database): then the session ends before it is used.
+        if let token = identity.tokenID, revokedTokens.contains(token) {
+            await revoke(id, endedBy: "token-revoked", exitCode: nil, by: nil)
+            throw BrokerFailure(.unauthenticated, "token \(token) was revoked")
+        }
         logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])
         return SessionGrant(session: info, connection: connection)
     }
@@ -186,7 +192,8 @@ extension Broker {
     /// The proxy asks: may a client log in as this session, and where does it go?
     public func proxyTicket(forSession id: String) -> ProxyTicket? {
         guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
-              Date() < session.info.expiresAt, var ticket = session.ticket else { return nil }
+              Date() < session.info.expiresAt, var ticket = session.ticket,
+              session.tokenID.map({ !revokedTokens.contains($0) }) ?? true else { return nil }
         // The guardrails and detectors of the policy in force now: a reload applies to the next connection.
         ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
         ticket.detectors = detectorEngine(for: ticket.target)

@@ -32,32 +32,25 @@ enum Output {
         FileHandle.standardError.write(Data(visible("hoopctl: warning: \(message)\n").utf8))
     }
 
-    // Colours are marked with private-use characters, which `visible` turns into escape
-    // sequences after escaping everything else (private-use characters in text included).
-    static let colorMarker: Unicode.Scalar = "\u{F8F0}"
+    // Colours are marked in the text with a mark no one else can write (a private-use
+    // character and a secret of this process), which `visible` alone turns into the terminal's
+    // escape sequences; everything else is escaped first (a lone private-use character too).
+    static let colorMark: String = {
+        var generator = SystemRandomNumberGenerator()
+        return "\u{F8F0}" + (0..<8).map { _ in String(generator.next() as UInt8, radix: 16) }.joined() + "\u{F8F1}"
+    }()
     private static func color(_ code: String, _ text: String) -> String {
-        colorEnabled ? "\(colorMarker)[\(code)m\(text)\(colorMarker)[0m" : text
+        colorEnabled ? "\(colorMark)[\(code)m\(text)\(colorMark)[0m" : text
     }
     static func bold(_ text: String) -> String { color("1", text) }
     static func green(_ text: String) -> String { color("32", text) }
     static func red(_ text: String) -> String { color("31", text) }
     static func dim(_ text: String) -> String { color("2", text) }
 
-    /// `text` as `VisibleText` shows it, with hoopctl's colour marks turned into the
-    /// terminal's escape sequences.
+    /// `text` as `VisibleText` shows it, hoopctl's own colour marks becoming escape sequences.
     static func visible(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: VisibleText.needsEscape) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if scalar == colorMarker {
-                out.append("\u{1B}")
-            } else if VisibleText.needsEscape(scalar) {
-                out.append(contentsOf: VisibleText.escape(scalar).unicodeScalars)
-            } else {
-                out.append(scalar)
-            }
-        }
-        return String(out)
+        return text.components(separatedBy: colorMark).map(VisibleText.escaped).joined(separator: "\u{1B}")
     }
 
     /// Left-aligned columns; the last column is not padded. Cells are kept on one line.

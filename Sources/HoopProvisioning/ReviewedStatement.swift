@@ -28,6 +28,10 @@ public enum ReviewedStatement {
         var password = [UInt8](repeating: 0, count: 24)
         for index in password.indices { password[index] = UInt8.random(in: 0...255) }
         let secret = Data(password).base64EncodedString()
+        // hoopctl's own roles (hoop_owner owns the masking functions, views and key) are never run as.
+        guard !role.hasPrefix("hoop_"), role != "hoop" else {
+            throw Failure(sqlState: "42501", message: "hoopctl: \(role) is hoopctl's own role; reviewed statements never run as it")
+        }
         do {
             // A superuser (or a role that is not there) is never run as: no review hands out every privilege.
             guard try admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = $1", [role]).scalar == "f" else {

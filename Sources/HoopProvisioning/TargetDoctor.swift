@@ -141,6 +141,22 @@ public enum TargetDoctor {
             findings.append(Finding(severity: .risk, check: "owner", object: MaskingFunctions.ownerRole,
                                     message: "hoop_owner is a superuser or bypasses row-level security; it should hold only what its views read"))
         }
+        // 10. A masked column the catalog no longer has: renamed (or dropped and added again),
+        //     its values would come back in clear under the new name.
+        for column in target.masking.keys.sorted() {
+            guard let table = catalog.first(where: { $0.schema == column.schema && $0.name == column.table }) else {
+                findings.append(Finding(severity: .bypass, check: "masked-column", object: column.description,
+                                        message: "the policy masks \(column), but \(column.schema).\(column.table) is not there: renamed? "
+                                            + "mask the table by its new name"))
+                continue
+            }
+            if !table.columns.contains(where: { $0.name == column.column }) {
+                findings.append(Finding(severity: .bypass, check: "masked-column", object: column.description,
+                                        message: "the policy masks \(column), but \(table.qualifiedName) has no column \(column.column): renamed? "
+                                            + "mask the column by its new name"))
+            }
+        }
+
         // 9. The broker's own admin role: a superuser turns any mistake into every privilege of the cluster.
         if let me = try db.execute("SELECT current_user::text, rolsuper::text FROM pg_roles WHERE rolname = current_user").rows.first,
            me[1] == "true" {

@@ -30,11 +30,32 @@ struct ParseTreeWalker {
         // list (SET), code (DO, CREATE FUNCTION), an option: an analysis of such a text is never
         // shared with texts that differ from it in literals.
         if !Self.literalsAreValues.contains(walker.statementType ?? "") { walker.facts.dependsOnLiterals = true }
+        // DDL or DCL naming anything of hoopctl's (its schemas, masking views, functions, roles)
+        // would change what masks or who holds what, as that object's owner once approved.
+        if [.ddl, .dcl].contains(walker.facts.statementClass), Self.namesHoopctlsOwn(node) {
+            walker.facts.raise(.admin, "changes hoopctl's own objects")
+        }
         walker.facts.tidy()
         return walker.facts
     }
 
     static let literalsAreValues: Set<String> = ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]
+
+    /// Whether any name in the tree (not a literal) is `hoop` or begins with `hoop_`: a
+    /// schema, a relation, a function, a role of hoopctl's.
+    static func namesHoopctlsOwn(_ node: Any) -> Bool {
+        func own(_ name: String) -> Bool { name == brokerSchema || name.hasPrefix("hoop_") }
+        if let list = node as? [Any] { return list.contains(where: namesHoopctlsOwn) }
+        guard let dict = node as? [String: Any] else { return false }
+        for (key, value) in dict where key != "A_Const" {
+            if key == "String", let sval = (value as? [String: Any])?["sval"] as? String, own(sval) { return true }
+            if ["schemaname", "relname", "rolename", "newname", "newschema", "subname"].contains(key), let name = value as? String, own(name) {
+                return true
+            }
+            if namesHoopctlsOwn(value) { return true }
+        }
+        return false
+    }
 
     // MARK: The walk
 
@@ -157,6 +178,9 @@ struct ParseTreeWalker {
         }
         let relation = schema.map { "\($0).\(name)" } ?? name
         facts.relations.append(relation)
+        // hoopctl's own schemas: its `hoop` schema no session statement touches; its view
+        // schemas are read (and written) through, never changed (see facts(ofStatement:)).
+        if schema == Self.brokerSchema { facts.raise(.admin, "\(relation) is hoopctl's own") }
         // CREATE TEMP ... (or into pg_temp): the name now hides any other on the search_path.
         if fields["relpersistence"] as? String == "t" || schema?.lowercased().hasPrefix("pg_temp") == true {
             facts.temporaryRelations.append(name)
@@ -182,6 +206,11 @@ struct ParseTreeWalker {
         } else {
             let relations = Set((scopes.last ?? [:]).values.filter { !$0.hasPrefix("cte:") })
             facts.columns.append(relations.count == 1 ? "\(relations.first!).\(column)" : "?.\(column)")
+            // `c` for a relation's alias is its whole row (`select c from customers c`,
+            // `row_to_json(c)`, `(c).email`): every column is read.
+            if let relation = scopes.reversed().lazy.compactMap({ $0[column] }).first, !relation.hasPrefix("cte:") {
+                facts.columns.append("\(relation).*")
+            }
         }
     }
 
@@ -457,6 +486,7 @@ struct ParseTreeWalker {
                     continue
                 }
                 facts.relations.append(relation)
+                facts.columns.append("\(relation).*")  // table_to_xml and the like read every column
             }
         }
     }

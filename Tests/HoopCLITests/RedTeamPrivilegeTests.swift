@@ -75,6 +75,34 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertEqual(try admin.execute("SELECT has_table_privilege('public', 'public.customers', 'SELECT')::text").scalar, "false")
     }
 
+    /// A reviewed rename of a masked column would leave its values unmasked under the new
+    /// name: the target refuses sessions until the policy masks the new name.
+    func testARenamedMaskedColumnStopsSessionsInsteadOfLeakingIt() throws {
+        defer {
+            _ = try? pg.admin().execute("ALTER TABLE public.customers RENAME COLUMN tax_id TO ssn")
+            _ = try? broker.hoopctl(["target", "init", "sandbox"])
+        }
+        let ran = try approvedAndSentAgain("ALTER TABLE customers RENAME COLUMN ssn TO tax_id")
+        XCTAssertTrue(ran.stderr.contains("ran as shop_owner"), ran.stderr)
+        let doctor = try broker.hoopctl(["target", "doctor", "sandbox"])
+        XCTAssertTrue(doctor.stdout.contains("masked-column"), doctor.stdout)
+        let fresh = try broker.hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-XAtc", "select tax_id from customers limit 1"])
+        XCTAssertNotEqual(fresh.status, 0, fresh.stdout)
+        XCTAssertTrue(fresh.stderr.contains("finds a way around masking"), fresh.stderr)
+    }
+
+    /// Statements under review that would change hoopctl's own objects (run as their owner once
+    /// approved) are refused outright, and no review runs as one of hoopctl's roles.
+    func testHoopctlsOwnObjectsAreNeverReviewed() throws {
+        for statement in ["GRANT SELECT ON hoop.hash_key TO PUBLIC", "TRUNCATE hoop.write_limits",
+                          "CREATE OR REPLACE VIEW hoop_x.customers AS SELECT 1", "DROP SCHEMA hoop_read_x CASCADE",
+                          "ALTER FUNCTION hoop.mask_hash(text) OWNER TO shop_owner", "GRANT shop_owner TO hoop_s_abc"] {
+            let result = try session.psql(["-c", statement])
+            XCTAssertTrue(result.stderr.contains("hoopctl: denied"), "\(statement): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains("approval required"), statement)
+        }
+    }
+
     // MARK: 2. The reviewer sees what will run
 
     /// Escape sequences in a statement under review, in its reviewer's comment and in a
@@ -91,6 +119,19 @@ final class RedTeamPrivilegeTests: XCTestCase {
             let bytes = Array((result.stdout + result.stderr).utf8)
             XCTAssertFalse(bytes.contains(0x1B) || bytes.contains(0x07), "\(command): raw control bytes in \(result.stdout + result.stderr)")
             XCTAssertFalse((result.stdout + result.stderr).unicodeScalars.contains { [0x202E, 0x2066, 0x2069].contains($0.value) }, "\(command)")
+        }
+        // hoopctl's own colour mark, written by someone else, is shown as an escape too.
+        let mark = try session.psql(["-c", "CREATE INDEX redteam_idx2 ON orders (created_at) /*\u{F8F0}[2K\u{F8F0}[1G hidden*/"])
+        let markID = String(try XCTUnwrap(mark.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, mark.stderr))
+        for command in [["requests", "show", markID], ["requests", "--json"], ["audit", "--since", "1h", "--json"]] {
+            let result = try broker.hoopctl(command)
+            XCTAssertFalse(Array(result.stdout.utf8).contains(0x1B), "\(command): \(result.stdout)")
+            XCTAssertFalse(result.stdout.unicodeScalars.contains { $0.value == 0xF8F0 }, "\(command)")
+            if command.contains("--json") {
+                for line in result.stdout.split(separator: "\n") {
+                    XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(line.utf8)), "\(command): not JSON: \(line)")
+                }
+            }
         }
         let shown = try broker.hoopctl(["requests", "show", id]).stdout
         XCTAssertTrue(shown.contains("\\x1b[8m; GRANT SELECT ON customers TO PUBLIC; \\x1b[0m\\u202e"), shown)
@@ -120,6 +161,35 @@ final class RedTeamPrivilegeTests: XCTestCase {
     }
 
     // MARK: 4. Revoking a token ends what it opened; so does a policy that no longer allows it
+
+    /// A token revoked while its sessions are being made: none of them survives.
+    func testATokenRevokedWhileItsSessionsStartLeavesNone() throws {
+        let second = try broker.token("user:bob", ttl: "10m")
+        let id = try XCTUnwrap(try broker.hoopctl(["token", "list", "--json"]).stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .last { $0["subject"] as? String == "user:bob" }?["id"] as? String)
+        var environment = broker.environment
+        environment["HOOPCTL_TOKEN"] = second
+        // Sessions asked for every 40 ms, the token revoked in the middle: some are being made then.
+        var starting: [BackgroundProcess] = []
+        defer { for process in starting { process.signal(SIGTERM) } }
+        var revoke: ChildProcess.Result?
+        for index in 0..<12 {
+            starting.append(try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sleep", "30"], environment: environment))
+            Thread.sleep(forTimeInterval: 0.04)
+            if index == 6 { revoke = try broker.hoopctl(["token", "revoke", id]) }
+        }
+        XCTAssertEqual(revoke?.status, 0, revoke?.stderr ?? "")
+        // Only the session the test opened with another token of bob's is left.
+        func bobs() -> [String] {
+            ((try? broker.hoopctl(["sessions", "--active", "--json"]).stdout) ?? "").split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { $0["identity"] as? String == "user:bob" }.compactMap { $0["id"] as? String }
+        }
+        XCTAssertTrue(eventually(timeout: 15) { bobs() == [self.session.sessionID] }, "sessions of the revoked token: \(bobs())")
+        Thread.sleep(forTimeInterval: 2)
+        XCTAssertEqual(bobs(), [session.sessionID], "and none appears later")
+    }
 
     func testAPolicyWithoutTheIdentityEndsItsSessions() throws {
         let client = try session.loggedIn()

@@ -33,6 +33,13 @@ final class VisibleTablesTests: XCTestCase {
                        ["write public.orders", "read public.orders.id clear"])
         XCTAssertEqual(lineage("select 1"), [])
         XCTAssertEqual(lineage("select x from elsewhere"), [], "tables the session cannot see are not guessed at")
+        // A whole row, however it is asked for, reads every column.
+        let everyColumn = ["read public.customers", "read public.customers.email view", "read public.customers.id clear",
+                           "read public.customers.notes detector"]
+        for sql in ["select c from customers c", "select row_to_json(c) from customers c", "select (customers).email from customers",
+                    "select table_to_xml('customers', true, true, '')"] {
+            XCTAssertEqual(lineage(sql), everyColumn, sql)
+        }
     }
 
     func testNamesResolveThroughTheSessionsSearchPath() {

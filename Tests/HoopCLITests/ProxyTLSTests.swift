@@ -150,7 +150,11 @@ final class ProxyTLSTests: XCTestCase {
                                                      + " sslmode=\(mode) sslrootcert=\(directory!)/ca.crt connect_timeout=5"], environment: environment).run()
                 XCTAssertEqual(libpq.status == 0, libpqExpected, "sslmode \(mode), \(attack): libpq \(libpq.stderr)")
             }
+            // The broker ends the session over its admin connection, which must reach the database.
+            try "pass".write(toFile: "\(dir)/mode", atomically: true, encoding: .utf8)
+            let role = "hoop_s_" + session.sessionID
             session.end()
+            XCTAssertTrue(eventually(timeout: 20) { (try? self.pg.sessionRoles().contains(role)) == false }, "\(mode): the session ended")
         }
         let log = try String(contentsOfFile: "\(dir)/log.jsonl", encoding: .utf8)
         XCTAssertFalse(log.contains("\"password\""), "the man in the middle got a password: \(log)")

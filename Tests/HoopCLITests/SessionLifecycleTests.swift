@@ -114,6 +114,8 @@ final class SessionLifecycleTests: XCTestCase {
             set role hoop_admin;
             alter table customers add column x int;
             drop view customers;
+            select * from hoop.write_limits;
+            update hoop.write_limits set max_rows = 1000000 where role = current_user;
             """
         for statement in script.split(separator: "\n") {
             let single = try hoopctl(["exec", "sandbox", "--quiet", "--", "psql", "-X", "-c", String(statement)])

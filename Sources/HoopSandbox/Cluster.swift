@@ -35,11 +35,28 @@ enum ClusterOwner {
         }
     }
 
-    func takeOwnership(of path: String) throws {
-        guard case .postgres(let uid, let gid) = self else { return }
-        guard chown(path, uid, gid) == 0 else {
-            throw SandboxError.command("cannot give \(path) to the postgres user: \(String(cString: strerror(errno)))")
+    /// The postgres user's ids when we are root (nil: the cluster is ours).
+    var ids: (uid: UInt32, gid: UInt32)? {
+        guard case .postgres(let uid, let gid) = self else { return nil }
+        return (uid, gid)
+    }
+
+    /// Writes a file inside the cluster's directories, which the postgres user controls: as
+    /// root, the postgres user writes it (a link planted there leads nowhere root could be
+    /// made to write); the contents go through standard input, never argv.
+    func writeFile(_ path: String, _ contents: String, append: Bool = false) throws {
+        guard case .postgres = self else {
+            return append ? try PrivateFile.append(contents, to: path, expectedOwner: getuid()) : try PrivateFile.write(contents, to: path)
         }
+        var process = command("/bin/sh", ["-c", append ? "cat >> \"$1\"" : "umask 077 && cat > \"$1\".new && mv -f \"$1\".new \"$1\"", "sh", path])
+        process.input = Data(contents.utf8)
+        try process.check()
+    }
+
+    /// A directory inside the cluster's: made by the postgres user as root, as ours otherwise.
+    func makeDirectory(_ path: String) throws {
+        guard case .postgres = self else { return try PrivateDirectory.ensure(path) }
+        try command("/bin/mkdir", ["-p", "-m", "700", path]).check()
     }
 }
 
@@ -58,25 +75,19 @@ struct Cluster {
     func initialize(adminUser: String, password: String) throws {
         // initdb reads the password from a file only the cluster owner can read, never from argv.
         let passwordFile = "\(directory)/initdb.pw"
-        try PrivateFile.write(password + "\n", to: passwordFile)
-        try owner.takeOwnership(of: passwordFile)
-        defer { try? FileManager.default.removeItem(atPath: passwordFile) }
+        try owner.writeFile(passwordFile, password + "\n")
+        defer { unlink(passwordFile) }
         try owner.command(binaries.path("initdb"), [
             "--pgdata=\(dataDirectory)", "--username=\(adminUser)", "--pwfile=\(passwordFile)",
             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale",
             "--no-sync", "--no-instructions",
         ]).check()
         let include = "\n# Port and sockets are chosen by `hoopctl sandbox up`.\ninclude_if_exists = 'hoopctl.conf'\n"
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dataDirectory)/postgresql.conf"))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(include.utf8))
-        try handle.close()
+        try owner.writeFile("\(dataDirectory)/postgresql.conf", include, append: true)
     }
 
     func start(port: UInt16, socketDirectory: String) throws {
-        try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        try owner.takeOwnership(of: socketDirectory)
+        try owner.makeDirectory(socketDirectory)
         let settings = """
             port = \(port)
             listen_addresses = '127.0.0.1'
@@ -84,8 +95,7 @@ struct Cluster {
             max_connections = 200
 
             """
-        try PrivateFile.write(settings, to: settingsFile)
-        try owner.takeOwnership(of: settingsFile)
+        try owner.writeFile(settingsFile, settings)
         let result = try owner.command(binaries.path("pg_ctl"),
                                        ["start", "--wait", "--timeout=60", "--pgdata=\(dataDirectory)", "--log=\(logFile)"]).run()
         guard result.succeeded else {

@@ -54,6 +54,13 @@ public struct Sandbox: Sendable {
             report("created PostgreSQL \(state.postgresVersion.map(String.init) ?? "") cluster in \(state.clusterDirectory)")
         }
 
+        if state.socketDirectory.utf8.count > 0, !state.socketDirectory.hasPrefix(state.clusterDirectory),
+           FileManager.default.fileExists(atPath: state.socketDirectory) == false || (try? checkSocketDirectory(state)) == nil,
+           !(try cluster.isRunning()) {
+            // A socket directory outside the cluster (a long home) that is gone, or someone else's now: a new one.
+            state.socketDirectory = try newState(owner: owner, version: state.postgresVersion).socketDirectory
+        }
+
         if try cluster.isRunning() {
             // The running server knows its port even if our state file was lost.
             if let port = cluster.runningPort() { state.port = port }
@@ -101,9 +108,15 @@ public struct Sandbox: Sendable {
         case .postgres: clusterDirectory = "\(Sandbox.rootClusterParent)/\(Sandbox.shortHash(home.path))"
         }
         var socketDirectory = "\(clusterDirectory)/run"
-        // A unix socket path must fit in 107 bytes: "<dir>/.s.PGSQL.NNNNN".
+        // A unix socket path must fit in 107 bytes: "<dir>/.s.PGSQL.NNNNN". Otherwise a directory
+        // of our own with a name no one can guess, in our runtime directory when there is one.
         if socketDirectory.utf8.count > 80 {
-            socketDirectory = "/tmp/hoopctl-\(OSUser.uid)-\(Sandbox.shortHash(home.path))"
+            var parent = "/tmp"
+            if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty, runtime.utf8.count < 60,
+               (try? PrivateDirectory.check(runtime, owner: OSUser.uid)) != nil {
+                parent = runtime
+            }
+            socketDirectory = try PrivateDirectory.makeUnique(in: parent, prefix: "hoopctl-")
         }
         return SandboxState(port: 0, clusterDirectory: clusterDirectory, socketDirectory: socketDirectory,
                             clusterOwner: owner.userName, adminUser: Sandbox.adminUser, database: Sandbox.database,
@@ -112,10 +125,11 @@ public struct Sandbox: Sendable {
 
     private func prepareClusterDirectory(_ state: SandboxState, owner: ClusterOwner) throws {
         let fm = FileManager.default
-        for path in [state.clusterDirectory, state.socketDirectory] {
-            try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try owner.takeOwnership(of: path)
-        }
+        // The cluster's directory: its parent is ours (root's, or our home's), so it is made (or
+        // checked) by us and given to the cluster's owner through a descriptor.
+        try fm.createDirectory(atPath: URL(fileURLWithPath: state.clusterDirectory).deletingLastPathComponent().path,
+                               withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try PrivateDirectory.ensure(state.clusterDirectory, owner: owner.ids)
         if case .postgres = owner {
             // The parents must be traversable by the postgres user.
             try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: Sandbox.rootClusterParent)
@@ -218,6 +232,11 @@ public struct Sandbox: Sendable {
                               directory: state.clusterDirectory)
         let running = try cluster.isRunning()
         return Status(state: state, running: running, pid: running ? cluster.postmasterPID() : nil)
+    }
+
+    /// The socket directory is a directory of the cluster owner's, for no one else.
+    public func checkSocketDirectory(_ state: SandboxState) throws {
+        try PrivateDirectory.check(state.socketDirectory, owner: try ClusterOwner.named(state.clusterOwner).ids?.uid ?? OSUser.uid)
     }
 
     /// Shell variables that point hoopctl, and psql as the sandbox admin, at the sandbox.

@@ -2,6 +2,9 @@ import Foundation
 import HoopCommon
 import HoopTestSupport
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `hoopctl sandbox` end to end, as the README's tour runs it: a real cluster, psql, sqlite3.
 final class SandboxCommandTests: XCTestCase {
@@ -81,6 +84,81 @@ final class SandboxCommandTests: XCTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         XCTAssertEqual(report?["first_bad_record"] as? Int, edited)
         XCTAssertEqual(report?["ok"] as? Bool, false)
+    }
+
+    /// Runs `command` as another OS user (root plays the others).
+    private func run(as user: String, _ command: [String]) throws -> ChildProcess.Result {
+        try ChildProcess("/usr/sbin/runuser", ["-u", user, "--"] + command).run()
+    }
+
+    private func sandboxState(_ home: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(home)/sandbox/sandbox.json"))) as? [String: Any])
+    }
+
+    private func owner(_ path: String) -> (uid: UInt32, mode: UInt32)? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return (status.st_uid, UInt32(status.st_mode & 0o7777))
+    }
+
+    /// As root the cluster belongs to the postgres user: links it plants in the cluster's
+    /// directories (the socket directory, the settings file) lead root nowhere.
+    func testRootFollowsNoLinkThePostgresUserPlants() throws {
+        guard OSUser.isRoot else { throw XCTSkip("the attack is on the sandbox of root: run the tests as root (make test does)") }
+        _ = try hoopctl("sandbox", "up")
+        _ = try hoopctl("sandbox", "down")
+        let cluster = try XCTUnwrap(try sandboxState(home.path)["clusterDirectory"] as? String)
+        let victim = try TemporaryDirectory("root-only")
+        defer { victim.remove() }
+        chmod(victim.path, 0o700)
+        try "root's own\n".write(toFile: victim.file("secret"), atomically: true, encoding: .utf8)
+        chmod(victim.file("secret"), 0o600)
+        let planted = try run(as: "postgres", ["/bin/sh", "-c", "rm -rf '\(cluster)/run' && ln -s '\(victim.path)' '\(cluster)/run'"
+                                             + " && rm -f '\(cluster)/data/hoopctl.conf' && ln -s '\(victim.file("secret"))' '\(cluster)/data/hoopctl.conf'"])
+        XCTAssertTrue(planted.succeeded, planted.stderr)
+        defer { _ = try? run(as: "postgres", ["/bin/rm", "-f", "\(cluster)/run"]) }
+        _ = try HoopctlBinary.run(["sandbox", "up"], environment: environment)  // fails: the server cannot use root's directory
+        XCTAssertEqual(owner(victim.path)?.uid, 0, "root's directory is still root's")
+        XCTAssertEqual(owner(victim.path)?.mode, 0o700)
+        XCTAssertEqual(owner(victim.file("secret"))?.uid, 0)
+        XCTAssertEqual(try String(contentsOfFile: victim.file("secret"), encoding: .utf8), "root's own\n", "root wrote nothing through a link")
+    }
+
+    /// A user whose home is too long for a socket path gets a socket directory no one can
+    /// guess, and never uses one someone else made under its name.
+    func testTheSocketDirectoryOfALongHomeIsNobodyElses() throws {
+        guard OSUser.isRoot else { throw XCTSkip("needs two OS users besides root: run the tests as root (make test does)") }
+        let base = try TemporaryDirectory("long-home")
+        defer { base.remove() }
+        chmod(base.path, 0o755)
+        // Long enough that "<home>/sandbox/cluster/run" cannot hold a socket; short enough for the broker's.
+        let longHome = base.path + "/" + String(repeating: "h", count: max(1, 66 - base.path.utf8.count))
+        XCTAssertTrue(try run(as: "nobody", ["/bin/true"]).succeeded)
+        chown(base.path, 65534, 65534)
+        let environment = ["env", "HOOPCTL_HOME=\(longHome)", "HOOPCTL_POLICY=", "HOOPCTL_LEDGER=", "HOOPCTL_BROKER=", "PATH=/usr/bin:/bin"]
+        defer { _ = try? run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "down", "--purge"]) }
+        let up = try run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "up"])
+        XCTAssertTrue(up.succeeded, up.stderr + up.stdout)
+        let first = try XCTUnwrap(try sandboxState(longHome)["socketDirectory"] as? String)
+        XCTAssertFalse(first.hasSuffix("hoopctl-65534-" + String(first.suffix(12))), "not a name anyone could guess: \(first)")
+        XCTAssertEqual(owner(first)?.uid, 65534)
+        XCTAssertEqual(owner(first)?.mode, 0o700)
+        XCTAssertTrue(try run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "down"]).succeeded)
+
+        // The directory is gone (a reboot cleaned /tmp), and another user made one of that name.
+        try FileManager.default.removeItem(atPath: first)
+        XCTAssertTrue(try run(as: "daemon", ["/bin/mkdir", "-m", "777", first]).succeeded)
+        defer { try? FileManager.default.removeItem(atPath: first) }
+        let refused = try run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "env"])
+        XCTAssertNotEqual(refused.status, 0, "env points psql at nothing someone else made")
+        XCTAssertTrue(refused.stderr.contains("someone else made it"), refused.stderr)
+        let again = try run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "up"])
+        XCTAssertTrue(again.succeeded, again.stderr + again.stdout)
+        let second = try XCTUnwrap(try sandboxState(longHome)["socketDirectory"] as? String)
+        XCTAssertNotEqual(second, first, "a new directory of its own")
+        XCTAssertEqual(owner(second)?.uid, 65534)
+        let env = try run(as: "nobody", environment + [HoopctlBinary.path, "sandbox", "env"])
+        XCTAssertTrue(env.stdout.contains("PGHOST='\(second)'"), env.stdout + env.stderr)
     }
 
     func testEnvWithoutASandboxSaysWhatToDo() throws {

@@ -15,6 +15,13 @@ extension Hoopctl.SandboxCommand {
             guard let state = try? sandbox.loadState() else {
                 throw CLIError("no sandbox in \(sandbox.home.path); run 'hoopctl sandbox up'")
             }
+            // psql will send the superuser's password to whatever listens there: the directory
+            // must be the sandbox's own, not one someone else made under its name.
+            do {
+                try sandbox.checkSocketDirectory(state)
+            } catch {
+                throw CLIError("\(error); run 'hoopctl sandbox up' to make a new one")
+            }
             for (name, value) in sandbox.environment(state) {
                 Output.line("export \(name)=\(Output.shellQuote(value))")
             }

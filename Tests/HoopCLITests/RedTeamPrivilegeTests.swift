@@ -113,8 +113,18 @@ final class RedTeamPrivilegeTests: XCTestCase {
         let id = String(try XCTUnwrap(first.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, first.stderr))
         let denial = try broker.hoopctl(["deny", id, "--reason", "no \u{1B}]8;;http://evil\u{7}link\u{1B}]8;;\u{7} \u{2066}x\u{2069}"], token: alice)
         XCTAssertEqual(denial.status, 0, denial.stderr)
+        // A reviewer's comment on an approval, and a session's reason and command.
+        let other = try session.psql(["-c", "CREATE INDEX redteam_idx3 ON orders (amount)"])
+        let otherID = String(try XCTUnwrap(other.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, other.stderr))
+        let approval = try broker.hoopctl(["approve", otherID, "--comment", "ok \u{1B}[1A\u{1B}[2K\u{202E}"], token: alice)
+        XCTAssertEqual(approval.status, 0, approval.stderr)
+        XCTAssertFalse(Array((approval.stdout + approval.stderr).utf8).contains(0x1B), "approve: \(approval.stdout)")
+        let job = try broker.hoopctl(["exec", "sandbox", "--quiet", "--reason", "audit \u{1B}[8m", "--", "sh", "-c",
+                                      "psql -XAtc 'select email from customers limit 1' >/dev/null; : '\u{1B}]0;title\u{7}'"], token: try broker.token("user:bob"))
+        XCTAssertEqual(job.status, 0, job.stderr)
         for command in [["requests", "show", id], ["requests", "--all"], ["deny", id, "--reason", "again"], ["audit", "--since", "1h"],
-                        ["sessions"]] {
+                        ["sessions"], ["audit", "trace", "customers", "--by", "job"], ["audit", "trace", "customers", "--by", "session"],
+                        ["audit", "report", "--since", "1h"], ["audit", "report", "--since", "1h", "--format", "html"]] {
             let result = try broker.hoopctl(command, token: command[0] == "deny" ? alice : nil)
             let bytes = Array((result.stdout + result.stderr).utf8)
             XCTAssertFalse(bytes.contains(0x1B) || bytes.contains(0x07), "\(command): raw control bytes in \(result.stdout + result.stderr)")

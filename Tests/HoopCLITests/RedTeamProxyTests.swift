@@ -237,11 +237,17 @@ final class RedTeamProxyTests: XCTestCase {
 
     func testAParseWithSeveralStatementsIsRefusedBeforeAnythingRuns() throws {
         let client = try session.loggedIn()
-        client.send(Self.parse("", "CREATE INDEX redteam_idx ON orders (created_at); SET ROLE hoop_admin") + Self.bind("", "")
-                    + Self.execute() + Self.sync)
+        let marker = "/tmp/hoopctl-redteam-\(UUID().uuidString.prefix(8))"
+        defer { unlink(marker) }
+        let roles = try pg.admin().execute("SELECT count(*) FROM pg_roles").scalar
+        client.send(Self.parse("", "CREATE INDEX redteam_idx ON orders (created_at); SET ROLE hoop_admin; "
+                               + "COPY (SELECT current_user) TO PROGRAM 'id > \(marker)'; CREATE ROLE redteam_made SUPERUSER")
+                    + Self.bind("", "") + Self.execute() + Self.sync)
         let errors = Self.errors(Self.untilReady(client))
-        XCTAssertTrue(errors.first?["M"]?.contains("holds 2 statements") == true, "\(errors)")
+        XCTAssertTrue(errors.first?["M"]?.contains("holds 4 statements") == true, "\(errors)")
         XCTAssertEqual(try pg.admin().execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'redteam_idx'").scalar, "0")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "COPY TO PROGRAM ran")
+        XCTAssertEqual(try pg.admin().execute("SELECT count(*) FROM pg_roles").scalar, roles, "no role was made")
         let requests = try broker.hoopctl(["requests", "--json"])
         XCTAssertFalse(requests.stdout.contains("redteam_idx") || requests.stdout.contains("CREATE INDEX"), "no review was asked: \(requests.stdout)")
     }

@@ -78,7 +78,9 @@ public enum MaskingInstaller {
         guard !foreign.isEmpty else { return }
         let user = try db.execute("SELECT current_user::text").scalar ?? "the admin role"
         let owners = Array(Set(foreign.map(\.owner))).sorted()
-        throw OwnershipError(description: "\(user) cannot administer \(foreign.map { "\($0.table) (owned by \($0.owner))" }.joined(separator: ", ")): "
+        let named = foreign.prefix(5).map { "\($0.table) (owned by \($0.owner))" }.joined(separator: ", ")
+            + (foreign.count > 5 ? " and \(foreign.count - 5) more tables" : "")
+        throw OwnershipError(description: "\(user) cannot administer \(named): "
                              + owners.map { "GRANT \($0) TO \(user)" }.joined(separator: "; ") + ", or hand the tables to a role it is a member of")
     }
 

@@ -77,6 +77,7 @@ final class AdminPool: @unchecked Sendable {
         parameters["sslmode"] = SSLMode.effective(policy: target.sslMode, dsn: parameters["sslmode"],
                                                   rootCertificate: parameters["sslrootcert"]).rawValue
         if parameters["application_name"] == nil { parameters["application_name"] = "hoopctl-broker" }
+        parameters["options"] = [parameters["options"], ConnectionString.trustedSearchPath].compactMap { $0 }.joined(separator: " ")
         let conninfo = parameters.sorted { $0.key < $1.key }
             .map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " ")
         return (conninfo, parameters)

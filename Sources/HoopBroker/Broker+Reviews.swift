@@ -141,8 +141,10 @@ extension Broker {
 
     private static func executeAsOwner(_ db: PostgresConnection, statement: StatementUnderReview, request: String, runAs: String?,
                                        timeout: TimeInterval, connect: ReviewedStatement.Connect) throws -> ReviewOutcome {
-        let relations = statement.relations
-        // Resolved by the admin's search path, as the statement will be.
+        // Resolved as the run's login will resolve them (its path is the database's default,
+        // "$user", public, and it has no schema of its own); the admin connection itself sees
+        // only pg_catalog by name.
+        let relations = statement.relations.map { $0.contains(".") ? $0 : "public.\($0)" }
         let owners = try db.execute("""
             SELECT DISTINCT r.rolname, r.rolsuper FROM unnest($1::text[]) AS t(name)
             JOIN pg_class c ON c.oid = to_regclass(t.name) JOIN pg_roles r ON r.oid = c.relowner

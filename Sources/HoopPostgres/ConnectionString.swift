@@ -3,6 +3,13 @@ import CLibPQ
 /// Builds libpq `key=value` connection strings with every value quoted, so a password or a
 /// path with spaces or quotes cannot change the meaning of the string.
 public enum ConnectionString {
+    /// `options` for a connection with privileges: only pg_catalog's functions and operators
+    /// are found by name (and pg_temp's relations last), so no function or operator someone made
+    /// in `public` can stand in for a built-in (`obj_description(oid, 'x')` with an untyped
+    /// literal would pick a better-matching `public.obj_description(oid, text)`) and run with
+    /// this connection's privileges.
+    public static let trustedSearchPath = "-c search_path=pg_catalog,pg_temp"
+
     public static func make(_ parameters: KeyValuePairs<String, String?>) -> String {
         parameters.compactMap { key, value in value.map { "\(key)=\(quote($0))" } }.joined(separator: " ")
     }

@@ -73,11 +73,11 @@ public struct Sandbox: Sendable {
         try saveState(state)
         try writeCredentials(state)
 
-        let admin = try connect(state, database: "postgres")
+        let admin = try PostgresConnection(conninfo: adminConnectionString(state, database: "postgres", password: try adminPassword(), trusted: true))
         if try admin.execute("SELECT 1 FROM pg_database WHERE datname = $1", [Sandbox.database]).rows.isEmpty {
             try admin.execute("CREATE DATABASE \(try admin.quoteIdentifier(Sandbox.database))")
         }
-        let shop = try connect(state, database: Sandbox.database)
+        let shop = try PostgresConnection(conninfo: adminConnectionString(state, database: Sandbox.database, password: try adminPassword(), trusted: true))
         if try shop.execute("SELECT to_regclass('public.customers') IS NULL").scalar == "t" {
             let data = DemoData()
             try data.load(into: shop)
@@ -185,9 +185,12 @@ public struct Sandbox: Sendable {
         try PrivateFile.write("*:\(state.port):*:\(state.adminUser):\(password.replacingOccurrences(of: ":", with: "\\:"))\n", to: passFile)
     }
 
-    func adminConnectionString(_ state: SandboxState, database: String, password: String) -> String {
+    /// `trusted`: only pg_catalog's functions found by name (see `ConnectionString.trustedSearchPath`),
+    /// for what hoopctl itself runs as the superuser.
+    func adminConnectionString(_ state: SandboxState, database: String, password: String, trusted: Bool = false) -> String {
         ConnectionString.make(["host": state.socketDirectory, "port": String(state.port), "user": state.adminUser,
-                               "dbname": database, "password": password, "application_name": "hoopctl-sandbox"])
+                               "dbname": database, "password": password, "application_name": "hoopctl-sandbox",
+                               "options": trusted ? ConnectionString.trustedSearchPath : nil])
     }
 
     /// An admin connection to the sandbox (the tests and the demo use it).

@@ -91,6 +91,34 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertTrue(fresh.stderr.contains("finds a way around masking"), fresh.stderr)
     }
 
+    /// An approved function in `public` that matches a built-in's call better (an untyped
+    /// literal argument) never runs as the broker's admin: its connections find functions in
+    /// pg_catalog alone.
+    func testAFunctionPlantedInPublicNeverRunsAsTheBroker() throws {
+        let admin = try pg.admin()
+        try admin.execute("CREATE TABLE IF NOT EXISTS public.redteam_calls (who text)")
+        try admin.execute("ALTER TABLE public.redteam_calls OWNER TO shop_owner")
+        try admin.execute("GRANT INSERT ON public.redteam_calls TO PUBLIC")
+        defer {
+            _ = try? admin.execute("DROP FUNCTION IF EXISTS public.obj_description(oid, text)")
+            _ = try? admin.execute("DROP FUNCTION IF EXISTS public.pg_has_role(name, oid, text)")
+            _ = try? admin.execute("DROP TABLE IF EXISTS public.redteam_calls CASCADE")
+        }
+        for function in ["CREATE FUNCTION public.obj_description(o oid, c text) RETURNS text LANGUAGE sql "
+                         + "AS $$ INSERT INTO public.redteam_calls SELECT current_user; SELECT NULL::text $$",
+                         "CREATE FUNCTION public.pg_has_role(u name, r oid, p text) RETURNS boolean LANGUAGE sql "
+                         + "AS $$ INSERT INTO public.redteam_calls SELECT current_user; SELECT true $$"] {
+            let ran = try approvedAndSentAgain(function)
+            XCTAssertTrue(ran.stderr.contains("ran as shop_owner"), ran.stderr)
+        }
+        // Target init (after each reviewed statement), sessions and the doctor all call those built-ins.
+        let initialised = try broker.hoopctl(["target", "init", "sandbox"])
+        XCTAssertEqual(initialised.status, 0, initialised.stderr)
+        _ = try broker.hoopctl(["target", "doctor", "sandbox"])
+        let callers = try admin.execute("SELECT DISTINCT who FROM public.redteam_calls").rows.compactMap { $0[0] }
+        XCTAssertEqual(callers, [], "the planted functions ran as \(callers)")
+    }
+
     /// Statements under review that would change hoopctl's own objects (run as their owner once
     /// approved) are refused outright, and no review runs as one of hoopctl's roles.
     func testHoopctlsOwnObjectsAreNeverReviewed() throws {

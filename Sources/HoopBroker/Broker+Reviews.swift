@@ -107,6 +107,10 @@ extension Broker {
         } catch {
             return .failedAsOwner(request: request, role: "-", sqlState: "58000", message: "hoopctl: \(error)")
         }
+        // A session revoked since the approval was used runs nothing more.
+        guard let session = sessions[statement.sessionID], session.revocation == nil, session.info.state == .active else {
+            return .failedAsOwner(request: request, role: "-", sqlState: "57P01", message: "hoopctl: session \(statement.sessionID) has ended")
+        }
         let runAs = target.guardrails.runAs
         let timeout = TimeInterval(target.roles[statement.role]?.statementTimeout?.seconds ?? 300)
         let outcome: ReviewOutcome = await (try? pool.run { db in
@@ -116,7 +120,7 @@ extension Broker {
                 own["user"] = user
                 own["password"] = password
                 own["options"] = options
-                own["application_name"] = "hoopctl-review"
+                own["application_name"] = ReviewedStatement.applicationName(session: statement.sessionID)
                 return try PostgresConnection(conninfo: own.sorted { $0.key < $1.key }
                     .map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " "))
             }

@@ -374,7 +374,11 @@ extension Broker {
                            exitCode: Int?, by actor: String?) async -> Bool {
         do {
             let pool = try pool(target)
-            let steps = try await pool.run { try SessionRoles.revoke($0, roleName: roleName) }
+            let steps = try await pool.run { db in
+                // A reviewed statement of the session still running (waiting for a lock) ends with it.
+                try ReviewedStatement.endRuns(db, session: id)
+                return try SessionRoles.revoke(db, roleName: roleName)
+            }
             var entries = steps.map {
                 LedgerEntry(CredentialBody(action: $0.action, roleName: roleName, detail: $0.detail), identity: principal, target: target, session: id)
             }

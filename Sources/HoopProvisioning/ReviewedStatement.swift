@@ -98,12 +98,24 @@ public enum ReviewedStatement {
         }
     }
 
-    /// Drops the run's login role (its connection ended first: the server refuses to drop a
-    /// role with backends only for what it owns, and it owns nothing).
+    /// Drops the run's login role: no more logins, its backend ended, anything it was given or
+    /// made taken away (a `GRANT ... TO SESSION_USER` would otherwise keep it alive), then the role.
     static func drop(_ login: String, admin: PostgresConnection) throws {
         let quoted = try admin.quoteIdentifier(login)
+        guard try !admin.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [login]).rows.isEmpty else { return }
+        try admin.execute("ALTER ROLE \(quoted) NOLOGIN")
         try admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [login])
-        try admin.execute("DROP ROLE IF EXISTS \(quoted)")
+        try SessionRoles.dropOwned(admin, roleName: login)
+        try admin.execute("DROP ROLE \(quoted)")
+    }
+
+    /// The application name of the connection a session's reviewed statement runs over.
+    public static func applicationName(session: String) -> String { "hoopctl-review \(session)" }
+
+    /// Ends a session's reviewed statement that is still running (its session was revoked).
+    public static func endRuns(_ admin: PostgresConnection, session: String) throws {
+        try admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                          [applicationName(session: session)])
     }
 
     /// A value in libpq's `options`: spaces and backslashes escaped with a backslash.

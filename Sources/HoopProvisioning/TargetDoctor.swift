@@ -157,6 +157,13 @@ public enum TargetDoctor {
             }
         }
 
+        // 11. A login made for a reviewed statement that outlived its run.
+        for row in try db.execute("SELECT rolname::text, rolcanlogin::text FROM pg_roles WHERE rolname LIKE 'hoop\\_rv\\_%' ORDER BY 1").rows {
+            findings.append(Finding(severity: .risk, check: "review-login", object: row[0] ?? "",
+                                    message: "\(row[0] ?? "") was made for one reviewed statement and is still there\(row[1] == "true" ? " (it can log in)" : ""): "
+                                        + "DROP OWNED BY and DROP ROLE it"))
+        }
+
         // 9. The broker's own admin role: a superuser turns any mistake into every privilege of the cluster.
         if let me = try db.execute("SELECT current_user::text, rolsuper::text FROM pg_roles WHERE rolname = current_user").rows.first,
            me[1] == "true" {

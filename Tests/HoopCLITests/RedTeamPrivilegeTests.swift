@@ -66,6 +66,48 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertNotNil(details?["fingerprint"] as? String)
     }
 
+    /// A statement that gives something to the run's own login (SESSION_USER) still leaves no
+    /// login behind.
+    func testTheRunsLoginIsGoneWhateverTheStatementGaveIt() throws {
+        let ran = try approvedAndSentAgain("GRANT SELECT ON public.customers TO SESSION_USER")
+        XCTAssertTrue(ran.stderr.contains("ran as shop_owner"), ran.stderr)
+        XCTAssertEqual(try pg.admin().execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'hoop\\_rv\\_%'").scalar, "0")
+        XCTAssertFalse(try broker.hoopctl(["target", "doctor", "sandbox"]).stdout.contains("review-login"))
+    }
+
+    /// A reviewed statement still waiting (for a lock) when its session's token is revoked
+    /// never runs.
+    func testARevokedSessionsReviewedStatementStopsWhereItWaits() throws {
+        let sql = "ALTER TABLE orders ADD COLUMN redteam_late int"
+        defer { _ = try? pg.admin().execute("ALTER TABLE public.orders DROP COLUMN IF EXISTS redteam_late CASCADE") }
+        let first = try session.psql(["-c", sql])
+        let request = String(try XCTUnwrap(first.stderr.firstMatch(of: /request ([0-9a-f]{12})/)?.1, first.stderr))
+        XCTAssertEqual(try broker.hoopctl(["approve", request], token: alice).status, 0)
+        let locker = try pg.admin()
+        try locker.execute("BEGIN")
+        try locker.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in session.env { environment[key] = value }
+        let waiting = try BackgroundProcess("psql", ["-X", "-c", sql], environment: environment)
+        defer { waiting.signal(SIGTERM) }
+        let application = "hoopctl-review \(session.sessionID)"
+        XCTAssertTrue(eventually(timeout: 10) {
+            (try? self.pg.admin().execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [application]).scalar) == "1"
+        }, "the reviewed statement waits for the lock")
+        let id = try XCTUnwrap(try broker.hoopctl(["token", "list", "--json"]).stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .last { $0["subject"] as? String == "user:bob" }?["id"] as? String)
+        XCTAssertEqual(try broker.hoopctl(["token", "revoke", id]).status, 0)
+        XCTAssertTrue(eventually(timeout: 10) {
+            (try? self.pg.admin().execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [application]).scalar) == "0"
+        }, "the run is ended with its session")
+        try locker.execute("ROLLBACK")
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertEqual(try pg.admin().execute("""
+            SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'redteam_late'
+            """).scalar, "0", "the approved statement did not run after its session ended")
+    }
+
     func testAnApprovedTextOfSeveralStatementsRunsNothing() throws {
         // Both are under review (DDL, DCL): the text as a whole was approved, and runs not at all.
         let ran = try approvedAndSentAgain("CREATE INDEX redteam_idx ON orders (created_at); GRANT SELECT ON public.customers TO PUBLIC")

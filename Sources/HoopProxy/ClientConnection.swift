@@ -39,6 +39,8 @@ final class ClientConnection: ChannelInboundHandler {
     private enum UpstreamPhase {
         case none
         case negotiatingTLS(required: Bool)
+        /// TLS is being set up: nothing is sent until the server's certificate has been checked.
+        case handshaking
         case startingUp(SCRAMClient?)
         case relaying
     }
@@ -375,7 +377,9 @@ final class ClientConnection: ChannelInboundHandler {
             }
             if answer == UInt8(ascii: "S") {
                 do {
+                    upstreamPhase = .handshaking
                     try startTLS(ticket.upstream)
+                    return  // the startup message goes once the certificate is checked (upstreamTLSEstablished)
                 } catch {
                     return fail(code: "08006", "TLS to the database of target '\(ticket.target)' failed: \(error)", event: "proxy.upstream-failed")
                 }
@@ -419,8 +423,8 @@ final class ClientConnection: ChannelInboundHandler {
                 paused = false
                 relayHeld(ticket)
             }
-        case .none:
-            break
+        case .handshaking, .none:
+            break  // NIOSSL decrypts; nothing comes before the startup message is sent
         }
     }
 
@@ -527,6 +531,31 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// The TLS handshake is done (the chain checked by NIOSSL under verify-ca and verify-full):
+    /// under verify-full the certificate must name the host as libpq would have it, and only
+    /// then does anything, the user name included, go to the server.
+    func upstreamTLSEstablished() {
+        guard case .handshaking = upstreamPhase, case .connecting(let ticket, let parameters) = phase else { return }
+        if ticket.upstream.sslMode == "verify-full" {
+            let tls = try? upstream?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+            guard let certificate = tls?.peerCertificate, Self.names(ticket.upstream.host, in: certificate) else {
+                return fail(code: "08006", "TLS to the database of target '\(ticket.target)' failed: its certificate does not name "
+                            + "\(ticket.upstream.host)", event: "proxy.upstream-failed")
+            }
+        }
+        sendStartup(ticket, parameters: parameters)
+    }
+
+    static func names(_ host: String, in certificate: NIOSSLCertificate) -> Bool {
+        var dnsNames: [String] = [], addresses: [[UInt8]] = []
+        for name in certificate._subjectAlternativeNames() {
+            if name.nameType == .dnsName { dnsNames.append(String(decoding: Array(name.contents), as: UTF8.self)) }
+            if name.nameType == .ipAddress { addresses.append(Array(name.contents)) }
+        }
+        let commonName = (try? certificate.toDERBytes()).flatMap { ServerIdentity.commonName(certificateDER: $0) }
+        return ServerIdentity.matches(host: host, dnsNames: dnsNames, ipAddresses: addresses, commonName: commonName)
+    }
+
     /// Over TLS, SCRAM is bound to the certificate this connection saw when the server offers
     /// it (as libpq's channel_binding=prefer): a man in the middle that terminates TLS with a
     /// certificate of its own cannot pass the server's check, whatever the sslmode.
@@ -542,8 +571,9 @@ final class ClientConnection: ChannelInboundHandler {
     private func startTLS(_ endpoint: UpstreamEndpoint) throws {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch endpoint.sslMode {
-        case "verify-full": configuration.certificateVerification = .fullVerification
-        case "verify-ca": configuration.certificateVerification = .noHostnameVerification
+        // The chain here; the host name (verify-full) in upstreamTLSEstablished, as libpq checks it
+        // (NIOSSL would also take an IP address in the certificate for a host name).
+        case "verify-full", "verify-ca": configuration.certificateVerification = .noHostnameVerification
         default: configuration.certificateVerification = .none  // require / prefer: encrypted, not authenticated (as libpq)
         }
         if let root = endpoint.rootCertificate { configuration.trustRoots = .file(root) }
@@ -552,7 +582,8 @@ final class ClientConnection: ChannelInboundHandler {
             configuration.privateKey = .file(key)
         }
         let context = try NIOSSLContext(configuration: configuration)
-        let hostname = endpoint.host.first?.isNumber == true ? nil : endpoint.host
+        // The host name for SNI (an IP address is not sent).
+        let hostname = ServerIdentity.ipAddress(endpoint.host) == nil ? endpoint.host : nil
         let handler = try NIOSSLClientHandler(context: context, serverHostname: hostname)
         try upstream?.pipeline.syncOperations.addHandler(handler, position: .first)
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOTLS
 
 /// The server side of a proxied connection: hands every read, and writability changes, to the
 /// client connection (both live on the same event loop).
@@ -20,6 +21,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         client?.upstreamWritabilityChanged(context.channel.isWritable)
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent { client?.upstreamTLSEstablished() }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

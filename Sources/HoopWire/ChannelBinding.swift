@@ -40,12 +40,12 @@ public enum ChannelBinding {
     }
 
     /// Just enough DER to walk to a certificate's signature algorithm.
-    struct DERReader {
-        var bytes: [UInt8]
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public struct DERReader {
+        public var bytes: [UInt8]
+        public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
         /// The next element's contents when it has `tag`; nil otherwise (or when malformed).
-        mutating func element(tag: UInt8) -> DERReader? {
+        public mutating func element(tag: UInt8) -> DERReader? {
             guard bytes.count >= 2, bytes[0] == tag else { return nil }
             var length = Int(bytes[1]), offset = 2
             if length & 0x80 != 0 {

@@ -25,7 +25,7 @@ final class ProxyTLSTests: XCTestCase {
         }
         try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
                      "-subj", "/CN=hoopctl test CA", "-keyout", "\(directory!)/ca.key", "-out", "\(directory!)/ca.crt"])
-        for (name, names) in [("localhost", "DNS:localhost,IP:127.0.0.1"), ("elsewhere", "DNS:elsewhere.example")] {
+        for (name, names) in [("localhost", "DNS:localhost,IP:127.0.0.1"), ("elsewhere", "DNS:elsewhere.example"), ("iponly", "IP:127.0.0.1")] {
             try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=\(name)",
                          "-keyout", "\(directory!)/\(name).key", "-out", "\(directory!)/\(name).csr"])
             try "subjectAltName=\(names)\n".write(toFile: "\(directory!)/\(name).ext", atomically: true, encoding: .utf8)
@@ -113,7 +113,7 @@ final class ProxyTLSTests: XCTestCase {
                                                   "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                                                   "-keyout", "\(dir)/selfsigned.key", "-out", "\(dir)/selfsigned.crt"]).run()
         XCTAssertTrue(result.succeeded, result.stderr)
-        for file in ["elsewhere.crt", "elsewhere.key"] { try FileManager.default.copyItem(atPath: "\(directory!)/\(file)", toPath: "\(dir)/\(file)") }
+        for file in ["elsewhere.crt", "elsewhere.key", "iponly.crt", "iponly.key"] { try FileManager.default.copyItem(atPath: "\(directory!)/\(file)", toPath: "\(dir)/\(file)") }
         try "pass".write(toFile: "\(dir)/mode", atomically: true, encoding: .utf8)
         let port = try XCTUnwrap(FreePort.find())
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/pg_mitm.py").path
@@ -121,14 +121,16 @@ final class ProxyTLSTests: XCTestCase {
         defer { process.signal(SIGTERM) }
         XCTAssertTrue(eventually { FileManager.default.fileExists(atPath: "\(dir)/ready") }, process.output)
 
-        let attacks = ["self-signed", "wrong-host", "strip", "reencrypt", "cleartext"]
+        // ip-only: signed by the CA for 127.0.0.1 alone, which localhost resolves to; libpq does not
+        // take an address in the certificate for a host name.
+        let attacks = ["self-signed", "wrong-host", "ip-only", "strip", "reencrypt", "cleartext"]
         // As libpq: `require` with a root certificate given verifies the chain (verify-ca); a
         // relay that opens TLS of its own to the server fails SCRAM's channel binding even
         // where the certificate is not checked (prefer).
         let connects: [String: [Bool]] = [
-            "disable": [true, true, true, true, false], "allow": [true, true, true, true, false], "prefer": [true, true, true, false, false],
-            "require": [false, true, false, false, false], "verify-ca": [false, true, false, false, false],
-            "verify-full": [false, false, false, false, false],
+            "disable": [true, true, true, true, true, false], "allow": [true, true, true, true, true, false],
+            "prefer": [true, true, true, true, false, false], "require": [false, true, true, false, false, false],
+            "verify-ca": [false, true, true, false, false, false], "verify-full": [false, false, false, false, false, false],
         ]
         let brokerDSN = try ConnectionString.parse(try String(contentsOfFile: pg.sandbox.adminDSNFile, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines))

@@ -23,6 +23,7 @@ final class ChannelBindingTests: XCTestCase {
     func testTheEndPointHashFollowsTheSignatureAlgorithm() throws {
         let ec256 = try certificate(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-sha256"])
         XCTAssertEqual(ChannelBinding.tlsServerEndPoint(certificateDER: ec256), Array(SHA256.hash(data: ec256)))
+        XCTAssertEqual(ServerIdentity.commonName(certificateDER: ec256), "cb", "the subject's common name, read from the DER")
         let rsa384 = try certificate(["-newkey", "rsa:2048", "-sha384"])
         XCTAssertEqual(ChannelBinding.tlsServerEndPoint(certificateDER: rsa384), Array(SHA384.hash(data: rsa384)))
         let rsa1 = try certificate(["-newkey", "rsa:2048", "-sha1"])
@@ -38,5 +39,22 @@ final class ChannelBindingTests: XCTestCase {
         let bound = SCRAMClient(password: "x", binding: .tlsServerEndPoint([1, 2, 3]))
         XCTAssertTrue(bound.clientFirst.hasPrefix("p=tls-server-end-point,,"))
         XCTAssertEqual(bound.mechanism, "SCRAM-SHA-256-PLUS")
+    }
+}
+
+final class ServerIdentityTests: XCTestCase {
+    func testHostNamesAndAddressesAreCheckedAsLibpqChecksThem() {
+        let loopback: [UInt8] = [127, 0, 0, 1]
+        XCTAssertTrue(ServerIdentity.matches(host: "localhost", dnsNames: ["localhost"], ipAddresses: [loopback], commonName: nil))
+        XCTAssertFalse(ServerIdentity.matches(host: "localhost", dnsNames: [], ipAddresses: [loopback], commonName: "localhost"),
+                       "an address in the certificate does not vouch for a host name, and the CN counts only without SANs")
+        XCTAssertTrue(ServerIdentity.matches(host: "127.0.0.1", dnsNames: [], ipAddresses: [loopback], commonName: nil))
+        XCTAssertFalse(ServerIdentity.matches(host: "127.0.0.2", dnsNames: ["127.0.0.2"], ipAddresses: [loopback], commonName: nil))
+        XCTAssertTrue(ServerIdentity.matches(host: "db.Example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))
+        XCTAssertFalse(ServerIdentity.matches(host: "a.db.example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))
+        XCTAssertFalse(ServerIdentity.matches(host: "example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))
+        XCTAssertTrue(ServerIdentity.matches(host: "db", dnsNames: [], ipAddresses: [], commonName: "db"))
+        XCTAssertFalse(ServerIdentity.matches(host: "10db.example", dnsNames: ["other"], ipAddresses: [], commonName: nil),
+                       "a name that starts with a digit is a name")
     }
 }

@@ -6,6 +6,7 @@ What it does to each new connection is read from DIRECTORY/mode when the connect
   pass          relays bytes both ways, untouched (TLS end to end)
   self-signed   answers the SSLRequest itself and terminates TLS with DIRECTORY/selfsigned.crt
   wrong-host    the same with DIRECTORY/elsewhere.crt (signed by the test CA, for another host name)
+  ip-only       the same with DIRECTORY/iponly.crt (signed by the test CA, for 127.0.0.1 and no host name)
   reencrypt     terminates TLS with DIRECTORY/selfsigned.crt and opens TLS of its own to the server
   strip         answers the SSLRequest with N (no TLS) and relays in clear
   cleartext     answers N, then asks for the password in clear (AuthenticationCleartextPassword)
@@ -80,10 +81,10 @@ def handle(client):
             else:
                 relay(client, first)
             return
-        if mode in ("self-signed", "wrong-host", "reencrypt"):
+        if mode in ("self-signed", "wrong-host", "ip-only", "reencrypt"):
             client.sendall(b"S")
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            name = "elsewhere" if mode == "wrong-host" else "selfsigned"
+            name = {"wrong-host": "elsewhere", "ip-only": "iponly"}.get(mode, "selfsigned")
             context.load_cert_chain(os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key"))
             try:
                 client = context.wrap_socket(client, server_side=True)

@@ -216,8 +216,19 @@ public struct Sandbox: Sendable {
         }
         if purge {
             let fm = FileManager.default
-            try? fm.removeItem(atPath: state.socketDirectory)
-            if fm.fileExists(atPath: state.clusterDirectory) { try fm.removeItem(atPath: state.clusterDirectory) }
+            let owner = try ClusterOwner.named(state.clusterOwner)
+            if case .postgres = owner {
+                // Everything inside belongs to the postgres user, who may put links there while we
+                // delete: it deletes its own files (a link leads it only where it may delete anyway),
+                // and root removes the directory, empty by then, from its root-owned parent.
+                _ = try? owner.command("/bin/rm", ["-rf", "--one-file-system", "--", state.clusterDirectory]).run()
+                if rmdir(state.clusterDirectory) != 0, errno != ENOENT {
+                    throw SandboxError.command("cannot remove \(state.clusterDirectory): \(String(cString: strerror(errno)))")
+                }
+            } else {
+                try? fm.removeItem(atPath: state.socketDirectory)
+                if fm.fileExists(atPath: state.clusterDirectory) { try fm.removeItem(atPath: state.clusterDirectory) }
+            }
             try fm.removeItem(at: directory)
             report("deleted the cluster and the sandbox files in \(directory.path)")
         }

@@ -124,6 +124,36 @@ final class SandboxCommandTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: victim.file("secret"), encoding: .utf8), "root's own\n", "root wrote nothing through a link")
     }
 
+    /// `down --purge` as root while the postgres user swaps directories in the cluster for
+    /// links to a root directory: nothing of root's is deleted.
+    func testPurgeDeletesNothingThroughTheLinksOfTheClustersOwner() throws {
+        guard OSUser.isRoot else { throw XCTSkip("the attack is on the sandbox of root: run the tests as root (make test does)") }
+        _ = try hoopctl("sandbox", "up")
+        let cluster = try XCTUnwrap(try sandboxState(home.path)["clusterDirectory"] as? String)
+        let victim = try TemporaryDirectory("root-files")
+        defer { victim.remove() }
+        chmod(victim.path, 0o755)
+        for index in 0..<200 { try "keep\n".write(toFile: victim.file("f\(index)"), atomically: false, encoding: .utf8) }
+        let swapper = try BackgroundProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "python3", "-c", """
+            import os, sys, ctypes, time
+            cl, victim = sys.argv[1], sys.argv[2]
+            libc = ctypes.CDLL(None, use_errno=True)
+            for k in range(100):
+                os.makedirs(f'{cl}/d{k}', exist_ok=True)
+                for i in range(100): open(f'{cl}/d{k}/x{i}', 'w').close()
+                if not os.path.lexists(f'{cl}/l{k}'): os.symlink(victim, f'{cl}/l{k}')
+            end = time.time() + 8
+            while time.time() < end:
+                for k in range(100): libc.renameat2(-100, f'{cl}/d{k}'.encode(), -100, f'{cl}/l{k}'.encode(), 2)
+            """, cluster, victim.path])
+        defer { swapper.signal(SIGTERM) }
+        Thread.sleep(forTimeInterval: 2)
+        _ = try HoopctlBinary.run(["sandbox", "down", "--purge"], environment: environment)
+        swapper.wait(timeout: 10)
+        let left = try FileManager.default.contentsOfDirectory(atPath: victim.path).count
+        XCTAssertEqual(left, 200, "root deleted \(200 - left) of its own files through the postgres user's links")
+    }
+
     /// A user whose home is too long for a socket path gets a socket directory no one can
     /// guess, and never uses one someone else made under its name.
     func testTheSocketDirectoryOfALongHomeIsNobodyElses() throws {

@@ -294,18 +294,34 @@ extension Broker {
 
     /// After a reload, a session whose identity may no longer use its role on its target (the
     /// identity, the access rule, the role or the target is gone) ends now, as a revocation.
+    /// The same for requests: an access request whose requester may no longer use its role is
+    /// withdrawn (an approval of it would otherwise wait for a policy that allows it again).
     func endSessionsThePolicyNoLongerAllows(by actor: String?) {
         for session in sessions.values where session.revocation == nil {
             guard let principal = try? Principal(parsing: session.info.identity) else { continue }
-            // Taken back from the ledger: the operating system's groups are read again.
-            let identity = session.identity ?? Identity(principal: principal, osGroups: principal.kind == .user
-                ? OSUser.lookup(principal.name).map { PeerCredentials.groups(user: principal.name, gid: $0.gid) } ?? [] : [],
-                method: session.tokenID == nil ? "peer" : "token", tokenID: session.tokenID)
+            let identity = session.identity ?? Self.identity(of: principal, tokenID: session.tokenID)
             guard !policy.roles(of: identity, on: session.info.target).contains(session.info.role) else { continue }
             let id = session.info.id
             logger.info("session ends: the policy no longer allows it", metadata: ["session": "\(id)"])
             Task { await self.revoke(id, endedBy: "policy-reload", exitCode: nil, by: actor) }
         }
+        for (id, var request) in requests where request.info.kind == "access" && [.pending, .approved].contains(request.info.state) {
+            guard let principal = try? Principal(parsing: request.info.requester),
+                  !policy.roles(of: Self.identity(of: principal, tokenID: request.tokenID), on: request.info.target).contains(request.info.role)
+            else { continue }
+            request.info.state = .withdrawn
+            requests[id] = request
+            recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "withdrawn", reason: "the policy no longer allows it"),
+                                          identity: actor, target: request.info.target)])
+        }
+    }
+
+    /// An identity as the policy sees it, for one known only by name (taken back from the
+    /// ledger): the operating system's groups are read again.
+    static func identity(of principal: Principal, tokenID: String?) -> Identity {
+        Identity(principal: principal, osGroups: principal.kind == .user
+                    ? OSUser.lookup(principal.name).map { PeerCredentials.groups(user: principal.name, gid: $0.gid) } ?? [] : [],
+                 method: tokenID == nil ? "peer" : "token", tokenID: tokenID)
     }
 
     /// `hoopctl revoke`: the session's owner or an admin.

@@ -27,16 +27,20 @@ public enum VisibleText {
         return "\\u" + hex(0xD800 + (value >> 10), 4) + "\\u" + hex(0xDC00 + (value & 0x3FF), 4)
     }
 
+    /// By the character's Unicode properties, not a list: controls, format characters (bidi,
+    /// zero-width, the format controls of every script), private use, surrogates, unassigned
+    /// code points, noncharacters, line and paragraph separators, and every default-ignorable
+    /// character (shown as nothing: soft hyphen, fillers, variation selectors, tags). Line feed
+    /// and tab stay.
     public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x0A, 0x09: return false
-        case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x061C, 0x180E, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF, 0xFFF9...0xFFFB: return true
-        // Characters shown as nothing: soft hyphen, fillers, variation selectors, tags.
-        case 0x00AD, 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, 0xFE00...0xFE0F, 0xE0000...0xE007F, 0xE0100...0xE01EF:
-            return true
-        case 0xE000...0xF8FF, 0xF0000...0x10FFFF: return true
-        default: return false
+        if scalar.value == 0x0A || scalar.value == 0x09 { return false }
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { return true }
+        if scalar.isASCII { return false }
+        let properties = scalar.properties
+        if properties.isDefaultIgnorableCodePoint || properties.isNoncharacterCodePoint { return true }
+        switch properties.generalCategory {
+        case .control, .format, .privateUse, .surrogate, .unassigned, .lineSeparator, .paragraphSeparator: return true
+        default: return scalar.value == 0x2D7F  // Tifinagh consonant joiner: a mark shown as nothing
         }
     }
 }

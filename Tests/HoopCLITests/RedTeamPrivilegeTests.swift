@@ -219,6 +219,24 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertTrue(shown.contains("class ddl"), "the analysis of what would run: \(shown)")
     }
 
+    /// Every character the red team found shown as nothing, or reordering text, is escaped;
+    /// what is escaped beyond the basic plane stays valid JSON.
+    func testInvisibleCharactersOfEveryScriptAreEscaped() throws {
+        let found: [UInt32] = [0x1B, 0x07, 0x7F, 0x85, 0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x180B, 0x180E, 0x180F, 0x200B, 0x200E,
+                               0x2028, 0x202E, 0x2066, 0x2069, 0x2D7F, 0x3164, 0xE000, 0xF8F0, 0xFE0F, 0xFEFF, 0xFFA0, 0xFFF9, 0xFFFE,
+                               0x110BD, 0x110CD, 0x13430, 0x13438, 0x1BCA0, 0x1BCA3, 0x1D173, 0x1D17A, 0xE0001, 0xE0041, 0xE0100, 0xF0000, 0x10FFFD]
+        for value in found {
+            let scalar = try XCTUnwrap(Unicode.Scalar(value))
+            let text = "a" + String(Character(scalar)) + "b"
+            let shown = VisibleText.escaped(text)
+            XCTAssertFalse(shown.unicodeScalars.contains(scalar), String(value, radix: 16))
+            let json = "{\"x\": \"" + shown.replacingOccurrences(of: "\\x", with: "\\u00") + "\"}"
+            let decoded = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+            XCTAssertEqual(decoded?["x"], text, "\(String(value, radix: 16)): JSON reads the escape as the character")
+        }
+        XCTAssertEqual(VisibleText.escaped("Zoë wrote: naïve café ✓\n\tok"), "Zoë wrote: naïve café ✓\n\tok", "ordinary text is untouched")
+    }
+
     // MARK: 3. The broker's admin is not a superuser
 
     func testTheBrokersAdminIsNotASuperuserAndTheDoctorSaysSoOfOneThatIs() throws {
@@ -273,6 +291,9 @@ final class RedTeamPrivilegeTests: XCTestCase {
 
     func testAPolicyWithoutTheIdentityEndsItsSessions() throws {
         let client = try session.loggedIn()
+        let asked = try broker.hoopctl(["request", "sandbox", "--role", "write", "--reason", "fix an order"], token: try broker.token("user:bob"))
+        XCTAssertEqual(asked.status, 0, asked.stderr)
+        let request = String(try XCTUnwrap(asked.stdout.firstMatch(of: /[0-9a-f]{12}/)?.0, asked.stdout))
         let role = "hoop_s_" + session.sessionID
         let policy = try String(contentsOfFile: broker.policyPath, encoding: .utf8)
         let edited = policy.replacingOccurrences(of: ", user:bob,", with: ",")
@@ -285,6 +306,9 @@ final class RedTeamPrivilegeTests: XCTestCase {
         let ended = try broker.records(kind: "session").filter { $0["session"] as? String == session.sessionID }
             .compactMap { ($0["body"] as? [String: Any])?["endedBy"] as? String }
         XCTAssertEqual(ended, ["policy-reload"])
+        // His pending request is withdrawn: no approval of it waits for a policy that lets him back.
+        XCTAssertTrue(try broker.hoopctl(["requests", "show", request]).stdout.contains("withdrawn"))
+        XCTAssertNotEqual(try broker.hoopctl(["approve", request], token: alice).status, 0)
     }
 
     func testRevokingATokenEndsItsSessionsAndWithdrawsItsRequests() throws {

@@ -54,13 +54,13 @@ public enum ReviewedStatement {
                 try db.execute("GRANT \(try db.quoteIdentifier(role)) TO \(quotedLogin)")
             }
         } catch let error as PostgresError {
-            _ = try? drop(login, admin: admin)
+            _ = try? drop(login, runAs: role, admin: admin)
             throw Failure(sqlState: error.sqlState ?? "XX000", message: "hoopctl: cannot make the role to run it as \(role): \(error.message)")
         } catch {
-            _ = try? drop(login, admin: admin)
+            _ = try? drop(login, runAs: role, admin: admin)
             throw Failure(sqlState: "XX000", message: "hoopctl: cannot make the role to run it as \(role)")
         }
-        defer { _ = try? drop(login, admin: admin) }
+        defer { _ = try? drop(login, runAs: role, admin: admin) }
         let options = "-c role=\(optionValue(role)) -c statement_timeout=\(Int(timeout * 1000)) -c lock_timeout=\(Int(timeout * 1000))"
         // The connection ends when this returns, before its login role is dropped.
         return try execute(sql, as: role, admin: admin) { try connect(login, secret, options) } retryAfter: { try retryAfter(admin) }
@@ -98,13 +98,18 @@ public enum ReviewedStatement {
         }
     }
 
-    /// Drops the run's login role: no more logins, its backend ended, anything it was given or
-    /// made taken away (a `GRANT ... TO SESSION_USER` would otherwise keep it alive), then the role.
-    static func drop(_ login: String, admin: PostgresConnection) throws {
+    /// Drops the run's login role: no more logins, its backend ended, what the statement gave it
+    /// to own handed to the role it ran as (`ALTER ... OWNER TO SESSION_USER`), anything it was
+    /// granted taken away (a `GRANT ... TO SESSION_USER` would otherwise keep it alive), then the role.
+    static func drop(_ login: String, runAs: String, admin: PostgresConnection) throws {
         let quoted = try admin.quoteIdentifier(login)
         guard try !admin.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [login]).rows.isEmpty else { return }
         try admin.execute("ALTER ROLE \(quoted) NOLOGIN")
         try admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [login])
+        if try admin.execute("SELECT pg_has_role(current_user, $1, 'USAGE')::text", [runAs]).scalar == "true" {
+            try SessionRoles.grantToSelf(admin, roleName: login)
+            _ = try? admin.execute("REASSIGN OWNED BY \(quoted) TO \(try admin.quoteIdentifier(runAs))")
+        }
         try SessionRoles.dropOwned(admin, roleName: login)
         try admin.execute("DROP ROLE \(quoted)")
     }

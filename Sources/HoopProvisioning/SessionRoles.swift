@@ -112,11 +112,15 @@ public enum SessionRoles {
     /// broker admin that is not a superuser gets by a membership it may grant itself (CREATEROLE)
     /// for the moment before the role is dropped.
     static func dropOwned(_ db: PostgresConnection, roleName: String) throws {
-        let role = try db.quoteIdentifier(roleName)
+        try grantToSelf(db, roleName: roleName)
+        try db.execute("DROP OWNED BY \(try db.quoteIdentifier(roleName))")
+    }
+
+    /// Membership in a role hoopctl made, for acting as it (DROP OWNED, REASSIGN OWNED).
+    static func grantToSelf(_ db: PostgresConnection, roleName: String) throws {
         if try db.execute("SELECT pg_has_role(current_user, $1, 'USAGE')::text", [roleName]).scalar != "true" {
-            try db.execute("GRANT \(role) TO CURRENT_USER")
+            try db.execute("GRANT \(try db.quoteIdentifier(roleName)) TO CURRENT_USER")
         }
-        try db.execute("DROP OWNED BY \(role)")
     }
 
     /// A session role present in the cluster, and what says whose it is.

@@ -15,7 +15,7 @@ public enum PrivateDirectory {
     /// Makes `path` (mode 0700, owned by `owner` when given, else by us) or checks that the
     /// one there is a directory, not a link, owned by `owner` (or us), writable by no one else.
     public static func ensure(_ path: String, owner: (uid: UInt32, gid: UInt32)? = nil) throws {
-        let expected = owner?.uid ?? getuid()
+        let expected = owner?.uid ?? geteuid()
         if mkdir(path, 0o700) == 0 {
             guard let owner else { return }
             let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

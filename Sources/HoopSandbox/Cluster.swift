@@ -46,7 +46,7 @@ enum ClusterOwner {
     /// made to write); the contents go through standard input, never argv.
     func writeFile(_ path: String, _ contents: String, append: Bool = false) throws {
         guard case .postgres = self else {
-            return append ? try PrivateFile.append(contents, to: path, expectedOwner: getuid()) : try PrivateFile.write(contents, to: path)
+            return append ? try PrivateFile.append(contents, to: path, expectedOwner: geteuid()) : try PrivateFile.write(contents, to: path)
         }
         var process = command("/bin/sh", ["-c", append ? "cat >> \"$1\"" : "umask 077 && cat > \"$1\".new && mv -f \"$1\".new \"$1\"", "sh", path])
         process.input = Data(contents.utf8)

@@ -2,18 +2,19 @@
 import Glibc
 #endif
 
-/// Whether a server certificate names the host a client asked for, as libpq decides it for
-/// sslmode=verify-full: a host name against the certificate's DNS names (a `*.` first label
-/// stands for one label), an IP address against its IP addresses; the subject's common name
-/// only when the certificate has neither. An IP address in a certificate never vouches for a
-/// host name, even the one it resolves to.
+/// Whether a server certificate names the host a client asked for, as libpq (PostgreSQL 15)
+/// decides it for sslmode=verify-full: a host name against the certificate's DNS names (a `*.`
+/// first label stands for one label), or its common name when it has no DNS name; an IP
+/// address against its IP addresses or, as text, its DNS names, or its common name when it has
+/// no IP address. An IP address in a certificate never vouches for a host name, even the one it
+/// resolves to.
 public enum ServerIdentity {
     public static func matches(host: String, dnsNames: [String], ipAddresses: [[UInt8]], commonName: String?) -> Bool {
         if let address = ipAddress(host) {
-            if dnsNames.isEmpty, ipAddresses.isEmpty { return commonName == host }
-            return ipAddresses.contains(address)
+            if ipAddresses.contains(address) || dnsNames.contains(where: { $0.lowercased() == host.lowercased() }) { return true }
+            return ipAddresses.isEmpty && commonName == host
         }
-        if dnsNames.isEmpty, ipAddresses.isEmpty { return commonName.map { nameMatches($0, host) } ?? false }
+        if dnsNames.isEmpty { return commonName.map { nameMatches($0, host) } ?? false }
         return dnsNames.contains { nameMatches($0, host) }
     }
 

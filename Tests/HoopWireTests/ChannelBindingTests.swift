@@ -46,10 +46,17 @@ final class ServerIdentityTests: XCTestCase {
     func testHostNamesAndAddressesAreCheckedAsLibpqChecksThem() {
         let loopback: [UInt8] = [127, 0, 0, 1]
         XCTAssertTrue(ServerIdentity.matches(host: "localhost", dnsNames: ["localhost"], ipAddresses: [loopback], commonName: nil))
-        XCTAssertFalse(ServerIdentity.matches(host: "localhost", dnsNames: [], ipAddresses: [loopback], commonName: "localhost"),
-                       "an address in the certificate does not vouch for a host name, and the CN counts only without SANs")
+        XCTAssertFalse(ServerIdentity.matches(host: "localhost", dnsNames: [], ipAddresses: [loopback], commonName: "evil.example"),
+                       "an address in the certificate does not vouch for a host name")
+        XCTAssertTrue(ServerIdentity.matches(host: "localhost", dnsNames: [], ipAddresses: [loopback], commonName: "localhost"),
+                      "without a DNS name, the common name counts for a host name (as libpq)")
+        XCTAssertFalse(ServerIdentity.matches(host: "localhost", dnsNames: ["other"], ipAddresses: [], commonName: "localhost"),
+                       "with a DNS name, the common name does not count")
+        XCTAssertTrue(ServerIdentity.matches(host: "127.0.0.1", dnsNames: ["127.0.0.1"], ipAddresses: [], commonName: nil),
+                      "an address written as a DNS name (as libpq)")
         XCTAssertTrue(ServerIdentity.matches(host: "127.0.0.1", dnsNames: [], ipAddresses: [loopback], commonName: nil))
-        XCTAssertFalse(ServerIdentity.matches(host: "127.0.0.2", dnsNames: ["127.0.0.2"], ipAddresses: [loopback], commonName: nil))
+        XCTAssertFalse(ServerIdentity.matches(host: "127.0.0.2", dnsNames: [], ipAddresses: [loopback], commonName: "127.0.0.2"),
+                       "with an IP address, the common name does not count")
         XCTAssertTrue(ServerIdentity.matches(host: "db.Example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))
         XCTAssertFalse(ServerIdentity.matches(host: "a.db.example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))
         XCTAssertFalse(ServerIdentity.matches(host: "example.com", dnsNames: ["*.example.com"], ipAddresses: [], commonName: nil))

@@ -246,14 +246,26 @@ final class RedTeamPrivilegeTests: XCTestCase {
         XCTAssertEqual(me, ["hoop_broker", "false", "true"])
         XCTAssertEqual(try self.broker.hoopctl(["target", "doctor", "sandbox"]).stdout.contains("admin-superuser"), false)
 
-        // A second target whose admin DSN logs in as the cluster's superuser.
+        // A second target, on the same database, whose admin DSN logs in as the cluster's superuser.
         let directory = try TemporaryDirectory("superuser-dsn")
         defer { directory.remove() }
         let superuser = ConnectionString.make(["host": pg.state.socketDirectory, "port": String(pg.state.port), "user": pg.state.adminUser,
                                                "dbname": "shop", "password": try String(contentsOfFile: pg.sandbox.passwordFile, encoding: .utf8)])
         try PrivateFile.write(superuser + "\n", to: directory.file("super.dsn"))
-        let second = try SeparateBroker(pg) { $0.replacingOccurrences(of: "admin_dsn_file: \(self.pg.sandbox.adminDSNFile)", with: "admin_dsn_file: \(directory.file("super.dsn"))") }
-        let doctor = try second.hoopctl(["target", "doctor", "sandbox"])
+        let second = try SeparateBroker(pg) { yaml in
+            yaml.replacingOccurrences(of: "targets:\n", with: """
+                targets:
+                  second:
+                    admin_dsn_file: \(directory.file("super.dsn"))
+                    database: shop
+                    sslmode: disable
+                    roles:
+                      audit: { tables: ["public.orders"], max_ttl: 1h }
+
+                """)
+        }
+        XCTAssertFalse(try second.hoopctl(["target", "doctor", "sandbox"]).stdout.contains("admin-superuser"), "the first target's is not")
+        let doctor = try second.hoopctl(["target", "doctor", "second"])
         XCTAssertTrue(doctor.stdout.contains("admin-superuser"), doctor.stdout + doctor.stderr)
         XCTAssertTrue(doctor.stdout.contains("GRANT pg_signal_backend TO \"hoop_broker\""), doctor.stdout)
     }

@@ -193,7 +193,12 @@ final class SessionLifecycleTests: XCTestCase {
     /// kill -9 of the broker: after a restart, no role outlives its session — neither the one a
     /// session had when the broker died, nor one the ledger never heard of.
     func testNoOrphanRoleSurvivesABrokerCrash() throws {
-        let client = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sleep", "1.5"], environment: pg.environment)
+        // The command runs (so the broker has answered) before the broker is killed.
+        let started = FileManager.default.temporaryDirectory.appendingPathComponent("hoopctl-started-\(UUID().uuidString)").path
+        defer { unlink(started) }
+        let client = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sh", "-c", "touch '\(started)'; sleep 1.5"],
+                                           environment: pg.environment)
+        XCTAssertTrue(eventually { FileManager.default.fileExists(atPath: started) }, client.output)
         XCTAssertTrue(try eventually { try pg.sessionRoles().count == 1 })
         let pidText = try String(contentsOfFile: pg.home + "/sandbox/broker.pid", encoding: .utf8)
         let broker = try XCTUnwrap(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))

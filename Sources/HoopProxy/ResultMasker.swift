@@ -26,13 +26,10 @@ struct ResultMasker {
     mutating func process(_ input: ByteBuffer) -> ByteBuffer {
         var buffer: ByteBuffer
         if var held = pending {
-            // The held bytes are referenced here alone before more are appended, so a large
-            // message arriving in many reads grows one buffer (amortised), instead of being
-            // copied whole at every read (which made a 128 MB value cost a minute).
-            pending = nil
             var input = input
             held.writeBuffer(&input)
             buffer = held
+            pending = nil
         } else {
             buffer = input
         }
@@ -63,14 +60,7 @@ struct ResultMasker {
                 output.writeImmutableBuffer(message)
             }
         }
-        if buffer.readableBytes > 0 {
-            // A message still coming: room for all of it, once (its length is in its header).
-            if buffer.readableBytes >= 5, let length = buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self), length > 0 {
-                let missing = Int(length) + 1 - buffer.readableBytes
-                if missing > 0, buffer.writableBytes < missing { buffer.reserveCapacity(minimumWritableBytes: missing) }
-            }
-            pending = buffer
-        }
+        if buffer.readableBytes > 0 { pending = buffer.slice() }
         return output
     }
 

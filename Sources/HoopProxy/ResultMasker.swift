@@ -26,10 +26,12 @@ struct ResultMasker {
     mutating func process(_ input: ByteBuffer) -> ByteBuffer {
         var buffer: ByteBuffer
         if var held = pending {
+            // Held alone before more is appended: a large message arriving in many reads grows
+            // one buffer (amortised) instead of being copied whole at every read.
+            pending = nil
             var input = input
             held.writeBuffer(&input)
             buffer = held
-            pending = nil
         } else {
             buffer = input
         }
@@ -60,7 +62,11 @@ struct ResultMasker {
                 output.writeImmutableBuffer(message)
             }
         }
-        if buffer.readableBytes > 0 { pending = buffer.slice() }
+        if buffer.readableBytes > 0 {
+            // Only the incomplete message is kept: what was sent on is let go of.
+            if buffer.readerIndex > 0 { buffer.discardReadBytes() }
+            pending = buffer
+        }
         return output
     }
 

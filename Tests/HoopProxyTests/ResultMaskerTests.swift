@@ -74,6 +74,29 @@ final class ResultMaskerTests: XCTestCase {
         }
     }
 
+    /// A value of many megabytes arriving in many reads is masked whole, once, and the rows
+    /// around it pass (issue 14: each read used to copy everything held so far).
+    func testALargeValueInManyReadsIsMaskedOnce() throws {
+        let engine = try DetectorEngine(detectors: [Detector(kind: .builtin(.email), strategy: .redact)], hashKey: [1])
+        let big = String(repeating: "a", count: 16 << 20) + " ann@example.com"
+        var stream = rowDescription([("notes", 25)])
+        var parts = [dataRow(["before bo@ex.org"]), dataRow([big]), dataRow(["after"]),
+                     message("C") { $0.writeNullTerminatedString("SELECT 3") }]
+        for index in parts.indices { stream.writeBuffer(&parts[index]) }
+        var masker = ResultMasker(engine: engine)
+        var output = ByteBuffer()
+        while stream.readableBytes > 0 {
+            var piece = masker.process(stream.readSlice(length: min(65_536, stream.readableBytes))!)
+            output.writeBuffer(&piece)
+        }
+        let result = messages(output)
+        XCTAssertEqual(result.map(\.0), ["T", "D", "D", "D", "C"])
+        let row = result[2].1
+        XCTAssertEqual(row.count, 2 + 4 + (16 << 20) + " [redacted]".utf8.count)
+        XCTAssertTrue(row.suffix(" [redacted]".utf8.count).elementsEqual(" [redacted]".utf8))
+        XCTAssertTrue(String(decoding: result[1].1, as: UTF8.self).hasSuffix("before [redacted]"))
+    }
+
     func testAnIntegerColumnIsLeftAloneWhileTextIsNot() throws {
         let engine = try DetectorEngine(detectors: [Detector(kind: .builtin(.creditCard), strategy: .redact)], hashKey: [1])
         var masker = ResultMasker(engine: engine)

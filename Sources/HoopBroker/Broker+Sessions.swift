@@ -271,7 +271,7 @@ extension Broker {
         if let cached = detectorEngines[target] { return cached }
         guard let detectors = policy.targets[target]?.detectors, !detectors.isEmpty else { return nil }
         do {
-            let engine = try DetectorEngine(detectors: detectors, hashKey: try hashKey(for: target))
+            let engine = try DetectorEngine(detectors: detectors)
             detectorEngines[target] = engine
             return engine
         } catch {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HoopPolicy
 import NIOCore
@@ -29,14 +28,12 @@ public final class DetectorEngine: Sendable {
     /// Every value is withheld: what a target gets when its detectors cannot be built.
     private let withholdAll: Bool
     private let customs: [Custom]
-    /// Raw key bytes (SymmetricKey is not Sendable); a key is made per hash.
-    private let hashKey: [UInt8]
 
     /// What replaces a whole value the engine could not scan (fail closed).
     public static let withheld: StaticString = "[withheld]"
     static let redacted: StaticString = "[redacted]"
 
-    public init(detectors: [Detector], hashKey: [UInt8]) throws {
+    public init(detectors: [Detector]) throws {
         var builtins: [(BuiltinDetector, DetectorStrategy)] = [], customs: [Custom] = []
         for detector in detectors {
             switch detector.kind {
@@ -51,7 +48,6 @@ public final class DetectorEngine: Sendable {
         self.builtins = BuiltinScanners(builtins.map(\.0))
         builtinStrategies = builtins.map(\.1)
         self.customs = customs
-        self.hashKey = hashKey
         withholdAll = false
     }
 
@@ -59,7 +55,6 @@ public final class DetectorEngine: Sendable {
         builtins = BuiltinScanners([])
         builtinStrategies = []
         customs = []
-        hashKey = []
         withholdAll = true
     }
 
@@ -153,13 +148,10 @@ public final class DetectorEngine: Sendable {
 
     struct DetectorFailure: Error {}
 
-    private static let hexDigits: StaticString = "0123456789abcdef"
-
     private func replacementLength(_ count: Int, strategy: DetectorStrategy) -> Int {
         switch strategy {
         case .redact: Self.redacted.utf8CodeUnitCount
         case .partial: count
-        case .hash: 16
         }
     }
 
@@ -170,22 +162,11 @@ public final class DetectorEngine: Sendable {
             destination.baseAddress!.copyMemory(from: Self.redacted.utf8Start, byteCount: Self.redacted.utf8CodeUnitCount)
             return Self.redacted.utf8CodeUnitCount
         case .partial(let keep):
-            // As the database's mask_partial: never more than half of the value stays.
+            // As the database's partial masking: never more than half of the value stays.
             let kept = min(keep, found.count / 2)
             destination.baseAddress!.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "*"), count: found.count - kept)
             if kept > 0 { (destination.baseAddress! + (found.count - kept)).copyMemory(from: found.baseAddress! + (found.count - kept), byteCount: kept) }
             return found.count
-        case .hash:
-            // As the database's mask_hash (same key): the first 16 hex digits of HMAC-SHA-256.
-            let mac = HMAC<SHA256>.authenticationCode(for: found, using: SymmetricKey(data: hashKey))
-            let hex = Self.hexDigits.utf8Start
-            var index = 0
-            for byte in mac.prefix(8) {
-                destination[index] = hex[Int(byte >> 4)]
-                destination[index + 1] = hex[Int(byte & 0x0f)]
-                index += 2
-            }
-            return 16
         }
     }
 

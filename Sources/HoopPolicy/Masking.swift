@@ -69,19 +69,18 @@ public enum BuiltinDetector: String, Sendable, CaseIterable {
     case apiKey = "api_key"
 }
 
-/// What a detector puts in place of what it found.
+/// What a detector puts in place of what it found. Never a keyed hash: a session chooses
+/// what goes through the detectors, so a deterministic keyed value would be an oracle.
 public enum DetectorStrategy: Sendable, Hashable, CustomStringConvertible {
     case redact
     case partial(Int)
-    case hash
 
-    public static let spellings = "redact, partial(N) or hash"
+    public static let spellings = "redact or partial(N)"
 
     public var description: String {
         switch self {
         case .redact: return "redact"
         case .partial(let n): return "partial(\(n))"
-        case .hash: return "hash"
         }
     }
 }

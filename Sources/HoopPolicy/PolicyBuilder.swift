@@ -409,6 +409,10 @@ struct PolicyBuilder {
             if let node = fields["strategy"], let text = reader.string(node, "'strategy' of detector '\(name)'") {
                 if let parsed = Self.detectorStrategy(text) {
                     strategy = parsed
+                } else if text == "hash" {
+                    reader.error("detector '\(name)' cannot use 'hash': a session can send text of its choice through the detectors "
+                                 + "(select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle "
+                                 + "for every value it masks; use redact or partial(N)", at: node.location)
                 } else {
                     reader.error("unknown strategy '\(text)' of detector '\(name)'; expected \(DetectorStrategy.spellings)", at: node.location)
                 }
@@ -439,7 +443,6 @@ struct PolicyBuilder {
     static func detectorStrategy(_ text: String) -> DetectorStrategy? {
         switch text {
         case "redact": return .redact
-        case "hash": return .hash
         default: return partialArgument(text).map(DetectorStrategy.partial)
         }
     }

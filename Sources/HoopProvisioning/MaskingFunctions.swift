@@ -1,23 +1,41 @@
 import Crypto
 import HoopPolicy
 
-/// The masking functions `target init` installs in the `hoop` schema, owned by `hoop_owner`.
-/// Deterministic and side-effect free; `mask_hash` alone reads a key, which sessions cannot read.
+/// How masking views compute their columns, and what `target init` installs in the `hoop`
+/// schema (owned by `hoop_owner`): the HMAC key and the write-limit trigger.
+///
+/// A view column is an expression of built-in functions, never a function of ours: PostgreSQL
+/// checks EXECUTE on a view's functions against the caller, so a function a view calls is one
+/// the session can call on input of its choice (for the keyed hash, an oracle). The key is read
+/// by a subquery of the view, which runs with the view owner's privileges; sessions have no
+/// privilege in `hoop` at all.
 public enum MaskingFunctions {
     public static let ownerRole = "hoop_owner"
 
-    /// What reader roles get EXECUTE on.
-    static let signatures = [
+    /// What versions before `hoopctl-masking-2` installed and granted to reader roles: no
+    /// session may call them now, and each is dropped once no remaining view uses it.
+    static let retired = [
         "hoop.mask_email(text)", "hoop.mask_redact(text)", "hoop.mask_partial(text, integer)", "hoop.mask_hash(text)",
     ]
 
-    /// The view column for a masked column.
+    /// The view column for a masked column (`column` is a quoted identifier).
     static func expression(_ mask: MaskingFunction, column: String, type: String) -> String {
+        let value = "\(column)::text"
         switch mask {
-        case .email: return "hoop.mask_email(\(column)::text)"
-        case .redact: return "hoop.mask_redact(\(column)::text)"
-        case .partial(let keep): return "hoop.mask_partial(\(column)::text, \(keep))"
-        case .hash: return "hoop.mask_hash(\(column)::text)"
+        case .email:
+            // a***@example.com: the first character and the domain survive.
+            return "CASE WHEN \(value) IS NULL THEN NULL WHEN strpos(\(value), '@') > 1 "
+                + "THEN left(\(value), 1) || '***' || substr(\(value), strpos(\(value), '@')) ELSE '***' END"
+        case .redact:
+            return "CASE WHEN \(column) IS NULL THEN NULL ELSE '[redacted]'::text END"
+        case .partial(let keep):
+            // Keeps the last `keep` characters, never more than half of the value.
+            return "repeat('*', length(\(value)) - least(\(keep), length(\(value)) / 2)) || right(\(value), least(\(keep), length(\(value)) / 2))"
+        case .hash:
+            // HMAC-SHA-256 (RFC 2104) from built-ins: sha256(outer pad || sha256(inner pad || value)),
+            // the first 16 hex digits. The pads are read once per statement (an InitPlan).
+            return "left(encode(sha256((SELECT k.outer_pad FROM hoop.hash_key k) || sha256((SELECT k.inner_pad FROM hoop.hash_key k) "
+                + "|| convert_to(\(value), 'UTF8'))), 'hex'), 16)"
         case .null: return "NULL::\(type)"
         }
     }
@@ -35,34 +53,6 @@ public enum MaskingFunctions {
         """,
         "ALTER TABLE hoop.hash_key OWNER TO hoop_owner",
         "REVOKE ALL ON hoop.hash_key FROM PUBLIC",
-        // a***@example.com: the first character and the domain survive.
-        """
-        CREATE OR REPLACE FUNCTION hoop.mask_email(value text) RETURNS text
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-        RETURN CASE WHEN strpos(value, '@') > 1
-                    THEN left(value, 1) || '***' || substr(value, strpos(value, '@'))
-                    ELSE '***' END
-        """,
-        """
-        CREATE OR REPLACE FUNCTION hoop.mask_redact(value text) RETURNS text
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-        RETURN '[redacted]'
-        """,
-        // Keeps the last `keep` characters, never more than half of the value.
-        """
-        CREATE OR REPLACE FUNCTION hoop.mask_partial(value text, keep integer) RETURNS text
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-        RETURN repeat('*', length(value) - least(keep, length(value) / 2)) || right(value, least(keep, length(value) / 2))
-        """,
-        // HMAC-SHA-256 (RFC 2104) from built-ins: sha256(outer pad || sha256(inner pad || value)).
-        // SECURITY DEFINER so it can read the key that sessions cannot; a fixed search_path.
-        """
-        CREATE OR REPLACE FUNCTION hoop.mask_hash(value text) RETURNS text
-        LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
-        SET search_path = pg_catalog, pg_temp
-        AS $$ SELECT left(encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to(value, 'UTF8'))), 'hex'), 16)
-              FROM hoop.hash_key k $$
-        """,
         // max_rows_per_write, enforced by the database: each session role's limit (written by the
         // broker, unreadable and unwritable by sessions), checked after every UPDATE and DELETE on
         // the tables write roles reach. Other writers are not session roles: no row, no check.
@@ -91,21 +81,13 @@ public enum MaskingFunctions {
         """,
         "ALTER FUNCTION hoop.enforce_write_limit() OWNER TO hoop_owner",
         "REVOKE ALL ON FUNCTION hoop.enforce_write_limit() FROM PUBLIC",
-    ] + signatures.flatMap { signature in
-        ["ALTER FUNCTION \(signature) OWNER TO hoop_owner", "REVOKE ALL ON FUNCTION \(signature) FROM PUBLIC"]
-    }
+    ]
 
     /// HMAC pads for a 32-byte key: key ⊕ 0x36… and key ⊕ 0x5c…, each a 64-byte block.
     static func pads(key: [UInt8]) -> (inner: [UInt8], outer: [UInt8]) {
         var block = key.count > 64 ? Array(SHA256.hash(data: key)) : key
         block += Array(repeating: 0, count: 64 - block.count)
         return (block.map { $0 ^ 0x36 }, block.map { $0 ^ 0x5c })
-    }
-
-    /// The same HMAC computed here, to test the SQL against.
-    static func hmacHex(key: [UInt8], value: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(value.utf8), using: SymmetricKey(data: key))
-        return Data(mac).map { String(format: "%02x", $0) }.joined().prefix(16).description
     }
 }
 

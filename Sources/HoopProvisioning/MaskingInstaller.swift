@@ -64,6 +64,7 @@ public enum MaskingInstaller {
             }
             try installWriteLimits(db, target: target, catalog: catalog)
             let (dropped, kept) = try dropUnused(db, keeping: Set(roles.map(\.schema)))
+            try retireCallableFunctions(db)
             try revokeUnneededOwnerGrants(db)
             return Result(roles: roles, dropped: dropped, kept: kept, catalog: catalog, systemRelations: try Catalog.systemRelations(db))
         }
@@ -158,6 +159,26 @@ public enum MaskingInstaller {
         for row in excess {
             let table = "\(try db.quoteIdentifier(row[0] ?? "")).\(try db.quoteIdentifier(row[1] ?? ""))"
             try db.execute("REVOKE \(row[2] ?? "") ON \(table) FROM \(MaskingFunctions.ownerRole)")
+        }
+    }
+
+    /// Closes the oracle older versions opened: no role but the owner may call the functions
+    /// their views used, even while a kept version's views still do (those sessions then get
+    /// `permission denied`: failing closed), and each is dropped once no view uses it.
+    private static func retireCallableFunctions(_ db: PostgresConnection) throws {
+        for signature in MaskingFunctions.retired {
+            guard let oid = try db.execute("SELECT to_regprocedure($1)::oid::text", [signature]).scalar else { continue }
+            let grantees = try db.execute("""
+                SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+                FROM pg_proc p, aclexplode(p.proacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                WHERE p.oid = $1::oid AND a.grantee <> p.proowner
+                """, [oid]).rows.compactMap { $0[0] }
+            for grantee in grantees { try db.execute("REVOKE ALL ON FUNCTION \(signature) FROM \(grantee)") }
+            // ACL NULL means the defaults, which include EXECUTE for PUBLIC.
+            try db.execute("REVOKE ALL ON FUNCTION \(signature) FROM PUBLIC")
+            let used = try db.execute("SELECT count(*) FROM pg_depend WHERE refclassid = 'pg_proc'::regclass AND refobjid = $1::oid AND deptype = 'n'",
+                                      [oid]).scalar ?? "1"
+            if used == "0" { try db.execute("DROP FUNCTION \(signature)") }
         }
     }
 

@@ -16,7 +16,7 @@ import HoopPolicy
 /// It also gets USAGE on the sequences of serial columns, which their defaults call.
 public struct MaskingPlan: Sendable {
     /// Bump when the generated SQL changes meaning, so every target gets fresh views.
-    static let scheme = "hoopctl-masking-1"
+    static let scheme = "hoopctl-masking-2"
 
     public let role: Role
     public let tables: [CatalogTable]
@@ -97,10 +97,6 @@ public struct MaskingPlan: Sendable {
             if name != schema {
                 sql.append("COMMENT ON SCHEMA \(schemaName) IS 'hoopctl masking views for role \(role.name), version \(version), part'")
             }
-        }
-        sql.append("GRANT USAGE ON SCHEMA hoop TO \(reader)")
-        for function in MaskingFunctions.signatures {
-            sql.append("GRANT EXECUTE ON FUNCTION \(function) TO \(reader)")
         }
         let writes = role.privileges.filter { $0 != .select }.sorted().map { $0.rawValue.uppercased() }
         var baseSchemasForInsert = Set<String>()

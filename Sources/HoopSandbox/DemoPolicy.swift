@@ -59,7 +59,7 @@ public enum DemoPolicy {
               - jwt
               - api_key
               - { name: phone, strategy: partial(4) }
-              - { name: employee_id, pattern: "EMP-[0-9]{6}", strategy: hash }
+              - { name: employee_id, pattern: "EMP-[0-9]{6}", strategy: partial(3) }
             guardrails:
               ddl: review               # CREATE/ALTER/DROP/TRUNCATE/COMMENT
               dcl: review               # GRANT/REVOKE

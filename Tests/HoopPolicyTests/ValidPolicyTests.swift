@@ -40,7 +40,7 @@ final class ValidPolicyTests: XCTestCase {
         XCTAssertEqual(target.masking[ColumnName(schema: "public", table: "customers", column: "phone")], .hash)
         XCTAssertEqual(target.detectors.map(\.name), ["email", "credit_card", "ssn", "iban", "jwt", "api_key", "phone", "employee_id"])
         XCTAssertEqual(target.detectors.last?.kind, .custom(name: "employee_id", pattern: "EMP-[0-9]{6}"))
-        XCTAssertEqual(target.detectors.last?.strategy, .hash)
+        XCTAssertEqual(target.detectors.last?.strategy, .partial(3))
 
         XCTAssertEqual(target.guardrails.action(for: .ddl), .review)
         XCTAssertEqual(target.guardrails.action(for: .unparseable), .deny)

@@ -1,0 +1,107 @@
+import Foundation
+import HoopTestSupport
+import XCTest
+
+/// Issue 14's attacks on masking, as an analyst with an ordinary read session would make them:
+/// through the proxy with every guardrail open (so the database alone answers) and as a
+/// `direct` role (no proxy at all). The real values come from the admin connection.
+final class RedTeamMaskingTests: XCTestCase {
+    var pg: TestPostgres.Instance!
+
+    override func setUpWithError() throws {
+        pg = try TestPostgres.shared()
+    }
+
+    /// Every guardrail open: what the database lets through is what comes back.
+    func openBroker(direct: Bool = false) throws -> SeparateBroker {
+        try SeparateBroker(pg) { yaml in
+            var yaml = yaml.replacingOccurrences(of: "ddl: review", with: "ddl: allow").replacingOccurrences(of: "admin: deny", with: "admin: allow")
+                .replacingOccurrences(of: "privileged_functions: deny", with: "privileged_functions: allow")
+                .replacingOccurrences(of: "opaque: deny", with: "opaque: allow")
+            if direct { yaml = yaml.replacingOccurrences(of: "direct: false", with: "direct: true") }
+            return yaml
+        }
+    }
+
+    func run(_ script: String, on broker: SeparateBroker) throws -> String {
+        let directory = try TemporaryDirectory("masking-attack")
+        defer { directory.remove() }
+        let file = directory.file("attack.sql")
+        try ("\\set ON_ERROR_STOP 0\n\\pset pager off\n" + script + "\n\\echo --- done\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try broker.hoopctl(["exec", "sandbox", "--quiet", "--reason", "masking red team", "--", "psql", "-X", "-f", file])
+        let output = result.stdout + result.stderr
+        XCTAssertTrue(output.contains("--- done"), "the whole script ran: \(output)")
+        return output
+    }
+
+    func hashKey() throws -> [UInt8] {
+        let text = try String(contentsOfFile: pg.home + "/targets/sandbox.hashkey", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return stride(from: 0, to: text.count, by: 2).map { offset in
+            let start = text.index(text.startIndex, offsetBy: offset)
+            return UInt8(text[start..<text.index(start, offsetBy: 2)], radix: 16)!
+        }
+    }
+
+    /// Item 1: the masking hash is not an oracle. A session that guesses the real phone numbers
+    /// cannot have their masking hash computed, by any function, nor read the key; the view
+    /// itself still shows the hashes (so the search below would find them).
+    func testNoSessionComputesTheMaskingHashOfAChosenInput() throws {
+        let admin = try pg.admin()
+        let phones = try admin.execute("SELECT phone FROM customers ORDER BY id LIMIT 40").rows.compactMap { $0[0] }
+        XCTAssertEqual(phones.count, 40)
+        let key = try hashKey()
+        let hashes = Set(phones.map { HMACReference.hex(key: key, value: $0) })
+        let guesses = "array[" + phones.map { "'\($0)'" }.joined(separator: ", ") + "]"
+        let script = """
+            \\echo --- the view shows hashes
+            select phone from customers order by id limit 40;
+            \\echo --- the function, by every name
+            select hoop.mask_hash(x) from unnest(\(guesses)) x;
+            set search_path = hoop, public;
+            select mask_hash(x) from unnest(\(guesses)) x;
+            reset search_path;
+            select "hoop"."mask_hash"(x::text) from unnest(\(guesses)) x;
+            \\echo --- the key
+            select * from hoop.hash_key;
+            select encode(inner_pad, 'hex') from hoop.hash_key;
+            \\echo --- what a session can call in hoop
+            select 'callable=' || count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+             where n.nspname = 'hoop' and has_function_privilege(p.oid, 'EXECUTE');
+            select 'readable=' || count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             where n.nspname = 'hoop' and has_table_privilege(c.oid, 'SELECT');
+            \\echo --- any function in the database that takes text, on a guess
+            select p.oid::regprocedure from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+             where n.nspname like 'hoop%' and has_function_privilege(p.oid, 'EXECUTE');
+            """
+        for direct in [false, true] {
+            let broker = try openBroker(direct: direct)
+            let output = try run(script, on: broker)
+            let shown = hashes.filter { output.contains($0) }
+            // The view's column is the hash of the real value: the only place these may appear.
+            let viewSection = output.components(separatedBy: "--- the function, by every name").first ?? ""
+            XCTAssertEqual(hashes.filter { viewSection.contains($0) }.count, hashes.count, "the view shows every hash (direct: \(direct))")
+            let rest = String(output.dropFirst(viewSection.count))
+            XCTAssertEqual(hashes.filter { rest.contains($0) }, [], "a hash computed on chosen input (direct: \(direct)): \(rest)")
+            XCTAssertEqual(shown.count, hashes.count)
+            XCTAssertTrue(output.contains("callable=0"), "no hoop function is callable (direct: \(direct)): \(output)")
+            XCTAssertTrue(output.contains("readable=0"), "no hoop table is readable (direct: \(direct)): \(output)")
+            XCTAssertTrue(output.contains("permission denied for schema hoop") || output.contains("permission denied for table hash_key"), output)
+        }
+    }
+
+    /// A detector's `hash` strategy would be an oracle in flight: a session sends chosen text
+    /// (`select 'EMP-' || n ...`) through the same detectors and compares. Policies refuse it.
+    func testAPolicyWithADetectorHashIsRefusedWithTheReason() throws {
+        let directory = try TemporaryDirectory("detector-hash")
+        defer { directory.remove() }
+        let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
+            .replacingOccurrences(of: "strategy: partial(4) }", with: "strategy: hash }")
+        XCTAssertTrue(yaml.contains("strategy: hash }"))
+        try yaml.write(toFile: directory.file("policy.yaml"), atomically: true, encoding: .utf8)
+        let result = try HoopctlBinary.run(["policy", "check", directory.file("policy.yaml")], environment: pg.environment)
+        XCTAssertNotEqual(result.status, 0)
+        let output = result.stdout + result.stderr
+        XCTAssertTrue(output.contains("detector 'phone' cannot use 'hash'") && output.contains("oracle"), output)
+        XCTAssertTrue(output.contains("policy.yaml:54:"), "with its location: \(output)")
+    }
+}

@@ -98,6 +98,12 @@ public final class DetectorEngine: Sendable {
         return true
     }
 
+    /// Whether the detectors find anything in the value (true when it cannot be read: fail closed).
+    public func finds(_ value: UnsafeRawBufferPointer) -> Bool {
+        guard !withholdAll, let matches = try? allMatches(value.bindMemory(to: UInt8.self)) else { return true }
+        return !matches.isEmpty
+    }
+
     /// The value with what the detectors found masked, or nil when nothing was found.
     public func mask(_ value: [UInt8]) -> [UInt8]? {
         var output = ByteBuffer()

@@ -75,6 +75,8 @@ final class ClientConnection: ChannelInboundHandler {
     private var scanner = BackendScanner()
     /// Masks text values in flight when the target has detectors.
     private var masker: ResultMasker?
+    /// The portal the client's last message described (its next Execute needs no Describe of ours).
+    private var describedPortal: String?
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
     /// Client messages held while the upstream connects, a statement waits for the broker's
@@ -612,6 +614,8 @@ final class ClientConnection: ChannelInboundHandler {
     }
 
     private func relay(_ message: FrontendMessage, ticket: ProxyTicket) {
+        let describedBefore = describedPortal
+        if case .flush = message {} else { describedPortal = nil }
         switch message {
         case .query(let sql, let raw):
             guard settled(for: sql, message), let analyses = analyses(of: sql, message, ticket: ticket) else { return }
@@ -675,11 +679,17 @@ final class ClientConnection: ChannelInboundHandler {
                                                                  note: "an Execute of a portal the proxy did not see bound")], ticket: ticket)[0]
             let (entries, resolved) = entries([judged], via: "execute", ticket: ticket)
             sending([judged], tokens: [token], resolution: resolved)
+            if masker != nil, describedBefore != portal {
+                // Rows are masked by their own description, which the client may not have asked for.
+                masker?.expect(.describe(forwarded: false))
+                enqueue(MessageWriter.describePortal(bound.upstream))
+            }
             sent(.execute(token))
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
         case .describe(let kind, let name, let raw):
             let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
             sent(.describe(statement: kind == UInt8(ascii: "S")))
+            if kind == UInt8(ascii: "P") { describedPortal = name }
             enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .close(let kind, let name, let raw):
             let undo = kind == UInt8(ascii: "S") ? names.undoing(statement: name) : names.undoing(portal: name)
@@ -946,6 +956,12 @@ final class ClientConnection: ChannelInboundHandler {
     /// Tells the tracker, and counts the messages that end in ReadyForQuery.
     private func sent(_ request: ResponseTracker.Request) {
         tracker.sent(request)
+        switch request {
+        case .query, .functionCall: masker?.expect(.query)
+        case .sync: masker?.expect(.sync)
+        case .describe: masker?.expect(.describe(forwarded: true))
+        default: break
+        }
         switch request {
         case .query, .functionCall:
             readySent += 1

@@ -1,27 +1,53 @@
 import HoopDetectors
 import NIOCore
 
-/// Rewrites what the server sends so that text values pass the in-flight detectors: the fields
-/// of DataRow messages whose columns are text, and the rows of COPY ... TO STDOUT in text or
-/// CSV format. Everything else passes unchanged. I/O-free: fed the server's bytes in any cuts,
-/// it returns the bytes to send on, holding back only an incomplete message.
+/// Rewrites what the server sends so that every value that can carry data passes the in-flight
+/// detectors: the fields of DataRow, the rows of COPY ... TO STDOUT in text or CSV format,
+/// FunctionCallResponse, NotificationResponse, ParameterStatus, and the text of errors and
+/// notices. I/O-free: fed the server's bytes in any cuts, it returns the bytes to send on,
+/// holding back only an incomplete message.
+///
+/// A DataRow is read by the RowDescription that describes it, never by one that came before for
+/// something else: the proxy sends a Describe of the portal before every Execute the client did
+/// not describe itself (`expect(.describe(forwarded: false))`), and its answer is used here and
+/// not sent on. Rows nothing describes are read as opaque values (fail closed).
+///
+/// Each value is either masked in place (text, and text inside text-format arrays and records,
+/// binary text and jsonb, binary arrays and records rebuilt with their inner lengths fixed) or,
+/// when the detectors find something in a value that cannot be rewritten without corrupting it
+/// (a number, a tsvector, a type of the database's own in binary), withheld whole as NULL.
 struct ResultMasker {
+    /// What the server answers next, in order, as far as row descriptions go.
+    enum Expected: Equatable {
+        /// A simple Query or FunctionCall: its RowDescriptions describe its rows; ends at ReadyForQuery.
+        case query
+        /// A Describe: its RowDescription or NoData is sent on only when the client asked for it.
+        case describe(forwarded: Bool)
+        /// A Sync: ends at ReadyForQuery; an error before it makes the server skip to it.
+        case sync
+    }
+
     let engine: DetectorEngine
     private var pending: ByteBuffer?
-    /// Whether each column of the current result is scanned (nil: no RowDescription seen yet,
-    /// so every field is, as the simple protocol sends text).
-    private var scanned: [Bool]?
+    private var expected: [Expected] = []
+    private var expectedStart = 0
+    /// How each column of the rows that come next is read; nil: nothing describes them.
+    private var columns: [ValueShape]?
     private var copyingOut = false
 
-    /// Types whose values are text in either format: text, varchar, char, name, "char", json,
-    /// jsonb (a version byte then text), xml, unknown.
-    static let textTypes: Set<Int32> = [25, 1043, 1042, 19, 18, 114, 3802, 142, 705]
-    /// Arrays of those, scanned in text format only (a binary array has inner lengths).
-    static let textArrayTypes: Set<Int32> = [1009, 1015, 1014, 1003, 199, 3807, 143]
-    /// Above this, types are the database's own (domains over text, enums): scanned in text format.
-    static let firstUserType: Int32 = 16384
-
     init(engine: DetectorEngine) { self.engine = engine }
+
+    /// Tells the masker what was sent upstream, in order.
+    mutating func expect(_ next: Expected) {
+        if expectedStart > 64, expectedStart * 2 > expected.count {
+            expected.removeFirst(expectedStart)
+            expectedStart = 0
+        }
+        expected.append(next)
+    }
+
+    private var head: Expected? { expectedStart < expected.count ? expected[expectedStart] : nil }
+    private mutating func popHead() { if expectedStart < expected.count { expectedStart += 1 } }
 
     mutating func process(_ input: ByteBuffer) -> ByteBuffer {
         var buffer: ByteBuffer
@@ -44,20 +70,45 @@ struct ResultMasker {
             guard buffer.readableBytes >= length + 1 else { break }
             let message = buffer.readSlice(length: length + 1)!
             switch type {
-            case UInt8(ascii: "T"): rowDescription(message); output.writeImmutableBuffer(message)
+            case UInt8(ascii: "T"), UInt8(ascii: "n"):
+                var forward = true
+                if case .describe(let forwarded) = head {
+                    popHead()
+                    forward = forwarded
+                }
+                columns = type == UInt8(ascii: "T") ? Self.shapes(of: message) : nil
+                if forward { output.writeImmutableBuffer(message) }
             case UInt8(ascii: "D"): dataRow(message, into: &output)
             case UInt8(ascii: "H"):
                 // CopyOutResponse: overall format 0 (text, csv) or 1 (binary; refused before it runs).
                 copyingOut = message.getInteger(at: message.readerIndex + 5, as: UInt8.self) == 0
                 output.writeImmutableBuffer(message)
-            case UInt8(ascii: "d") where copyingOut: copyData(message, into: &output)
-            case UInt8(ascii: "c"), UInt8(ascii: "Z"):
+            case UInt8(ascii: "d") where copyingOut: wholeText(message, from: 5, into: &output)
+            case UInt8(ascii: "C"), UInt8(ascii: "s"), UInt8(ascii: "I"):
                 copyingOut = false
+                columns = nil
+                output.writeImmutableBuffer(message)
+            case UInt8(ascii: "Z"):
+                copyingOut = false
+                columns = nil
+                // Ends the Query or Sync it answers, with whatever the server skipped before it.
+                while let next = head {
+                    popHead()
+                    if next != .describe(forwarded: true), next != .describe(forwarded: false) { break }
+                }
                 output.writeImmutableBuffer(message)
             case UInt8(ascii: "E"), UInt8(ascii: "N"):
+                if type == UInt8(ascii: "E") {
+                    copyingOut = false
+                    columns = nil
+                    // An error in an extended step: the server skips everything up to the Sync.
+                    while case .describe = head { popHead() }
+                }
                 // Errors quote values (`invalid input syntax for type integer: "<a note>"`).
-                if type == UInt8(ascii: "E") { copyingOut = false }
                 errorOrNotice(message, into: &output)
+            case UInt8(ascii: "A"): notification(message, into: &output)
+            case UInt8(ascii: "S"): parameterStatus(message, into: &output)
+            case UInt8(ascii: "V"): functionResult(message, into: &output)
             default:
                 output.writeImmutableBuffer(message)
             }
@@ -70,18 +121,18 @@ struct ResultMasker {
         return output
     }
 
-    private mutating func rowDescription(_ message: ByteBuffer) {
+    /// How each column of a RowDescription is read, by its type and format.
+    static func shapes(of message: ByteBuffer) -> [ValueShape]? {
         var body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
-        guard let count = body.readInteger(as: Int16.self) else { return }
-        var columns: [Bool] = []
+        guard let count = body.readInteger(as: Int16.self) else { return nil }
+        var shapes: [ValueShape] = []
         for _ in 0..<max(0, Int(count)) {
             guard body.readNullTerminatedString() != nil, body.readInteger(as: Int32.self) != nil, body.readInteger(as: Int16.self) != nil,
-                  let type = body.readInteger(as: Int32.self), body.readInteger(as: Int16.self) != nil, body.readInteger(as: Int32.self) != nil,
-                  let format = body.readInteger(as: Int16.self) else { scanned = nil; return }
-            let text = format == 0
-            columns.append(Self.textTypes.contains(type) || (text && (Self.textArrayTypes.contains(type) || type >= Self.firstUserType)))
+                  let type = body.readInteger(as: UInt32.self), body.readInteger(as: Int16.self) != nil, body.readInteger(as: Int32.self) != nil,
+                  let format = body.readInteger(as: Int16.self) else { return nil }
+            shapes.append(ValueShape(type: type, binary: format == 1))
         }
-        scanned = columns
+        return shapes
     }
 
     private func dataRow(_ message: ByteBuffer, into output: inout ByteBuffer) {
@@ -99,32 +150,35 @@ struct ResultMasker {
                 output.writeImmutableBuffer(message)
                 return
             }
-            guard length > 0 else {
-                if rewritten { output.writeInteger(length) }
+            let shape = columns.map { index < $0.count ? $0[index] : .opaque(binary: true) } ?? .opaque(binary: true)
+            guard length > 0, shape != .clear else {
+                if rewritten { output.writeImmutableBuffer(body.getSlice(at: fieldStart, length: 4 + max(0, Int(length)))!) }
+                fields.moveReaderIndex(forwardBy: max(0, Int(length)))
                 continue
             }
-            let scan = scanned.map { index < $0.count && $0[index] } ?? true
-            if scan {
-                // The masked value is written where it goes; the output is rolled back when nothing was found.
-                let mark = output.writerIndex
-                if !rewritten {
-                    output.writeInteger(UInt8(ascii: "D"))
-                    output.writeInteger(Int32(0))
-                    output.writeInteger(count)
-                    output.writeImmutableBuffer(body.getSlice(at: 2, length: fieldStart - 2)!)
-                }
-                let lengthIndex = output.writerIndex
+            // The masked value is written where it goes; the output is rolled back when nothing was found.
+            let mark = output.writerIndex
+            if !rewritten {
+                output.writeInteger(UInt8(ascii: "D"))
                 output.writeInteger(Int32(0))
-                let masked = fields.withUnsafeReadableBytes { engine.mask(UnsafeRawBufferPointer(rebasing: $0.prefix(Int(length))), into: &output) }
-                if masked {
-                    rewritten = true
-                    output.setInteger(Int32(output.writerIndex - lengthIndex - 4), at: lengthIndex)
-                    fields.moveReaderIndex(forwardBy: Int(length))
-                    continue
-                }
-                output.moveWriterIndex(to: mark)
+                output.writeInteger(count)
+                output.writeImmutableBuffer(body.getSlice(at: 2, length: fieldStart - 2)!)
             }
-            if rewritten { output.writeImmutableBuffer(body.getSlice(at: fieldStart, length: 4 + Int(length))!) }
+            let lengthIndex = output.writerIndex
+            output.writeInteger(Int32(0))
+            let value = fields.getSlice(at: fields.readerIndex, length: Int(length))!
+            switch ValueMasker(engine: engine).mask(value, as: shape, into: &output) {
+            case .unchanged:
+                output.moveWriterIndex(to: mark)
+                if rewritten { output.writeImmutableBuffer(body.getSlice(at: fieldStart, length: 4 + Int(length))!) }
+            case .masked:
+                rewritten = true
+                output.setInteger(Int32(output.writerIndex - lengthIndex - 4), at: lengthIndex)
+            case .withheld:
+                rewritten = true
+                output.moveWriterIndex(to: lengthIndex)
+                output.writeInteger(Int32(-1))
+            }
             fields.moveReaderIndex(forwardBy: Int(length))
         }
         guard rewritten else { output.writeImmutableBuffer(message); return }
@@ -162,16 +216,67 @@ struct ResultMasker {
         output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
     }
 
-    private func copyData(_ message: ByteBuffer, into output: inout ByteBuffer) {
-        let row = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
+    /// A message whose bytes from `offset` on are one text (a COPY row).
+    private func wholeText(_ message: ByteBuffer, from offset: Int, into output: inout ByteBuffer) {
+        let text = message.getSlice(at: message.readerIndex + offset, length: message.readableBytes - offset)!
         let start = output.writerIndex
-        output.writeInteger(UInt8(ascii: "d"))
-        output.writeInteger(Int32(0))
-        if row.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) {
+        output.writeImmutableBuffer(message.getSlice(at: message.readerIndex, length: offset)!)
+        if text.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) {
             output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
         } else {
             output.moveWriterIndex(to: start)
             output.writeImmutableBuffer(message)
         }
+    }
+
+    /// NotificationResponse: process id, channel, payload; the two strings masked as text.
+    private func notification(_ message: ByteBuffer, into output: inout ByteBuffer) {
+        nullTerminatedStrings(message, skipping: 4, into: &output)
+    }
+
+    /// ParameterStatus: name and value (`set_config('application_name', notes, false)`).
+    private func parameterStatus(_ message: ByteBuffer, into output: inout ByteBuffer) {
+        nullTerminatedStrings(message, skipping: 0, into: &output)
+    }
+
+    /// A message of fixed bytes then NUL-terminated strings, each masked as text.
+    private func nullTerminatedStrings(_ message: ByteBuffer, skipping fixed: Int, into output: inout ByteBuffer) {
+        var body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
+        let start = output.writerIndex
+        output.writeImmutableBuffer(message.getSlice(at: message.readerIndex, length: 5 + min(fixed, body.readableBytes))!)
+        body.moveReaderIndex(forwardBy: min(fixed, body.readableBytes))
+        var changed = false
+        while body.readableBytes > 0, let end = body.readableBytesView.firstIndex(of: 0) {
+            let text = body.readSlice(length: end - body.readerIndex)!
+            body.moveReaderIndex(forwardBy: 1)
+            if text.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) { changed = true } else { output.writeImmutableBuffer(text) }
+            output.writeInteger(UInt8(0))
+        }
+        guard changed, body.readableBytes == 0 else {
+            output.moveWriterIndex(to: start)
+            output.writeImmutableBuffer(message)
+            return
+        }
+        output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
+    }
+
+    /// FunctionCallResponse: a value of a type the proxy does not know, in a format it does not
+    /// know either: withheld whole (NULL) when the detectors find anything in it.
+    private func functionResult(_ message: ByteBuffer, into output: inout ByteBuffer) {
+        guard let length = message.getInteger(at: message.readerIndex + 5, as: Int32.self), length > 0,
+              let value = message.getSlice(at: message.readerIndex + 9, length: Int(length)) else {
+            output.writeImmutableBuffer(message)
+            return
+        }
+        let mark = output.writerIndex
+        if case .unchanged = ValueMasker(engine: engine).mask(value, as: .opaque(binary: true), into: &output) {
+            output.moveWriterIndex(to: mark)
+            output.writeImmutableBuffer(message)
+            return
+        }
+        output.moveWriterIndex(to: mark)
+        output.writeInteger(UInt8(ascii: "V"))
+        output.writeInteger(Int32(8))
+        output.writeInteger(Int32(-1))
     }
 }

@@ -127,6 +127,12 @@ public enum MessageWriter {
         message(UInt8(ascii: "Q")) { $0.writeNullTerminatedString(sql) }
     }
 
+    /// Describe of a portal: the proxy asks before an Execute the client did not describe, so
+    /// the rows that come back are read by their own description.
+    public static func describePortal(_ name: String) -> ByteBuffer {
+        message(UInt8(ascii: "D")) { $0.writeInteger(UInt8(ascii: "P")); $0.writeNullTerminatedString(name) }
+    }
+
     /// A client's message with its leading names replaced (Parse: statement; Bind: portal and
     /// statement; Execute: portal; Describe and Close: kind byte kept, then the name), the rest
     /// of its bytes as they were. `raw` is a whole message as the decoder returned it.

@@ -104,4 +104,48 @@ final class RedTeamMaskingTests: XCTestCase {
         XCTAssertTrue(output.contains("detector 'phone' cannot use 'hash'") && output.contains("oracle"), output)
         XCTAssertTrue(output.contains("policy.yaml:54:"), "with its location: \(output)")
     }
+
+    /// Every real value a session must never see: the masked columns' values, and what the
+    /// notes hold (addresses, card numbers as written and as bare digits, phone numbers).
+    func realValues() throws -> Set<String> {
+        let admin = try pg.admin()
+        var values = Set(try admin.execute("SELECT email, ssn, card_number, phone FROM customers").rows.flatMap { $0.compactMap { $0 } })
+        let patterns = [#"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"#, #"\b\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{4}\b"#, #"\(\d{3}\) 555-\d{4}"#]
+            .map { try! NSRegularExpression(pattern: $0) }
+        for row in try admin.execute("SELECT notes FROM customers WHERE notes IS NOT NULL").rows {
+            guard let notes = row[0] else { continue }
+            for pattern in patterns {
+                for match in pattern.matches(in: notes, range: NSRange(notes.startIndex..., in: notes)) {
+                    let found = String(notes[Range(match.range, in: notes)!])
+                    values.insert(found)
+                    let digits = found.filter(\.isNumber)
+                    if digits.count >= 13 { values.insert(digits) }
+                }
+            }
+        }
+        return values
+    }
+
+    static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients")
+
+    /// Items 3 and 5: every message that can carry data is masked or withheld, whatever came
+    /// before it, in text and binary formats, never corrupted (the client checks every binary
+    /// array's and record's inner lengths).
+    func testEveryMessageThatCarriesDataIsMaskedWhateverTheClientSkips() throws {
+        let secrets = try realValues()
+        XCTAssertGreaterThan(secrets.count, 4000)
+        let broker = try openBroker()
+        let result = try broker.hoopctl(["exec", "sandbox", "--quiet", "--reason", "masking red team", "--",
+                                         "python3", Self.clients.appendingPathComponent("masking_wire_attacks.py").path])
+        let output = result.stdout + result.stderr
+        XCTAssertEqual(result.status, 0, output)
+        XCTAssertTrue(output.contains("attacks done"), output)
+        // Each attack got values back (masked): a refused or empty attack proves nothing.
+        for attack in ["skipped-describe", "resumed-portal", "binary", "text-shapes", "notify", "parameter-status", "function-call", "psycopg-binary"] {
+            let line = output.split(separator: "\n").first { $0.hasPrefix("=== \(attack) values=") }
+            let count = line.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
+            XCTAssertGreaterThan(count, 0, "\(attack) got nothing back: \(output)")
+        }
+        XCTAssertEqual(MaskingEnforcementTests.occurrences(of: secrets, in: output), [], "real values in the output")
+    }
 }

@@ -65,7 +65,7 @@ final class BrokenPolicyTests: XCTestCase {
         "48-missing-targets": ["1:1: error: missing required key 'targets' (the databases hoopctl brokers)"],
         "49-guardrail-rule-without-match": ["11:11: error: a guardrail rule needs 'tables' or 'functions' to match"],
         "50-admins-wrong-type": ["2:9: error: 'admins' must be a list, found a mapping"],
-        "51-detector-hash-oracle": ["10:63: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
+        "51-detector-hash-oracle": ["10:65: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
     ]
 
     func testEachBrokenFixtureGivesItsExactDiagnostics() throws {

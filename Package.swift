@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
         // What the broker does to a target database: masking views, session roles, the doctor.
         .target(name: "HoopProvisioning", dependencies: [
-            "HoopPolicy", "HoopPostgres", "HoopBrokerAPI",
+            "HoopPolicy", "HoopPostgres", "HoopBrokerAPI", "HoopDetectors",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
@@ -126,7 +126,7 @@ let package = Package(
             "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox"]),
+        .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox", "HoopDetectors", "HoopTestSupport"]),
         .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",

@@ -290,7 +290,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl mcp" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target" h help' -s 'h' -l 'help' -d 'Show help information.'
-complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl target" -eq 1' -fa 'init' -d 'Install the masking functions and the masking views of the current policy (admins).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl target" -eq 1' -fa 'init' -d 'Install the masking views of the current policy (admins).'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl target" -eq 1' -fa 'doctor' -d 'List what would let a session get around masking or guardrails (admins).'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target init" json' -l 'json' -d 'Print one JSON object.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl target init" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF

@@ -243,8 +243,13 @@ extension Broker {
         let tables = plan.tables.map { table in
             VisibleTables.Table(
                 base: "\(table.schema).\(table.name)", view: "\(plan.viewSchema(for: table.schema)).\(table.name)",
-                columns: plan.columns(of: table).map { column, masked in
-                    VisibleTables.Column(column.name, column.type, masked ? .view : scanned && Self.isScannedType(column.type) ? .detector : .clear)
+                columns: plan.columns(of: table).map { column, mask in
+                    let masking: VisibleTables.Masking = switch mask {
+                    case .detect?: .viewDetect
+                    case _?: .view
+                    case nil: scanned && Self.isScannedType(column.type) ? .detector : .clear
+                    }
+                    return VisibleTables.Column(column.name, column.type, masking)
                 })
         }
         // Every relation a name could reach: the target's own tables and the system schemas.

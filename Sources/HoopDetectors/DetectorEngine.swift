@@ -198,3 +198,11 @@ public final class DetectorEngine: Sendable {
         return prefix
     }
 }
+
+extension DetectorEngine {
+    /// The key formats the built-in `api_key` detector knows, in the order it tries them (for
+    /// the database's copy of the detectors).
+    public static var apiKeyFormats: [(prefix: String, minimum: Int, upperDigitsOnly: Bool)] {
+        BuiltinScanners.keyFormats.map { (String(decoding: $0.prefix, as: UTF8.self), $0.minimum, $0.upperDigitsOnly) }
+    }
+}

@@ -100,10 +100,10 @@ extension Ledger {
                 }
 
                 let columns = try Row.fetchAll(db, sql: """
-                    SELECT item, json_group_array(DISTINCT identity), sum(statements), sum(statements * (masking IN ('view', 'detector'))),
+                    SELECT item, json_group_array(DISTINCT identity), sum(statements), sum(statements * (masking IN ('view', 'view-detect', 'detector'))),
                            sum(statements * (masking = 'clear'))
                     FROM lineage WHERE masking != '' AND last >= ? AND first < ?
-                    GROUP BY item HAVING sum(masking IN ('view', 'detector')) > 0 ORDER BY item
+                    GROUP BY item HAVING sum(masking IN ('view', 'view-detect', 'detector')) > 0 ORDER BY item
                     """, arguments: [from, to]).map { row in
                     AuditReport.SensitiveColumn(column: row[0], identities: LedgerCoding.sortedStrings(jsonArray: row[1]), statements: row[2], masked: row[3], clear: row[4])
                 }

@@ -49,7 +49,7 @@ enum LedgerSchema {
                     session     TEXT NOT NULL,
                     fingerprint TEXT NOT NULL,
                     access      TEXT NOT NULL,      -- read | write
-                    masking     TEXT NOT NULL,      -- columns read: view | detector | clear; '' otherwise
+                    masking     TEXT NOT NULL,      -- columns read: view | view-detect | detector | clear; '' otherwise
                     identity    TEXT NOT NULL,
                     target      TEXT NOT NULL,
                     job         TEXT NOT NULL,      -- the session's correlation id, else its command

@@ -59,7 +59,7 @@ extension Ledger {
         let sql = """
             SELECT \(key), json_group_array(DISTINCT identity), json_group_array(DISTINCT job), count(DISTINCT session),
                    sum(statements), json_group_array(DISTINCT fingerprint), min(first), max(last),
-                   sum(statements * (masking IN ('view', 'detector'))), sum(statements * (masking = 'clear')),
+                   sum(statements * (masking IN ('view', 'view-detect', 'detector'))), sum(statements * (masking = 'clear')),
                    sum(statements * (access = 'write'))
             FROM lineage WHERE \(conditions.joined(separator: " AND "))
             GROUP BY \(key) ORDER BY min(first)

@@ -54,7 +54,9 @@ enum AgentTools {
             let parts = line.split(separator: " ")
             guard parts.count == 3, parts[0] == "read", let dot = parts[1].lastIndex(of: ".") else { continue }
             let column = String(parts[1][parts[1].index(after: dot)...]), how = String(parts[2])
-            if masking[column] == nil || how == "view" || (how == "detector" && masking[column] == "clear") { masking[column] = how }
+            // The strongest protection named for the column wins: view, view-detect, detector, clear.
+            let strength = ["clear": 0, "detector": 1, "view-detect": 2, "view": 3]
+            if strength[how, default: 0] >= strength[masking[column] ?? "clear", default: 0] || masking[column] == nil { masking[column] = how }
         }
         do {
             let result = try connection.executeScript(sql)
@@ -68,7 +70,7 @@ enum AgentTools {
             let columns = result.columns.map { ["name": $0, "masking": masking[$0] ?? "unknown"] }
             var answer: [String: Any] = ["command": result.commandTag, "columns": columns, "rows": rows, "row_count": result.rows.count,
                                          "truncated": truncated,
-                                         "masked_columns": result.columns.filter { masking[$0] == "view" || masking[$0] == "detector" }]
+                                         "masked_columns": result.columns.filter { ["view", "view-detect", "detector"].contains(masking[$0] ?? "") }]
             if truncated { answer["note"] = "only \(rows.count) of \(result.rows.count) rows fit the policy's caps (\(catalog.maxRows) rows, \(catalog.maxBytes) bytes)" }
             return try json(answer)
         } catch let error as PostgresError {

@@ -25,8 +25,11 @@ public enum MaskingFunction: Sendable, Hashable, CustomStringConvertible {
     /// Keyed HMAC-SHA-256: deterministic, so joins and GROUP BY still work.
     case hash
     case null
+    /// Free text: the target's detectors, applied by the database in the view, so SQL only
+    /// ever transforms text that is already masked.
+    case detect
 
-    public static let spellings = "email, redact, partial(N), hash or null"
+    public static let spellings = "email, redact, partial(N), hash, null or detect"
 
     public var description: String {
         switch self {
@@ -35,6 +38,7 @@ public enum MaskingFunction: Sendable, Hashable, CustomStringConvertible {
         case .partial(let n): return "partial(\(n))"
         case .hash: return "hash"
         case .null: return "null"
+        case .detect: return "detect"
         }
     }
 }
@@ -82,5 +86,51 @@ public enum DetectorStrategy: Sendable, Hashable, CustomStringConvertible {
         case .redact: return "redact"
         case .partial(let n): return "partial(\(n))"
         }
+    }
+}
+
+/// Custom detector patterns that mean the same to NSRegularExpression (ICU) and to PostgreSQL's
+/// advanced regular expressions: ASCII literals, escaped punctuation, bracket classes of
+/// literals and ranges, groups, and greedy quantifiers. No alternation (ICU takes the first
+/// alternative that matches, PostgreSQL the longest), no class escapes (\d and \w are Unicode in
+/// ICU), no anchors, lookaround, backreferences or lazy quantifiers.
+public enum PortablePattern {
+    /// The first construct outside the portable subset, described; nil when there is none.
+    public static func unportable(_ pattern: String) -> String? {
+        var scalars = Array(pattern.unicodeScalars)[...]
+        var inClass = false
+        var previous: Unicode.Scalar?
+        while let scalar = scalars.popFirst() {
+            defer { previous = scalar }
+            guard scalar.isASCII, scalar.value >= 0x20 else { return "a character outside printable ASCII" }
+            if scalar == "\\" {
+                guard let next = scalars.popFirst() else { return "a trailing backslash" }
+                guard next.isASCII, !next.properties.isAlphabetic, !("0"..."9").contains(next) else { return "the escape \\\(next)" }
+                continue
+            }
+            if inClass {
+                if scalar == "]" { inClass = false }
+                if scalar == "[" { return "a nested class or [: :] in a class" }
+                continue
+            }
+            switch scalar {
+            case "[":
+                inClass = true
+                if scalars.first == "^" { scalars.removeFirst() }
+                if scalars.first == "]" { return "']' first in a class" }
+            case "|": return "alternation (|)"
+            case "^", "$": return "an anchor (\(scalar))"
+            case "(" where scalars.first == "?":
+                if scalars.dropFirst().first != ":" { return "a group of the form (?...)" }
+            case "?", "+", "*", "}":
+                if scalars.first == "?" || scalars.first == "+" { return "a lazy or possessive quantifier" }
+            case "{":
+                guard previous != nil, let close = scalars.firstIndex(of: "}"),
+                      String(String.UnicodeScalarView(scalars[scalars.startIndex..<close])).range(of: #"^[0-9]+(,[0-9]*)?$"#, options: .regularExpression) != nil
+                else { return "a brace that is not a quantifier {n,m}" }
+            default: break
+            }
+        }
+        return inClass ? "an unclosed class" : nil
     }
 }

@@ -143,7 +143,11 @@ struct PolicyBuilder {
             reader.error("\(what) is missing 'roles' (what sessions may do)", at: location)
         }
         let masking = fields["masking"].map { buildMasking($0, target: name) } ?? [:]
-        let detectors = fields["detectors"].map { buildDetectors($0, target: name) } ?? []
+        let declaresFreeText = masking.values.contains(.detect)
+        let detectors = fields["detectors"].map { buildDetectors($0, target: name, inDatabase: declaresFreeText) } ?? []
+        if declaresFreeText, detectors.isEmpty {
+            reader.error("\(what) declares free-text columns ('detect') but has no 'detectors' to mask them with", at: fields["masking"]?.location ?? location)
+        }
         let guardrails = fields["guardrails"].map { buildGuardrails($0, target: name) } ?? .defaults
         let allowBypass = fields["allow_masking_bypass"].flatMap { reader.bool($0, "'allow_masking_bypass' of \(what)") } ?? false
         if allowBypass {
@@ -373,6 +377,7 @@ struct PolicyBuilder {
         case "redact": return .redact
         case "hash": return .hash
         case "null": return .null
+        case "detect": return .detect
         default: return partialArgument(text).map(MaskingFunction.partial)
         }
     }
@@ -385,7 +390,9 @@ struct PolicyBuilder {
         return n
     }
 
-    private func buildDetectors(_ node: Node, target: String) -> [Detector] {
+    /// `inDatabase`: the detectors also run in the database, for columns declared `detect`, so a
+    /// custom pattern must mean the same to PostgreSQL's regular expressions as to ours.
+    private func buildDetectors(_ node: Node, target: String, inDatabase: Bool) -> [Detector] {
         guard let items = reader.list(node, "'detectors' of target '\(target)'") else { return [] }
         let builtins = BuiltinDetector.allCases.map(\.rawValue)
         var detectors: [Detector] = []
@@ -433,6 +440,12 @@ struct PolicyBuilder {
                 _ = try NSRegularExpression(pattern: pattern)
             } catch {
                 reader.error("'pattern' of detector '\(name)' is not a valid regular expression", at: patternNode.location)
+                continue
+            }
+            if inDatabase, let construct = PortablePattern.unportable(pattern) {
+                reader.error("'pattern' of detector '\(name)' uses \(construct), which PostgreSQL's regular expressions read differently; "
+                             + "columns declared 'detect' run the detectors in the database too, so keep to literals, [classes], "
+                             + "groups and the quantifiers ? * + {n,m}", at: patternNode.location)
                 continue
             }
             detectors.append(Detector(kind: .custom(name: name, pattern: pattern), strategy: strategy))

@@ -19,7 +19,7 @@ public enum MaskingFunctions {
     ]
 
     /// The view column for a masked column (`column` is a quoted identifier).
-    static func expression(_ mask: MaskingFunction, column: String, type: String) -> String {
+    static func expression(_ mask: MaskingFunction, column: String, type: String, detectors: [Detector]) -> String {
         let value = "\(column)::text"
         switch mask {
         case .email:
@@ -37,6 +37,7 @@ public enum MaskingFunctions {
             return "left(encode(sha256((SELECT k.outer_pad FROM hoop.hash_key k) || sha256((SELECT k.inner_pad FROM hoop.hash_key k) "
                 + "|| convert_to(\(value), 'UTF8'))), 'hex'), 16)"
         case .null: return "NULL::\(type)"
+        case .detect: return DetectorSQL.call(column: column, detectors: detectors)
         }
     }
 

@@ -42,6 +42,9 @@ public enum MaskingInstaller {
                 try db.execute("GRANT hoop_owner TO CURRENT_USER")
             }
             for statement in MaskingFunctions.installation { try db.execute(statement) }
+            try db.execute(DetectorSQL.function())
+            try db.execute("ALTER FUNCTION \(DetectorSQL.signature) OWNER TO hoop_owner")
+            try db.execute("REVOKE ALL ON FUNCTION \(DetectorSQL.signature) FROM PUBLIC")
             let pads = MaskingFunctions.pads(key: hashKey)
             try db.execute("""
                 INSERT INTO hoop.hash_key (one, inner_pad, outer_pad) VALUES (true, $1::bytea, $2::bytea)

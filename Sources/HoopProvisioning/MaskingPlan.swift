@@ -21,13 +21,21 @@ public struct MaskingPlan: Sendable {
     public let role: Role
     public let tables: [CatalogTable]
     public let masking: [ColumnName: MaskingFunction]
+    /// What columns declared `detect` are masked with in the view.
+    public let detectors: [Detector]
     public let version: String
 
     public init(target: Target, role: Role, catalog: [CatalogTable]) {
         self.role = role
         tables = Catalog.inScope(catalog, of: role)
         masking = target.masking
-        version = MaskingPlan.version(target: target.name, role: role, tables: tables, masking: target.masking)
+        detectors = target.detectors
+        version = MaskingPlan.version(target: target.name, role: role, tables: tables, masking: target.masking, detectors: target.detectors)
+    }
+
+    /// Whether a view of this plan masks free text in the database.
+    var detectsInDatabase: Bool {
+        tables.contains { table in table.columns.contains { masking[ColumnName(schema: table.schema, table: table.name, column: $0.name)] == .detect } }
     }
 
     /// `hoop_<role>_<version>`: the schema of views of `public` tables, and the version's name.
@@ -57,9 +65,9 @@ public struct MaskingPlan: Sendable {
     /// `hoop_r_<role>_<version>`: granted the views; session roles are members of it.
     public var readerRole: String { "hoop_r_\(role.name)_\(version)" }
 
-    /// Each column of the tables in scope, and whether its view masks it.
-    public func columns(of table: CatalogTable) -> [(column: CatalogTable.Column, masked: Bool)] {
-        table.columns.map { ($0, masking[ColumnName(schema: table.schema, table: table.name, column: $0.name)] != nil) }
+    /// Each column of the tables in scope, and how its view masks it (nil: it does not).
+    public func columns(of table: CatalogTable) -> [(column: CatalogTable.Column, mask: MaskingFunction?)] {
+        table.columns.map { ($0, masking[ColumnName(schema: table.schema, table: table.name, column: $0.name)]) }
     }
 
     /// How many columns of the tables in scope are masked.
@@ -69,8 +77,12 @@ public struct MaskingPlan: Sendable {
         }
     }
 
-    static func version(target: String, role: Role, tables: [CatalogTable], masking: [ColumnName: MaskingFunction]) -> String {
+    static func version(target: String, role: Role, tables: [CatalogTable], masking: [ColumnName: MaskingFunction], detectors: [Detector]) -> String {
         var text = "\(scheme)\n\(target)\n\(role.name)\n\(role.privileges.sorted().map(\.rawValue).joined(separator: ","))\n"
+        if masking.values.contains(.detect) {
+            // The detectors are written into the views of declared columns: a change makes new views.
+            text += "detectors " + DetectorSQL.call(column: "c", detectors: detectors) + "\n"
+        }
         for table in tables {
             text += "\(table.schema).\(table.name)->\(table.references.map(\.description).joined(separator: ","))+\(table.sequences.map(\.description).joined(separator: ","))"
             for column in table.columns {
@@ -98,6 +110,9 @@ public struct MaskingPlan: Sendable {
                 sql.append("COMMENT ON SCHEMA \(schemaName) IS 'hoopctl masking views for role \(role.name), version \(version), part'")
             }
         }
+        if detectsInDatabase {
+            sql.append("GRANT EXECUTE ON FUNCTION \(DetectorSQL.signature) TO \(reader)")
+        }
         let writes = role.privileges.filter { $0 != .select }.sorted().map { $0.rawValue.uppercased() }
         var baseSchemasForInsert = Set<String>()
         for table in tables {
@@ -106,7 +121,7 @@ public struct MaskingPlan: Sendable {
             let columns = try table.columns.map { column -> String in
                 let name = try quote(column.name)
                 guard let mask = masking[ColumnName(schema: table.schema, table: table.name, column: column.name)] else { return name }
-                return "\(MaskingFunctions.expression(mask, column: name, type: column.type)) AS \(name)"
+                return "\(MaskingFunctions.expression(mask, column: name, type: column.type, detectors: detectors)) AS \(name)"
             }
             // The view owner (hoop_owner) reads the table; sessions only ever read the view.
             sql.append("GRANT \((["SELECT"] + writes).joined(separator: ", ")) ON \(base) TO \(owner)")

@@ -1,4 +1,5 @@
 import HoopBrokerAPI
+import HoopDetectors
 import HoopPolicy
 import HoopPostgres
 
@@ -164,6 +165,10 @@ public enum TargetDoctor {
                                         + "DROP OWNED BY and DROP ROLE it"))
         }
 
+        // 12. Free text that only the in-flight detectors mask: a transformation in SQL gets past
+        //     them. What they find in a sample, by kind (counts, never values).
+        findings += try undeclaredText(db, target: target, tables: inScope)
+
         // 9. The broker's own admin role: a superuser turns any mistake into every privilege of the cluster.
         if let me = try db.execute("SELECT current_user::text, rolsuper::text FROM pg_roles WHERE rolname = current_user").rows.first,
            me[1] == "true" {
@@ -172,6 +177,40 @@ public enum TargetDoctor {
             findings.append(Finding(severity: .risk, check: "admin-superuser", object: "role \(me[0] ?? "")",
                                     message: "the admin DSN of \(target.name) logs in as superuser \(me[0] ?? ""); give the broker a role that is not one: "
                                         + "CREATE ROLE hoop_broker LOGIN PASSWORD '...'; " + grants.joined(separator: "; ")))
+        }
+        return findings
+    }
+
+    /// Types whose values are free text a session could transform.
+    static func isText(_ type: String) -> Bool {
+        ["text", "character varying", "character", "json", "jsonb", "xml", "citext", "name"].contains { type == $0 || type.hasPrefix($0 + "(") }
+    }
+
+    static let sampleRows = 1000
+
+    private static func undeclaredText(_ db: PostgresConnection, target: Target, tables: [CatalogTable]) throws -> [Finding] {
+        let engine = target.detectors.isEmpty ? nil : try? DetectorEngine(detectors: target.detectors)
+        var findings: [Finding] = []
+        for table in tables {
+            for column in table.columns where isText(column.type)
+            && target.masking[ColumnName(schema: table.schema, table: table.name, column: column.name)] == nil {
+                let name = "\(table.qualifiedName).\(column.name)"
+                var found = "no detectors to sample it with"
+                if let engine {
+                    let sample = try db.execute("SELECT \(try db.quoteIdentifier(column.name))::text FROM \(try db.quoteQualified(table.schema, table.name)) LIMIT \(sampleRows)")
+                    var counts: [String: Int] = [:]
+                    for row in sample.rows {
+                        guard let value = row[0] ?? nil else { continue }
+                        for match in engine.matches(in: Array(value.utf8)) { counts[match.detector, default: 0] += 1 }
+                    }
+                    let rows = sample.rows.count == 1 ? "1 row" : "\(sample.rows.count) rows"
+                    found = counts.isEmpty ? "the detectors find nothing in \(rows)"
+                        : "the detectors find " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + " in \(rows)"
+                }
+                findings.append(Finding(severity: .risk, check: "free-text", object: name,
+                                        message: "\(name) is \(column.type) that only the in-flight detectors mask (a transformation in SQL gets past them); "
+                                            + "\(found): mask it, or declare it (\(name): detect)"))
+            }
         }
         return findings
     }

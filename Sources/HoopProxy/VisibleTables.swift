@@ -7,9 +7,11 @@ import HoopSQL
 /// from the role's masking plan and the target's catalog; I/O-free.
 public struct VisibleTables: Sendable {
     public enum Masking: String, Sendable {
-        /// Replaced by a masking function in the view.
+        /// Replaced by a masking expression in the view.
         case view
-        /// Text the in-flight detectors scan.
+        /// Free text declared `detect`: the detectors applied by the database, in the view.
+        case viewDetect = "view-detect"
+        /// Text the in-flight detectors scan (only on its way out).
         case detector
         case clear
     }

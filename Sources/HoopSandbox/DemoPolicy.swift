@@ -51,6 +51,7 @@ public enum DemoPolicy {
               public.customers.ssn: redact
               public.customers.card_number: partial(4)
               public.customers.phone: hash           # deterministic, so joins still work
+              # public.customers.notes: detect       # free text: the detectors, applied by the database
             detectors:                               # in flight, over any text value
               - email
               - credit_card

@@ -12,13 +12,17 @@ final class RedTeamMaskingTests: XCTestCase {
         pg = try TestPostgres.shared()
     }
 
-    /// Every guardrail open: what the database lets through is what comes back.
-    func openBroker(direct: Bool = false) throws -> SeparateBroker {
+    /// Every guardrail open: what the database lets through is what comes back. `declared`:
+    /// the notes are declared free text (`detect`), masked in their view.
+    func openBroker(direct: Bool = false, declared: Bool = false) throws -> SeparateBroker {
         try SeparateBroker(pg) { yaml in
             var yaml = yaml.replacingOccurrences(of: "ddl: review", with: "ddl: allow").replacingOccurrences(of: "admin: deny", with: "admin: allow")
                 .replacingOccurrences(of: "privileged_functions: deny", with: "privileged_functions: allow")
                 .replacingOccurrences(of: "opaque: deny", with: "opaque: allow")
             if direct { yaml = yaml.replacingOccurrences(of: "direct: false", with: "direct: true") }
+            if declared {
+                yaml = yaml.replacingOccurrences(of: "      public.customers.phone: hash", with: "      public.customers.notes: detect\n      public.customers.phone: hash")
+            }
             return yaml
         }
     }
@@ -147,5 +151,61 @@ final class RedTeamMaskingTests: XCTestCase {
             XCTAssertGreaterThan(count, 0, "\(attack) got nothing back: \(output)")
         }
         XCTAssertEqual(MaskingEnforcementTests.occurrences(of: secrets, in: output), [], "real values in the output")
+    }
+
+    /// Item 2: free text declared `detect` is masked by its view, so no transformation a session
+    /// applies undoes it: each is written as the attacker would undo it too (reverse twice,
+    /// base64 there and back), and run as a direct role (the database alone) and through the
+    /// proxy. The real values are every address, card and phone the notes hold.
+    func testNoTransformationOfADeclaredColumnReturnsARealValue() throws {
+        let secrets = try realValues()
+        let transforms = [
+            "notes", "reverse(reverse(notes))", "replace(replace(notes, '@', ' AT '), ' AT ', '@')",
+            "translate(translate(notes, '@.', '¤¦'), '¤¦', '@.')", "convert_from(decode(encode(convert_to(notes, 'UTF8'), 'base64'), 'base64'), 'UTF8')",
+            "convert_from(notes::bytea, 'UTF8')", "encode(notes::bytea, 'escape')", "notes::varchar(500)", "upper(lower(notes))", "format('%s', notes)",
+            "regexp_replace(notes, '(.)', '\\1', 'g')", "substr(notes, 1, 200) || ''", "left(notes, 40) || right(notes, -40)",
+            "(select string_agg(c, '') from regexp_split_to_table(notes, '') c)", "array_to_string(string_to_array(notes, ' '), ' ')",
+            "lag(notes) over (order by id)", "first_value(notes) over (partition by id)", "string_agg(notes, '|') over (rows between 2 preceding and current row)", "json_build_object('n', notes)::text",
+            "to_jsonb(notes)::text", "(to_json(c.*))::text", "xmlelement(name n, notes)::text", "row(notes)::text", "array[notes]::text",
+            "md5(notes) || notes", "(select notes from customers c2 where c2.id = c.id)", "coalesce(nullif(notes, ''), '')",
+            "overlay(notes placing '' from 1 for 0)", "split_part(notes, ' ', 5)", "substring(notes from '[^ ]+@[^ ]+')",
+            "regexp_replace(notes, '[^0-9 ]', '', 'g')", "replace(notes, ' ', '')",
+        ]
+        var script = ""
+        for (index, transform) in transforms.enumerated() {
+            script += "\\echo --- \(index)\nselect \(transform) from customers c where notes is not null order by id limit 300;\n"
+        }
+        script += "copy (select reverse(reverse(notes)) from customers where notes is not null) to stdout;\n"
+        script += "\\echo --- string_agg\nselect string_agg(notes, ' ') from customers;\n"
+        for direct in [true, false] {
+            let broker = try openBroker(direct: direct, declared: true)
+            let output = try run(script, on: broker)
+            XCTAssertTrue(output.contains("[redacted]") && output.contains("Prefers"), "the notes came back, masked (direct: \(direct)): \(output.prefix(2000))")
+            XCTAssertFalse(output.contains("ERROR"), "every transformation ran (direct: \(direct)): \(output.components(separatedBy: "\n").filter { $0.contains("ERROR") }.prefix(5))")
+            XCTAssertEqual(MaskingEnforcementTests.occurrences(of: secrets, in: output), [], "real values (direct: \(direct))")
+            if !direct {
+                // Lineage says how the column was really protected.
+                let lineage = try broker.records(kind: "statement").flatMap { ($0["body"] as? [String: Any])?["lineage"] as? [String] ?? [] }
+                XCTAssertTrue(lineage.contains("read public.customers.notes view-detect"), "\(Set(lineage))")
+                XCTAssertTrue(lineage.contains("read public.customers.email view"), "\(Set(lineage))")
+                XCTAssertFalse(lineage.contains("read public.customers.notes detector"), "\(Set(lineage))")
+            }
+        }
+    }
+
+    /// `target doctor` names text in scope that only the in-flight detectors mask, with counts
+    /// of what they find in a sample and never a value; a declared column is not named.
+    func testTheDoctorNamesUndeclaredFreeTextWithCountsNeverValues() throws {
+        let secrets = try realValues()
+        let undeclared = try openBroker().hoopctl(["target", "doctor", "sandbox"])
+        let line = try XCTUnwrap(undeclared.stdout.split(separator: "\n").first { $0.contains("free-text: public.customers.notes ") }, undeclared.stdout)
+        XCTAssertTrue(line.hasPrefix("risk"), String(line))
+        let counts = try NSRegularExpression(pattern: #"(\d+) (email|credit_card|phone)"#)
+        XCTAssertEqual(counts.numberOfMatches(in: String(line), range: NSRange(line.startIndex..., in: line)), 3, String(line))
+        XCTAssertTrue(line.contains("public.customers.notes: detect"), String(line))
+        XCTAssertEqual(MaskingEnforcementTests.occurrences(of: secrets, in: undeclared.stdout + undeclared.stderr), [])
+        let declared = try openBroker(declared: true).hoopctl(["target", "doctor", "sandbox"])
+        XCTAssertFalse(declared.stdout.contains("public.customers.notes "), declared.stdout)
+        XCTAssertTrue(declared.stdout.contains("free-text: public.customers.name "), "other text is still named: \(declared.stdout)")
     }
 }

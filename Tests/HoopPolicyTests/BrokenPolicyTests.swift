@@ -29,7 +29,7 @@ final class BrokenPolicyTests: XCTestCase {
         "22-default-ttl-over-max": ["11:22: error: 'default_ttl' of role 'read' (2h) is longer than its 'max_ttl' (1h)"],
         "23-unknown-privilege": ["10:30: error: unknown privilege 'drop'; expected select, insert, update or delete"],
         "24-unqualified-table-pattern": ["8:24: error: table pattern 'customers' must be schema.table, where either part may use '*' (like public.customers or public.*)"],
-        "25-unknown-masking-function": ["11:29: error: unknown masking function 'scramble'; expected email, redact, partial(N), hash or null"],
+        "25-unknown-masking-function": ["11:29: error: unknown masking function 'scramble'; expected email, redact, partial(N), hash, null or detect"],
         "26-bad-partial-argument": ["10:37: error: 'partial(x)' needs a number of characters to keep from 0 to 64, like partial(4)"],
         "27-masking-key-not-a-column": ["10:7: error: masking key 'customers.email' must name a column as schema.table.column (like public.customers.email)"],
         "28-unknown-detector": ["9:24: error: unknown detector 'passport'; expected email, credit_card, ssn, iban, phone, jwt, api_key, or a custom one as { name: NAME, pattern: REGEX }"],
@@ -56,7 +56,7 @@ final class BrokenPolicyTests: XCTestCase {
             "12:18: error: 'max_ttl' of role 'read' must be a duration like 90s, 30m, 8h or 1d, found '1w' (unknown unit 'w')",
             "14:18: error: table pattern 'orders' must be schema.table, where either part may use '*' (like public.customers or public.*)",
             "16:28: error: unknown group 'ops'; groups are: dba",
-            "18:31: error: unknown masking function 'mask'; expected email, redact, partial(N), hash or null",
+            "18:31: error: unknown masking function 'mask'; expected email, redact, partial(N), hash, null or detect",
             "20:58: error: target 'prod' has no role 'owner'; its roles are: read, write",
         ],
         "45-max-session-over-max-ttl": ["14:19: error: 'max_session' of the approval of role 'write' (4h) is longer than the role's 'max_ttl' (1h)"],
@@ -66,6 +66,8 @@ final class BrokenPolicyTests: XCTestCase {
         "49-guardrail-rule-without-match": ["11:11: error: a guardrail rule needs 'tables' or 'functions' to match"],
         "50-admins-wrong-type": ["2:9: error: 'admins' must be a list, found a mapping"],
         "51-detector-hash-oracle": ["10:65: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
+        "52-detect-without-detectors": ["10:7: error: target 'prod' declares free-text columns ('detect') but has no 'detectors' to mask them with"],
+        "53-detect-unportable-pattern": ["13:33: error: 'pattern' of detector 'badge' uses the escape \\d, which PostgreSQL's regular expressions read differently; columns declared 'detect' run the detectors in the database too, so keep to literals, [classes], groups and the quantifiers ? * + {n,m}"],
     ]
 
     func testEachBrokenFixtureGivesItsExactDiagnostics() throws {

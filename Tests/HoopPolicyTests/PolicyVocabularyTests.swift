@@ -52,4 +52,17 @@ final class PolicyVocabularyTests: XCTestCase {
         XCTAssertEqual(closestMatch(to: "acess", in: PolicyBuilder.topLevelKeys), "access")
         XCTAssertNil(closestMatch(to: "colour", in: PolicyBuilder.topLevelKeys))
     }
+
+    /// Custom patterns of targets with declared free text run in PostgreSQL too: only the
+    /// constructs both engines read alike pass.
+    func testPortablePatternsAreTheSubsetBothEnginesReadAlike() {
+        for pattern in ["EMP-[0-9]{6}", "[A-Z]{2}-[0-9]{4,}", "(ab)+c?", "x\\.y", "(?:ab){2}[^ ]*"] {
+            XCTAssertNil(PortablePattern.unportable(pattern), pattern)
+        }
+        let refused = ["a|b": "alternation", "\\d{4}": "escape", "^EMP": "anchor", "a+?": "lazy", "(?=x)": "group", "[[:digit:]]": "nested",
+                       "é": "ASCII", "a{x}": "brace", "[abc": "unclosed"]
+        for (pattern, reason) in refused {
+            XCTAssertTrue(PortablePattern.unportable(pattern)?.contains(reason) ?? false, "\(pattern): \(PortablePattern.unportable(pattern) ?? "nil")")
+        }
+    }
 }

@@ -4,12 +4,13 @@ import HoopBrokerAPI
 extension Hoopctl.TargetCommand {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Install the masking functions and the masking views of the current policy (admins).",
+            abstract: "Install the masking views of the current policy (admins).",
             discussion: """
-                Creates the hoop schema (owned by hoop_owner) with email, redact, partial(N), hash and null \
-                masking, and for each role a schema of security_barrier views, one per table in scope, with \
-                masked columns replaced. Transactional and idempotent: run it again after a policy or schema \
-                change; older versions are dropped once no session uses them.
+                Creates the hoop schema (owned by hoop_owner) with the target's hashing key and the detectors \
+                for declared free text, and for each role a schema of security_barrier views, one per table in \
+                scope, with masked columns replaced (email, redact, partial(N), hash, null, detect) by \
+                expressions sessions cannot call on input of their own. Transactional and idempotent: run it \
+                again after a policy or schema change; older versions are dropped once no session uses them.
                 """)
 
         @Argument(help: "The target.")

@@ -206,7 +206,7 @@ def attack_function_call():
 def attack_psycopg_binary():
     conn = psycopg.connect("", autocommit=True)
     cur = conn.cursor(binary=True)
-    cur.execute("select notes, array[notes, notes], array[array[notes]] from (" + NOTES + ") n")
+    cur.execute("select notes, array[notes, notes], array[array[notes]], row(notes, 1), array[row(notes)] from (" + NOTES + ") n")
     values = 0
     for row in cur.fetchall():
         for value in row:

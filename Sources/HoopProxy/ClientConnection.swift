@@ -960,7 +960,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .query, .functionCall: masker?.expect(.query)
         case .sync: masker?.expect(.sync)
         case .describe: masker?.expect(.describe(forwarded: true))
-        default: break
+        case .parse, .bind, .close, .execute: masker?.expect(.step)
         }
         switch request {
         case .query, .functionCall:

@@ -23,6 +23,9 @@ struct ResultMasker {
         case query
         /// A Describe: its RowDescription or NoData is sent on only when the client asked for it.
         case describe(forwarded: Bool)
+        /// Parse, Bind, Close or Execute: answered by one completion (an error in one makes the
+        /// server skip to the Sync, Queries included).
+        case step
         /// A Sync: ends at ReadyForQuery; an error before it makes the server skip to it.
         case sync
     }
@@ -84,7 +87,12 @@ struct ResultMasker {
                 copyingOut = message.getInteger(at: message.readerIndex + 5, as: UInt8.self) == 0
                 output.writeImmutableBuffer(message)
             case UInt8(ascii: "d") where copyingOut: wholeText(message, from: 5, into: &output)
+            case UInt8(ascii: "1"), UInt8(ascii: "2"), UInt8(ascii: "3"):
+                if head == .step { popHead() }
+                output.writeImmutableBuffer(message)
             case UInt8(ascii: "C"), UInt8(ascii: "s"), UInt8(ascii: "I"):
+                // The end of an Execute, or of one statement of a Query (which goes on to its ReadyForQuery).
+                if head == .step { popHead() }
                 copyingOut = false
                 columns = nil
                 output.writeImmutableBuffer(message)
@@ -94,7 +102,7 @@ struct ResultMasker {
                 // Ends the Query or Sync it answers, with whatever the server skipped before it.
                 while let next = head {
                     popHead()
-                    if next != .describe(forwarded: true), next != .describe(forwarded: false) { break }
+                    if next == .query || next == .sync { break }
                 }
                 output.writeImmutableBuffer(message)
             case UInt8(ascii: "E"), UInt8(ascii: "N"):
@@ -102,7 +110,9 @@ struct ResultMasker {
                     copyingOut = false
                     columns = nil
                     // An error in an extended step: the server skips everything up to the Sync.
-                    while case .describe = head { popHead() }
+                    if let first = head, first != .query {
+                        while let next = head, next != .sync { popHead() }
+                    }
                 }
                 // Errors quote values (`invalid input syntax for type integer: "<a note>"`).
                 errorOrNotice(message, into: &output)

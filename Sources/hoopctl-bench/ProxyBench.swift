@@ -133,6 +133,9 @@ struct ProxyBench {
                        format(rowsProxied / rowsDirect, decimals: 2), "≥ 0.6: \(rowsProxied / rowsDirect >= 0.6 ? "met" : "NOT met")")
         copyReport.print()
         print("ratios and added latency compare runs of this same invocation.\n")
+        try MaskingBench(scratch: scratch, sandbox: sandbox, hoopctlEnvironment: hoopctlEnvironment, adminEnvironment: adminEnvironment)
+            .run(direct: direct, proxied: proxied)
+        print("ratios compare runs of this same invocation.\n")
         direct.end()
         proxied.end()
     }

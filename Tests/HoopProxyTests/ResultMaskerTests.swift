@@ -217,6 +217,23 @@ final class ResultMaskerTests: XCTestCase {
         for index in parts.indices { stream.writeBuffer(&parts[index]) }
         XCTAssertEqual(messages(masker.process(stream)).map(\.0), ["E", "Z", "T", "Z"], "the client's own Describe is answered")
 
+        // An Execute fails; the server skips a Query, our Describe and the next Execute up to the
+        // Sync; then a Query and our Describe for a later Execute are answered in order.
+        for next: ResultMasker.Expected in [.step, .query, .describe(forwarded: false), .step, .sync, .query, .describe(forwarded: false), .step, .sync] {
+            masker.expect(next)
+        }
+        parts = [message("E") { $0.writeInteger(UInt8(ascii: "M")); $0.writeNullTerminatedString("no"); $0.writeInteger(UInt8(0)) },
+                 message("Z") { $0.writeInteger(UInt8(ascii: "I")) },
+                 rowDescription([("q", 25)]), dataRow(["q ann@example.com"]), message("C") { $0.writeNullTerminatedString("SELECT 1") },
+                 message("Z") { $0.writeInteger(UInt8(ascii: "I")) },
+                 rowDescription([("n", 23)]), dataRow(["7"]), message("C") { $0.writeNullTerminatedString("SELECT 1") },
+                 message("Z") { $0.writeInteger(UInt8(ascii: "I")) }]
+        stream = ByteBuffer()
+        for index in parts.indices { stream.writeBuffer(&parts[index]) }
+        let afterError = messages(masker.process(stream))
+        XCTAssertEqual(afterError.map(\.0), ["E", "Z", "T", "D", "C", "Z", "D", "C", "Z"], "the Query's description is sent on, ours is not")
+        XCTAssertEqual(fields(afterError[3].1), ["q [redacted]"])
+
         // Rows nothing describes are opaque: withheld whole when anything is found.
         let rows = dataRow(["mail ann@example.com", "plain"])
         XCTAssertEqual(fields(messages(masker.process(rows))[0].1), [nil, "plain"])

@@ -140,7 +140,7 @@ DECLARE
     chosen_end integer;
 BEGIN
     IF value !~ fast THEN RETURN value; END IF;
-    IF value ~ '[^\x01-\x7f]' THEN
+    IF octet_length(value) <> length(value) THEN
         p := regexp_replace(regexp_replace(regexp_replace(value, '[\u0080-\u07ff]', E'\x01\x01', 'g'),
                                            '[\u0800-\uffff]', E'\x01\x01\x01', 'g'), '[\U00010000-\U0010ffff]', E'\x01\x01\x01\x01', 'g');
     END IF;
@@ -205,7 +205,9 @@ BEGIN
             ch := substr(p, pos, 1);
             a := ascii(ch);
             e := 0;
-            IF a BETWEEN 48 AND 57 AND k_card > 0 THEN
+            -- Each detector first checks, without a regular expression, what its shape needs.
+            IF a BETWEEN 48 AND 57 AND k_card > 0
+               AND ltrim(left(translate(substr(p, pos, 39), ' -', ''), 13), '0123456789') = '' AND n - pos >= 12 THEN
                 t := substring(substr(p, pos, 40) from '^[0-9](?:[ -]?[0-9]){0,19}');
                 digits := regexp_replace(t, '[^0-9]', '', 'g');
                 IF length(digits) BETWEEN 13 AND 19 AND (pos + length(t) > n OR substr(p, pos + length(t), 1) !~ '[A-Za-z0-9_]') THEN
@@ -220,7 +222,7 @@ BEGIN
                     IF total % 10 = 0 AND pos + length(t) > best_e THEN best_e := pos + length(t); best_k := strategies[k_card]; END IF;
                 END IF;
             END IF;
-            IF a BETWEEN 48 AND 57 AND k_ssn > 0 THEN
+            IF a BETWEEN 48 AND 57 AND k_ssn > 0 AND substr(p, pos + 3, 1) = '-' AND substr(p, pos + 6, 1) = '-' THEN
                 t := substr(p, pos, 11);
                 IF t ~ '^[0-9]{3}-[0-9]{2}-[0-9]{4}$' AND (pos = 1 OR substr(p, pos - 1, 1) <> '-')
                    AND (pos + 11 > n OR substr(p, pos + 11, 1) !~ '[A-Za-z0-9_-]')
@@ -230,7 +232,9 @@ BEGIN
                 END IF;
             END IF;
             IF (a BETWEEN 48 AND 57 OR a = 43 OR a = 40) AND k_phone > 0 THEN
-                IF pos = 1 OR substr(p, pos - 1, 1) <> '+' THEN
+                IF (pos = 1 OR substr(p, pos - 1, 1) <> '+')
+                   AND ((a = 40 AND substr(p, pos + 4, 1) = ')') OR (a = 43 AND substr(p, pos + 1, 1) = '1')
+                        OR (a BETWEEN 48 AND 57 AND (substr(p, pos + 3, 1) IN (' ', '.', '-') OR (a = 49 AND substr(p, pos + 1, 1) IN (' ', '.', '-'))))) THEN
                     t := substring(substr(p, pos, 24) from '^(?:\+1[ .-]|1[ .-](?=[0-9(]))?(?:\([0-9]{3}\) ?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}');
                     IF t IS NOT NULL AND (pos + length(t) > n OR NOT (substr(p, pos + length(t), 1) ~ '[A-Za-z0-9_]'
                              OR substr(p, pos + length(t), 2) ~ '^-[0-9]')) THEN

@@ -171,8 +171,13 @@ final class RedTeamMaskingTests: XCTestCase {
             "overlay(notes placing '' from 1 for 0)", "split_part(notes, ' ', 5)", "substring(notes from '[^ ]+@[^ ]+')",
             "regexp_replace(notes, '[^0-9 ]', '', 'g')", "replace(notes, ' ', '')",
         ]
+        // The masked columns, through the same kinds of transformation.
+        let masked = ["email", "ssn", "card_number", "phone"].flatMap { column in
+            ["reverse(reverse(\(column)))", "convert_from(\(column)::bytea, 'UTF8')", "replace(\(column), '-', '')",
+             "to_jsonb(\(column))::text", "array[\(column)]::text", "string_agg(\(column), ',') over (rows between 1 preceding and current row)"]
+        }
         var script = ""
-        for (index, transform) in transforms.enumerated() {
+        for (index, transform) in (transforms + masked).enumerated() {
             script += "\\echo --- \(index)\nselect \(transform) from customers c where notes is not null order by id limit 300;\n"
         }
         script += "copy (select reverse(reverse(notes)) from customers where notes is not null) to stdout;\n"

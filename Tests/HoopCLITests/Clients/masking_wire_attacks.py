@@ -206,7 +206,9 @@ def attack_function_call():
 def attack_psycopg_binary():
     conn = psycopg.connect("", autocommit=True)
     cur = conn.cursor(binary=True)
-    cur.execute("select notes, array[notes, notes], array[array[notes]], row(notes, 1), array[row(notes)] from (" + NOTES + ") n")
+    cur.execute("select notes, array[notes, notes], array[array[notes]], row(notes, 1), array[row(notes)], "
+                "array[email, phone, ssn, card_number], row(email, card_number) "
+                "from customers where id in (select id from (" + NOTES.replace("select notes", "select id, notes") + ") n)")
     values = 0
     for row in cur.fetchall():
         for value in row:

@@ -104,6 +104,13 @@ public final class DetectorEngine: Sendable {
         return !matches.isEmpty
     }
 
+    /// Where the detectors find something (byte ranges, leftmost first); nil when the value
+    /// cannot be read (fail closed).
+    public func ranges(in value: UnsafeRawBufferPointer) -> [Range<Int>]? {
+        guard !withholdAll, let matches = try? allMatches(value.bindMemory(to: UInt8.self)) else { return nil }
+        return matches.map(\.range)
+    }
+
     /// The value with what the detectors found masked, or nil when nothing was found.
     public func mask(_ value: [UInt8]) -> [UInt8]? {
         var output = ByteBuffer()

@@ -53,8 +53,9 @@ public enum GuardrailJudge {
         if facts.bounded == false {
             consider(guardrails.unboundedWrite, rule: "unbounded_write", reason: "UPDATE or DELETE without a WHERE that limits its rows")
         }
-        if detectorsOn, facts.copiesOutBinary {
-            consider(.deny, rule: "detectors", reason: "COPY in binary format cannot be read by the in-flight detectors; use text or csv")
+        if detectorsOn, let unreadable = facts.copyOutUnreadable {
+            consider(.deny, rule: "detectors", reason: "COPY with \(unreadable) cannot be read by the in-flight detectors (an escaped or "
+                     + "doubled character splits what they look for); use text or csv with the default delimiter, quote, escape and encoding")
         }
         if !facts.privilegedFunctions.isEmpty {
             consider(guardrails.privilegedFunctions, rule: "privileged_functions",

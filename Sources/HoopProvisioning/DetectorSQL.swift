@@ -141,8 +141,8 @@ DECLARE
 BEGIN
     IF value !~ fast THEN RETURN value; END IF;
     IF octet_length(value) <> length(value) THEN
-        p := regexp_replace(regexp_replace(regexp_replace(value, '[\u0080-\u07ff]', E'\x01\x01', 'g'),
-                                           '[\u0800-\uffff]', E'\x01\x01\x01', 'g'), '[\U00010000-\U0010ffff]', E'\x01\x01\x01\x01', 'g');
+        p := regexp_replace(regexp_replace(regexp_replace(value, E'[\\u0080-\\u07ff]', E'\x01\x01', 'g'),
+                                           E'[\\u0800-\\uffff]', E'\x01\x01\x01', 'g'), E'[\\U00010000-\\U0010ffff]', E'\x01\x01\x01\x01', 'g');
     END IF;
     n := length(p);
 
@@ -160,7 +160,7 @@ BEGIN
             e := at + 1 + coalesce(length(substring(substr(p, at + 1) from '^[A-Za-z0-9.-]*')), 0);
             WHILE e > at + 1 AND substr(p, e - 1, 1) IN ('.', '-') LOOP e := e - 1; END LOOP;
             IF s < at AND e > at + 1 AND (cardinality(em_e) = 0 OR s >= em_e[cardinality(em_e)])
-               AND substr(p, at + 1, e - at - 1) ~ '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$' THEN
+               AND substr(p, at + 1, e - at - 1) ~ E'^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$' THEN
                 em_s := em_s || s;
                 em_e := em_e || e;
                 i := e;
@@ -235,14 +235,14 @@ BEGIN
                 IF (pos = 1 OR substr(p, pos - 1, 1) <> '+')
                    AND ((a = 40 AND substr(p, pos + 4, 1) = ')') OR (a = 43 AND substr(p, pos + 1, 1) = '1')
                         OR (a BETWEEN 48 AND 57 AND (substr(p, pos + 3, 1) IN (' ', '.', '-') OR (a = 49 AND substr(p, pos + 1, 1) IN (' ', '.', '-'))))) THEN
-                    t := substring(substr(p, pos, 24) from '^(?:\+1[ .-]|1[ .-](?=[0-9(]))?(?:\([0-9]{3}\) ?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}');
+                    t := substring(substr(p, pos, 24) from E'^(?:\\+1[ .-]|1[ .-](?=[0-9(]))?(?:\\([0-9]{3}\\) ?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}');
                     IF t IS NOT NULL AND (pos + length(t) > n OR NOT (substr(p, pos + length(t), 1) ~ '[A-Za-z0-9_]'
                              OR substr(p, pos + length(t), 2) ~ '^-[0-9]')) THEN
                         e := pos + length(t);
                     END IF;
                 END IF;
                 IF e = 0 AND a = 43 AND (pos = 1 OR substr(p, pos - 1, 1) <> '+') THEN
-                    t := substring(substr(p, pos) from '^\+[0-9](?:[ .-]?[0-9])*');
+                    t := substring(substr(p, pos) from E'^\\+[0-9](?:[ .-]?[0-9])*');
                     IF t IS NOT NULL AND length(regexp_replace(t, '[^0-9]', '', 'g')) BETWEEN 8 AND 15
                        AND (pos + length(t) > n OR substr(p, pos + length(t), 1) !~ '[A-Za-z0-9_]') THEN
                         e := pos + length(t);
@@ -278,7 +278,7 @@ BEGIN
                 END IF;
             END IF;
             IF a = 101 AND k_jwt > 0 AND substr(p, pos + 1, 2) = 'yJ' AND (pos = 1 OR substr(p, pos - 1, 1) !~ '[A-Za-z0-9_-]') THEN
-                t := substring(substr(p, pos) from '^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*');
+                t := substring(substr(p, pos) from E'^[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*');
                 IF t IS NOT NULL AND length(split_part(t, '.', 1)) >= 10 AND length(split_part(t, '.', 2)) >= 10 AND pos + length(t) > best_e THEN
                     best_e := pos + length(t); best_k := strategies[k_jwt];
                 END IF;
@@ -358,7 +358,7 @@ BEGIN
         result := result || substring(bytes from previous for m_s[j] - previous);
         len := m_e[j] - m_s[j];
         IF m_k[j] = 'redact' THEN
-            result := result || '\x5b72656461637465645d'::bytea;  -- [redacted]
+            result := result || convert_to('[redacted]', 'UTF8');
         ELSE
             keep := split_part(m_k[j], ':', 2)::integer;
             kept := least(keep, len / 2);

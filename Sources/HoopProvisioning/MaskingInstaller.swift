@@ -34,6 +34,10 @@ public enum MaskingInstaller {
         try db.transaction { db in
             // Two brokers (or a broker and an admin) initialising at once take turns.
             try db.execute("SELECT pg_advisory_xact_lock(hashtext('hoopctl target init'))")
+            // Never wait long on a lock someone else holds (a session's open transaction on a table
+            // whose trigger is rebuilt): while waiting, this transaction holds locks that ending
+            // sessions need. It fails instead, changing nothing, and the next init tries again.
+            try db.execute("SET LOCAL lock_timeout = '5s'")
             if try db.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [MaskingFunctions.ownerRole]).rows.isEmpty {
                 try db.execute("CREATE ROLE hoop_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
             }
@@ -53,6 +57,7 @@ public enum MaskingInstaller {
 
             let catalog = try Catalog.tables(db)
             try checkOwnership(db, target: target, catalog: catalog)
+            try checkMaskedTypes(target: target, catalog: catalog)
             var roles: [RoleSchema] = []
             for role in target.roles.values.sorted(by: { $0.name < $1.name }) {
                 let plan = MaskingPlan(target: target, role: role, catalog: catalog)
@@ -84,11 +89,23 @@ public enum MaskingInstaller {
         let owners = Array(Set(foreign.map(\.owner))).sorted()
         let named = foreign.prefix(5).map { "\($0.table) (owned by \($0.owner))" }.joined(separator: ", ")
             + (foreign.count > 5 ? " and \(foreign.count - 5) more tables" : "")
-        throw OwnershipError(description: "\(user) cannot administer \(named): "
+        throw RefusedSetup(description: "\(user) cannot administer \(named): "
                              + owners.map { "GRANT \($0) TO \(user)" }.joined(separator: "; ") + ", or hand the tables to a role it is a member of")
     }
 
-    public struct OwnershipError: Error, CustomStringConvertible {
+    /// A mask that reads a value's text is refused where that text follows the session's
+    /// settings, before anything is changed.
+    static func checkMaskedTypes(target: Target, catalog: [CatalogTable]) throws {
+        let refused = MaskingPlan.settingDependentMasks(target: target, catalog: catalog)
+        guard !refused.isEmpty else { return }
+        throw RefusedSetup(description: refused.map { "\($0.column) is \($0.type)" }.joined(separator: ", ")
+                             + ": a session's settings (DateStyle, TimeZone, extra_float_digits, ...) decide its text, so "
+                             + refused.map(\.mask.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.joined(separator: "/")
+                             + " would keep or hash characters the session chooses; mask it with redact or null")
+    }
+
+    /// A setup `target init` does not build, and why; nothing was changed.
+    public struct RefusedSetup: Error, CustomStringConvertible {
         public let description: String
     }
 

@@ -77,6 +77,30 @@ public struct MaskingPlan: Sendable {
         }
     }
 
+    /// Types whose text does not depend on the session's settings. The masks that work on a
+    /// value's text (email, partial, hash, detect) are refused on other types: DateStyle,
+    /// IntervalStyle, TimeZone, extra_float_digits, lc_monetary or bytea_output would let a
+    /// session choose which characters `partial(4)` keeps (and hashes would not join).
+    static let settingFreeText: Set<String> = ["text", "character varying", "character", "name", "citext", "smallint", "integer", "bigint",
+                                               "numeric", "uuid", "boolean", "inet", "cidr", "macaddr", "json", "jsonb", "xml"]
+
+    /// The masked columns of the tables in scope whose mask reads a text that a session's
+    /// settings change, with their types.
+    public static func settingDependentMasks(target: Target, catalog: [CatalogTable]) -> [(column: ColumnName, type: String, mask: MaskingFunction)] {
+        var found: [(column: ColumnName, type: String, mask: MaskingFunction)] = []
+        for table in catalog {
+            for column in table.columns {
+                let name = ColumnName(schema: table.schema, table: table.name, column: column.name)
+                guard let mask = target.masking[name], ![.redact, .null].contains(mask) else { continue }
+                var base = column.type
+                while base.hasSuffix("[]") { base.removeLast(2) }
+                if let parenthesis = base.firstIndex(of: "(") { base = String(base[..<parenthesis]) }
+                if !settingFreeText.contains(base) { found.append((name, column.type, mask)) }
+            }
+        }
+        return found.sorted { $0.column < $1.column }
+    }
+
     static func version(target: String, role: Role, tables: [CatalogTable], masking: [ColumnName: MaskingFunction], detectors: [Detector]) -> String {
         var text = "\(scheme)\n\(target)\n\(role.name)\n\(role.privileges.sorted().map(\.rawValue).joined(separator: ","))\n"
         if masking.values.contains(.detect) {

@@ -165,6 +165,13 @@ public enum TargetDoctor {
                                         + "DROP OWNED BY and DROP ROLE it"))
         }
 
+        // 13. A mask that reads a value's text, on a type whose text the session's settings decide.
+        for refused in MaskingPlan.settingDependentMasks(target: target, catalog: catalog) {
+            findings.append(Finding(severity: .risk, check: "masked-type", object: refused.column.description,
+                                    message: "\(refused.column) is \(refused.type), whose text a session's settings decide: \(refused.mask) would "
+                                        + "keep or hash characters the session chooses, so target init refuses it; mask it with redact or null"))
+        }
+
         // 12. Free text that only the in-flight detectors mask: a transformation in SQL gets past
         //     them. What they find in a sample, by kind (counts, never values).
         findings += try undeclaredText(db, target: target, tables: inScope)

@@ -196,8 +196,11 @@ struct ResultMasker {
     }
 
     /// Field types of ErrorResponse and NoticeResponse that carry text a value can end up in:
-    /// message, detail, hint, context, and the names of schema, table, column, type, constraint.
-    static let quotingFields: Set<UInt8> = Set("MDHWstcdn".utf8)
+    /// message, detail, hint, context, internal query, and the names of schema, table, column,
+    /// type, constraint. (The SQLSTATE, severity, positions and the server's source location
+    /// cannot be rewritten without breaking clients; a value reaches them only through a DO
+    /// block, which the opaque guardrail refuses by default.)
+    static let quotingFields: Set<UInt8> = Set("MDHWqstcdn".utf8)
 
     private func errorOrNotice(_ message: ByteBuffer, into output: inout ByteBuffer) {
         var body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5)!
@@ -218,7 +221,13 @@ struct ResultMasker {
             output.writeInteger(UInt8(0))
         }
         output.writeInteger(UInt8(0))
-        guard changed, body.readableBytes == 0 else {
+        finishRebuilt(message, from: start, changed: changed && body.readableBytes == 0, into: &output)
+    }
+
+    /// Ends a message rebuilt from `start`: its length set when something was masked, otherwise
+    /// the message as it came.
+    private func finishRebuilt(_ message: ByteBuffer, from start: Int, changed: Bool, into output: inout ByteBuffer) {
+        guard changed else {
             output.moveWriterIndex(to: start)
             output.writeImmutableBuffer(message)
             return
@@ -231,12 +240,8 @@ struct ResultMasker {
         let text = message.getSlice(at: message.readerIndex + offset, length: message.readableBytes - offset)!
         let start = output.writerIndex
         output.writeImmutableBuffer(message.getSlice(at: message.readerIndex, length: offset)!)
-        if text.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) {
-            output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
-        } else {
-            output.moveWriterIndex(to: start)
-            output.writeImmutableBuffer(message)
-        }
+        let changed = text.withUnsafeReadableBytes { engine.mask($0, into: &output) }
+        finishRebuilt(message, from: start, changed: changed, into: &output)
     }
 
     /// NotificationResponse: process id, channel, payload; the two strings masked as text.
@@ -262,12 +267,7 @@ struct ResultMasker {
             if text.withUnsafeReadableBytes({ engine.mask($0, into: &output) }) { changed = true } else { output.writeImmutableBuffer(text) }
             output.writeInteger(UInt8(0))
         }
-        guard changed, body.readableBytes == 0 else {
-            output.moveWriterIndex(to: start)
-            output.writeImmutableBuffer(message)
-            return
-        }
-        output.setInteger(Int32(output.writerIndex - start - 1), at: start + 1)
+        finishRebuilt(message, from: start, changed: changed && body.readableBytes == 0, into: &output)
     }
 
     /// FunctionCallResponse: a value of a type the proxy does not know, in a format it does not

@@ -7,7 +7,10 @@ enum ValueShape: Equatable {
     case clear
     /// The bytes are text (text types in either format; arrays and records in text format): masked in place.
     case text
-    /// Binary jsonb: a version byte, then text.
+    /// JSON text: masked in place where every match is inside a string, else withheld (a card
+    /// number written as a JSON number cannot become `[redacted]`).
+    case json
+    /// Binary jsonb: a version byte, then JSON text.
     case jsonb
     /// Binary int8 and numeric: their decimal text is scanned (a card number cast to a number).
     case integer, numeric
@@ -16,10 +19,11 @@ enum ValueShape: Equatable {
     /// Anything else: withheld whole when the detectors find something in it.
     case opaque(binary: Bool)
 
-    /// text, varchar, bpchar, name, unknown, json, xml.
-    static let textTypes: Set<UInt32> = [25, 1043, 1042, 19, 705, 114, 142]
-    /// Arrays of those and of jsonb and "char", anonymous records and their arrays: text in text format.
-    static let textFormatStructures: Set<UInt32> = [1009, 1015, 1014, 1003, 1002, 199, 143, 3807, 2249, 2287]
+    /// text, varchar, bpchar, name, unknown, xml.
+    static let textTypes: Set<UInt32> = [25, 1043, 1042, 19, 705, 142]
+    /// Arrays of those and of "char": text in text format, each element a string. (Records and
+    /// arrays of JSON hold values of other types, which a rewrite could break: opaque.)
+    static let textFormatStructures: Set<UInt32> = [1009, 1015, 1014, 1003, 1002, 143]
     /// bool, "char", int2, int4, oid, float4, date, time, timestamp, timestamptz, timetz, interval, uuid.
     static let clearTypes: Set<UInt32> = [16, 18, 21, 23, 26, 700, 1082, 1083, 1114, 1184, 1266, 1186, 2950]
     /// Arrays of text types, of jsonb, int8, numeric and records, read as arrays in binary format.
@@ -27,7 +31,8 @@ enum ValueShape: Equatable {
 
     init(type: UInt32, binary: Bool) {
         if Self.clearTypes.contains(type) { self = .clear; return }
-        if Self.textTypes.contains(type) || type == 3802 && !binary { self = .text; return }
+        if Self.textTypes.contains(type) { self = .text; return }
+        if type == 114 || type == 3802 && !binary { self = .json; return }
         if !binary { self = Self.textFormatStructures.contains(type) ? .text : .opaque(binary: false); return }
         switch type {
         case 3802: self = .jsonb
@@ -53,11 +58,12 @@ struct ValueMasker {
             return .unchanged
         case .text:
             return value.withUnsafeReadableBytes { engine.mask($0, into: &output) } ? .masked : .unchanged
+        case .json:
+            return json(value, into: &output)
         case .jsonb:
             guard value.getInteger(at: value.readerIndex, as: UInt8.self) == 1 else { return opaque(value, binary: true) }
             output.writeInteger(UInt8(1))
-            let text = value.getSlice(at: value.readerIndex + 1, length: value.readableBytes - 1)!
-            return text.withUnsafeReadableBytes { engine.mask($0, into: &output) } ? .masked : .unchanged
+            return json(value.getSlice(at: value.readerIndex + 1, length: value.readableBytes - 1)!, into: &output)
         case .integer:
             guard value.readableBytes == 8, let number = value.getInteger(at: value.readerIndex, as: Int64.self) else { return opaque(value, binary: true) }
             return finds(Array(String(number).utf8)) ? .withheld : .unchanged
@@ -72,6 +78,34 @@ struct ValueMasker {
     }
 
     private func finds(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { engine.finds($0) } }
+
+    /// JSON: in place when every match lies inside one string (the replacement is string
+    /// content too); withheld when one is a number, a key's neighbour or spans tokens.
+    private func json(_ value: ByteBuffer, into output: inout ByteBuffer) -> Outcome {
+        // nil: nothing found; false: a match outside a string, or a value the detectors cannot read.
+        let inside: Bool? = value.withUnsafeReadableBytes { bytes in
+            guard let ranges = engine.ranges(in: bytes) else { return false }
+            guard !ranges.isEmpty else { return nil }
+            // Which bytes are the content of a string: after an opening quote, before its closing one.
+            var content = [Bool](repeating: false, count: bytes.count)
+            var inString = false, escaped = false
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                if inString {
+                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false; continue }
+                    content[index] = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = true
+                }
+            }
+            return ranges.allSatisfy { range in content[range].allSatisfy { $0 } && !bytes[range].contains(UInt8(ascii: "\"")) }
+        }
+        switch inside {
+        case nil: return .unchanged
+        case true?: return value.withUnsafeReadableBytes { engine.mask($0, into: &output) } ? .masked : .unchanged
+        case false?: return .withheld
+        }
+    }
 
     /// Withheld when the detectors find anything in the bytes, or, for a binary value that reads
     /// as an array or a record, in any of its elements (length bytes between elements could hide

@@ -309,11 +309,7 @@ struct ParseTreeWalker {
         } else if fields["filename"] != nil {
             facts.raise(.admin, "COPY to or from a server file")
         } else if fields["is_from"] as? Bool != true {
-            let binary = (fields["options"] as? [Any] ?? []).contains { option in
-                guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any], element["defname"] as? String == "format" else { return false }
-                return (((element["arg"] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String)?.lowercased() == "binary"
-            }
-            if binary { facts.copiesOutBinary = true }
+            facts.copyOutUnreadable = Self.unreadableCopyOptions(fields["options"] as? [Any] ?? [])
         } else if fields["is_from"] as? Bool == true {
             facts.raise(.write, "COPY FROM writes")
             if let target = fields["relation"] as? [String: Any], let name = target["relname"] as? String {
@@ -321,6 +317,26 @@ struct ParseTreeWalker {
             }
         }
         inScope { walker in walker.children(fields) }
+    }
+
+    /// What makes COPY ... TO rows other than the text or CSV the in-flight detectors read:
+    /// binary format, or a delimiter, quote, escape or encoding of the client's choosing (COPY
+    /// escapes or doubles that character inside values, which splits what the detectors look
+    /// for, and any COPY reader puts it back). nil when there is nothing of the kind.
+    static func unreadableCopyOptions(_ options: [Any]) -> String? {
+        var format = "text", chosen: [(name: String, value: String?)] = []
+        for option in options {
+            guard let element = (option as? [String: Any])?["DefElem"] as? [String: Any], let name = element["defname"] as? String else { continue }
+            let value = ((element["arg"] as? [String: Any])?["String"] as? [String: Any])?["sval"] as? String
+            if name == "format" { format = value?.lowercased() ?? format } else { chosen.append((name, value)) }
+        }
+        if format != "text" && format != "csv" { return "format \(format)" }
+        let defaults = ["delimiter": format == "csv" ? "," : "\t", "quote": "\"", "escape": "\""]
+        for option in chosen {
+            if option.name == "encoding" { return "encoding '\(option.value ?? "")'" }
+            if let expected = defaults[option.name], option.value != expected { return "\(option.name) '\(option.value ?? "")'" }
+        }
+        return nil
     }
 
     private mutating func explain(_ fields: [String: Any]) {

@@ -32,8 +32,9 @@ public struct StatementFacts: Sendable, Equatable {
     public var deallocates: String?
     /// Why the class is what it is, for `policy explain` and error messages.
     public var notes: [String] = []
-    /// COPY ... TO in binary format: the in-flight detectors cannot read it.
-    public var copiesOutBinary = false
+    /// COPY ... TO in a form the in-flight detectors cannot read (binary, or a delimiter, quote,
+    /// escape or encoding of the client's choosing): what it is.
+    public var copyOutUnreadable: String?
     /// Settings that decide how SQL is read or who the session is, which this changes (or would
     /// change when a function it creates runs). Always `admin`.
     public var settingChanges: [String] = []
@@ -75,7 +76,7 @@ public struct StatementFacts: Sendable, Equatable {
         searchPath = other.searchPath ?? searchPath
         transaction = other.transaction ?? transaction
         temporaryRelations += other.temporaryRelations
-        copiesOutBinary = copiesOutBinary || other.copiesOutBinary
+        copyOutUnreadable = copyOutUnreadable ?? other.copyOutUnreadable
         if other.statementClass > statementClass { statementClass = other.statementClass }
         for note in other.notes where !notes.contains(note) { notes.append(note) }
         writes += other.writes

@@ -292,15 +292,16 @@ final class ResultMaskerTests: XCTestCase {
             }
         }
         var stream = notice("E", [("S", "ERROR"), ("C", "22P02"), ("M", "invalid input syntax for type integer: \"mail ann@example.com\""),
-                                  ("D", "Key (email)=(bo@ex.org) exists."), ("P", "8")])
+                                  ("D", "Key (email)=(bo@ex.org) exists."), ("q", "select 'ann@example.com'"), ("P", "8")])
         var plain = notice("N", [("S", "NOTICE"), ("C", "00000"), ("M", "nothing here")])
         stream.writeBuffer(&plain)
         var masker = ResultMasker(engine: engine)
         let result = messages(masker.process(stream))
         XCTAssertEqual(result.map(\.0), ["E", "N"])
         let fields = result[0].1.split(separator: 0).map { (Character(UnicodeScalar($0.first!)), String(decoding: $0.dropFirst(), as: UTF8.self)) }
-        XCTAssertEqual(fields.map(\.0), ["S", "C", "M", "D", "P"])
-        XCTAssertEqual(fields.map(\.1), ["ERROR", "22P02", "invalid input syntax for type integer: \"mail [redacted]\"", "Key (email)=([redacted]) exists.", "8"])
+        XCTAssertEqual(fields.map(\.0), ["S", "C", "M", "D", "q", "P"])
+        XCTAssertEqual(fields.map(\.1), ["ERROR", "22P02", "invalid input syntax for type integer: \"mail [redacted]\"", "Key (email)=([redacted]) exists.",
+                                          "select '[redacted]'", "8"])
         XCTAssertEqual(result[0].1.last, 0, "the field list still ends with its terminator")
         XCTAssertEqual(String(decoding: result[1].1, as: UTF8.self), "SNOTICE\u{0}C00000\u{0}Mnothing here\u{0}\u{0}")
     }

@@ -88,7 +88,7 @@ final class StatementFactsTests: XCTestCase {
             XCTAssertEqual(shared.map(\.searchPath), fresh.map(\.searchPath), other)
             XCTAssertEqual(shared.map(\.functions), fresh.map(\.functions), other)
             XCTAssertEqual(shared.map(\.relations), fresh.map(\.relations), other)
-            XCTAssertEqual(shared.map(\.copiesOutBinary), fresh.map(\.copiesOutBinary), other)
+            XCTAssertEqual(shared.map(\.copyOutUnreadable), fresh.map(\.copyOutUnreadable), other)
         }
     }
 }

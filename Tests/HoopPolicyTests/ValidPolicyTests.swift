@@ -113,7 +113,7 @@ final class ReadmePolicyTests: XCTestCase {
         let result = PolicyLoader.parse(yaml: String(readme[start.upperBound..<end.lowerBound]), file: "README.md", baseDirectory: "/")
         XCTAssertEqual(result.diagnostics.map(\.description), [])
         let target = try XCTUnwrap(result.policy?.targets["prod-db"])
-        XCTAssertEqual(target.masking[ColumnName(schema: "public", table: "customers", column: "notes")], .null)
+        XCTAssertEqual(target.masking[ColumnName(schema: "public", table: "customers", column: "notes")], .detect)
         XCTAssertEqual(target.roles["write"]?.approval?.allowSelfApproval, [Principal(kind: .group, name: "dba")])
     }
 }

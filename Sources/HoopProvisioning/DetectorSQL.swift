@@ -89,7 +89,8 @@ CREATE OR REPLACE FUNCTION \#(schema).detect_text(value text, kinds text[], stra
 RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $function$
 DECLARE
-    p text := value;          -- the value with each non-ASCII character as that many \x01 bytes: offsets are byte offsets
+    p text := value;
+    q text;          -- the value with each non-ASCII character as that many \x01 bytes: offsets are byte offsets
     n integer;
     em_s integer[] := '{}';   -- addresses, found first (anchored on their @)
     em_e integer[] := '{}';
@@ -143,6 +144,18 @@ BEGIN
     IF octet_length(value) <> length(value) THEN
         p := regexp_replace(regexp_replace(regexp_replace(value, E'[\\u0080-\\u07ff]', E'\x01\x01', 'g'),
                                            E'[\\u0800-\\uffff]', E'\x01\x01\x01', 'g'), E'[\\U00010000-\\U0010ffff]', E'\x01\x01\x01\x01', 'g');
+    END IF;
+    -- Escape sequences (COPY's and JSON's \n, JSON's \u0001) read as the separators they stand
+    -- for, as the in-flight scanners read them: \\ pairs, \u and four hex digits, a backslash
+    -- and an ASCII character, a backslash before another character alone; q is the same, by
+    -- characters, for the custom patterns.
+    q := value;
+    IF strpos(value, E'\\') > 0 THEN
+        p := regexp_replace(regexp_replace(regexp_replace(p, E'\\\\\\\\', E'\x01\x01', 'g'),
+                 E'\\\\u[0-9A-Fa-f]{4}', E'\x01\x01\x01\x01\x01\x01', 'g'), E'\\\\[\\x01-\\x7f]', E'\x01\x01', 'g');
+        q := regexp_replace(regexp_replace(regexp_replace(regexp_replace(q, E'\\\\\\\\', E'\x01\x01', 'g'),
+                 E'\\\\u[0-9A-Fa-f]{4}', E'\x01\x01\x01\x01\x01\x01', 'g'), E'\\\\[\\x01-\\x7f]', E'\x01\x01', 'g'),
+                 E'\\\\(?=[^\\x01-\\x7f])', E'\x01', 'g');
     END IF;
     n := length(p);
 
@@ -314,12 +327,12 @@ BEGIN
     -- Custom detectors: regular expressions over the value, their matches merged with the built-ins'.
     builtin_count := cardinality(m_s);
     FOR k IN 1 .. coalesce(cardinality(patterns), 0) LOOP
-        CONTINUE WHEN value !~ patterns[k];
+        CONTINUE WHEN q !~ patterns[k];
         c := 1;
         LOOP
-            s := regexp_instr(value, patterns[k], c);
+            s := regexp_instr(q, patterns[k], c);
             EXIT WHEN s = 0;
-            e := regexp_instr(value, patterns[k], c, 1, 1);
+            e := regexp_instr(q, patterns[k], c, 1, 1);
             IF e > s THEN
                 m_s := m_s || (octet_length(substr(value, 1, s - 1)) + 1);
                 m_e := m_e || (octet_length(substr(value, 1, e - 1)) + 1);

@@ -20,6 +20,8 @@ final class DetectorSQLTests: XCTestCase {
         "EMP-123456", "EMP-12345", "xEMP-123456",
         "invoice", "paid", "exp 03/27", "2024-01-15", "v1.2.3", "ext. 141", "Café", "naïve", "漢字", "😀", "é@x.com", "José.x@mail.com",
         "12345", "007", "e", "A", "Z9", "_", "-", "+", "(", ")", ".", "@", "/",
+        // Escape sequences as COPY and JSON write them: read as the separators they stand for.
+        "\\n4111111111111111", "a\\tann@example.com", "\\u00014111 1111 1111 1111", "\\\\", "\\", "\\é", "x\\u004", "\\\\n(415) 555-0100",
     ]
     static let joins = [" ", " ", " ", "", "-", ".", ",", "\n", "@", "(", ")", "+", "_", "é", "1", "a", "A"]
 

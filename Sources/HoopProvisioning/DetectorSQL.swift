@@ -11,9 +11,9 @@ import HoopPolicy
 /// `\x01` bytes, so its offsets are the scanners' byte offsets and every class it tests is
 /// ASCII; the output is rebuilt from the value's own bytes.
 ///
-/// Sessions may call it (a view's functions are checked against the caller): it holds no key
-/// and reads nothing, so on input of their choice it tells them only what the detectors find,
-/// which the proxy's detectors tell them too.
+/// Reader roles get EXECUTE on it (a view's functions are checked against the caller) but no
+/// USAGE on `hoop`, so a session cannot name it; were it reached, it holds no key and reads
+/// nothing: on input of one's choice it tells only what the proxy's detectors tell too.
 public enum DetectorSQL {
     static let signature = "hoop.detect_text(text, text[], text[], text, text, text[], text[])"
 

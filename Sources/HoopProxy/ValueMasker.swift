@@ -5,7 +5,7 @@ import NIOCore
 enum ValueShape: Equatable {
     /// Cannot hold what the detectors look for: booleans, small integers, dates and times, uuids.
     case clear
-    /// The bytes are text (text types in either format; arrays and records in text format): masked in place.
+    /// The bytes are text (text types in either format, arrays of them in text format): masked in place.
     case text
     /// JSON text: masked in place where every match is inside a string, else withheld (a card
     /// number written as a JSON number cannot become `[redacted]`).

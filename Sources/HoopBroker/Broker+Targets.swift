@@ -13,7 +13,7 @@ extension Broker {
         return try await initializeTarget(target, identity: identity)
     }
 
-    /// Installs the masking functions and the current version's views; records what it did.
+    /// Installs the masking views of the current version; records what it did.
     func initializeTarget(_ target: Target, identity: Identity?) async throws(BrokerFailure) -> TargetInitReport {
         let pool = try pool(target.name)
         let key = try hashKey(for: target.name)

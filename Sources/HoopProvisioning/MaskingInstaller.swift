@@ -2,7 +2,7 @@ import Foundation
 import HoopPolicy
 import HoopPostgres
 
-/// `hoopctl target init`: installs the masking functions and, for every role of the target,
+/// `hoopctl target init`: installs the hashing key and the database's detectors and, for every role of the target,
 /// the masking views of the current policy version — all in one transaction, so a failure
 /// leaves the database as it was. Running it again changes nothing; after a policy or schema
 /// change it adds the new version and drops old versions no session uses any more.

@@ -28,7 +28,7 @@ public enum ReviewedStatement {
         var password = [UInt8](repeating: 0, count: 24)
         for index in password.indices { password[index] = UInt8.random(in: 0...255) }
         let secret = Data(password).base64EncodedString()
-        // hoopctl's own roles (hoop_owner owns the masking functions, views and key) are never run as.
+        // hoopctl's own roles (hoop_owner owns the masking views, the detectors and the key) are never run as.
         guard !role.hasPrefix("hoop_"), role != "hoop" else {
             throw Failure(sqlState: "42501", message: "hoopctl: \(role) is hoopctl's own role; reviewed statements never run as it")
         }

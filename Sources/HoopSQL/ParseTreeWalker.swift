@@ -419,7 +419,7 @@ struct ParseTreeWalker {
     /// Those of them that decide how SQL text is read: RESET takes them back to the value the
     /// proxy pinned at login, which is harmless.
     static let lexingSettings: Set<String> = ["client_encoding", "standard_conforming_strings", "backslash_quote"]
-    /// The schema of hoopctl's masking functions: never on a session's search_path, so no
+    /// The schema of hoopctl's key, detectors and limits: never on a session's search_path, so no
     /// unqualified name can resolve into it.
     static let brokerSchema = "hoop"
 

@@ -136,34 +136,37 @@ public final class DetectorEngine: Sendable {
     }
 
     /// Non-overlapping matches, leftmost first, the longest where two start together, in the
-    /// value as a client decodes it: escape sequences (COPY's and JSON's `\n`, JSON's `\u0001`)
-    /// are read as the separators they stand for, so a card after an escaped newline starts a word.
+    /// value as a client decodes it: escape sequences (COPY's and JSON's `\n`, JSON's `\u0001`,
+    /// and both at once) are read as the separators they stand for, so a card after an escaped
+    /// newline starts a word.
     private func allMatches(_ value: UnsafeBufferPointer<UInt8>) throws -> [Found] {
         guard let base = value.baseAddress, memchr(base, 0x5C, value.count) != nil else { return try matchesAsWritten(value) }
         return try Self.withoutEscapes(value).withUnsafeBufferPointer { try matchesAsWritten($0) }
     }
 
     /// The value with each escape sequence as that many 0x01 bytes (a byte no detector reads as
-    /// part of anything), so offsets stay the value's: `\\`, `\u` and four hex digits, a
-    /// backslash and an ASCII character; a backslash before a non-ASCII character alone.
+    /// part of anything), so offsets stay the value's. An escape is a run of backslashes (one
+    /// per layer of encoding: JSON inside COPY text writes `\\n`) and what it escapes: one of
+    /// `bfnrtv"/`, or `u` and four hex digits. A run before anything else is neutral alone, so a
+    /// literal backslash before a card leaves the card whole.
     static func withoutEscapes(_ value: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var copy = Array(value)
         var i = 0
         let n = value.count
+        let escaped = Set("bfnrtv\"/".utf8)
         func isHex(_ byte: UInt8) -> Bool { BuiltinScanners.isDigit(byte) || (byte | 0x20) &- 97 < 6 }
         while i < n {
-            guard value[i] == 0x5C, i + 1 < n else { i += 1; continue }
-            let next = value[i + 1]
-            var length = 1
-            if next == 0x5C {
-                length = 2
-            } else if next == UInt8(ascii: "u"), i + 5 < n, (2...5).allSatisfy({ isHex(value[i + $0]) }) {
-                length = 6
-            } else if next < 0x80 {
-                length = 2
+            guard value[i] == 0x5C else { i += 1; continue }
+            var j = i
+            while j < n, value[j] == 0x5C { j += 1 }
+            var end = j
+            if j < n, escaped.contains(value[j]) {
+                end = j + 1
+            } else if j + 4 < n, value[j] == UInt8(ascii: "u"), (1...4).allSatisfy({ isHex(value[j + $0]) }) {
+                end = j + 5
             }
-            for k in i..<(i + length) { copy[k] = 1 }
-            i += length
+            for k in i..<end { copy[k] = 1 }
+            i = end
         }
         return copy
     }

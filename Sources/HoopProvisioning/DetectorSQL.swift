@@ -90,7 +90,8 @@ RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $function$
 DECLARE
     p text := value;
-    q text;          -- the value with each non-ASCII character as that many \x01 bytes: offsets are byte offsets
+    q text;
+    src text;          -- the value with each non-ASCII character as that many \x01 bytes: offsets are byte offsets
     n integer;
     em_s integer[] := '{}';   -- addresses, found first (anchored on their @)
     em_e integer[] := '{}';
@@ -145,17 +146,36 @@ BEGIN
         p := regexp_replace(regexp_replace(regexp_replace(value, E'[\\u0080-\\u07ff]', E'\x01\x01', 'g'),
                                            E'[\\u0800-\\uffff]', E'\x01\x01\x01', 'g'), E'[\\U00010000-\\U0010ffff]', E'\x01\x01\x01\x01', 'g');
     END IF;
-    -- Escape sequences (COPY's and JSON's \n, JSON's \u0001) read as the separators they stand
-    -- for, as the in-flight scanners read them: \\ pairs, \u and four hex digits, a backslash
-    -- and an ASCII character, a backslash before another character alone; q is the same, by
-    -- characters, for the custom patterns.
+    -- Escape sequences read as the separators they stand for, as the in-flight scanners read
+    -- them: a run of backslashes (one per layer of encoding) and what it escapes, one of
+    -- bfnrtv"/ or u and four hex digits, all neutral; a run before anything else, neutral alone.
+    -- p is done by bytes (for the built-ins), q by characters (for the custom patterns).
     q := value;
     IF strpos(value, E'\\') > 0 THEN
-        p := regexp_replace(regexp_replace(regexp_replace(p, E'\\\\\\\\', E'\x01\x01', 'g'),
-                 E'\\\\u[0-9A-Fa-f]{4}', E'\x01\x01\x01\x01\x01\x01', 'g'), E'\\\\[\\x01-\\x7f]', E'\x01\x01', 'g');
-        q := regexp_replace(regexp_replace(regexp_replace(regexp_replace(q, E'\\\\\\\\', E'\x01\x01', 'g'),
-                 E'\\\\u[0-9A-Fa-f]{4}', E'\x01\x01\x01\x01\x01\x01', 'g'), E'\\\\[\\x01-\\x7f]', E'\x01\x01', 'g'),
-                 E'\\\\(?=[^\\x01-\\x7f])', E'\x01', 'g');
+        FOR pass IN 1 .. 2 LOOP
+            src := CASE pass WHEN 1 THEN p ELSE value END;
+            len := length(src);
+            t := '';
+            i := 1;
+            LOOP
+                at := strpos(substr(src, i), E'\\');
+                EXIT WHEN at = 0;
+                at := i + at - 1;
+                j := at;
+                WHILE j <= len AND substr(src, j, 1) = E'\\' LOOP j := j + 1; END LOOP;
+                IF j <= len AND strpos('bfnrtv"/', substr(src, j, 1)) > 0 THEN
+                    e := j + 1;
+                ELSIF j + 4 <= len AND substr(src, j, 5) ~ '^u[0-9A-Fa-f]{4}$' THEN
+                    e := j + 5;
+                ELSE
+                    e := j;
+                END IF;
+                t := t || substr(src, i, at - i) || repeat(E'\x01', e - at);
+                i := e;
+            END LOOP;
+            t := t || substr(src, i);
+            IF pass = 1 THEN p := t; ELSE q := t; END IF;
+        END LOOP;
     END IF;
     n := length(p);
 

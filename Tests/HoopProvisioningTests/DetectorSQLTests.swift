@@ -22,6 +22,7 @@ final class DetectorSQLTests: XCTestCase {
         "12345", "007", "e", "A", "Z9", "_", "-", "+", "(", ")", ".", "@", "/",
         // Escape sequences as COPY and JSON write them: read as the separators they stand for.
         "\\n4111111111111111", "a\\tann@example.com", "\\u00014111 1111 1111 1111", "\\\\", "\\", "\\é", "x\\u004", "\\\\n(415) 555-0100",
+        "\\4111111111111111", "\\(415) 555-0100", "\\\\\\\"ann@example.com", "\\\\u0001123-45-6789", "\\/", "\\u0040", "\\q",
     ]
     static let joins = [" ", " ", " ", "", "-", ".", ",", "\n", "@", "(", ")", "+", "_", "é", "1", "a", "A"]
 

@@ -4,6 +4,7 @@ syntax an in-place rewrite would break (a card number as a JSON number, in a rec
 came back; the test searches it for real values."""
 import csv
 import io
+import json
 
 import psycopg
 
@@ -40,6 +41,26 @@ with psycopg.connect("", autocommit=True) as conn:
         for row in cur.fetchall():
             for value in row:  # psycopg decodes the JSON: invalid JSON would raise here
                 print(f"json escaped binary={binary}: {value!r}")
+
+    # Round 11: JSON inside COPY text (each JSON escape's backslash escaped again), JSON inside
+    # arrays and records, and a literal backslash before a card in plain text.
+    # A newline (or \x01, or a backslash) right before each card, phone and address.
+    def before_values(glue):
+        return f"replace(replace(replace(notes, 'card ', 'card' || {glue}), 'line ', 'line' || {glue}), 'to ', 'to' || {glue})"
+    newlines, controls, backslashes = before_values("chr(10)"), before_values("chr(1)"), before_values("'\\'")
+    layered = f"select to_json({newlines}), json_build_array({controls}) from ({NOTES}) n"
+    with conn.cursor() as cur, cur.copy(f"copy ({layered}) to stdout") as copy:
+        copy.set_types(["text", "text"])
+        for row in copy.rows():
+            for value in row:
+                print(f"copy json row: {json.loads(value)!r}")  # the client undoes both layers
+    for binary in (False, True):
+        cur = conn.cursor(binary=binary)
+        cur.execute(f"select array[to_json({newlines})], row(to_json({controls}))::text, {backslashes}, "
+                    f"array[{backslashes}] from ({NOTES}) n")
+        for row in cur.fetchall():
+            for value in row:
+                print(f"layered binary={binary}: {value!r}")
 
     # A card number where JSON holds a number, a record an int8: they must decode.
     card = "4535280542323534"

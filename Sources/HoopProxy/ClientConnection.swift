@@ -953,24 +953,24 @@ final class ClientConnection: ChannelInboundHandler {
         return (0..<Int(count)).compactMap { _ in buffer.readInteger(as: Int32.self) }
     }
 
-    /// Tells the tracker, and counts the messages that end in ReadyForQuery.
+    /// Tells the tracker and the masker, and counts the messages that end in ReadyForQuery.
     private func sent(_ request: ResponseTracker.Request) {
         tracker.sent(request)
         switch request {
-        case .query, .functionCall: masker?.expect(.query)
-        case .sync: masker?.expect(.sync)
-        case .describe: masker?.expect(.describe(forwarded: true))
-        case .parse, .bind, .close, .execute: masker?.expect(.step)
-        }
-        switch request {
         case .query, .functionCall:
+            masker?.expect(.query)
             readySent += 1
             pendingNames.append(.ready(sync: false))
         case .sync:
+            masker?.expect(.sync)
             readySent += 1
             pendingNames.append(.ready(sync: true))
             extendedSinceSync = false
-        default:
+        case .describe:
+            masker?.expect(.describe(forwarded: true))
+            extendedSinceSync = true
+        case .parse, .bind, .close, .execute:
+            masker?.expect(.step)
             extendedSinceSync = true
         }
     }

@@ -128,6 +128,7 @@ let package = Package(
         ]),
         .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox", "HoopDetectors", "HoopTestSupport"]),
         .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy"]),
+        .testTarget(name: "HoopMCPTests", dependencies: ["HoopMCP"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
             .product(name: "Logging", package: "swift-log"),

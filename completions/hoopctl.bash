@@ -267,7 +267,7 @@ _hoopctl_serve() {
 
 _hoopctl_exec() {
     repeating_flags=()
-    non_repeating_flags=(--no-wait --quiet --version -h --help)
+    non_repeating_flags=(--no-wait --quiet --pass-token --version -h --help)
     repeating_options=()
     non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file)
     __hoopctl_offer_flags_options -1
@@ -301,7 +301,7 @@ _hoopctl_exec() {
 
 _hoopctl_connect() {
     repeating_flags=()
-    non_repeating_flags=(--no-wait --quiet --version -h --help)
+    non_repeating_flags=(--no-wait --quiet --pass-token --version -h --help)
     repeating_options=()
     non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file --client)
     __hoopctl_offer_flags_options 1

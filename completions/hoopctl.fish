@@ -37,9 +37,9 @@ function __hoopctl_parse_tokens -S
         case 'serve'
             __hoopctl_parse_subcommand 0 'config=' 'proxy-port=' 'ledger-sync=' 'log-level=' 'version' 'h/help'
         case 'exec'
-            __hoopctl_parse_subcommand -r 2 'role=' 'reason=' 'ttl=' 'request=' 'wait=' 'no-wait' 'quiet' 'correlation-id=' 'token-file=' 'version' 'h/help'
+            __hoopctl_parse_subcommand -r 2 'role=' 'reason=' 'ttl=' 'request=' 'wait=' 'no-wait' 'quiet' 'pass-token' 'correlation-id=' 'token-file=' 'version' 'h/help'
         case 'connect'
-            __hoopctl_parse_subcommand 1 'role=' 'reason=' 'ttl=' 'request=' 'wait=' 'no-wait' 'quiet' 'correlation-id=' 'token-file=' 'client=' 'version' 'h/help'
+            __hoopctl_parse_subcommand 1 'role=' 'reason=' 'ttl=' 'request=' 'wait=' 'no-wait' 'quiet' 'pass-token' 'correlation-id=' 'token-file=' 'client=' 'version' 'h/help'
         case 'sessions'
             __hoopctl_parse_subcommand 0 'active' 'json' 'token-file=' 'version' 'h/help'
         case 'revoke'
@@ -205,6 +205,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" wait' -l 'wait' -d 'How long to wait for an approval before giving up (the request stays pending).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" no-wait' -l 'no-wait' -d 'Do not wait for an approval: print the request id and exit 75.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" quiet' -l 'quiet' -d 'Do not print the session line on standard error.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" pass-token' -l 'pass-token' -d 'Hand the command your broker token as $HOOPCTL_TOKEN. By default the command gets a database session and nothing of your identity: $HOOPCTL_TOKEN is removed from its environment.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" correlation-id' -l 'correlation-id' -d 'Groups the sessions of one job in the ledger (default: $HOOPCTL_CORRELATION_ID, which the command inherits).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl exec" version' -l 'version' -d 'Show the version.'
@@ -216,6 +217,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" wait' -l 'wait' -d 'How long to wait for an approval before giving up (the request stays pending).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" no-wait' -l 'no-wait' -d 'Do not wait for an approval: print the request id and exit 75.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" quiet' -l 'quiet' -d 'Do not print the session line on standard error.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" pass-token' -l 'pass-token' -d 'Hand the command your broker token as $HOOPCTL_TOKEN. By default the command gets a database session and nothing of your identity: $HOOPCTL_TOKEN is removed from its environment.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" correlation-id' -l 'correlation-id' -d 'Groups the sessions of one job in the ledger (default: $HOOPCTL_CORRELATION_ID, which the command inherits).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl connect" client' -l 'client' -d 'The client program to run (psql, pgcli, or any program that reads the PG* variables).' -rfka ''

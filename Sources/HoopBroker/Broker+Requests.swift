@@ -15,6 +15,58 @@ struct PendingRequest: Sendable {
     var normalizedStatement: String?
     /// The bearer token it was asked with: revoking the token withdraws it.
     var tokenID: String?
+    /// Who issued that token, nearest first: none of them decides it.
+    var requesterIssuers: [String] = []
+    /// When that token expires: the request goes with it.
+    var identityExpiresAt: Date?
+}
+
+extension PendingRequest {
+    /// Under a new rule: only the votes of `voters` count, the request lives as long as the
+    /// new rule says from its creation, and it is approved only if the new rule is satisfied
+    /// (an approval keeps its deadline, never a later one).
+    mutating func reroute(to rule: ApprovalRule, keeping voters: Set<String>) {
+        self.rule = rule
+        approvals = approvals.filter { voters.contains($0.key) }
+        info.votes = info.votes.filter { $0.verdict != "approve" || voters.contains($0.approver) }
+        info.approvers = rule.from.map(\.description)
+        info.needed = rule.count
+        info.everyGroup = rule.everyGroup
+        info.expiresAt = info.createdAt.addingTimeInterval(TimeInterval(rule.requestTTL.seconds))
+        guard info.state == .approved || info.state == .pending else { return }
+        if rule.isSatisfied(by: Array(approvals.values)) {
+            let latest = Date().addingTimeInterval(TimeInterval(rule.approvalTTL.seconds))
+            info.approvalExpiresAt = min(info.approvalExpiresAt ?? latest, latest)
+            info.state = .approved
+        } else {
+            info.approvalExpiresAt = nil
+            info.state = .pending
+        }
+    }
+}
+
+extension RequestBody {
+    /// The rule's settings, as `created` and `rerouted` records keep them.
+    mutating func keep(_ rule: ApprovalRule) {
+        approvers = rule.from.map(\.description)
+        needed = rule.count
+        everyGroup = rule.everyGroup
+        requestTTLSeconds = Int(rule.requestTTL.seconds)
+        approvalTTLSeconds = Int(rule.approvalTTL.seconds)
+        maxSessionSeconds = rule.maxSession.map { Int($0.seconds) }
+        allowSelfApproval = rule.allowSelfApproval.map(\.description)
+    }
+
+    /// The rule a record kept; settings it lacks (records of older brokers) from `fallback`.
+    func rule(fallback: ApprovalRule?) -> ApprovalRule {
+        func principals(_ names: [String]?) -> [Principal]? { names.map { $0.compactMap { try? Principal(parsing: $0) } } }
+        return ApprovalRule(from: principals(approvers) ?? fallback?.from ?? [], count: needed ?? fallback?.count ?? 1,
+                            everyGroup: everyGroup ?? fallback?.everyGroup ?? false,
+                            requestTTL: requestTTLSeconds.map { TimeSpan(seconds: Int64($0)) } ?? fallback?.requestTTL ?? ApprovalRule.defaultRequestTTL,
+                            approvalTTL: approvalTTLSeconds.map { TimeSpan(seconds: Int64($0)) } ?? fallback?.approvalTTL ?? ApprovalRule.defaultApprovalTTL,
+                            maxSession: maxSessionSeconds.map { TimeSpan(seconds: Int64($0)) } ?? (requestTTLSeconds == nil ? fallback?.maxSession : nil),
+                            allowSelfApproval: principals(allowSelfApproval) ?? fallback?.allowSelfApproval ?? [])
+    }
 }
 
 extension Broker {
@@ -53,8 +105,12 @@ extension Broker {
                                   requestKind: info.kind, expiresAt: Broker.iso(info.expiresAt), binding: info.binding,
                                   approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup)
         created.token = identity.tokenID
+        created.keep(rule)
+        created.issuers = identity.issuers.isEmpty ? nil : identity.issuers
+        created.identityExpiresAt = identity.expiresAt.map(Broker.iso)
         try record(identityEntries(identity) + [LedgerEntry(created, identity: info.requester, target: target.name, time: now)])
-        requests[id] = PendingRequest(info: info, rule: rule, tokenID: identity.tokenID)
+        requests[id] = PendingRequest(info: info, rule: rule, tokenID: identity.tokenID, requesterIssuers: identity.issuers,
+                                      identityExpiresAt: identity.expiresAt)
         logger.info("request created", metadata: ["request": "\(id)", "requester": "\(info.requester)", "role": "\(role.name)"])
         notify(.requestCreated, info)
         return info
@@ -109,6 +165,17 @@ extension Broker {
         case .approved, .denied:
             throw BrokerFailure(.invalid, "request \(request.info.id) was \(request.info.state.rawValue) already")
         }
+        guard identity.principal.kind == .user else {
+            throw BrokerFailure(.denied, "\(identity) may not decide request \(request.info.id): a service decides nothing, approvals are made by people")
+        }
+        if me != request.info.requester,
+           Identity.actsFor((me, identity.issuers), (request.info.requester, request.requesterIssuers)) {
+            let how = identity.issuers.contains(request.info.requester)
+                ? "\(request.info.requester) issued the token you decide with (\(([me] + identity.issuers).joined(separator: " ← ")))"
+                : "\(me) issued the token it was asked with (\(([request.info.requester] + request.requesterIssuers).joined(separator: " ← ")))"
+            throw BrokerFailure(.denied, "\(identity) may not decide request \(request.info.id): \(how); "
+                                + "an identity someone issued never decides their requests, nor they its")
+        }
         let principals = policy.principals(of: identity)
         let (refusal, selfApproval) = request.rule.eligibility(of: principals, requester: request.info.requester, approverName: me)
         if let refusal { throw BrokerFailure(.denied, "\(identity) may not decide request \(request.info.id): \(refusal)") }
@@ -122,7 +189,8 @@ extension Broker {
         request.info.votes.append(.init(approver: me, verdict: approve ? "approve" : "deny", comment: comment, at: now, selfApproval: selfApproval))
         var entries = identityEntries(identity) + [
             LedgerEntry(DecisionBody(requestID: request.info.id, verdict: approve ? "approve" : "deny", comment: comment,
-                                     selfApproval: selfApproval ? true : nil, principals: principals.map(\.description).sorted()),
+                                     selfApproval: selfApproval ? true : nil, principals: principals.map(\.description).sorted(),
+                                     issuers: identity.issuers.isEmpty ? nil : identity.issuers),
                         identity: me, target: request.info.target, time: now),
         ]
         var decided = false
@@ -210,11 +278,96 @@ extension Broker {
         return (request.info, [entry])
     }
 
+    // MARK: Policy changes
+
+    /// After a reload (and at start-up): each request still waiting, or approved and unused, is
+    /// judged under the policy in force. One the policy would not allow any more is withdrawn;
+    /// one it would route to other reviewers, or under other settings, is re-routed: the votes
+    /// that still count stay (the request may go back to pending). The ledger says why.
+    func judgeRequestsAgain(by actor: String?) {
+        for (id, request) in requests where [.pending, .approved].contains(request.info.state) {
+            switch verdictOfPolicy(on: request) {
+            case .unchanged:
+                continue
+            case .withdraw(let why):
+                withdraw(id, reason: why, by: actor)
+            case .reroute(let rule, let why):
+                var updated = request
+                let voters = updated.approvals.compactMap { voter, _ -> String? in
+                    guard let principal = try? Principal(parsing: voter) else { return nil }
+                    let now = policy.principals(of: Self.identity(of: principal, tokenID: nil))
+                    return rule.eligibility(of: now, requester: request.info.requester, approverName: voter).refusal == nil ? voter : nil
+                }
+                updated.reroute(to: rule, keeping: Set(voters))
+                var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt))
+                body.keep(rule)
+                body.kept = voters.sorted()
+                var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
+                if updated.info.state != request.info.state {
+                    entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
+                                                           approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso)),
+                                               identity: actor, target: request.info.target))
+                }
+                recordBestEffort(entries)
+                requests[id] = updated
+                logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
+            }
+        }
+    }
+
+    enum PolicyVerdict { case unchanged, withdraw(String), reroute(ApprovalRule, String) }
+
+    func verdictOfPolicy(on request: PendingRequest) -> PolicyVerdict {
+        let info = request.info
+        guard let target = policy.targets[info.target] else { return .withdraw("target \(info.target) is not in the policy any more") }
+        let rule: ApprovalRule
+        if info.kind == "statement" {
+            guard let statements = target.guardrails.approval else {
+                return .withdraw("the policy names no reviewers for statements on \(info.target) any more")
+            }
+            rule = statements
+        } else {
+            guard let role = target.roles[info.role] else { return .withdraw("role \(info.role) of \(info.target) is not in the policy any more") }
+            guard let principal = try? Principal(parsing: info.requester),
+                  policy.roles(of: Self.identity(of: principal, tokenID: request.tokenID), on: info.target).contains(info.role) else {
+                return .withdraw("the policy no longer gives \(info.requester) role \(info.role) on \(info.target)")
+            }
+            guard let approval = role.approval else {
+                return .withdraw("role \(info.role) needs no approval any more: open the session without --request")
+            }
+            let longest = min(role.maxTTL, approval.maxSession ?? role.maxTTL)
+            guard Int64(info.ttlSeconds) <= longest.seconds else {
+                return .withdraw("it asks for \(TimeSpan(seconds: Int64(info.ttlSeconds))); an approval of role \(info.role) now gives at most \(longest)")
+            }
+            rule = approval
+        }
+        guard rule != request.rule else { return .unchanged }
+        func describe(_ rule: ApprovalRule) -> String {
+            "\(rule.count) of \(rule.from.map(\.description).joined(separator: ", "))\(rule.everyGroup ? " (every group)" : "")"
+                + ", request_ttl \(rule.requestTTL), approval_ttl \(rule.approvalTTL)"
+        }
+        return .reroute(rule, "the policy changed: now \(describe(rule)); was \(describe(request.rule))")
+    }
+
+    /// Takes a request back for the broker (its token expired or was revoked, the policy changed).
+    func withdraw(_ id: String, reason: String, by actor: String?) {
+        guard var request = requests[id], [.pending, .approved].contains(request.info.state) else { return }
+        request.info.state = .withdrawn
+        requests[id] = request
+        recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "withdrawn", reason: reason), identity: actor, target: request.info.target)])
+        logger.info("request withdrawn", metadata: ["request": "\(id)", "why": "\(reason)"])
+    }
+
     // MARK: Time
 
     /// Pending requests past their request TTL, and approvals past their approval TTL, expire.
     func expireRequests(now: Date = Date()) {
         for (id, request) in requests {
+            if [.pending, .approved].contains(request.info.state), let until = request.identityExpiresAt, now >= until {
+                // The token that asked expired: nothing it asked for outlives it.
+                withdraw(id, reason: "the token it was asked with (\(request.tokenID ?? "-")) expired", by: nil)
+                continue
+            }
             let expired = (request.info.state == .pending && now >= request.info.expiresAt)
                 || (request.info.state == .approved && now >= (request.info.approvalExpiresAt ?? .distantFuture))
             guard expired else { continue }
@@ -240,12 +393,11 @@ extension Broker {
         for record in records {
             if let body = record.decode(RequestBody.self) {
                 if body.state == "created" {
-                    let from = (body.approvers ?? []).compactMap { try? Principal(parsing: $0) }
-                    let rule = ApprovalRule(from: from, count: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
-                                            requestTTL: ApprovalRule.defaultRequestTTL, approvalTTL: ApprovalRule.defaultApprovalTTL,
-                                            maxSession: nil, allowSelfApproval: body.requestKind == "statement"
-                                                ? record.target.flatMap { policy.targets[$0]?.guardrails.approval?.allowSelfApproval } ?? []
-                                                : allowSelfApproval(target: record.target, role: body.role))
+                    // Records of older brokers lack some settings: those come from the policy.
+                    let fallback = body.requestKind == "statement"
+                        ? record.target.flatMap { policy.targets[$0]?.guardrails.approval }
+                        : record.target.flatMap { policy.targets[$0]?.roles[body.role ?? ""]?.approval }
+                    let rule = body.rule(fallback: fallback)
                     var info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
                                            target: record.target ?? "-", role: body.role ?? "-", reason: body.reason ?? "",
                                            ttlSeconds: body.ttlSeconds ?? 0, createdAt: record.time,
@@ -257,7 +409,12 @@ extension Broker {
                     var pending = PendingRequest(info: info, rule: rule)
                     pending.normalizedStatement = body.statement
                     pending.tokenID = body.token
+                    pending.requesterIssuers = body.issuers ?? []
+                    pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
                     requests[body.requestID] = pending
+                } else if body.state == "rerouted", var request = requests[body.requestID] {
+                    request.reroute(to: body.rule(fallback: request.rule), keeping: Set(body.kept ?? []))
+                    requests[body.requestID] = request
                 } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                     request.info.state = state
                     if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
@@ -274,11 +431,8 @@ extension Broker {
             }
         }
         expireRequests()
-    }
-
-    private func allowSelfApproval(target: String?, role: String?) -> [Principal] {
-        guard let target, let role else { return [] }
-        return policy.targets[target]?.roles[role]?.approval?.allowSelfApproval ?? []
+        // The policy may have changed while the broker was down.
+        judgeRequestsAgain(by: nil)
     }
 
     func notify(_ event: NotificationEvent, _ request: RequestInfo) {

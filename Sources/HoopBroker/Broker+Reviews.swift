@@ -76,10 +76,16 @@ extension Broker {
                                   session: statement.sessionID, statement: statement.normalized)
         // Asked in a session opened with a token: revoking the token withdraws it.
         created.token = sessions[statement.sessionID]?.tokenID
+        created.keep(rule)
+        let asker = sessions[statement.sessionID]?.identity
+        created.issuers = asker.flatMap { $0.issuers.isEmpty ? nil : $0.issuers }
+        created.identityExpiresAt = asker?.expiresAt.map(Broker.iso)
         try record([LedgerEntry(created, identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
         var pending = PendingRequest(info: info, rule: rule)
         pending.normalizedStatement = statement.normalized
         pending.tokenID = created.token
+        pending.requesterIssuers = asker?.issuers ?? []
+        pending.identityExpiresAt = asker?.expiresAt
         requests[id] = pending
         logger.info("statement review requested", metadata: ["request": "\(id)", "requester": "\(statement.identity)", "session": "\(statement.sessionID)"])
         notify(.requestCreated, info)

@@ -84,6 +84,13 @@ extension Broker {
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
         }
+        // Nothing outlives what allowed it: a session ends when the identity that opened it does.
+        var ttl = ttl
+        if let until = identity.expiresAt {
+            let left = Int64(until.timeIntervalSinceNow.rounded(.down))
+            guard left > 0 else { throw BrokerFailure(.unauthenticated, "token \(identity.tokenID ?? "-") expired") }
+            ttl = min(ttl, TimeSpan(seconds: left))
+        }
         let pool = try pool(target.name)
         try await refuseIfMaskingCanBeBypassed(target, pool: pool)
         var schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
@@ -181,7 +188,7 @@ extension Broker {
         sessions[id] = session
         // The token may have been revoked while the role was being made (the broker answers
         // other calls while it waits for the database): then the session ends before it is used.
-        if let token = identity.tokenID, revokedTokens.contains(token) {
+        if let token = identity.tokenID, tokenIsRevoked(token) {
             await revoke(id, endedBy: "token-revoked", exitCode: nil, by: nil)
             throw BrokerFailure(.unauthenticated, "token \(token) was revoked")
         }
@@ -193,7 +200,7 @@ extension Broker {
     public func proxyTicket(forSession id: String) -> ProxyTicket? {
         guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
               Date() < session.info.expiresAt, var ticket = session.ticket,
-              session.tokenID.map({ !revokedTokens.contains($0) }) ?? true else { return nil }
+              !(session.tokenID.map(tokenIsRevoked) ?? false) else { return nil }
         // The guardrails and detectors of the policy in force now: a reload applies to the next connection.
         ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
         ticket.detectors = detectorEngine(for: ticket.target)
@@ -299,8 +306,7 @@ extension Broker {
 
     /// After a reload, a session whose identity may no longer use its role on its target (the
     /// identity, the access rule, the role or the target is gone) ends now, as a revocation.
-    /// The same for requests: an access request whose requester may no longer use its role is
-    /// withdrawn (an approval of it would otherwise wait for a policy that allows it again).
+    /// Requests are judged again under the new policy (`judgeRequestsAgain`).
     func endSessionsThePolicyNoLongerAllows(by actor: String?) {
         for session in sessions.values where session.revocation == nil {
             guard let principal = try? Principal(parsing: session.info.identity) else { continue }
@@ -310,15 +316,7 @@ extension Broker {
             logger.info("session ends: the policy no longer allows it", metadata: ["session": "\(id)"])
             Task { await self.revoke(id, endedBy: "policy-reload", exitCode: nil, by: actor) }
         }
-        for (id, var request) in requests where request.info.kind == "access" && [.pending, .approved].contains(request.info.state) {
-            guard let principal = try? Principal(parsing: request.info.requester),
-                  !policy.roles(of: Self.identity(of: principal, tokenID: request.tokenID), on: request.info.target).contains(request.info.role)
-            else { continue }
-            request.info.state = .withdrawn
-            requests[id] = request
-            recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "withdrawn", reason: "the policy no longer allows it"),
-                                          identity: actor, target: request.info.target)])
-        }
+        judgeRequestsAgain(by: actor)
     }
 
     /// An identity as the policy sees it, for one known only by name (taken back from the

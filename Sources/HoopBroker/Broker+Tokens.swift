@@ -12,10 +12,35 @@ extension Broker {
         guard authorization.hasPrefix("Bearer ") else { throw BrokerFailure(.unauthenticated, "unsupported authorization scheme") }
         let claims = try tokens.verify(String(authorization.dropFirst("Bearer ".count)))
         guard !revokedTokens.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
+        if let revoked = (claims.via ?? []).first(where: revokedTokens.contains) {
+            throw BrokerFailure(.unauthenticated, "token \(claims.id) was issued through token \(revoked), which was revoked")
+        }
         guard let principal = try? Principal(parsing: claims.sub), principal.kind == .user || principal.kind == .service else {
             throw BrokerFailure(.unauthenticated, "the token's subject is not a user or a service")
         }
-        return Identity(principal: principal, method: "token", tokenID: claims.id)
+        return Identity(principal: principal, method: "token", tokenID: claims.id, issuers: claims.by ?? [],
+                        expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)))
+    }
+
+    /// The tokens a token was issued through, nearest first (from what this broker issued).
+    func tokenLine(_ id: String) -> [String] {
+        var line: [String] = [], next = tokenParents[id]
+        while let parent = next, !line.contains(parent) {
+            line.append(parent)
+            next = tokenParents[parent]
+        }
+        return line
+    }
+
+    /// Whether the token, or one it was issued through, was revoked.
+    func tokenIsRevoked(_ id: String) -> Bool {
+        revokedTokens.contains(id) || tokenLine(id).contains(where: revokedTokens.contains)
+    }
+
+    /// Whether `id` is `revoked` or was issued through it.
+    func token(_ id: String?, descendsFrom revoked: String) -> Bool {
+        guard let id else { return false }
+        return id == revoked || tokenLine(id).contains(revoked)
     }
 
     /// `hoopctl token issue`: admins only; at most 30 days. The token is in the answer and nowhere else.
@@ -28,16 +53,25 @@ extension Broker {
             throw BrokerFailure(.invalid, "--ttl must be between 1s and 30d")
         }
         let now = Date()
+        // A token issued with a token acts for its issuer's line too, and lives no longer than it.
+        var expires = Int64(now.timeIntervalSince1970) + Int64(request.ttlSeconds)
+        if let parent = identity.expiresAt { expires = min(expires, Int64(parent.timeIntervalSince1970)) }
+        let line = identity.tokenID.map { [$0] + tokenLine($0) } ?? []
         let claims = TokenAuthority.Claims(id: Broker.randomHex(bytes: 6), sub: subject.description,
-                                           iat: Int64(now.timeIntervalSince1970), exp: Int64(now.timeIntervalSince1970) + Int64(request.ttlSeconds))
+                                           iat: Int64(now.timeIntervalSince1970), exp: expires,
+                                           by: [identity.principal.description] + identity.issuers, via: line)
         let token: String
         do { token = try tokens.issue(claims) } catch { throw BrokerFailure(.internal, "cannot sign the token: \(error)") }
         let info = TokenInfo(id: claims.id, subject: claims.sub, issuedBy: identity.principal.description, issuedAt: now,
                              expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)), revoked: false, token: nil)
-        try record([LedgerEntry(EventBody(name: "token.issued", message: "token \(claims.id) for \(claims.sub)",
-                                          details: ["id": claims.id, "subject": claims.sub, "expires": UTCTime.seconds(claims.exp * 1_000_000)]),
-                                identity: identity.principal.description)])
+        var details = ["id": claims.id, "subject": claims.sub, "expires": UTCTime.seconds(claims.exp * 1_000_000),
+                       "issuers": (claims.by ?? []).joined(separator: " ")]
+        details["parent"] = identity.tokenID
+        try record(identityEntries(identity) + [LedgerEntry(EventBody(name: "token.issued", message: "token \(claims.id) for \(claims.sub)",
+                                                                      details: details),
+                                                            identity: identity.principal.description)])
         issuedTokens[claims.id] = info
+        tokenParents[claims.id] = identity.tokenID
         var answer = info
         answer.token = token
         return answer
@@ -51,21 +85,30 @@ extension Broker {
         guard matches.count == 1, var info = issuedTokens[matches[0]] else {
             throw BrokerFailure(matches.isEmpty ? .notFound : .invalid, matches.isEmpty ? "no token '\(id)'" : "'\(id)' matches \(matches.count) tokens")
         }
+        // The tokens issued through it go with it (their holders act for its holder).
+        let issuedThrough = issuedTokens.keys.filter { $0 != info.id && token($0, descendsFrom: info.id) && !revokedTokens.contains($0) }.sorted()
         try record([LedgerEntry(EventBody(name: "token.revoked", message: "token \(info.id) of \(info.subject)",
                                           details: ["id": info.id, "subject": info.subject]),
-                                identity: identity.principal.description)])
-        revokedTokens.insert(info.id)
+                                identity: identity.principal.description)]
+                   + issuedThrough.map { child in
+                       LedgerEntry(EventBody(name: "token.revoked", message: "token \(child): issued through token \(info.id)",
+                                             details: ["id": child, "subject": issuedTokens[child]?.subject ?? "-", "through": info.id]),
+                                   identity: identity.principal.description)
+                   })
+        for id in [info.id] + issuedThrough {
+            revokedTokens.insert(id)
+            issuedTokens[id]?.revoked = true
+        }
         info.revoked = true
-        issuedTokens[info.id] = info
         var withdrawn = 0
-        for (requestID, var request) in requests where request.tokenID == info.id && [.pending, .approved].contains(request.info.state) {
+        for (requestID, var request) in requests where token(request.tokenID, descendsFrom: info.id) && [.pending, .approved].contains(request.info.state) {
             request.info.state = .withdrawn
             requests[requestID] = request
             recordBestEffort([LedgerEntry(RequestBody(requestID: requestID, state: "withdrawn", reason: "token \(info.id) revoked"),
                                           identity: identity.principal.description, target: request.info.target)])
             withdrawn += 1
         }
-        let opened = sessions.values.filter { $0.tokenID == info.id }.map(\.info.id)
+        let opened = sessions.values.filter { token($0.tokenID, descendsFrom: info.id) }.map(\.info.id)
         for session in opened {
             await revoke(session, endedBy: "token-revoked", exitCode: nil, by: identity.principal.description)
         }
@@ -91,6 +134,7 @@ extension Broker {
                 let expires = details["expires"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
                 issuedTokens[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
                                              issuedAt: record.time, expiresAt: expires, revoked: false, token: nil)
+                tokenParents[id] = details["parent"]
             case "token.revoked":
                 revokedTokens.insert(id)
                 issuedTokens[id]?.revoked = true

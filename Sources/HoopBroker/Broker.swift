@@ -45,14 +45,27 @@ public actor Broker {
     let tokens: TokenAuthority
     var issuedTokens: [String: TokenInfo] = [:]
     var revokedTokens: Set<String> = []
+    /// token → the token it was issued with (none for tokens issued under peer credentials).
+    var tokenParents: [String: String] = [:]
     var requests: [String: PendingRequest] = [:]
     let notifier: Notifier
-    /// Names this broker in the comments of the roles it creates (its ledger's path, hashed):
-    /// brokers sharing a cluster leave each other's live sessions alone.
-    var brokerID: String { Broker.brokerID(ledgerPath: configuration.ledgerPath) }
+    /// Names this broker in the comments of the roles it creates: brokers sharing a cluster
+    /// leave each other's live sessions alone. Random, made once and kept in the state
+    /// directory (`broker.id`): two hosts with the same layout are still two brokers.
+    let brokerID: String
 
-    static func brokerID(ledgerPath: String) -> String {
-        SHA256.hash(data: Array(ledgerPath.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    static func brokerID(stateDirectory: String) throws -> String {
+        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("broker.id").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard id.count == 16, id.allSatisfy(\.isHexDigit) else {
+                throw BrokerFailure(.internal, "\(path) is damaged: expected 16 hex digits")
+            }
+            return id
+        }
+        let id = randomHex(bytes: 8)
+        try PrivateFile.write(id + "\n", to: path)
+        return id
     }
 
     public init(configuration: BrokerConfiguration, logger: Logger) throws {
@@ -61,6 +74,7 @@ public actor Broker {
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
         ledger = try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
+        brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)
         self.pools = pools
@@ -119,7 +133,8 @@ public actor Broker {
         guard !recordedIdentities.contains(key) else { return [] }
         recordedIdentities.insert(key)
         return [LedgerEntry(IdentityBody(principal: identity.principal.description, method: identity.method,
-                                         uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID),
+                                         uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID,
+                                         issuers: identity.issuers.isEmpty ? nil : identity.issuers),
                             identity: identity.principal.description)]
     }
 

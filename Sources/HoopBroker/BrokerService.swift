@@ -9,6 +9,8 @@ import UnixSignals
 /// SIGTERM and SIGINT shut down gracefully; SIGHUP reloads the policy (atomically).
 public enum BrokerService {
     public static func run(configuration: BrokerConfiguration, logger: Logger) async throws {
+        let lock = try StateLock(configuration: configuration)
+        defer { withExtendedLifetime(lock) {} }
         let broker = try Broker(configuration: configuration, logger: logger)
         await broker.recover()
         let recorder = StatementRecorder(ledger: broker.ledger, logger: logger)

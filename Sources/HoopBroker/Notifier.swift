@@ -103,7 +103,27 @@ actor Notifier {
             let event: String
             let request: RequestInfo
         }
-        // The text is for people (a chat channel): what others wrote in it is shown escaped.
-        return try BrokerAPI.encoder.encode(Payload(text: VisibleText.escaped(text), event: event.rawValue, request: request))
+        return try BrokerAPI.encoder.encode(Payload(text: mrkdwn(text), event: event.rawValue, request: request))
+    }
+
+    /// The text is for people in a chat channel, and most of it others wrote (reasons, names,
+    /// statements): shown, never obeyed. Controls (line breaks too: a reason must not start a
+    /// line of its own) are written as escapes, and `&`, `<`, `>` as Slack's entities, so no
+    /// mention (`<!channel>`, `<@U…>`) or link (`<url|text>`) can be formed. The encoder then
+    /// escapes it for JSON.
+    static func mrkdwn(_ text: String) -> String {
+        // By scalar: a combining mark after `<` must not hide it inside another character.
+        var out = ""
+        for scalar in VisibleText.escaped(text).unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

@@ -14,6 +14,12 @@ struct TokenAuthority: Sendable {
         /// Issued and expiry, seconds since the epoch.
         var iat: Int64
         var exp: Int64
+        /// Who issued it, nearest first, up to a person the kernel vouched for (a token issued
+        /// with a token carries its issuer's line too). A token without it predates this and
+        /// is refused: nobody could tell whose approvals it may give.
+        var by: [String]?
+        /// The tokens it was issued through, nearest first: revoking any of them revokes it.
+        var via: [String]?
     }
 
     static let prefix = "hoop1"
@@ -64,6 +70,9 @@ struct TokenAuthority: Sendable {
         }
         guard Int64(now.timeIntervalSince1970) < claims.exp else {
             throw BrokerFailure(.unauthenticated, "token \(claims.id) expired")
+        }
+        guard let by = claims.by, !by.isEmpty, claims.via != nil else {
+            throw BrokerFailure(.unauthenticated, "token \(claims.id) does not say who issued it (it predates hoopctl 0.3): issue a new one")
         }
         return claims
     }

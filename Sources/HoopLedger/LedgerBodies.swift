@@ -18,8 +18,12 @@ public struct IdentityBody: LedgerBody, Equatable {
     public var uid: Int?
     public var groups: [String]?
     public var tokenID: String?
+    /// Who issued the token, nearest first.
+    public var issuers: [String]?
 
-    public init(principal: String, method: String, uid: Int? = nil, groups: [String]? = nil, tokenID: String? = nil) {
+    public init(principal: String, method: String, uid: Int? = nil, groups: [String]? = nil, tokenID: String? = nil,
+                issuers: [String]? = nil) {
+        self.issuers = issuers
         self.principal = principal
         self.method = method
         self.uid = uid
@@ -138,6 +142,18 @@ public struct RequestBody: LedgerBody, Equatable {
     public var statement: String?
     /// The id of the bearer token it was asked with: revoking the token withdraws it.
     public var token: String?
+    /// Who issued the requester's token, nearest first: none of them may decide it.
+    public var issuers: [String]?
+    /// When the requester's identity (its token) expires: the request goes with it.
+    public var identityExpiresAt: String?
+    /// The rest of the rule it is decided under (created, and `rerouted` after a reload), so a
+    /// restart brings back exactly the same rule.
+    public var requestTTLSeconds: Int?
+    public var approvalTTLSeconds: Int?
+    public var maxSessionSeconds: Int?
+    public var allowSelfApproval: [String]?
+    /// `rerouted`: the approvers whose votes still count under the new rule.
+    public var kept: [String]?
 
     public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
                 ttlSeconds: Int? = nil, fingerprint: String? = nil, requestKind: String? = nil, expiresAt: String? = nil,
@@ -171,8 +187,12 @@ public struct DecisionBody: LedgerBody, Equatable {
     public var selfApproval: Bool?
     /// What the voter counted as when voting (user, groups), for `every_group` rules.
     public var principals: [String]?
+    /// Who issued the voter's token, nearest first (none for peer credentials).
+    public var issuers: [String]?
 
-    public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil, principals: [String]? = nil) {
+    public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil, principals: [String]? = nil,
+                issuers: [String]? = nil) {
+        self.issuers = issuers
         self.requestID = requestID
         self.verdict = verdict
         self.comment = comment

@@ -7,7 +7,7 @@ import MCP
 enum AgentTools {
     static let all: [Tool] = [
         Tool(name: "query", description: """
-            Run SQL on the database through hoopctl's guard proxy and get the rows as JSON (capped by policy). \
+            Run SQL on the database through hoopctl's guard proxy and get the rows as JSON (capped by policy: rows, counting the items packed in arrays and JSON values, and bytes of answer). \
             Personal data comes back masked; each column says how. A statement that needs a review fails with \
             a request id: once a person approves it, send exactly the same SQL again and it runs once.
             """,
@@ -60,19 +60,19 @@ enum AgentTools {
         }
         do {
             let result = try connection.executeScript(sql)
-            var rows: [[Any]] = [], bytes = 0, truncated = false
-            for row in result.rows {
-                let size = row.reduce(0) { $0 + ($1?.utf8.count ?? 4) + 3 }
-                if rows.count >= catalog.maxRows || bytes + size > catalog.maxBytes { truncated = true; break }
-                rows.append(row.map { $0.map { $0 as Any } ?? NSNull() })
-                bytes += size
-            }
             let columns = result.columns.map { ["name": $0, "masking": masking[$0] ?? "unknown"] }
-            var answer: [String: Any] = ["command": result.commandTag, "columns": columns, "rows": rows, "row_count": result.rows.count,
-                                         "truncated": truncated,
-                                         "masked_columns": result.columns.filter { ["view", "view-detect", "detector"].contains(masking[$0] ?? "") }]
-            if truncated { answer["note"] = "only \(rows.count) of \(result.rows.count) rows fit the policy's caps (\(catalog.maxRows) rows, \(catalog.maxBytes) bytes)" }
-            return try json(answer)
+            let masked = result.columns.filter { ["view", "view-detect", "detector"].contains(masking[$0] ?? "") }
+            let caps = AnswerCaps(maxRows: catalog.maxRows, maxBytes: catalog.maxBytes)
+            let data = try caps.answer(rows: result.rows) { rows, truncated, counted in
+                var answer: [String: Any] = ["command": result.commandTag, "columns": columns, "rows": rows, "row_count": result.rows.count,
+                                             "truncated": truncated, "masked_columns": masked]
+                if truncated {
+                    answer["note"] = "only \(rows.count) of \(result.rows.count) rows fit the policy's caps (\(catalog.maxRows) rows, counting "
+                        + "the items packed in arrays and JSON; \(catalog.maxBytes) bytes of answer): aggregate less, or add a LIMIT"
+                }
+                return answer
+            }
+            return .init(content: [.text(text: String(decoding: data, as: UTF8.self), annotations: nil, _meta: nil)], isError: false)
         } catch let error as PostgresError {
             var text = error.message
             if let hint = error.hint { text += "\nHINT: \(hint)" }

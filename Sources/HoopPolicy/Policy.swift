@@ -107,7 +107,7 @@ public enum Privilege: String, Sendable, CaseIterable, Comparable {
 }
 
 /// Who must approve a request, how many of them, and how long requests and approvals live.
-public struct ApprovalRule: Sendable {
+public struct ApprovalRule: Sendable, Equatable {
     public init(from: [Principal], count: Int, everyGroup: Bool, requestTTL: TimeSpan, approvalTTL: TimeSpan,
                 maxSession: TimeSpan?, allowSelfApproval: [Principal]) {
         self.from = from

@@ -318,6 +318,11 @@ struct PolicyBuilder {
             if from.isEmpty, node.isNull || (node.sequence?.isEmpty ?? false) {
                 reader.error("'from' of \(what) names nobody", at: node.location)
             }
+            for item in Array(node.sequence ?? [node]) {
+                guard let text = item.string, let principal = try? Principal(parsing: text), principal.kind == .service else { continue }
+                reader.error("'from' of \(what) names \(principal): a service decides nothing (approvals are made by people, and the broker refuses a service's vote)",
+                             at: item.location)
+            }
         } else {
             reader.error("\(what) is missing 'from' (who may approve, like group:dba)", at: fields.location)
         }

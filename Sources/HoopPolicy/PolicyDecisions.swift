@@ -40,12 +40,35 @@ extension Policy {
 
 extension ApprovalRule {
     /// Whether these approvals (each approver's principals at the time of the vote, one entry
-    /// per distinct approver) satisfy the rule: enough approvers and, with `every_group`, at
-    /// least one from each principal listed in `from`.
+    /// per distinct approver) satisfy the rule: enough approvers and, with `every_group`, a
+    /// different approver for each principal listed in `from` — one person in two groups
+    /// stands for one of them, never both.
     public func isSatisfied(by approvals: [Set<Principal>]) -> Bool {
         guard approvals.count >= count else { return false }
         guard everyGroup else { return true }
-        return from.allSatisfy { principal in approvals.contains { $0.contains(principal) } }
+        return Self.distinctMatch(slots: from, voters: approvals) == from.count
+    }
+
+    /// The most slots that can each be given a voter of their own (a bipartite matching, by
+    /// augmenting paths: the rule lists a handful of principals).
+    static func distinctMatch(slots: [Principal], voters: [Set<Principal>]) -> Int {
+        var holder: [Int?] = Array(repeating: nil, count: slots.count)  // slot → voter
+        func place(_ voter: Int, _ seen: inout Set<Int>) -> Bool {
+            for (slot, principal) in slots.enumerated() where voters[voter].contains(principal) && !seen.contains(slot) {
+                seen.insert(slot)
+                if holder[slot] == nil || place(holder[slot]!, &seen) {
+                    holder[slot] = voter
+                    return true
+                }
+            }
+            return false
+        }
+        var matched = 0
+        for voter in voters.indices {
+            var seen: Set<Int> = []
+            if place(voter, &seen) { matched += 1 }
+        }
+        return matched
     }
 
     /// Why an identity may not vote on a request of `requester`, or nil when it may.

@@ -12,7 +12,7 @@ final class TokenAuthorityTests: XCTestCase {
 
     func claims(expiresIn seconds: Int64) -> TokenAuthority.Claims {
         let now = Int64(Date().timeIntervalSince1970)
-        return .init(id: "abc123", sub: "service:bot", iat: now, exp: now + seconds)
+        return .init(id: "abc123", sub: "service:bot", iat: now, exp: now + seconds, by: ["user:root"], via: [])
     }
 
     func refusal(_ body: () throws -> Void) -> String? {
@@ -43,6 +43,10 @@ final class TokenAuthorityTests: XCTestCase {
         defer { other.remove() }
         let foreign = try TokenAuthority(stateDirectory: other.path).issue(claims(expiresIn: 60))
         XCTAssertEqual(refusal { _ = try authority.verify(foreign) }, "the token was not issued by this broker")
+        var unsaid = claims(expiresIn: 60)
+        unsaid.by = nil
+        XCTAssertEqual(refusal { _ = try authority.verify(try authority.issue(unsaid)) },
+                       "token abc123 does not say who issued it (it predates hoopctl 0.3): issue a new one")
         for garbage in ["", "hoop1", "hoop1..", "hoop2.\(parts[1]).\(parts[2])", "hoop1.!!!.\(parts[2])"] {
             XCTAssertEqual(refusal { _ = try authority.verify(garbage) }, "the token is malformed", garbage)
         }

@@ -20,7 +20,8 @@ final class LineageTests: XCTestCase {
     private func job(_ token: String, _ correlation: String, _ script: String) throws {
         var environment = broker.environment
         environment["HOOPCTL_TOKEN"] = token
-        let run = try ChildProcess(HoopctlBinary.path, ["exec", "sandbox", "--role", "read", "--quiet", "--correlation-id", correlation, "--",
+        // --pass-token: a nested exec in the job speaks as the job's identity (by default it would be the OS user's).
+        let run = try ChildProcess(HoopctlBinary.path, ["exec", "sandbox", "--role", "read", "--quiet", "--pass-token", "--correlation-id", correlation, "--",
                                                          "sh", "-c", script], environment: environment).run()
         XCTAssertEqual(run.status, 0, run.stderr)
     }

@@ -224,7 +224,7 @@ final class SessionLifecycleTests: XCTestCase {
         let client = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--", "sleep", "2"], environment: pg.environment)
         XCTAssertTrue(try eventually { try pg.sessionRoles().count == 1 })
         let comment = try pg.admin().execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname LIKE 'hoop\\_s\\_%'").scalar
-        XCTAssertNotNil(comment?.range(of: " broker [0-9a-f]{12}$", options: .regularExpression), comment ?? "")
+        XCTAssertNotNil(comment?.range(of: " broker [0-9a-f]{16}$", options: .regularExpression), comment ?? "")
         let other = try SeparateBroker(pg) { $0 }
         XCTAssertEqual(try pg.sessionRoles().count, 1, "the other broker's start-up reconcile kept it")
         XCTAssertEqual(client.wait(), 0, client.output)

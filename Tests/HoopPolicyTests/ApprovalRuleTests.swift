@@ -28,6 +28,29 @@ final class ApprovalRuleTests: XCTestCase {
         XCTAssertTrue(rule(from: [dba, security], count: 1, everyGroup: false).isSatisfied(by: [member("sam", of: security)]))
     }
 
+    /// One person in two groups stands for one of them: N groups need N people, whatever the
+    /// order of the votes (a greedy pairing would give carol the wrong group and refuse dave).
+    func testEveryGroupNeedsDistinctPeople() {
+        let both = rule(from: [dba, security], count: 1, everyGroup: true)
+        let carol = member("carol", of: dba, security), dave = member("dave", of: security), alice = member("alice", of: dba)
+        XCTAssertFalse(both.isSatisfied(by: [carol]))
+        XCTAssertTrue(both.isSatisfied(by: [carol, dave]))
+        XCTAssertTrue(both.isSatisfied(by: [dave, carol]))
+        XCTAssertTrue(both.isSatisfied(by: [carol, alice]))
+        let three = rule(from: [dba, security, Principal(kind: .user, name: "cto")], count: 1, everyGroup: true)
+        XCTAssertFalse(three.isSatisfied(by: [member("cto", of: dba, security), carol]), "two people for three places")
+        XCTAssertTrue(three.isSatisfied(by: [member("cto", of: dba, security), carol, dave]))
+    }
+
+    /// Who acts for whom: the same name, or one issued the other's token (at any distance).
+    func testAnIdentityActsForItsIssuers() {
+        XCTAssertTrue(Identity.actsFor(("user:alice", ["user:root"]), ("user:root", [])))
+        XCTAssertTrue(Identity.actsFor(("user:root", []), ("user:bob", ["user:root"])))
+        XCTAssertTrue(Identity.actsFor(("user:carol", ["user:ops", "user:root"]), ("user:root", [])))
+        XCTAssertFalse(Identity.actsFor(("user:alice", ["user:root"]), ("user:bob", ["user:root"])), "two people one admin made")
+        XCTAssertFalse(Identity.actsFor(("user:alice", []), ("user:bob", [])))
+    }
+
     func testNobodyApprovesTheirOwnUnlessAllowed() {
         let plain = rule(from: [dba])
         XCTAssertEqual(plain.eligibility(of: member("alice", of: dba), requester: "user:alice", approverName: "user:alice").refusal,

@@ -17,13 +17,19 @@ public final class SeparateBroker: @unchecked Sendable {
     public let proxyPort: Int
 
     /// `edit` changes the sandbox's demo policy before the broker reads it.
-    public init(_ pg: TestPostgres.Instance, extraEnvironment: [String: String] = [:], edit: (String) -> String = { $0 }) throws {
+    /// `ledger` puts the ledger somewhere else than the broker's own directory.
+    public init(_ pg: TestPostgres.Instance, extraEnvironment: [String: String] = [:], ledger: String? = nil,
+                edit: (String) -> String = { $0 }) throws {
         directory = try TemporaryDirectory("broker")
         let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
             .replacingOccurrences(of: "admin_dsn_file: admin.dsn", with: "admin_dsn_file: \(pg.sandbox.adminDSNFile)")
         try edit(yaml).write(toFile: directory.file("policy.yaml"), atomically: true, encoding: .utf8)
-        environment = ["HOOPCTL_HOME": pg.home, "HOOPCTL_BROKER": directory.file("broker.sock"),
-                       "HOOPCTL_LEDGER": directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
+        // A state directory of its own (one broker per directory), with the sandbox's hashing
+        // key: the masking views it builds are the sandbox's own.
+        try FileManager.default.createDirectory(atPath: directory.file("targets"), withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: pg.home + "/targets/sandbox.hashkey", toPath: directory.file("targets/sandbox.hashkey"))
+        environment = ["HOOPCTL_HOME": directory.path, "HOOPCTL_BROKER": directory.file("broker.sock"),
+                       "HOOPCTL_LEDGER": ledger ?? directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
         guard let proxyPort = FreePort.find() else { throw TestSetupError("no free port for the proxy") }
         self.proxyPort = Int(proxyPort)
         serve = (["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)], environment.merging(extraEnvironment) { $1 })

@@ -11,6 +11,11 @@ extension Hoopctl {
                 runs) unless the role is direct; signals sent to hoopctl are passed on to it. When it ends, however it ends, \
                 the role is revoked, and hoopctl exits with the command's exit code (128 + N when killed by signal N).
 
+                The command gets a database session, not your identity: $HOOPCTL_TOKEN is removed from its \
+                environment (a job could otherwise approve requests or open sessions as you), unless you pass \
+                --pass-token. A token given with --token-file is not handed on either. The session ends when the \
+                identity that opened it does: with a token, at the token's expiry or revocation at the latest.
+
                 Example: hoopctl exec prod-db --reason "nightly retrain" -- python train.py
                 """)
 

@@ -30,6 +30,12 @@ struct SessionOptions: ParsableArguments {
     @Flag(help: "Do not print the session line on standard error.")
     var quiet = false
 
+    @Flag(help: ArgumentHelp("""
+        Hand the command your broker token as $HOOPCTL_TOKEN. By default the command gets a database \
+        session and nothing of your identity: $HOOPCTL_TOKEN is removed from its environment.
+        """))
+    var passToken = false
+
     @OptionGroup var job: JobOptions
     var correlation: String? { job.correlation }
 
@@ -63,6 +69,9 @@ enum SessionRunner {
         }
         var environment = ProcessInfo.processInfo.environment
         for key in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGHOSTADDR", "PGOPTIONS"] { environment[key] = nil }
+        // The command gets a database session, not the caller's identity: a token it inherited
+        // would let it approve, issue tokens or open sessions as the caller.
+        environment["HOOPCTL_TOKEN"] = options.passToken ? try options.broker.token() : nil
         for (key, value) in grant.connection.environment { environment[key] = value }
         environment["HOOPCTL_SESSION"] = session.id
         if let correlation = options.correlation { environment["HOOPCTL_CORRELATION_ID"] = correlation }

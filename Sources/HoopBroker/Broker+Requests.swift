@@ -286,37 +286,52 @@ extension Broker {
     /// that still count stay (the request may go back to pending). The ledger says why.
     func judgeRequestsAgain(by actor: String?) {
         for (id, request) in requests where [.pending, .approved].contains(request.info.state) {
+            let rule: ApprovalRule
             switch verdictOfPolicy(on: request) {
-            case .unchanged:
-                continue
             case .withdraw(let why):
                 withdraw(id, reason: why, by: actor)
-            case .reroute(let rule, let why):
-                var updated = request
-                let voters = updated.approvals.compactMap { voter, _ -> String? in
-                    guard let principal = try? Principal(parsing: voter) else { return nil }
-                    let now = policy.principals(of: Self.identity(of: principal, tokenID: nil))
-                    return rule.eligibility(of: now, requester: request.info.requester, approverName: voter).refusal == nil ? voter : nil
-                }
-                updated.reroute(to: rule, keeping: Set(voters))
-                var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt))
-                body.keep(rule)
-                body.kept = voters.sorted()
-                var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
-                if updated.info.state != request.info.state {
-                    entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
-                                                           approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso)),
-                                               identity: actor, target: request.info.target))
-                }
-                recordBestEffort(entries)
-                requests[id] = updated
-                logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
+                continue
+            case .decideUnder(let current):
+                rule = current
             }
+            // The votes of people who may still decide it, as the policy sees them now (their
+            // OS groups as they were when they voted).
+            let voters = request.approvals.compactMap { voter, counted -> String? in
+                guard let principal = try? Principal(parsing: voter) else { return nil }
+                let identity = Identity(principal: principal, osGroups: counted.filter { $0.kind == .osgroup }.map(\.name), method: "peer")
+                return rule.eligibility(of: policy.principals(of: identity), requester: request.info.requester, approverName: voter).refusal == nil
+                    ? voter : nil
+            }
+            guard rule != request.rule || voters.count != request.approvals.count else { continue }
+            let dropped = request.approvals.keys.filter { !voters.contains($0) }.sorted()
+            let why = rule != request.rule
+                ? "the policy changed: now \(Self.describe(rule)); was \(Self.describe(request.rule))"
+                : "the policy changed who may decide it: the vote of \(dropped.joined(separator: ", ")) no longer counts"
+            var updated = request
+            updated.reroute(to: rule, keeping: Set(voters))
+            var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt))
+            body.keep(rule)
+            body.kept = voters.sorted()
+            var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
+            if updated.info.state != request.info.state {
+                entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
+                                                       approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso)),
+                                           identity: actor, target: request.info.target))
+            }
+            recordBestEffort(entries)
+            requests[id] = updated
+            logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
         }
     }
 
-    enum PolicyVerdict { case unchanged, withdraw(String), reroute(ApprovalRule, String) }
+    static func describe(_ rule: ApprovalRule) -> String {
+        "\(rule.count) of \(rule.from.map(\.description).joined(separator: ", "))\(rule.everyGroup ? " (every group)" : "")"
+            + ", request_ttl \(rule.requestTTL), approval_ttl \(rule.approvalTTL)"
+    }
 
+    enum PolicyVerdict { case withdraw(String), decideUnder(ApprovalRule) }
+
+    /// What the policy in force says of a request: withdraw it, or the rule to decide it under.
     func verdictOfPolicy(on request: PendingRequest) -> PolicyVerdict {
         let info = request.info
         guard let target = policy.targets[info.target] else { return .withdraw("target \(info.target) is not in the policy any more") }
@@ -341,12 +356,7 @@ extension Broker {
             }
             rule = approval
         }
-        guard rule != request.rule else { return .unchanged }
-        func describe(_ rule: ApprovalRule) -> String {
-            "\(rule.count) of \(rule.from.map(\.description).joined(separator: ", "))\(rule.everyGroup ? " (every group)" : "")"
-                + ", request_ttl \(rule.requestTTL), approval_ttl \(rule.approvalTTL)"
-        }
-        return .reroute(rule, "the policy changed: now \(describe(rule)); was \(describe(request.rule))")
+        return .decideUnder(rule)
     }
 
     /// Takes a request back for the broker (its token expired or was revoked, the policy changed).

@@ -207,6 +207,31 @@ final class RedTeamIdentityTests: XCTestCase {
         XCTAssertEqual(try show(pending, as: bob)["state"] as? String, "approved")
     }
 
+    /// The rule stays, the reviewers change: alice leaves dba, and her approval no longer counts.
+    /// Then a loosened rule (security, one vote) approves what carol already voted for.
+    func testAReloadThatTakesAReviewerAwayDropsTheirVote() throws {
+        let id = try request("write", as: bob)
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: alice).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "approved")
+        let yaml = try String(contentsOfFile: broker.policyPath, encoding: .utf8)
+        let without = yaml.replacingOccurrences(of: "dba: [user:alice, user:carol, service:review-bot]", with: "dba: [user:carol]")
+        XCTAssertNotEqual(without, yaml)
+        try without.write(toFile: broker.policyPath, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "pending", "alice is no reviewer any more")
+        XCTAssertTrue(try requestRecords(id).contains { $0["state"] as? String == "rerouted" && ($0["reason"] as? String ?? "").contains("user:alice") })
+
+        let guarded = try request("guarded", as: bob)
+        XCTAssertEqual(try broker.hoopctl(["approve", guarded], token: carol).status, 0)
+        XCTAssertEqual(try show(guarded, as: bob)["state"] as? String, "pending")
+        try without.replacingOccurrences(of: "approval: { from: [group:dba, group:security], count: 1, every_group: true }",
+                                         with: "approval: { from: [group:security], count: 1 }")
+            .write(toFile: broker.policyPath, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
+        XCTAssertEqual(try show(guarded, as: bob)["state"] as? String, "approved", "carol's vote satisfies the new rule")
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--request", guarded, "--", "true"], token: bob).status, 0)
+    }
+
     /// A reload that takes the requester's access away withdraws the request, and says why.
     func testAReloadThatRemovesTheRequesterWithdrawsTheRequest() throws {
         let id = try request("write", as: bob)

@@ -22,11 +22,13 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian: libpq (admin connections) and libpg_query (PostgreSQL's parser).
+        // prctl(2), which Swift cannot call directly (it is variadic).
+        .systemLibrary(name: "CProcess"),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
 
         // Small shared vocabulary: state directory, durations, child processes.
-        .target(name: "HoopCommon"),
+        .target(name: "HoopCommon", dependencies: ["CProcess"]),
         // The policy file: YAML → validated model, every problem with its location.
         .target(name: "HoopPolicy", dependencies: [
             "HoopCommon",

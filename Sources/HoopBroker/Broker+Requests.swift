@@ -4,6 +4,7 @@ import HoopBrokerAPI
 import HoopCommon
 import HoopLedger
 import HoopPolicy
+import HoopSQL
 
 /// A request the broker tracks, with the rule it was created under and who voted how.
 struct PendingRequest: Sendable {
@@ -19,13 +20,21 @@ struct PendingRequest: Sendable {
     var requesterIssuers: [String] = []
     /// When that token expires: the request goes with it.
     var identityExpiresAt: Date?
+    /// approver → the token they voted with: revoking it takes the vote back.
+    var voteTokens: [String: String] = [:]
+    /// A statement review: what the proxy read in it, with the session's state (kept in
+    /// memory; a restarted broker judges it again when the statement is sent again).
+    var reviewFacts: [StatementFacts] = []
 }
 
 extension PendingRequest {
     /// Under a new rule: only the votes of `voters` count, the request lives as long as the
-    /// new rule says from its creation, and it is approved only if the new rule is satisfied
-    /// (an approval keeps its deadline, never a later one).
-    mutating func reroute(to rule: ApprovalRule, keeping voters: Set<String>) {
+    /// new rule says from its creation, and it is approved only if the new rule is satisfied.
+    /// An approval's deadline counts from when it was given (now, if the new rule gives it),
+    /// and is never later than it was.
+    mutating func reroute(to rule: ApprovalRule, keeping voters: Set<String>, now: Date = Date()) {
+        let approvedAt = info.state == .approved
+            ? info.approvalExpiresAt.map { $0.addingTimeInterval(-TimeInterval(self.rule.approvalTTL.seconds)) } ?? now : now
         self.rule = rule
         approvals = approvals.filter { voters.contains($0.key) }
         info.votes = info.votes.filter { $0.verdict != "approve" || voters.contains($0.approver) }
@@ -35,7 +44,7 @@ extension PendingRequest {
         info.expiresAt = info.createdAt.addingTimeInterval(TimeInterval(rule.requestTTL.seconds))
         guard info.state == .approved || info.state == .pending else { return }
         if rule.isSatisfied(by: Array(approvals.values)) {
-            let latest = Date().addingTimeInterval(TimeInterval(rule.approvalTTL.seconds))
+            let latest = approvedAt.addingTimeInterval(TimeInterval(rule.approvalTTL.seconds))
             info.approvalExpiresAt = min(info.approvalExpiresAt ?? latest, latest)
             info.state = .approved
         } else {
@@ -190,12 +199,13 @@ extension Broker {
         var entries = identityEntries(identity) + [
             LedgerEntry(DecisionBody(requestID: request.info.id, verdict: approve ? "approve" : "deny", comment: comment,
                                      selfApproval: selfApproval ? true : nil, principals: principals.map(\.description).sorted(),
-                                     issuers: identity.issuers.isEmpty ? nil : identity.issuers),
+                                     issuers: identity.issuers.isEmpty ? nil : identity.issuers, token: identity.tokenID),
                         identity: me, target: request.info.target, time: now),
         ]
         var decided = false
         if approve {
             request.approvals[me] = principals
+            request.voteTokens[me] = identity.tokenID
             if request.rule.isSatisfied(by: Array(request.approvals.values)) {
                 request.info.state = .approved
                 request.info.approvalExpiresAt = now.addingTimeInterval(TimeInterval(request.rule.approvalTTL.seconds))
@@ -307,21 +317,29 @@ extension Broker {
             let why = rule != request.rule
                 ? "the policy changed: now \(Self.describe(rule)); was \(Self.describe(request.rule))"
                 : "the policy changed who may decide it: the vote of \(dropped.joined(separator: ", ")) no longer counts"
-            var updated = request
-            updated.reroute(to: rule, keeping: Set(voters))
-            var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt))
-            body.keep(rule)
-            body.kept = voters.sorted()
-            var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
-            if updated.info.state != request.info.state {
-                entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
-                                                       approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso)),
-                                           identity: actor, target: request.info.target))
-            }
-            recordBestEffort(entries)
-            requests[id] = updated
-            logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
+            reroute(id, to: rule, keeping: Set(voters), why: why, by: actor)
         }
+    }
+
+    /// Re-routes a request (a new rule, or fewer votes that count), with the ledger records a
+    /// restart replays exactly.
+    func reroute(_ id: String, to rule: ApprovalRule, keeping voters: Set<String>, why: String, by actor: String?) {
+        guard let request = requests[id] else { return }
+        var updated = request
+        updated.reroute(to: rule, keeping: voters)
+        var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt),
+                               approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso))
+        body.keep(rule)
+        body.kept = voters.sorted()
+        var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
+        if updated.info.state != request.info.state {
+            entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
+                                                   approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso)),
+                                       identity: actor, target: request.info.target))
+        }
+        recordBestEffort(entries)
+        requests[id] = updated
+        logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
     }
 
     static func describe(_ rule: ApprovalRule) -> String {
@@ -340,6 +358,7 @@ extension Broker {
             guard let statements = target.guardrails.approval else {
                 return .withdraw("the policy names no reviewers for statements on \(info.target) any more")
             }
+            if let denial = deniedByPolicyInForce(request.reviewFacts, target: target) { return .withdraw(denial) }
             rule = statements
         } else {
             guard let role = target.roles[info.role] else { return .withdraw("role \(info.role) of \(info.target) is not in the policy any more") }
@@ -423,7 +442,12 @@ extension Broker {
                     pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
                     requests[body.requestID] = pending
                 } else if body.state == "rerouted", var request = requests[body.requestID] {
-                    request.reroute(to: body.rule(fallback: request.rule), keeping: Set(body.kept ?? []))
+                    request.reroute(to: body.rule(fallback: request.rule), keeping: Set(body.kept ?? []), now: record.time)
+                    // Exactly as it was decided then, not as the clock reads now.
+                    if request.info.state == .approved, let deadline = body.approvalExpiresAt.flatMap(Broker.date) {
+                        request.info.approvalExpiresAt = deadline
+                    }
+                    if let expires = body.expiresAt.flatMap(Broker.date) { request.info.expiresAt = expires }
                     requests[body.requestID] = request
                 } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                     request.info.state = state
@@ -436,6 +460,7 @@ extension Broker {
                                                 selfApproval: body.selfApproval ?? false))
                 if body.verdict == "approve" {
                     request.approvals[voter] = Set((body.principals ?? []).compactMap { try? Principal(parsing: $0) })
+                    request.voteTokens[voter] = body.token
                 }
                 requests[body.requestID] = request
             }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HoopBrokerAPI
+import HoopGuardrails
 import HoopLedger
 import HoopPolicy
 import HoopPostgres
@@ -23,6 +24,12 @@ extension Broker {
         expireRequests()
         let binding = Broker.statementBinding(requester: statement.identity, target: target.name, session: statement.sessionID, sql: statement.sql)
         let mine = requests.values.filter { $0.info.kind == "statement" && $0.info.binding == binding }
+        // The session's connection judged it under the guardrails it was opened with; a reload
+        // since may deny it. What the policy in force denies is never reviewed, nor run.
+        if let denial = deniedByPolicyInForce(statement.facts, target: target) {
+            for request in mine { withdraw(request.info.id, reason: denial, by: nil) }
+            return .refused("\(denial); it cannot run")
+        }
         if var approved = mine.first(where: { $0.info.state == .approved }) {
             let asOwner = statement.statementClass == .ddl || statement.statementClass == .dcl
             if asOwner, statement.inTransaction {
@@ -59,6 +66,13 @@ extension Broker {
         }
     }
 
+    /// Why the guardrails in force deny what the proxy read in a text, or nil when they do not.
+    func deniedByPolicyInForce(_ facts: [StatementFacts], target: Target) -> String? {
+        let decisions = facts.map { GuardrailJudge.decide($0, guardrails: target.guardrails, detectorsOn: !target.detectors.isEmpty) }
+        guard let why = decisions.first(where: { $0.decision == .deny }) else { return nil }
+        return "the policy in force denies it on target '\(target.name)' (\(why.rule)): \(why.reason)"
+    }
+
     private func createStatementRequest(_ statement: StatementUnderReview, rule: ApprovalRule, binding: String) throws(BrokerFailure) -> RequestInfo {
         let now = Date()
         let id = Broker.randomHex(bytes: 6)
@@ -83,6 +97,7 @@ extension Broker {
         try record([LedgerEntry(created, identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
         var pending = PendingRequest(info: info, rule: rule)
         pending.normalizedStatement = statement.normalized
+        pending.reviewFacts = statement.facts
         pending.tokenID = created.token
         pending.requesterIssuers = asker?.issuers ?? []
         pending.identityExpiresAt = asker?.expiresAt

@@ -406,6 +406,10 @@ extension Broker {
             recordBestEffort(entries)
             if let session = sessions.removeValue(forKey: id) {
                 endedSessions[id] = ended(session.info, by: endedBy, exitCode: exitCode)
+                // Its statement reviews could only ever run in it.
+                for (requestID, request) in requests where request.info.kind == "statement" && request.info.session == id {
+                    withdraw(requestID, reason: "session \(id) ended", by: actor)
+                }
                 if endedSessions.count > 10_000 {
                     for old in endedSessions.values.sorted(by: { ($0.endedAt ?? .distantPast) < ($1.endedAt ?? .distantPast) }).prefix(1_000) {
                         endedSessions[old.id] = nil

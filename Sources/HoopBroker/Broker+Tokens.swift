@@ -108,6 +108,14 @@ extension Broker {
                                           identity: identity.principal.description, target: request.info.target)])
             withdrawn += 1
         }
+        // Votes cast with it no longer count (a request they approved may be pending again).
+        for (requestID, request) in requests where [.pending, .approved].contains(request.info.state) {
+            let revokedVoters = Set(request.voteTokens.filter { token($0.value, descendsFrom: info.id) }.keys)
+            guard !revokedVoters.isEmpty else { continue }
+            reroute(requestID, to: request.rule, keeping: Set(request.approvals.keys).subtracting(revokedVoters),
+                    why: "the vote of \(revokedVoters.sorted().joined(separator: ", ")) was cast with token \(info.id), revoked",
+                    by: identity.principal.description)
+        }
         let opened = sessions.values.filter { token($0.tokenID, descendsFrom: info.id) }.map(\.info.id)
         for session in opened {
             await revoke(session, endedBy: "token-revoked", exitCode: nil, by: identity.principal.description)

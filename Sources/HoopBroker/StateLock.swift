@@ -10,43 +10,45 @@ import Glibc
 final class StateLock {
     private let descriptors: [Int32]
 
-    /// Locks `<state>/broker.lock` and `<ledger>.lock`, and refuses a socket path that answers.
+    /// Locks `<state>/broker.lock` (with the holder's pid in it) and the ledger file itself
+    /// (its inode: a symlink or a hard link to it is the same ledger; a new ledger is created
+    /// here, 0600, and SQLite gives its WAL the same mode), and refuses a socket
+    /// path that answers. flock(2) locks are apart from SQLite's fcntl(2) locks. Never
+    /// released by hand: closing any descriptor of the ledger file would drop SQLite's own
+    /// locks on it, so the kernel releases these when the process ends.
     init(configuration: BrokerConfiguration) throws {
         var held: [Int32] = []
         do {
-            for path in [URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("broker.lock").path,
-                         configuration.ledgerPath + ".lock"] {
-                held.append(try Self.lock(path))
-            }
+            held.append(try Self.lock(URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("broker.lock").path,
+                                      what: "state directory \(configuration.stateDirectory)", recordPID: true))
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent(),
+                                                    withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            held.append(try Self.lock(configuration.ledgerPath, what: "ledger \(configuration.ledgerPath)", recordPID: false))
             if Self.answers(socket: configuration.socketPath) {
                 throw StateLockError("a broker already listens on \(configuration.socketPath): stop it first")
             }
         } catch {
+            // Nothing of SQLite's is open yet in this process: closing is safe here.
             for fd in held { close(fd) }
             throw error
         }
         descriptors = held
     }
 
-    deinit {
-        for fd in descriptors { close(fd) }
-    }
-
-    private static func lock(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    private static func lock(_ path: String, what: String, recordPID: Bool) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StateLockError("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let saved = errno
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let count = pread(fd, &buffer, buffer.count, 0)
             close(fd)
-            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
             guard saved == EWOULDBLOCK else { throw StateLockError("cannot lock \(path): \(String(cString: strerror(saved)))") }
-            throw StateLockError("another broker (pid \(holder)) already holds \(path): stop it first")
+            throw StateLockError("another broker already serves the \(what): stop it first")
         }
-        let pid = "\(getpid())\n"
-        _ = ftruncate(fd, 0)
-        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        if recordPID {
+            let pid = "\(getpid())\n"
+            _ = ftruncate(fd, 0)
+            _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        }
         return fd
     }
 

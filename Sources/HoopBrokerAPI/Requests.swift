@@ -89,6 +89,9 @@ public struct RequestInfo: Codable, Sendable, Equatable {
     }
 
     public var approvals: Int { votes.filter { $0.verdict == "approve" }.count }
+    /// How many different people must approve: `needed`, and with `every_group` at least one
+    /// per principal listed (one person stands for one group).
+    public var peopleNeeded: Int { everyGroup ? max(needed, approvers.count) : needed }
 }
 
 /// `POST /v1/requests/{id}/approve` and `/deny`.

@@ -189,10 +189,13 @@ public struct DecisionBody: LedgerBody, Equatable {
     public var principals: [String]?
     /// Who issued the voter's token, nearest first (none for peer credentials).
     public var issuers: [String]?
+    /// The token the voter voted with: revoking it takes the vote back.
+    public var token: String?
 
     public init(requestID: String, verdict: String, comment: String? = nil, selfApproval: Bool? = nil, principals: [String]? = nil,
-                issuers: [String]? = nil) {
+                issuers: [String]? = nil, token: String? = nil) {
         self.issuers = issuers
+        self.token = token
         self.requestID = requestID
         self.verdict = verdict
         self.comment = comment

@@ -51,7 +51,7 @@ public actor AgentGateway {
                             instructions: Self.instructions,
                             capabilities: .init(resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false)))
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: AgentTools.all) }
-        await server.withMethodHandler(CallTool.self) { [self] call in await self.call(call.name, call.arguments ?? [:]) }
+        await server.withMethodHandler(CallTool.self) { [self] call in await self.capped(self.call(call.name, call.arguments ?? [:])) }
         await server.withMethodHandler(ListResources.self) { [self] _ in try await self.resources() }
         await server.withMethodHandler(ReadResource.self) { [self] read in try await self.read(read.uri) }
         try await server.start(transport: StdioTransport(logger: logger)) { [self] client, _ in
@@ -136,6 +136,16 @@ public actor AgentGateway {
         } catch {
             return Self.failure("\(error)")
         }
+    }
+
+    /// Every tool result, errors included (PostgreSQL quotes the input back), within the
+    /// session's byte cap as the agent receives it.
+    private func capped(_ result: CallTool.Result) -> CallTool.Result {
+        let caps = AnswerCaps(maxRows: catalog?.maxRows ?? 500, maxBytes: catalog?.maxBytes ?? 262_144)
+        return .init(content: result.content.map { part in
+            guard case .text(let text, let annotations, let meta) = part else { return part }
+            return .text(text: caps.cut(text), annotations: annotations, _meta: meta)
+        }, isError: result.isError)
     }
 
     static func failure(_ message: String) -> CallTool.Result {

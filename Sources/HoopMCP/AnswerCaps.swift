@@ -2,13 +2,15 @@ import Foundation
 
 /// What one `query` answer may carry to an agent, measured on what leaves the broker.
 ///
-/// - `max_bytes` caps the tool result as the agent receives it: the serialized JSON, where a
-///   control character is six bytes (`\u0001`), not one.
+/// - `max_bytes` caps the tool result as the agent receives it: the JSON answer as a string
+///   inside the MCP message, where a quote is two bytes and a control character seven
+///   (`\u0001` in the answer, its backslash escaped again), not one. Error texts and the
+///   other tools' answers are cut to it too.
 /// - `max_rows` caps the database rows in the answer, however they are packed: a row counts as
 ///   the items its values hold when that is more than one. An item is an element of an array
-///   (PostgreSQL's or JSON's, at any depth, inside records too) or a member of a JSON object
-///   whose value is itself an object or an array; so `json_agg`, `array_agg` and
-///   `json_object_agg` of 1,000 rows count 1,000. Text that packs rows (`string_agg`) is
+///   (PostgreSQL's, a multirange's, or JSON's, at any depth, inside records too) or a member
+///   of a JSON object; so `json_agg`, `array_agg`, `range_agg` and `json_object_agg` of 1,000
+///   rows count at least 1,000. Text that packs rows (`string_agg`, `xmlagg`, a tsvector) is
 ///   bounded by `max_bytes` alone.
 ///
 /// A row that does not fit ends the answer (it is never cut): `truncated` says so.
@@ -26,10 +28,10 @@ public struct AnswerCaps: Sendable {
     public func answer(rows: [[String?]], make: ([[Any]], _ truncated: Bool, _ counted: Int) -> [String: Any]) throws -> Data {
         var kept: [[Any]] = [], counted = 0, truncated = false
         // What the answer weighs without its rows (and with the longest note it may carry).
-        var bytes = try Self.serialize(make([], true, Int.max)).count
+        var bytes = Self.wireSize(try Self.serialize(make([], true, Int.max)))
         for row in rows {
             let values: [Any] = row.map { $0.map { $0 as Any } ?? NSNull() }
-            let size = try JSONSerialization.data(withJSONObject: values, options: Self.options).count + 1
+            let size = Self.wireSize(try JSONSerialization.data(withJSONObject: values, options: Self.options)) + 1
             let items = max(1, row.reduce(0) { Self.plus($0, $1.map(Self.items(in:)) ?? 0) })
             guard counted + items <= maxRows, bytes + size <= maxBytes else {
                 truncated = true
@@ -41,7 +43,7 @@ public struct AnswerCaps: Sendable {
         }
         var data = try Self.serialize(make(kept, truncated, counted))
         // The estimate above is exact but for the note; never send more than the cap.
-        while data.count > maxBytes, !kept.isEmpty {
+        while Self.wireSize(data) > maxBytes, !kept.isEmpty {
             kept.removeLast()
             data = try Self.serialize(make(kept, true, counted))
         }
@@ -49,6 +51,26 @@ public struct AnswerCaps: Sendable {
     }
 
     static let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+
+    /// The size of text once the MCP message carries it as a JSON string: a quote or a
+    /// backslash is two bytes, a control character up to six.
+    static func wireSize<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Int {
+        bytes.reduce(0) { $0 + ($1 == 0x22 || $1 == 0x5C ? 2 : $1 < 0x20 ? 6 : 1) }
+    }
+
+    /// Text within the byte cap, as the agent receives it: cut at a character, and saying so.
+    public func cut(_ text: String) -> String {
+        guard Self.wireSize(text.utf8) > maxBytes else { return text }
+        let note = "… (cut: hoopctl caps an answer at \(maxBytes) bytes)"
+        var budget = maxBytes - Self.wireSize(note.utf8), kept = ""
+        for character in text {
+            let size = Self.wireSize(character.utf8)
+            guard size <= budget else { break }
+            kept.append(character)
+            budget -= size
+        }
+        return kept + note
+    }
 
     static func serialize(_ object: [String: Any]) throws -> Data {
         try JSONSerialization.data(withJSONObject: object, options: options)
@@ -90,7 +112,7 @@ public struct AnswerCaps: Sendable {
         guard depth < maxDepth else { return tooDeep }
         if let array = value as? [Any] { return array.reduce(array.count) { plus($0, items(inJSON: $1, depth: depth + 1)) } }
         if let object = value as? [String: Any] {
-            return object.values.reduce(0) { plus($0, ($1 is [Any] || $1 is [String: Any] ? 1 : 0) + items(inJSON: $1, depth: depth + 1)) }
+            return object.values.reduce(object.count) { plus($0, items(inJSON: $1, depth: depth + 1)) }
         }
         return 0
     }
@@ -131,10 +153,10 @@ public struct AnswerCaps: Sendable {
                 quoted = true
                 any = true
                 if keep { current.append(character) }
-            case "{", "(":
+            case "{", "(", "[":  // ranges open with either of ( [ and close with either of ) ]
                 depth += 1
                 if depth > 1 { current.append(character) }
-            case "}", ")":
+            case "}", ")", "]":
                 depth -= 1
                 if depth >= 1 { current.append(character) }
                 if depth == 0 {

@@ -748,7 +748,8 @@ final class ClientConnection: ChannelInboundHandler {
             normalized: judged.map(\.analysis.normalized).joined(separator: "; "), fingerprint: deciding.analysis.fingerprint,
             statementClass: StatementClass(rawValue: statementClass.rawValue) ?? .opaque, relations: relations,
             rule: deciding.decision.rule, reason: deciding.decision.reason,
-            inTransaction: transactionStatus != UInt8(ascii: "I") || !tracker.isIdle || !queue.isEmpty)
+            inTransaction: transactionStatus != UInt8(ascii: "I") || !tracker.isIdle || !queue.isEmpty,
+            facts: judged.map(\.analysis.facts))
         let directory = dependencies.directory
         let promise = context.eventLoop.makePromise(of: ReviewOutcome.self)
         promise.completeWithTask { await directory.review(ask) }

@@ -1,6 +1,7 @@
 import Foundation
 import HoopDetectors
 import HoopPolicy
+import HoopSQL
 import HoopWire
 
 /// What the proxy needs to let a client in as a session and to connect it to its database.
@@ -101,9 +102,14 @@ public struct StatementUnderReview: Sendable {
     public var reason: String
     /// The client is inside a transaction block (what runs as the owner would not be part of it).
     public var inTransaction: Bool
+    /// What the proxy read in each statement, with the session's state (its prepared
+    /// statements, its search path): the broker judges these again under the policy in force.
+    public var facts: [StatementFacts]
 
     public init(sessionID: String, identity: String, target: String, role: String, sql: String, normalized: String, fingerprint: String,
-                statementClass: StatementClass, relations: [String], rule: String, reason: String, inTransaction: Bool) {
+                statementClass: StatementClass, relations: [String], rule: String, reason: String, inTransaction: Bool,
+                facts: [StatementFacts] = []) {
+        self.facts = facts
         self.sessionID = sessionID
         self.identity = identity
         self.target = target

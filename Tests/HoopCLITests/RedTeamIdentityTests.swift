@@ -174,6 +174,10 @@ final class RedTeamIdentityTests: XCTestCase {
         let job = try broker.hoopctl(["exec", "sandbox", "--", "sh", "-c",
                                       "echo \"token=${HOOPCTL_TOKEN:-none}\"; \"\(HoopctlBinary.path)\" approve \(id)"], token: alice)
         XCTAssertTrue(job.stdout.contains("token=none"), job.stdout)
+        // Nor from its parent: /proc/PPID/environ (blanked; and unreadable to a non-root user).
+        let parent = try broker.hoopctl(["exec", "sandbox", "--", "sh", "-c",
+                                         "tr '\\0' '\\n' < /proc/$PPID/environ 2>/dev/null | grep -c '^HOOPCTL_TOKEN=hoop1' || true"], token: alice)
+        XCTAssertEqual(parent.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0", parent.stdout + parent.stderr)
         XCTAssertEqual(try show(id, as: bob)["state"] as? String, "pending", "the job approved as alice: \(job.stdout) \(job.stderr)")
         let passed = try broker.hoopctl(["exec", "sandbox", "--pass-token", "--", "sh", "-c", "echo \"token=${HOOPCTL_TOKEN:-none}\""], token: alice)
         XCTAssertEqual(passed.status, 0, passed.stderr)
@@ -230,6 +234,53 @@ final class RedTeamIdentityTests: XCTestCase {
         XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
         XCTAssertEqual(try show(guarded, as: bob)["state"] as? String, "approved", "carol's vote satisfies the new rule")
         XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--request", guarded, "--", "true"], token: bob).status, 0)
+    }
+
+    /// A re-routed approval keeps its deadline through a restart: counted from when it was
+    /// given, recorded, and replayed as recorded (not from the restart's clock).
+    func testARerouteDeadlineSurvivesARestart() throws {
+        let id = try request("brief", as: bob, ttl: "20m")
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: alice).status, 0)
+        let given = try XCTUnwrap(date(try show(id, as: bob)["approvalExpiresAt"]))
+        let yaml = try String(contentsOfFile: broker.policyPath, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "approval_ttl: 1m, request_ttl: 10m", with: "approval_ttl: 30s, request_ttl: 10m")
+            .write(toFile: broker.policyPath, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
+        let rerouted = try XCTUnwrap(date(try show(id, as: bob)["approvalExpiresAt"]))
+        XCTAssertEqual(rerouted.timeIntervalSince(given), -30, accuracy: 1.5, "30 s from the approval, not from the reload")
+        sleep(2)
+        try broker.crashAndRestart()
+        let replayed = try XCTUnwrap(date(try show(id, as: bob)["approvalExpiresAt"]))
+        XCTAssertEqual(replayed.timeIntervalSince(rerouted), 0, accuracy: 1, "a restart replays the deadline")
+    }
+
+    /// A vote cast with a token that is then revoked no longer counts.
+    func testRevokingAnApproversTokenTakesTheirVoteBack() throws {
+        let approver = try broker.token("user:alice")
+        let id = try request("write", as: bob)
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: approver).status, 0)
+        let tokenID = try XCTUnwrap(try broker.hoopctl(["whoami", "--json"], token: approver).stdout.firstMatch(of: /"tokenID":"([0-9a-f]+)"/).map { String($0.1) })
+        XCTAssertEqual(try broker.hoopctl(["token", "revoke", tokenID]).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "pending")
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--request", id, "--", "true"], token: bob).status, 75)
+    }
+
+    /// Approved, then the policy denies its class: the open session (judged under the old
+    /// guardrails) cannot run it, nor ask again; a review still waiting when the session ends
+    /// is withdrawn with it.
+    func testAReloadThatDeniesAReviewedStatementWithdrawsItsApproval() throws {
+        let client = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/review_reload_attack.py").path
+        var environment = broker.environment
+        environment.merge(["HOOPCTL_BIN": HoopctlBinary.path, "ALICE": alice, "POLICY": broker.policyPath, "HOOPCTL_TOKEN": bob]) { $1 }
+        let run = try ChildProcess(HoopctlBinary.path, ["exec", "sandbox", "--", "python3", client], environment: environment).run()
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((run.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
+        XCTAssertEqual(summary["after_reload"] as? String, "withdrawn", "\(summary)")
+        XCTAssertTrue((summary["run"] as? String ?? "").contains("denies"), "\(summary)")
+        XCTAssertTrue((summary["another"] as? String ?? "").contains("denies"), "\(summary)")
+        XCTAssertEqual(try pg.admin().execute("SELECT to_regclass('public.rt_reload_scratch') IS NULL").scalar, "t", "the approved DDL did not run")
+        let waiting = try XCTUnwrap(summary["waiting"] as? String)
+        XCTAssertTrue(try eventually { try self.show(waiting)["state"] as? String == "withdrawn" }, "the session ended: its review goes with it")
     }
 
     /// A reload that takes the requester's access away withdraws the request, and says why.
@@ -292,6 +343,9 @@ final class RedTeamIdentityTests: XCTestCase {
         let client = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients/mcp_caps.py").path
         let queries = ["escaped": "select repeat(chr(1), 250000)", "folded": "select json_agg(c) from customers c",
                        "arrays": "select array_agg(id) from customers", "nested": "select row(array_agg(id), 1) from customers",
+                       "keys": "select json_object_agg(c::text, 0) from customers c",
+                       "ranges": "select range_agg(int4range(id * 2, id * 2 + 1)) from customers",
+                       "error": "select repeat(chr(1), 1000000)::int",
                        "small": "select count(*) from customers"]
         var environment = broker.environment
         environment.merge(["HOOPCTL_TOKEN": try broker.token("service:retrain-bot"), "HOOPCTL_BIN": HoopctlBinary.path]) { $1 }
@@ -303,7 +357,8 @@ final class RedTeamIdentityTests: XCTestCase {
             XCTAssertLessThanOrEqual(answer["bytes"] as? Int ?? .max, 262_144, "\(name): \(answer)")
         }
         XCTAssertEqual(answers["escaped"]?["truncated"] as? Bool, true, "\(answers)")
-        for name in ["folded", "arrays", "nested"] {
+        XCTAssertNotNil(answers["error"]?["error"] as? String, "an error, cut to the cap: \(answers)")
+        for name in ["folded", "arrays", "nested", "keys", "ranges"] {
             XCTAssertEqual(answers[name]?["truncated"] as? Bool, true, "\(name): \(answers)")
             XCTAssertEqual(answers[name]?["rows"] as? Int, 0, "\(name): 1,000 rows in one value count as 1,000")
         }
@@ -353,5 +408,18 @@ final class RedTeamIdentityTests: XCTestCase {
         XCTAssertTrue(second.output.contains("already"), second.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: broker.environment["HOOPCTL_BROKER"]!), "the first broker's socket is still there")
         XCTAssertTrue(try broker.hoopctl(["whoami"]).succeeded, "the first broker still answers")
+
+        // Another state directory, the same ledger through a symlink: refused too.
+        let other = try TemporaryDirectory("other-broker")
+        defer { other.remove() }
+        try FileManager.default.createSymbolicLink(atPath: other.file("ledger.sqlite"), withDestinationPath: broker.environment["HOOPCTL_LEDGER"]!)
+        var environment = broker.environment
+        environment.merge(["HOOPCTL_HOME": other.path, "HOOPCTL_BROKER": other.file("broker.sock"), "HOOPCTL_LEDGER": other.file("ledger.sqlite")]) { $1 }
+        let third = try BackgroundProcess(HoopctlBinary.path, ["serve", "--config", broker.policyPath, "--proxy-port", String(try XCTUnwrap(FreePort.find()))],
+                                          environment: environment)
+        let thirdStatus = third.wait(timeout: 15)
+        XCTAssertNotNil(thirdStatus, "a second broker ran on the same ledger")
+        XCTAssertNotEqual(thirdStatus, 0)
+        XCTAssertTrue(third.output.contains("another broker already serves the ledger"), third.output)
     }
 }

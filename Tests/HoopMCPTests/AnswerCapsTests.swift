@@ -12,16 +12,32 @@ final class AnswerCapsTests: XCTestCase {
         XCTAssertEqual(AnswerCaps.items(in: "[1:3]={1,2,3}"), 3)
         XCTAssertEqual(AnswerCaps.items(in: #"{"(1,a)","(2,\"b,c\")"}"#), 2, "array_agg of rows")
         XCTAssertEqual(AnswerCaps.items(in: #"("{1,2,3}",x)"#), 3, "an array inside a record")
-        XCTAssertEqual(AnswerCaps.items(in: #"("[{""a"": 1}, {""a"": 2}]",1)"#), 2, "JSON inside a record ('\"\"' is a quote)")
+        XCTAssertEqual(AnswerCaps.items(in: #"("[{""a"": 1}, {""a"": 2}]",1)"#), 4, "JSON inside a record ('\"\"' is a quote)")
         XCTAssertEqual(AnswerCaps.items(in: #"{"(\"{4,5}\")"}"#), 3, "array → record → array")
-        XCTAssertEqual(AnswerCaps.items(in: #"[{"a":1},{"a":2},{"a":3}]"#), 3, "json_agg")
-        XCTAssertEqual(AnswerCaps.items(in: #"{"1":{"a":1},"2":{"a":2}}"#), 2, "json_object_agg of rows")
-        XCTAssertEqual(AnswerCaps.items(in: #"{"name":"x","email":"y"}"#), 0, "one row as JSON")
+        XCTAssertEqual(AnswerCaps.items(in: #"[{"a":1},{"a":2},{"a":3}]"#), 6, "json_agg: three elements of one member each")
+        XCTAssertEqual(AnswerCaps.items(in: #"{"1":{"a":1},"2":{"a":2}}"#), 4, "json_object_agg of rows")
+        XCTAssertEqual(AnswerCaps.items(in: #"{"(1,a)": 0, "(2,b)": 0, "(3,c)": 0}"#), 3, "rows packed in the keys")
+        XCTAssertEqual(AnswerCaps.items(in: #"{"name":"x","email":"y"}"#), 2, "one row as JSON: its members")
+        XCTAssertEqual(AnswerCaps.items(in: "{[2,3),[4,5),(7,9]}"), 3, "range_agg: a multirange")
         XCTAssertEqual(AnswerCaps.items(in: #"{{1,2},{3,4}}"#), 6)
         XCTAssertEqual(AnswerCaps.items(in: #"{"a}b",c}"#), 2, "a brace inside quotes")
         // Nesting past the limit is not read: it counts as more than any cap, and never overflows.
         XCTAssertGreaterThan(AnswerCaps.items(in: String(repeating: "{", count: 100_000) + String(repeating: "}", count: 100_000)), 1_000_000)
         XCTAssertEqual(AnswerCaps.items(in: String(repeating: "(", count: 100_000)), 0, "never closed: nothing packed")
+    }
+
+    /// Bytes as the MCP message carries them, and text cut to fit, at a character, saying so.
+    func testBytesAreCountedAsSentAndTextIsCut() {
+        XCTAssertEqual(AnswerCaps.wireSize(Array("ab".utf8)), 2)
+        XCTAssertEqual(AnswerCaps.wireSize(Array("\"\\".utf8)), 4)
+        XCTAssertEqual(AnswerCaps.wireSize(Array("\u{1}".utf8)), 6)
+        let caps = AnswerCaps(maxRows: 10, maxBytes: 1_024)
+        XCTAssertEqual(caps.cut("short"), "short")
+        let long = "invalid input syntax for type integer: \"" + String(repeating: "\u{1}é\"", count: 5_000) + "\""
+        let cut = caps.cut(long)
+        XCTAssertLessThanOrEqual(AnswerCaps.wireSize(cut.utf8), 1_024)
+        XCTAssertTrue(cut.hasPrefix("invalid input syntax"))
+        XCTAssertTrue(cut.hasSuffix("(cut: hoopctl caps an answer at 1024 bytes)"), cut)
     }
 
     func testRowsStopAtEitherCapOnWhatIsSent() throws {

@@ -21,7 +21,7 @@ extension Hoopctl {
             } else if request.state == .approved {
                 Output.line("approved request \(request.id): \(request.requester) may use role \(request.role) on \(request.target) until \(request.approvalExpiresAt.map(RequestFormat.time) ?? "-")")
             } else {
-                Output.line("recorded your approval of request \(request.id): \(request.approvals) of \(request.needed)\(request.everyGroup ? ", one from each of \(request.approvers.joined(separator: ", "))" : "")")
+                Output.line("recorded your approval of request \(request.id): \(request.approvals) of \(request.peopleNeeded)\(request.everyGroup ? ", one from each of \(request.approvers.joined(separator: ", "))" : "")")
             }
         }
     }

@@ -19,7 +19,7 @@ enum RequestFormat {
 
     static func state(_ request: RequestInfo) -> String {
         switch request.state {
-        case .pending: return "pending (\(request.approvals) of \(request.needed))"
+        case .pending: return "pending (\(request.approvals) of \(request.peopleNeeded))"
         default: return request.state.rawValue
         }
     }
@@ -37,7 +37,7 @@ enum RequestFormat {
                 ? ("asks to run", "a statement once on \(request.target), in session \(request.session ?? "-") (role \(request.role))")
                 : ("asks for", "role \(request.role) on \(request.target) for \(ttl(request.ttlSeconds))"),
             ("reason", request.reason),
-            ("approvers", "\(request.needed) of \(request.approvers.joined(separator: ", "))\(request.everyGroup ? " (one from each)" : "")"),
+            ("approvers", "\(request.peopleNeeded) of \(request.approvers.joined(separator: ", "))\(request.everyGroup ? " (one from each)" : "")"),
             ("created", time(request.createdAt)),
             ("expires", time(request.expiresAt)),
         ]

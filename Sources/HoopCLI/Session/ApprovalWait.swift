@@ -61,7 +61,7 @@ struct ApprovalWait {
                 Output.note("still waiting after \(limit); request \(request.id) stays pending. Once approved: hoopctl exec \(request.target) --request \(request.id) -- ...")
                 throw ExitStatus.pending
             }
-            let status = "waiting for approval of request \(request.id) · \(current.approvals) of \(current.needed) from \(current.approvers.joined(separator: ", ")) · \(Self.clock(elapsed))"
+            let status = "waiting for approval of request \(request.id) · \(current.approvals) of \(current.peopleNeeded) from \(current.approvers.joined(separator: ", ")) · \(Self.clock(elapsed))"
             if terminal {
                 FileHandle.standardError.write(Data("\r\u{1B}[K\(Self.frames[frame % Self.frames.count]) \(status)".utf8))
                 frame += 1

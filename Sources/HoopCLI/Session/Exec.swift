@@ -13,8 +13,8 @@ extension Hoopctl {
 
                 The command gets a database session, not your identity: $HOOPCTL_TOKEN is removed from its \
                 environment (a job could otherwise approve requests or open sessions as you), unless you pass \
-                --pass-token. A token given with --token-file is not handed on either. The session ends when the \
-                identity that opened it does: with a token, at the token's expiry or revocation at the latest.
+                --pass-token. It still runs as your OS user and can read what you can, a --token-file included. \
+                The session ends when the identity that opened it does: with a token, at its expiry or revocation.
 
                 Example: hoopctl exec prod-db --reason "nightly retrain" -- python train.py
                 """)

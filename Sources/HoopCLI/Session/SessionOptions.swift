@@ -72,6 +72,8 @@ enum SessionRunner {
         // The command gets a database session, not the caller's identity: a token it inherited
         // would let it approve, issue tokens or open sessions as the caller.
         environment["HOOPCTL_TOKEN"] = options.passToken ? try options.broker.token() : nil
+        // Nor can it read the token from this process: /proc/PID/environ, its memory.
+        if !options.passToken { ProcessSecrets.conceal(environment: ["HOOPCTL_TOKEN"]) }
         for (key, value) in grant.connection.environment { environment[key] = value }
         environment["HOOPCTL_SESSION"] = session.id
         if let correlation = options.correlation { environment["HOOPCTL_CORRELATION_ID"] = correlation }

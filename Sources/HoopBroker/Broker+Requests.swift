@@ -28,16 +28,17 @@ struct PendingRequest: Sendable {
 }
 
 extension PendingRequest {
-    /// Under a new rule: only the votes of `voters` count, the request lives as long as the
-    /// new rule says from its creation, and it is approved only if the new rule is satisfied.
-    /// An approval's deadline counts from when it was given (now, if the new rule gives it),
-    /// and is never later than it was.
-    mutating func reroute(to rule: ApprovalRule, keeping voters: Set<String>, now: Date = Date()) {
+    /// Under a new rule: only `votes` count (approver → what they count as now), the request
+    /// lives as long as the new rule says from its creation, and it is approved only if the new
+    /// rule is satisfied by them. An approval's deadline counts from when it was given (now, if
+    /// the new rule gives it), and is never later than it was.
+    mutating func reroute(to rule: ApprovalRule, counting votes: [String: Set<Principal>], now: Date = Date()) {
         let approvedAt = info.state == .approved
             ? info.approvalExpiresAt.map { $0.addingTimeInterval(-TimeInterval(self.rule.approvalTTL.seconds)) } ?? now : now
         self.rule = rule
-        approvals = approvals.filter { voters.contains($0.key) }
-        info.votes = info.votes.filter { $0.verdict != "approve" || voters.contains($0.approver) }
+        approvals = votes
+        voteTokens = voteTokens.filter { votes[$0.key] != nil }
+        info.votes = info.votes.filter { $0.verdict != "approve" || votes[$0.approver] != nil }
         info.approvers = rule.from.map(\.description)
         info.needed = rule.count
         info.everyGroup = rule.everyGroup
@@ -304,33 +305,37 @@ extension Broker {
             case .decideUnder(let current):
                 rule = current
             }
-            // The votes of people who may still decide it, as the policy sees them now (their
-            // OS groups as they were when they voted).
-            let voters = request.approvals.compactMap { voter, counted -> String? in
-                guard let principal = try? Principal(parsing: voter) else { return nil }
+            // The votes of people who may still decide it, counted as the policy sees them now
+            // (their OS groups as they were when they voted): a group they left is not theirs
+            // to stand for any more.
+            var current: [String: Set<Principal>] = [:]
+            for (voter, counted) in request.approvals {
+                guard let principal = try? Principal(parsing: voter) else { continue }
                 let identity = Identity(principal: principal, osGroups: counted.filter { $0.kind == .osgroup }.map(\.name), method: "peer")
-                return rule.eligibility(of: policy.principals(of: identity), requester: request.info.requester, approverName: voter).refusal == nil
-                    ? voter : nil
+                let now = policy.principals(of: identity)
+                if rule.eligibility(of: now, requester: request.info.requester, approverName: voter).refusal == nil { current[voter] = now }
             }
-            guard rule != request.rule || voters.count != request.approvals.count else { continue }
-            let dropped = request.approvals.keys.filter { !voters.contains($0) }.sorted()
+            guard rule != request.rule || current != request.approvals else { continue }
+            let dropped = request.approvals.keys.filter { current[$0] == nil }.sorted()
             let why = rule != request.rule
                 ? "the policy changed: now \(Self.describe(rule)); was \(Self.describe(request.rule))"
+                : dropped.isEmpty ? "the policy changed what its voters count as"
                 : "the policy changed who may decide it: the vote of \(dropped.joined(separator: ", ")) no longer counts"
-            reroute(id, to: rule, keeping: Set(voters), why: why, by: actor)
+            reroute(id, to: rule, counting: current, why: why, by: actor)
         }
     }
 
     /// Re-routes a request (a new rule, or fewer votes that count), with the ledger records a
     /// restart replays exactly.
-    func reroute(_ id: String, to rule: ApprovalRule, keeping voters: Set<String>, why: String, by actor: String?) {
+    func reroute(_ id: String, to rule: ApprovalRule, counting votes: [String: Set<Principal>], why: String, by actor: String?) {
         guard let request = requests[id] else { return }
         var updated = request
-        updated.reroute(to: rule, keeping: voters)
+        updated.reroute(to: rule, counting: votes)
         var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt),
                                approvalExpiresAt: updated.info.approvalExpiresAt.map(Broker.iso))
         body.keep(rule)
-        body.kept = voters.sorted()
+        body.kept = votes.keys.sorted()
+        body.counted = votes.mapValues { $0.map(\.description).sorted() }
         var entries = [LedgerEntry(body, identity: actor, target: request.info.target)]
         if updated.info.state != request.info.state {
             entries.append(LedgerEntry(RequestBody(requestID: id, state: updated.info.state.rawValue,
@@ -379,7 +384,7 @@ extension Broker {
     }
 
     /// Takes a request back for the broker (its token expired or was revoked, the policy changed).
-    func withdraw(_ id: String, reason: String, by actor: String?) {
+    func withdraw(_ id: String, reason: String, by actor: String? = nil) {
         guard var request = requests[id], [.pending, .approved].contains(request.info.state) else { return }
         request.info.state = .withdrawn
         requests[id] = request
@@ -442,7 +447,11 @@ extension Broker {
                     pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
                     requests[body.requestID] = pending
                 } else if body.state == "rerouted", var request = requests[body.requestID] {
-                    request.reroute(to: body.rule(fallback: request.rule), keeping: Set(body.kept ?? []), now: record.time)
+                    var votes = request.approvals.filter { (body.kept ?? []).contains($0.key) }
+                    for (voter, names) in body.counted ?? [:] where votes[voter] != nil {
+                        votes[voter] = Set(names.compactMap { try? Principal(parsing: $0) })
+                    }
+                    request.reroute(to: body.rule(fallback: request.rule), counting: votes, now: record.time)
                     // Exactly as it was decided then, not as the clock reads now.
                     if request.info.state == .approved, let deadline = body.approvalExpiresAt.flatMap(Broker.date) {
                         request.info.approvalExpiresAt = deadline
@@ -466,6 +475,11 @@ extension Broker {
             }
         }
         expireRequests()
+        // A statement review runs only in its session's connections, which ended with the
+        // previous process (their secrets died with it): it can never be used now.
+        for (id, request) in requests where request.info.kind == "statement" {
+            withdraw(id, reason: "the broker restarted: session \(request.info.session ?? "-")'s connections ended with it; send the statement in a new session")
+        }
         // The policy may have changed while the broker was down.
         judgeRequestsAgain(by: nil)
     }

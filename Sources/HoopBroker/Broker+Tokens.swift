@@ -112,7 +112,7 @@ extension Broker {
         for (requestID, request) in requests where [.pending, .approved].contains(request.info.state) {
             let revokedVoters = Set(request.voteTokens.filter { token($0.value, descendsFrom: info.id) }.keys)
             guard !revokedVoters.isEmpty else { continue }
-            reroute(requestID, to: request.rule, keeping: Set(request.approvals.keys).subtracting(revokedVoters),
+            reroute(requestID, to: request.rule, counting: request.approvals.filter { !revokedVoters.contains($0.key) },
                     why: "the vote of \(revokedVoters.sorted().joined(separator: ", ")) was cast with token \(info.id), revoked",
                     by: identity.principal.description)
         }

@@ -152,8 +152,10 @@ public struct RequestBody: LedgerBody, Equatable {
     public var approvalTTLSeconds: Int?
     public var maxSessionSeconds: Int?
     public var allowSelfApproval: [String]?
-    /// `rerouted`: the approvers whose votes still count under the new rule.
+    /// `rerouted`: the approvers whose votes still count under the new rule, and what each
+    /// counts as now (user, groups).
     public var kept: [String]?
+    public var counted: [String: [String]]?
 
     public init(requestID: String, state: String, role: String? = nil, reason: String? = nil,
                 ttlSeconds: Int? = nil, fingerprint: String? = nil, requestKind: String? = nil, expiresAt: String? = nil,

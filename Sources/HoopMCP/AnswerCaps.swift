@@ -9,9 +9,10 @@ import Foundation
 /// - `max_rows` caps the database rows in the answer, however they are packed: a row counts as
 ///   the items its values hold when that is more than one. An item is an element of an array
 ///   (PostgreSQL's, a multirange's, or JSON's, at any depth, inside records too) or a member
-///   of a JSON object; so `json_agg`, `array_agg`, `range_agg` and `json_object_agg` of 1,000
-///   rows count at least 1,000. Text that packs rows (`string_agg`, `xmlagg`, a tsvector) is
-///   bounded by `max_bytes` alone.
+///   of a JSON object or a field of a record; so `json_agg`, `array_agg`, `range_agg`,
+///   `json_object_agg` and `row(...)` of 1,000 values count at least 1,000. The columns of a
+///   result row are one row (a query that spreads rows into columns, like text that packs them:
+///   `string_agg`, `xmlagg`, a tsvector) is bounded by `max_bytes` alone.
 ///
 /// A row that does not fit ends the answer (it is never cut): `truncated` says so.
 public struct AnswerCaps: Sendable {
@@ -97,7 +98,10 @@ public struct AnswerCaps: Sendable {
             return items(inJSON: json, depth: depth)
         }
         switch first {
-        case "(": return parts(of: trimmed).reduce(0) { plus($0, items(in: $1, depth: depth + 1)) }
+        case "(":
+            // A record's fields count as `to_json` of it would: one each.
+            let fields = parts(of: trimmed)
+            return fields.reduce(fields.count) { plus($0, items(in: $1, depth: depth + 1)) }
         case "{":
             let elements = parts(of: trimmed)
             return elements.reduce(elements.count) { plus($0, items(in: $1, depth: depth + 1)) }

@@ -283,6 +283,49 @@ final class RedTeamIdentityTests: XCTestCase {
         XCTAssertTrue(try eventually { try self.show(waiting)["state"] as? String == "withdrawn" }, "the session ended: its review goes with it")
     }
 
+    /// every_group, approved by carol (dba and security) and alice (dba); carol leaves security:
+    /// nobody stands for security any more, so the approval is gone.
+    func testAReloadThatLeavesAGroupUncoveredTakesTheApprovalBack() throws {
+        let id = try request("guarded", as: bob)
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: carol).status, 0)
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: alice).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "approved")
+        let yaml = try String(contentsOfFile: broker.policyPath, encoding: .utf8)
+        let left = yaml.replacingOccurrences(of: "security: [user:auditor, user:carol, user:dave]", with: "security: [user:auditor, user:dave]")
+        XCTAssertNotEqual(left, yaml)
+        try left.write(toFile: broker.policyPath, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try broker.hoopctl(["policy", "reload"]).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "pending", "nobody of security approved")
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--request", id, "--", "true"], token: bob).status, 75)
+        try broker.crashAndRestart()
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "pending", "and after a restart")
+        XCTAssertEqual(try broker.hoopctl(["approve", id], token: dave).status, 0)
+        XCTAssertEqual(try show(id, as: bob)["state"] as? String, "approved")
+    }
+
+    /// A statement review lives in its session's connections, which a broker restart ends (their
+    /// secrets die with the process): the restarted broker withdraws it, approved or not.
+    func testAStatementReviewDoesNotOutliveABrokerRestart() throws {
+        let trigger = """
+            import psycopg, re
+            try:
+                psycopg.connect("", autocommit=True).execute("create table public.rt_restart_scratch (x int)")
+            except psycopg.Error as error:
+                print(re.search(r"request ([0-9a-f]{12})", str(error)).group(1), flush=True)
+            """
+        let job = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--", "sh", "-c", "python3 -c '\(trigger)'; sleep 60"],
+                                        environment: broker.environment.merging(["HOOPCTL_TOKEN": bob]) { $1 })
+        var id: String?
+        XCTAssertTrue(eventually(timeout: 20) { id = job.output.firstMatch(of: /([0-9a-f]{12})\n/).map { String($0.1) }; return id != nil }, job.output)
+        let request = try XCTUnwrap(id)
+        XCTAssertEqual(try broker.hoopctl(["approve", request], token: alice).status, 0)
+        try broker.crashAndRestart()
+        XCTAssertEqual(try show(request)["state"] as? String, "withdrawn")
+        XCTAssertTrue(try requestRecords(request).contains { ($0["reason"] as? String ?? "").contains("restarted") })
+        job.signal(SIGTERM)
+        XCTAssertNotNil(job.wait(timeout: 30))
+    }
+
     /// A reload that takes the requester's access away withdraws the request, and says why.
     func testAReloadThatRemovesTheRequesterWithdrawsTheRequest() throws {
         let id = try request("write", as: bob)
@@ -344,6 +387,7 @@ final class RedTeamIdentityTests: XCTestCase {
         let queries = ["escaped": "select repeat(chr(1), 250000)", "folded": "select json_agg(c) from customers c",
                        "arrays": "select array_agg(id) from customers", "nested": "select row(array_agg(id), 1) from customers",
                        "keys": "select json_object_agg(c::text, 0) from customers c",
+                       "record": "select row(" + (1...600).map { "x[\($0)]" }.joined(separator: ", ") + ") from (select array_agg(email order by id) x from customers) s",
                        "ranges": "select range_agg(int4range(id * 2, id * 2 + 1)) from customers",
                        "error": "select repeat(chr(1), 1000000)::int",
                        "small": "select count(*) from customers"]
@@ -358,7 +402,7 @@ final class RedTeamIdentityTests: XCTestCase {
         }
         XCTAssertEqual(answers["escaped"]?["truncated"] as? Bool, true, "\(answers)")
         XCTAssertNotNil(answers["error"]?["error"] as? String, "an error, cut to the cap: \(answers)")
-        for name in ["folded", "arrays", "nested", "keys", "ranges"] {
+        for name in ["folded", "arrays", "nested", "keys", "ranges", "record"] {
             XCTAssertEqual(answers[name]?["truncated"] as? Bool, true, "\(name): \(answers)")
             XCTAssertEqual(answers[name]?["rows"] as? Int, 0, "\(name): 1,000 rows in one value count as 1,000")
         }

@@ -101,11 +101,8 @@ extension Broker {
         }
         info.revoked = true
         var withdrawn = 0
-        for (requestID, var request) in requests where token(request.tokenID, descendsFrom: info.id) && [.pending, .approved].contains(request.info.state) {
-            request.info.state = .withdrawn
-            requests[requestID] = request
-            recordBestEffort([LedgerEntry(RequestBody(requestID: requestID, state: "withdrawn", reason: "token \(info.id) revoked"),
-                                          identity: identity.principal.description, target: request.info.target)])
+        for (requestID, request) in requests where token(request.tokenID, descendsFrom: info.id) && [.pending, .approved].contains(request.info.state) {
+            withdraw(requestID, reason: "token \(info.id) revoked", by: identity.principal.description)
             withdrawn += 1
         }
         // Votes cast with it no longer count (a request they approved may be pending again).

@@ -11,8 +11,8 @@ import Foundation
 ///   (PostgreSQL's, a multirange's, or JSON's, at any depth, inside records too) or a member
 ///   of a JSON object or a field of a record; so `json_agg`, `array_agg`, `range_agg`,
 ///   `json_object_agg` and `row(...)` of 1,000 values count at least 1,000. The columns of a
-///   result row are one row (a query that spreads rows into columns, like text that packs them:
-///   `string_agg`, `xmlagg`, a tsvector) is bounded by `max_bytes` alone.
+///   result row are one row: a query that spreads rows into columns is bounded by `max_bytes`
+///   alone, like text that packs them (`string_agg`, `xmlagg`, a tsvector).
 ///
 /// A row that does not fit ends the answer (it is never cut): `truncated` says so.
 public struct AnswerCaps: Sendable {
@@ -54,7 +54,7 @@ public struct AnswerCaps: Sendable {
     static let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
 
     /// The size of text once the MCP message carries it as a JSON string: a quote or a
-    /// backslash is two bytes, a control character up to six.
+    /// backslash is two bytes, a raw control character six.
     static func wireSize<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Int {
         bytes.reduce(0) { $0 + ($1 == 0x22 || $1 == 0x5C ? 2 : $1 < 0x20 ? 6 : 1) }
     }

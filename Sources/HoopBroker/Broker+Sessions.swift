@@ -81,6 +81,9 @@ extension Broker {
                               approval: (request: RequestInfo, entries: [LedgerEntry])?, correlation: String? = nil,
                               agent: String? = nil) async throws(BrokerFailure) -> SessionGrant {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
+        // Its command line is recorded, listed and used as the job's name: secrets and what the
+        // detectors find are masked first (the process is still watched by pid and start time).
+        let caller = caller?.masked(detectors: detectorEngine(for: target.name) ?? Self.commandLineDetectors)
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
         }
@@ -279,6 +282,10 @@ extension Broker {
     /// The target's detectors, built once per policy (custom patterns compiled, hash key read).
     /// nil when the target has none; a target whose detectors cannot be built refuses logins
     /// rather than pass values unscanned.
+    /// For a target without detectors, command lines still go through every built-in one: a
+    /// command line is never data the policy chose to let through.
+    static let commandLineDetectors = try? DetectorEngine(detectors: BuiltinDetector.allCases.map { Detector(kind: .builtin($0), strategy: .redact) })
+
     func detectorEngine(for target: String) -> DetectorEngine? {
         if let cached = detectorEngines[target] { return cached }
         guard let detectors = policy.targets[target]?.detectors, !detectors.isEmpty else { return nil }

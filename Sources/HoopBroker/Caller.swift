@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import HoopDetectors
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,6 +56,14 @@ public struct CallingProcess: Sendable, Equatable {
                              executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(peer.pid)/exe"),
                              arguments: ProcStat.commandLine(pid: peer.pid), parentPID: stat?.parentPID,
                              parentArguments: stat.flatMap { ProcStat.commandLine(pid: $0.parentPID) })
+    }
+
+    /// The same process with its command lines (and its parent's) as they may be recorded and
+    /// shown: `CommandLineMask` with the target's detectors.
+    func masked(detectors: DetectorEngine?) -> CallingProcess {
+        CallingProcess(pid: pid, uid: uid, startTime: startTime, executable: executable,
+                       arguments: arguments.map { CommandLineMask.mask($0, detectors: detectors) }, parentPID: parentPID,
+                       parentArguments: parentArguments.map { CommandLineMask.mask($0, detectors: detectors) })
     }
 
     /// Whether this very process still runs (same pid, same start time).

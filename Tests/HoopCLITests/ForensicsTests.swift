@@ -1,0 +1,46 @@
+import Foundation
+import HoopCommon
+import HoopTestSupport
+import XCTest
+
+/// What an auditor relies on (issue 16), and what the ledger must never keep: a command line's
+/// secrets and personal data.
+final class ForensicsTests: XCTestCase {
+    var pg: TestPostgres.Instance!
+    var broker: SeparateBroker!
+
+    override func setUpWithError() throws {
+        pg = try TestPostgres.shared()
+        broker = try SeparateBroker(pg) { $0 }
+    }
+
+    override func tearDown() { broker = nil }
+
+    /// `hoopctl exec prod -- psql ... 'x@y.z'` used to put the email (and a password in a
+    /// URI) into the session record, `sessions` and every statement's job name. Real values of
+    /// the sandbox, then secret shapes: none reaches the ledger file's bytes, its WAL included.
+    func testACommandLineIsMaskedBeforeItIsRecordedOrShown() throws {
+        let admin = try pg.admin()
+        let row = try XCTUnwrap(admin.execute("SELECT email, ssn, card_number FROM customers WHERE email IS NOT NULL AND ssn IS NOT NULL ORDER BY id LIMIT 1").rows.first)
+        let values = row.compactMap { $0 }
+        XCTAssertEqual(values.count, 3)
+        let marker = String(UUID().uuidString.prefix(8))
+        let secrets = ["uri-\(marker)", "env-\(marker)", "flag-\(marker)", "conn-\(marker)"]
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "sh", "-c", "psql -XAtc 'select 1' >/dev/null", "job",
+                                      "postgres://app:\(secrets[0])@db.example/shop", "PGPASSWORD=\(secrets[1])", "--password", secrets[2],
+                                      "host=db password=\(secrets[3])", "where email = '\(values[0])'", values[1], values[2]])
+        XCTAssertEqual(run.status, 0, run.stderr)
+
+        let shown = try broker.hoopctl(["sessions", "--json"]).stdout + (try broker.hoopctl(["audit", "--json"]).stdout)
+        XCTAssertTrue(shown.contains("postgres://app:***@db.example/shop"), shown)
+        var bytes = Data()
+        for suffix in ["", "-wal"] {
+            bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data())
+        }
+        XCTAssertGreaterThan(bytes.count, 0)
+        for value in values + secrets {
+            XCTAssertFalse(shown.contains(value), "\(value) shown")
+            XCTAssertNil(bytes.range(of: Data(value.utf8)), "\(value) in the ledger file")
+        }
+    }
+}

@@ -7,8 +7,11 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     public var failure: VerificationFailure?
     /// Protections missing from the ledger's schema.
     public var schemaProblems: [String]
+    /// Rows of the lineage index (for `audit trace` and the report) that the statement records
+    /// do not bear out, or that they lack.
+    public var lineageProblems: [String]?
 
-    public var passed: Bool { failure == nil && schemaProblems.isEmpty }
+    public var passed: Bool { failure == nil && schemaProblems.isEmpty && (lineageProblems ?? []).isEmpty }
 }
 
 public struct VerificationFailure: Sendable, Equatable, Codable, CustomStringConvertible {

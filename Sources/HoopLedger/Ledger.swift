@@ -48,6 +48,7 @@ public final class Ledger: Sendable {
             if mode == .readWrite {
                 if !exists { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
                 try LedgerSchema.migrator.migrate(pool)
+                try Ledger.catchUpLineage(pool)
             } else {
                 let applied = try pool.read { try LedgerSchema.migrator.appliedIdentifiers($0) }
                 guard applied.contains(LedgerSchema.latest) else { throw LedgerError.notALedger(path: path) }
@@ -180,26 +181,95 @@ public final class Ledger: Sendable {
 
     // MARK: Verification
 
-    /// Walks the whole chain and reports the first record that breaks it.
+    /// Walks the whole chain and reports the first record that breaks it; then recounts the
+    /// lineage index (derived data outside the chain) from the statement records and reports
+    /// every row of it that disagrees.
     public func verify() throws(LedgerError) -> VerificationReport {
         do {
+            if mode == .readWrite { try flushLineage() }
             return try pool.read { db in
                 var verifier = ChainVerifier()
+                let through = try Ledger.lineageThrough(db)
+                var recount = LineageIndex.Recount()
                 let statement = try db.makeStatement(sql: """
                     SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records ORDER BY id
                     """)
                 let cursor = try Row.fetchCursor(statement)
                 while let row = try cursor.next() {
-                    if !verifier.consume(Ledger.record(row)) { break }
+                    let record = Ledger.record(row)
+                    if !verifier.consume(record) { break }
+                    if let through, record.id <= through { recount.consume(record) }
                 }
                 let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM chain_head WHERE one = 1")
                 verifier.finish(recordedHead: head.map { (id: $0[0] as Int64, hash: $0[1] as String) })
                 var report = verifier.report
                 report.schemaProblems = try LedgerSchema.problems(db)
+                if report.failure == nil, let through {
+                    report.lineageProblems = try Ledger.lineageProblems(db, expected: recount.index.counted, through: through,
+                                                                       head: report.headID ?? 0)
+                }
                 return report
             }
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    /// How far the lineage table is written (nil for a ledger of an older hoopctl, not migrated yet).
+    static func lineageThrough(_ db: Database) throws -> Int64? {
+        guard try db.tableExists("lineage_state") else { return nil }
+        return try Int64.fetchOne(db, sql: "SELECT through FROM lineage_state WHERE one = 1") ?? 0
+    }
+
+    /// The rows of the lineage table that the records do not bear out, and the counts it lacks.
+    static func lineageProblems(_ db: Database, expected: [LineageIndex.Key: LineageIndex.Counts], through: Int64, head: Int64) throws -> [String] {
+        var problems: [String] = []
+        if through > head { problems.append("the lineage index claims records up to #\(through), past the chain's head #\(head)") }
+        var missing = expected
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last FROM lineage
+            """)
+        func describe(_ key: LineageIndex.Key) -> String {
+            "\(key.access) \(key.item)\(key.masking.isEmpty ? "" : " \(key.masking)") by \(key.identity.isEmpty ? "-" : key.identity) "
+                + "in session \(key.session.isEmpty ? "-" : key.session), hour \(UTCTime.seconds(key.hour))"
+        }
+        while let row = try rows.next() {
+            let key = LineageIndex.Key(item: row[0], hour: row[1], session: row[2], fingerprint: row[3], access: row[4], masking: row[5],
+                                       identity: row[6], target: row[7], job: row[8])
+            let statements: Int = row[9], first: Int64 = row[10], last: Int64 = row[11]
+            guard let counts = missing.removeValue(forKey: key) else {
+                problems.append("lineage row not borne out by any statement record: \(describe(key)), \(statements) statements")
+                continue
+            }
+            if counts.statements != statements || counts.first != first || counts.last != last {
+                problems.append("lineage row disagrees with the statement records: \(describe(key)): \(statements) statements, the records say \(counts.statements)")
+            }
+        }
+        for (key, counts) in missing {
+            problems.append("lineage row missing: \(describe(key)), \(counts.statements) statements in the records")
+        }
+        return problems.sorted()
+    }
+
+    /// At start-up: the records a stopped process appended after it last wrote the lineage
+    /// table (a crash loses at most a second of it) are counted again, then written.
+    static func catchUpLineage(_ pool: DatabasePool) throws {
+        try pool.write { db in
+            guard let through = try lineageThrough(db), let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM records"),
+                  last > through else { return }
+            var recount = LineageIndex.Recount()
+            // Jobs come from the sessions' `started` records, which may be older than `through`.
+            let sessions = try Row.fetchCursor(db, sql: """
+                SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records
+                WHERE kind = 'session' AND id <= ? ORDER BY id
+                """, arguments: [through])
+            while let row = try sessions.next() { recount.consume(Ledger.record(row)) }
+            let records = try Row.fetchCursor(db, sql: """
+                SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records WHERE id > ? ORDER BY id
+                """, arguments: [through])
+            while let row = try records.next() { recount.consume(Ledger.record(row)) }
+            try recount.index.flush(into: db)
+            try db.execute(sql: "UPDATE lineage_state SET through = ? WHERE one = 1", arguments: [last])
         }
     }
 

@@ -60,10 +60,24 @@ enum LedgerSchema {
                 ) WITHOUT ROWID;                    -- stored in trace order: a trace reads one range
                 """)
         }
+        migrator.registerMigration(lineageVerified) { db in
+            // How far the lineage table is written: records after `through` were appended by a
+            // process that stopped before it wrote their lineage, and are counted again at the
+            // next start. The table is rebuilt from the records once, here.
+            try db.execute(sql: """
+                CREATE TABLE lineage_state (
+                    one     INTEGER PRIMARY KEY CHECK (one = 1),
+                    through INTEGER NOT NULL
+                );
+                INSERT INTO lineage_state (one, through) VALUES (1, 0);
+                DELETE FROM lineage;
+                """)
+        }
         return migrator
     }
 
     static let lineage = "v2-lineage-hourly"
+    static let lineageVerified = "v3-lineage-verified"
 
     static let guardTriggers = ["records_append_only_update", "records_append_only_delete"]
 

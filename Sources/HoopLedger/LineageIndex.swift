@@ -56,6 +56,9 @@ final class LineageIndex: @unchecked Sendable {
             return pending
         }
         guard !batch.isEmpty else { return }
+        // Every record up to the head is in the table now: a broker that restarts after a crash
+        // counts the records after this again (`Ledger.catchUpLineage`).
+        try db.cachedStatement(sql: "UPDATE lineage_state SET through = (SELECT coalesce(max(id), 0) FROM records) WHERE one = 1").execute()
         let upsert = try db.cachedStatement(sql: """
             INSERT INTO lineage (item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -67,4 +70,40 @@ final class LineageIndex: @unchecked Sendable {
                                            key.job, counts.statements, counts.first, counts.last])
         }
     }
+}
+
+extension LineageIndex {
+    /// Counts what the statement records say, as `add` would have (a session's job comes from
+    /// its `started` record).
+    struct Recount {
+        private var jobs: [String: String] = [:]
+        private(set) var index = LineageIndex()
+
+        mutating func consume(_ record: LedgerRecord) {
+            switch record.kind {
+            case RecordKind.session.rawValue:
+                guard let session = record.session, let body = record.decode(SessionBody.self), body.phase == .started else { return }
+                jobs[session] = StatementLineage.job(correlation: body.correlation, arguments: body.process?.arguments)
+            case RecordKind.statement.rawValue:
+                // Most statements touch something; the cheap test first.
+                guard record.body.contains("\"lineage\":"), let body = record.decode(StatementBody.self), let lines = body.lineage else { return }
+                let items = lines.compactMap(Self.item(fromSummary:))
+                guard !items.isEmpty else { return }
+                index.add(StatementLineage(fingerprint: body.fingerprint, items: items, job: record.session.flatMap { jobs[$0] }),
+                          timestamp: record.timestamp, identity: record.identity, target: record.target, session: record.session)
+            default:
+                return
+            }
+        }
+
+        /// `read public.customers.email view` → the item; nil for a line it does not read.
+        static func item(fromSummary line: String) -> StatementLineage.Item? {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 || parts.count == 3, let access = StatementLineage.Access(rawValue: parts[0]) else { return nil }
+            return .init(item: parts[1], access: access, masking: parts.count == 3 ? parts[2] : nil)
+        }
+    }
+
+    /// The counts not yet written, by key (for comparing a recount with the table).
+    var counted: [Key: Counts] { lock.withLock { pending } }
 }

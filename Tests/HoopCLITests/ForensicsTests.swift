@@ -16,6 +16,30 @@ final class ForensicsTests: XCTestCase {
 
     override func tearDown() { broker = nil }
 
+    /// With write access to the ledger file (what a compromised host gives), rows added to the
+    /// lineage index appeared in `audit trace` and the report while `audit verify` passed.
+    /// verify now recounts the index from the statement records.
+    func testAForgedLineageRowFailsVerification() throws {
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select email from customers limit 1"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try broker.hoopctl(["audit", "verify"]).status, 0)
+        let ledger = broker.environment["HOOPCTL_LEDGER"]!
+        let forge = try ChildProcess("python3", ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], timeout=10)
+            db.execute("INSERT INTO lineage (item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last) "
+                       "VALUES ('public.customers.ssn', 0, 'x', 'f', 'read', 'clear', 'user:alice', 'sandbox', '', 42, 1, 2)")
+            db.commit()
+            """, ledger]).run()
+        XCTAssertEqual(forge.status, 0, forge.stderr)
+        for arguments in [["audit", "verify"], ["audit", "verify", "--ledger", ledger]] {
+            let verify = try broker.hoopctl(arguments)
+            XCTAssertEqual(verify.status, 3, "\(arguments): \(verify.stdout)")
+            XCTAssertTrue(verify.stdout.contains("lineage row not borne out by any statement record: read public.customers.ssn clear by user:alice"),
+                          verify.stdout)
+        }
+    }
+
     /// `hoopctl exec prod -- psql ... 'x@y.z'` used to put the email (and a password in a
     /// URI) into the session record, `sessions` and every statement's job name. Real values of
     /// the sandbox, then secret shapes: none reaches the ledger file's bytes, its WAL included.

@@ -92,6 +92,67 @@ final class LedgerTests: XCTestCase {
         try raw.close()
     }
 
+    // MARK: The lineage index, derived data outside the chain
+
+    /// A session and its statements, each reading customers.ssn through its view.
+    private func statements(_ count: Int, session: String = "s1") -> [LedgerEntry] {
+        var started = SessionBody(phase: .started, role: "read")
+        started.correlation = "job-\(session)"
+        var entries = [LedgerEntry(started, identity: "user:bob", target: "prod", session: session)]
+        for index in 0..<count {
+            let lineage = StatementLineage(fingerprint: "f\(index % 2)", items: [.init(item: "public.customers.ssn", access: .read, masking: "view")],
+                                           job: "job-\(session)")
+            var entry = LedgerEntry(StatementBody(sql: "select ssn from customers", fingerprint: "f\(index % 2)", statementClass: "read",
+                                                  decision: "allow", lineage: ["read public.customers.ssn view"]),
+                                    identity: "user:bob", target: "prod", session: session)
+            entry.lineage = lineage
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    func testAForgedOrDeletedLineageRowIsCaught() throws {
+        let ledger = try Ledger(path: path)
+        try ledger.append(statements(5))
+        let fresh = try ledger.verify()
+        XCTAssertTrue(fresh.passed, "\(fresh)")
+        XCTAssertEqual(fresh.lineageProblems, [])
+        let raw = try DatabaseQueue(path: path)
+        // 42 clear reads of customers.ssn by alice, as the issue's attacker wrote them.
+        try raw.write { try $0.execute(sql: """
+            INSERT INTO lineage (item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last)
+            VALUES ('public.customers.ssn', 0, 's9', 'fx', 'read', 'clear', 'user:alice', 'prod', '', 42, 1, 2)
+            """) }
+        let forged = try Ledger(path: path, mode: .readOnly).verify()
+        XCTAssertFalse(forged.passed)
+        XCTAssertEqual(forged.lineageProblems?.count, 1, "\(forged.lineageProblems ?? [])")
+        XCTAssertTrue(forged.lineageProblems?.first?.contains("not borne out by any statement record: read public.customers.ssn clear by user:alice") == true)
+        try raw.write { try $0.execute(sql: "DELETE FROM lineage") }
+        let emptied = try Ledger(path: path, mode: .readOnly).verify()
+        XCTAssertEqual(emptied.lineageProblems?.filter { $0.hasPrefix("lineage row missing") }.count, 2, "\(emptied.lineageProblems ?? [])")
+        try raw.write { try $0.execute(sql: "UPDATE lineage_state SET through = 0") }
+        XCTAssertTrue(try Ledger(path: path, mode: .readOnly).verify().passed, "claiming less coverage hides nothing that was written...")
+        try raw.close()
+        // ... and the next start counts those records again: the table is whole.
+        XCTAssertTrue(try Ledger(path: path).verify().passed)
+    }
+
+    /// A process that stops before it writes the lineage of its last records: the next start
+    /// counts them again, and nothing is counted twice.
+    func testLineageLostInACrashIsCountedAgainAtTheNextStart() throws {
+        do {
+            let ledger = try Ledger(path: path)
+            try ledger.append(statements(3))
+            try ledger.flushLineage()
+            try ledger.append(statements(4, session: "s2"))  // still in memory: not due yet
+        }
+        let reopened = try Ledger(path: path)
+        let report = try reopened.verify()
+        XCTAssertTrue(report.passed, "\(report)")
+        let total = try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "SELECT sum(statements) FROM lineage") }
+        XCTAssertEqual(total, 7)
+    }
+
     func testRecordsCannotBeChangedThroughSQLiteByMistake() throws {
         let ledger = try Ledger(path: path)
         try ledger.append(event("one"))

@@ -29,7 +29,7 @@ extension Hoopctl.AuditCommand {
             } else {
                 report = try await broker.call { try await $0.post("/v1/audit/verify") }
             }
-            let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems
+            let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems + (report.lineageProblems ?? [])
             if json {
                 var object: [String: Any] = ["ok": report.passed, "verified": report.verified, "problems": problems]
                 object["head_id"] = report.headID

@@ -96,12 +96,17 @@ extension LineageIndex {
             }
         }
 
-        /// `read public.customers.email view` → the item; nil for a line it does not read.
+        /// `read public.customers.email view` → the item; nil for a line it does not read. A
+        /// name may hold spaces: the access is the first word, and a read's masking the last when it is one.
         static func item(fromSummary line: String) -> StatementLineage.Item? {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2 || parts.count == 3, let access = StatementLineage.Access(rawValue: parts[0]) else { return nil }
-            return .init(item: parts[1], access: access, masking: parts.count == 3 ? parts[2] : nil)
+            var parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2, let access = StatementLineage.Access(rawValue: parts.removeFirst()) else { return nil }
+            // Only reads of columns say how they came back.
+            let masking = access == .read && parts.count >= 2 && maskings.contains(parts.last!) ? parts.removeLast() : nil
+            return .init(item: parts.joined(separator: " "), access: access, masking: masking)
         }
+
+        static let maskings: Set<String> = ["view", "view-detect", "detector", "clear"]
     }
 
     /// The counts not yet written, by key (for comparing a recount with the table).

@@ -137,6 +137,18 @@ final class LedgerTests: XCTestCase {
         XCTAssertTrue(try Ledger(path: path).verify().passed)
     }
 
+    /// The statement record's lineage lines read back as the proxy wrote them, names with spaces too.
+    func testLineageLinesReadBack() {
+        XCTAssertEqual(LineageIndex.Recount.item(fromSummary: "read public.customers.email view"),
+                       .init(item: "public.customers.email", access: .read, masking: "view"))
+        XCTAssertEqual(LineageIndex.Recount.item(fromSummary: "write public.orders"), .init(item: "public.orders", access: .write))
+        XCTAssertEqual(LineageIndex.Recount.item(fromSummary: "read public.my table.note view-detect"),
+                       .init(item: "public.my table.note", access: .read, masking: "view-detect"))
+        XCTAssertEqual(LineageIndex.Recount.item(fromSummary: "write public.old view"), .init(item: "public.old view", access: .write),
+                       "a write has no masking: a table named 'old view'")
+        XCTAssertNil(LineageIndex.Recount.item(fromSummary: "delete public.x"))
+    }
+
     /// A process that stops before it writes the lineage of its last records: the next start
     /// counts them again, and nothing is counted twice.
     func testLineageLostInACrashIsCountedAgainAtTheNextStart() throws {

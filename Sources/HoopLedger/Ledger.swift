@@ -222,31 +222,51 @@ public final class Ledger: Sendable {
     }
 
     /// The rows of the lineage table that the records do not bear out, and the counts it lacks.
+    /// Compared by the table's own key (item, hour, session, shape, access, masking): the
+    /// who, where and job beside it must be among those the records give for that key.
     static func lineageProblems(_ db: Database, expected: [LineageIndex.Key: LineageIndex.Counts], through: Int64, head: Int64) throws -> [String] {
+        struct RowKey: Hashable { var item: String, hour: Int64, session: String, fingerprint: String, access: String, masking: String }
+        struct Expected { var counts = LineageIndex.Counts(), identities: Set<String> = [], targets: Set<String> = [], jobs: Set<String> = [] }
+        var missing: [RowKey: Expected] = [:]
+        for (key, counts) in expected {
+            let rowKey = RowKey(item: key.item, hour: key.hour, session: key.session, fingerprint: key.fingerprint, access: key.access, masking: key.masking)
+            var entry = missing[rowKey, default: Expected()]
+            entry.counts.statements += counts.statements
+            entry.counts.first = min(entry.counts.first, counts.first)
+            entry.counts.last = max(entry.counts.last, counts.last)
+            entry.identities.insert(key.identity)
+            entry.targets.insert(key.target)
+            entry.jobs.insert(key.job)
+            missing[rowKey] = entry
+        }
         var problems: [String] = []
         if through > head { problems.append("the lineage index claims records up to #\(through), past the chain's head #\(head)") }
-        var missing = expected
+        func describe(_ key: RowKey, identity: String) -> String {
+            "\(key.access) \(key.item)\(key.masking.isEmpty ? "" : " \(key.masking)") by \(identity.isEmpty ? "-" : identity) "
+                + "in session \(key.session.isEmpty ? "-" : key.session), hour \(UTCTime.seconds(key.hour))"
+        }
         let rows = try Row.fetchCursor(db, sql: """
             SELECT item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last FROM lineage
             """)
-        func describe(_ key: LineageIndex.Key) -> String {
-            "\(key.access) \(key.item)\(key.masking.isEmpty ? "" : " \(key.masking)") by \(key.identity.isEmpty ? "-" : key.identity) "
-                + "in session \(key.session.isEmpty ? "-" : key.session), hour \(UTCTime.seconds(key.hour))"
-        }
         while let row = try rows.next() {
-            let key = LineageIndex.Key(item: row[0], hour: row[1], session: row[2], fingerprint: row[3], access: row[4], masking: row[5],
-                                       identity: row[6], target: row[7], job: row[8])
+            let key = RowKey(item: row[0], hour: row[1], session: row[2], fingerprint: row[3], access: row[4], masking: row[5])
+            let identity: String = row[6], target: String = row[7], job: String = row[8]
             let statements: Int = row[9], first: Int64 = row[10], last: Int64 = row[11]
-            guard let counts = missing.removeValue(forKey: key) else {
-                problems.append("lineage row not borne out by any statement record: \(describe(key)), \(statements) statements")
+            guard let records = missing.removeValue(forKey: key) else {
+                problems.append("lineage row not borne out by any statement record: \(describe(key, identity: identity)), \(statements) statements")
                 continue
             }
-            if counts.statements != statements || counts.first != first || counts.last != last {
-                problems.append("lineage row disagrees with the statement records: \(describe(key)): \(statements) statements, the records say \(counts.statements)")
+            if records.counts.statements != statements || records.counts.first != first || records.counts.last != last {
+                problems.append("lineage row disagrees with the statement records: \(describe(key, identity: identity)): "
+                                + "\(statements) statements, the records say \(records.counts.statements)")
+            } else if !records.identities.contains(identity) || !records.targets.contains(target) || !records.jobs.contains(job) {
+                problems.append("lineage row names someone the statement records do not: \(describe(key, identity: identity)), "
+                                + "target \(target), job \(job.isEmpty ? "-" : job)")
             }
         }
-        for (key, counts) in missing {
-            problems.append("lineage row missing: \(describe(key)), \(counts.statements) statements in the records")
+        for (key, records) in missing {
+            problems.append("lineage row missing: \(describe(key, identity: records.identities.sorted().first ?? "")), "
+                            + "\(records.counts.statements) statements in the records")
         }
         return problems.sorted()
     }

@@ -147,6 +147,14 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(LineageIndex.Recount.item(fromSummary: "write public.old view"), .init(item: "public.old view", access: .write),
                        "a write has no masking: a table named 'old view'")
         XCTAssertNil(LineageIndex.Recount.item(fromSummary: "delete public.x"))
+        // Read from the canonical body without decoding it, escapes and look-alikes in the SQL too.
+        let body = StatementBody(sql: #"select '"lineage":["x"]', '\"fingerprint\":\"no\"'"#, fingerprint: "abc123", statementClass: "read",
+                                 decision: "allow", lineage: ["read public.\"odd\" name.c view", "write public.t"]).canonicalJSON()
+        let read = LineageIndex.Recount.lineage(ofCanonical: body)
+        XCTAssertEqual(read?.0, "abc123")
+        XCTAssertEqual(read?.1, ["read public.\"odd\" name.c view", "write public.t"])
+        XCTAssertNil(LineageIndex.Recount.lineage(ofCanonical: StatementBody(sql: "select 1", fingerprint: "f", statementClass: "read",
+                                                                              decision: "allow").canonicalJSON()))
     }
 
     /// A process that stops before it writes the lineage of its last records: the next start

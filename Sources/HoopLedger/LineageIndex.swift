@@ -55,10 +55,11 @@ final class LineageIndex: @unchecked Sendable {
             defer { pending.removeAll(keepingCapacity: true); lastFlush = Date() }
             return pending
         }
-        guard !batch.isEmpty else { return }
-        // Every record up to the head is in the table now: a broker that restarts after a crash
-        // counts the records after this again (`Ledger.catchUpLineage`).
+        // Every record up to the head is in the table now (also when nothing was pending): a
+        // broker that restarts after a crash counts the records after this again
+        // (`Ledger.catchUpLineage`), and after a clean stop none.
         try db.cachedStatement(sql: "UPDATE lineage_state SET through = (SELECT coalesce(max(id), 0) FROM records) WHERE one = 1").execute()
+        guard !batch.isEmpty else { return }
         let upsert = try db.cachedStatement(sql: """
             INSERT INTO lineage (item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

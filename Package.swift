@@ -33,12 +33,15 @@ let package = Package(
         .target(name: "HoopPolicy", dependencies: [
             "HoopCommon",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The tamper-evident ledger: SQLite (WAL) through GRDB, SHA-256 hash chain.
         .target(name: "HoopLedger", dependencies: [
             "HoopCommon",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
+            // HPKE's sealed values and the auditor key file's scrypt.
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         // libpq: admin connections, quoting, parameters.
         .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
@@ -82,6 +85,7 @@ let package = Package(
         // The guard proxy: every statement recorded before it reaches the database.
         .target(name: "HoopProxy", dependencies: [
             "HoopWire", "HoopSQL", "HoopLedger", "HoopPolicy", "HoopGuardrails", "HoopDetectors",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -97,7 +101,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The throwaway local PostgreSQL cluster with demo data and a demo policy.
-        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopPostgres", "HoopProvisioning"]),
+        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres", "HoopProvisioning"]),
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",

@@ -761,13 +761,13 @@ _hoopctl_audit() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    log|trace|report|verify)
+    log|replay|trace|report|verify|keygen)
         # Offer subcommand argument completions
         "_hoopctl_audit_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'log trace report verify' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'log replay trace report verify keygen' -- "${cur}"))
         ;;
     esac
 }
@@ -807,6 +807,37 @@ _hoopctl_audit_log() {
         return
         ;;
     '--after')
+        return
+        ;;
+    '--ledger')
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_audit_replay() {
+    repeating_flags=()
+    non_repeating_flags=(--reveal --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--key --reason --passphrase-file --ledger --token-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--key')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--passphrase-file')
+        __hoopctl_add_completions -f
         return
         ;;
     '--ledger')
@@ -891,6 +922,26 @@ _hoopctl_audit_verify() {
         return
         ;;
     '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_audit_keygen() {
+    repeating_flags=()
+    non_repeating_flags=(--no-passphrase --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--out --passphrase-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--out')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--passphrase-file')
         __hoopctl_add_completions -f
         return
         ;;

@@ -95,12 +95,16 @@ function __hoopctl_parse_tokens -S
             switch $unparsed_tokens[1]
             case 'log'
                 __hoopctl_parse_subcommand 0 'since=' 'until=' 'user=' 'target=' 'session=' 'correlation-id=' 'kind=+' 'limit=' 'json' 'follow' 'after=' 'csv' 'ledger=' 'token-file=' 'version' 'h/help'
+            case 'replay'
+                __hoopctl_parse_subcommand 1 'reveal' 'key=' 'reason=' 'passphrase-file=' 'json' 'ledger=' 'token-file=' 'version' 'h/help'
             case 'trace'
                 __hoopctl_parse_subcommand 1 'since=' 'target=' 'by=' 'json' 'ledger=' 'token-file=' 'version' 'h/help'
             case 'report'
                 __hoopctl_parse_subcommand 0 'since=' 'format=' 'ledger=' 'token-file=' 'version' 'h/help'
             case 'verify'
                 __hoopctl_parse_subcommand 0 'json' 'ledger=' 'token-file=' 'version' 'h/help'
+            case 'keygen'
+                __hoopctl_parse_subcommand 0 'out=' 'passphrase-file=' 'no-passphrase' 'version' 'h/help'
             end
         case 'help'
             __hoopctl_parse_subcommand -r 1 'version'
@@ -326,9 +330,11 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'log' -d 'List ledger records (the default \'audit\' command).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'replay' -d 'A session as a timeline: connect, each statement with its values (masked), outcome, reviews, the end.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'trace' -d 'Who read or wrote a table or a column: identities, sessions, jobs, statements, masked or in clear.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'report' -d 'A compliance report for a period: access, approvals, sensitive columns, refused statements, ledger integrity.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'verify' -d 'Recompute the ledger\'s hash chain and name the first record that breaks it.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'keygen' -d 'Write an auditor key pair: statement values are sealed to its public half.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" since' -l 'since' -d 'Records at or after this time.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" until' -l 'until' -d 'Records before this time.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" user' -l 'user' -d 'Records of this identity: a user name, or a principal like service:bot.' -rfka ''
@@ -345,6 +351,15 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" reveal' -l 'reveal' -d 'Open the sealed values with the auditor key (recorded in the ledger first).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" key' -l 'key' -d 'The auditor\'s private key file (from \'audit keygen\').' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" reason' -l 'reason' -d 'Why the values are revealed (recorded).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" passphrase-file' -l 'passphrase-file' -d 'Read the key\'s passphrase from the first line of this file.' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" json' -l 'json' -d 'One JSON object per line.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" since' -l 'since' -d 'How far back to look.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" target' -l 'target' -d 'Only this target.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" by' -l 'by' -d 'One line per identity (the default), session or job (its correlation id, else the command it ran).' -rfka 'identity session job'
@@ -364,4 +379,9 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" out' -l 'out' -d 'Where to write the private key.' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" passphrase-file' -l 'passphrase-file' -d 'Read the passphrase from the first line of this file.' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" no-passphrase' -l 'no-passphrase' -d 'Write the private key without a passphrase.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl help" version' -l 'version' -d 'Show the version.'

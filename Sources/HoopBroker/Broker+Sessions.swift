@@ -208,7 +208,27 @@ extension Broker {
         ticket.guardrails = policy.targets[ticket.target]?.guardrails ?? .defaults
         ticket.detectors = detectorEngine(for: ticket.target)
         ticket.visibleTables = visibleTables(target: ticket.target, role: ticket.role)
+        ticket.capture = valueCapture(target: ticket.target, role: ticket.role)
         return ticket
+    }
+
+    /// What a connection's statements keep of their values, with its own HPKE encapsulation to
+    /// the newest auditor key (the broker holds public keys only).
+    func valueCapture(target name: String, role: String) -> ValueCapture? {
+        guard let target = policy.targets[name] else { return nil }
+        let capture = target.capture(for: role)
+        guard capture.values != .none else { return nil }
+        var sealer: ValueSealer?
+        if capture.values == .sealed, let key = capture.auditorKeys.last {
+            do {
+                sealer = try ValueSealer(to: AuditorPublicKey(parsing: key))
+            } catch {
+                logger.error("values cannot be sealed to the auditor key; only previews are kept", metadata: ["target": "\(name)", "error": "\(error)"])
+            }
+        }
+        let detectors = detectorEngine(for: name) ?? Self.commandLineDetectors ?? .withholdingEverything
+        return ValueCapture(policy: capture, values: sealer == nil && capture.values == .sealed ? .preview : capture.values,
+                            masking: target.masking, detectors: detectors, sealer: sealer)
     }
 
     /// Sessions are refused while the doctor finds a way around masking (unless the policy allows it).
@@ -560,6 +580,7 @@ extension Broker {
 
 extension Broker {
     static func newSessionID() -> String { randomHex(bytes: 6) }
+    static func isSessionID(_ text: String) -> Bool { text.count == 12 && text.allSatisfy(\.isHexDigit) }
 
     static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()

@@ -229,6 +229,20 @@ public actor Broker {
         }
     }
 
+    /// Recorded before anything is revealed: the CLI opens the values only once this is written.
+    public func recordReveal(_ reveal: RevealRequest, identity: Identity) throws(BrokerFailure) -> RevealRecorded {
+        guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not reveal sealed values: admins and auditors only") }
+        let reason = reveal.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 500 else { throw BrokerFailure(.invalid, "a reveal needs a reason (--reason), at most 500 characters") }
+        guard Self.isSessionID(reveal.session), reveal.key.count <= 64, reveal.key.allSatisfy(\.isHexDigit) else {
+            throw BrokerFailure(.invalid, "not a session id or key id")
+        }
+        let records = try record([LedgerEntry(EventBody(name: "audit.reveal", message: reason, details: ["key": reveal.key]),
+                                              identity: identity.principal.description, session: reveal.session)])
+        logger.notice("sealed values revealed", metadata: ["session": "\(reveal.session)", "identity": "\(identity.principal)"])
+        return RevealRecorded(record: records[0].id)
+    }
+
     public func auditVerify(identity: Identity) throws(BrokerFailure) -> VerificationReport {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         do {

@@ -76,6 +76,9 @@ public struct BrokerRouter: Sendable {
             } else if route.is("POST", "audit", "report") {
                 let body = try decode(ReportPeriod.self, request.body)
                 return try encode(await broker.auditReport(body, identity: identity))
+            } else if route.is("POST", "audit", "reveal") {
+                let body = try decode(RevealRequest.self, request.body)
+                return try encode(await broker.recordReveal(body, identity: identity))
             } else if route.is("POST", "audit", "verify") {
                 return try encode(await broker.auditVerify(identity: identity))
             } else if route.is("POST", "requests") {

@@ -25,3 +25,23 @@ public struct ReportPeriod: Codable, Sendable {
         self.until = until
     }
 }
+
+/// `POST /v1/audit/reveal`: an auditor is about to open a session's sealed values. The broker
+/// records who, which session, with which key and why, and answers only once that is written.
+public struct RevealRequest: Codable, Sendable {
+    public var session: String
+    public var reason: String
+    /// The id of the auditor key the values will be opened with.
+    public var key: String
+    public init(session: String, reason: String, key: String) {
+        self.session = session
+        self.reason = reason
+        self.key = key
+    }
+}
+
+public struct RevealRecorded: Codable, Sendable {
+    /// The id of the ledger record of the reveal.
+    public var record: Int64
+    public init(record: Int64) { self.record = record }
+}

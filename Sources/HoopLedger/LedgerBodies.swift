@@ -206,8 +206,9 @@ public struct DecisionBody: LedgerBody, Equatable {
     }
 }
 
-/// One statement through the guard proxy, recorded before it reaches the database:
-/// normalized text (no literals), never values. Its outcome follows in a `ResultBody`.
+/// One statement through the guard proxy, recorded before it reaches the database: normalized
+/// text (no literals); its values only as a masked preview and sealed to the auditor's key.
+/// Its outcome follows in a `ResultBody`.
 public struct StatementBody: LedgerBody, Equatable {
     public static let kind = RecordKind.statement
     public var sql: String
@@ -225,6 +226,10 @@ public struct StatementBody: LedgerBody, Equatable {
     /// Base tables and columns it read and wrote, and how each column read came back:
     /// `read public.customers.email view`, `read public.customers.id clear`, `write public.orders`.
     public var lineage: [String]?
+    /// The statement with its values put back, masked (`capture: preview` or `sealed`).
+    public var preview: String?
+    /// Its exact values (`CapturedValues` JSON), sealed to an auditor's key (`capture: sealed`).
+    public var sealed: String?
 
     public init(sql: String, fingerprint: String, statementClass: String, decision: String, via: String? = nil, rows: Int? = nil,
                 durationMicros: Int? = nil, sqlState: String? = nil, relations: [String]? = nil, request: String? = nil,
@@ -243,7 +248,7 @@ public struct StatementBody: LedgerBody, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations, request, lineage
+        case sql, fingerprint, decision, via, rows, durationMicros, sqlState, relations, request, lineage, preview, sealed
         case statementClass = "class"
     }
 
@@ -253,9 +258,11 @@ public struct StatementBody: LedgerBody, Equatable {
         if let durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
         parts.append("\"fingerprint\":" + LedgerCoding.string(fingerprint))
         if let lineage { parts.append("\"lineage\":[" + lineage.map(LedgerCoding.string).joined(separator: ",") + "]") }
+        if let preview { parts.append("\"preview\":" + LedgerCoding.string(preview)) }
         if let relations { parts.append("\"relations\":[" + relations.map(LedgerCoding.string).joined(separator: ",") + "]") }
         if let request { parts.append("\"request\":" + LedgerCoding.string(request)) }
         if let rows { parts.append("\"rows\":\(rows)") }
+        if let sealed { parts.append("\"sealed\":" + LedgerCoding.string(sealed)) }
         parts.append("\"sql\":" + LedgerCoding.string(sql))
         if let sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }
         if let via { parts.append("\"via\":" + LedgerCoding.string(via)) }
@@ -277,8 +284,11 @@ public struct ResultBody: LedgerBody, Equatable {
         public var rows: Int?
         public var durationMicros: Int?
         public var sqlState: String?
+        /// The names of the columns it returned (never their values).
+        public var columns: [String]?
 
-        public init(statement: Int64, outcome: String, rows: Int?, durationMicros: Int?, sqlState: String?) {
+        public init(statement: Int64, outcome: String, rows: Int?, durationMicros: Int?, sqlState: String?, columns: [String]? = nil) {
+            self.columns = columns
             self.statement = statement
             self.outcome = outcome
             self.rows = rows
@@ -294,6 +304,7 @@ public struct ResultBody: LedgerBody, Equatable {
     public func canonicalJSON() -> String {
         let items = results.map { result -> String in
             var parts: [String] = []
+            if let columns = result.columns { parts.append("\"columns\":[" + columns.map(LedgerCoding.string).joined(separator: ",") + "]") }
             if let durationMicros = result.durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
             parts.append("\"outcome\":" + LedgerCoding.string(result.outcome))
             if let rows = result.rows { parts.append("\"rows\":\(rows)") }

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import HoopCommon
 
 /// A position in the policy file (1-based line and column, as editors count them).
@@ -46,7 +48,36 @@ public struct Target: Sendable {
     public var allowMaskingBypass: Bool
     /// What an agent's `query` (hoopctl mcp) may bring back at most.
     public var agentLimits = AgentLimits()
+    /// What the ledger keeps of statements' values (a role may choose less or more).
+    public var capture = CapturePolicy()
     public var location: SourceLocation
+
+    /// What a session of `role` keeps of its statements' values.
+    public func capture(for role: String) -> CapturePolicy {
+        var capture = self.capture
+        if let values = roles[role]?.captureValues { capture.values = values }
+        return capture
+    }
+}
+
+/// What the ledger keeps of each statement's values (its literals and bind parameters).
+public struct CapturePolicy: Sendable, Equatable {
+    public enum Values: String, Sendable, CaseIterable {
+        /// A masked preview in clear, and the exact values sealed to the auditor's key.
+        case sealed
+        /// Only the masked preview.
+        case preview
+        /// Neither: the normalized text alone.
+        case none
+    }
+
+    public var values: Values = .preview
+    /// A longer value is kept cut, with its length and SHA-256.
+    public var maxValueBytes = 4096
+    /// `hoopctl-auditor:ID:KEY`, oldest first: values are sealed to the last one.
+    public var auditorKeys: [String] = []
+
+    public init() {}
 }
 
 /// Caps on what one MCP `query` returns to an agent.
@@ -94,6 +125,8 @@ public struct Role: Sendable {
     /// Sessions connect straight to the database instead of through the guard proxy.
     public var direct: Bool
     public var approval: ApprovalRule?
+    /// Overrides the target's `capture.values` for this role's sessions.
+    public var captureValues: CapturePolicy.Values?
     public var location: SourceLocation
 
     public static let defaultMaxTTL = TimeSpan(seconds: 3600)
@@ -161,4 +194,18 @@ public enum NotificationEvent: String, Sendable, CaseIterable {
     case sessionStarted = "session.started"
     case sessionEnded = "session.ended"
     case statementDenied = "statement.denied"
+}
+
+/// The shape of an auditor's public key as `hoopctl audit keygen` prints it:
+/// `hoopctl-auditor:ID:KEY`, ID the first 8 bytes of SHA-256 of the 32-byte KEY, in hex.
+public enum AuditorKeyText {
+    public static func problem(_ text: String) -> String? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "hoopctl-auditor" else { return "expected hoopctl-auditor:ID:KEY, as `hoopctl audit keygen` prints it" }
+        guard let raw = Data(base64Encoded: String(parts[2])), raw.count == 32 else { return "its key is not 32 bytes of base64" }
+        guard SHA256.hash(data: raw).prefix(8).map({ String(format: "%02x", $0) }).joined() == parts[1] else {
+            return "its id does not match its key (was it edited?)"
+        }
+        return nil
+    }
 }

@@ -10,9 +10,9 @@ struct PolicyBuilder {
 
     static let topLevelKeys = ["version", "admins", "auditors", "groups", "targets", "access", "notify"]
     static let targetKeys = ["admin_dsn_file", "admin_dsn_env", "admin_dsn", "database", "sslmode", "roles",
-                             "masking", "detectors", "guardrails", "allow_masking_bypass", "agents"]
+                             "masking", "detectors", "guardrails", "allow_masking_bypass", "agents", "capture"]
     static let roleKeys = ["tables", "privileges", "max_ttl", "default_ttl", "statement_timeout",
-                           "idle_in_transaction_timeout", "connection_limit", "direct", "approval"]
+                           "idle_in_transaction_timeout", "connection_limit", "direct", "approval", "capture"]
     static let approvalKeys = ["from", "count", "every_group", "request_ttl", "approval_ttl", "max_session",
                                "allow_self_approval"]
     static let guardrailClassKeys = StatementClass.allCases.map(\.rawValue)
@@ -169,11 +169,44 @@ struct PolicyBuilder {
                 agentLimits.maxBytes = bytes
             }
         }
+        let capture = fields["capture"].map { buildCapture($0, what: what) } ?? CapturePolicy()
         guard let dsn, let database else { return nil }
         var target = Target(name: name, adminDSN: dsn, database: database, sslMode: sslMode, roles: roles, masking: masking,
                             detectors: detectors, guardrails: guardrails, allowMaskingBypass: allowBypass, location: location)
         target.agentLimits = agentLimits
+        target.capture = capture
+        for role in roles.values.sorted(by: { $0.name < $1.name }) where role.captureValues == .sealed && capture.auditorKeys.isEmpty {
+            reader.error("role '\(role.name)' of \(what) captures values sealed, but the target lists no 'auditor_keys' under 'capture'", at: role.location)
+        }
         return target
+    }
+
+    /// `capture: { values: sealed | preview | none, max_value_bytes: N, auditor_keys: [...] }`.
+    /// Without `values`, it is `sealed` when auditor keys are listed, else `preview`.
+    private func buildCapture(_ node: Node, what: String) -> CapturePolicy {
+        var capture = CapturePolicy()
+        guard let fields = reader.mapping(node, "'capture' of \(what)", allowed: ["values", "max_value_bytes", "auditor_keys"]) else { return capture }
+        if let node = fields["auditor_keys"], let items = reader.list(node, "'auditor_keys' of \(what)", scalarIsList: true) {
+            for item in items {
+                guard let text = reader.string(item, "an auditor key") else { continue }
+                if let problem = AuditorKeyText.problem(text) {
+                    reader.error("auditor key of \(what): \(problem)", at: item.location)
+                } else {
+                    capture.auditorKeys.append(text)
+                }
+            }
+        }
+        capture.values = capture.auditorKeys.isEmpty ? .preview : .sealed
+        if let node = fields["values"], let values = reader.choice(node, "'values' of the capture of \(what)", CapturePolicy.Values.self) {
+            if values == .sealed, capture.auditorKeys.isEmpty {
+                reader.error("\(what) captures values sealed but lists no 'auditor_keys' (make one with `hoopctl audit keygen`)", at: node.location)
+            }
+            capture.values = values
+        }
+        if let node = fields["max_value_bytes"], let bytes = reader.int(node, "'max_value_bytes' of the capture of \(what)", in: 16...1_048_576) {
+            capture.maxValueBytes = bytes
+        }
+        return capture
     }
 
     /// The admin DSN comes from a file or an environment variable, never from the policy itself.
@@ -285,13 +318,17 @@ struct PolicyBuilder {
         let connectionLimit = fields["connection_limit"].flatMap { reader.int($0, "'connection_limit' of \(what)", in: 1...1000) } ?? 5
         let direct = fields["direct"].flatMap { reader.bool($0, "'direct' of \(what)") } ?? false
         let approval = fields["approval"].flatMap { buildApproval($0, role: name) }
+        var captureValues: CapturePolicy.Values?
+        if let node = fields["capture"], let capture = reader.mapping(node, "'capture' of \(what)", allowed: ["values"]) {
+            captureValues = capture["values"].flatMap { reader.choice($0, "'values' of the capture of \(what)", CapturePolicy.Values.self) }
+        }
         if let approval, let maxSession = approval.maxSession, maxSession > maxTTL {
             reader.error("'max_session' of the approval of \(what) (\(maxSession)) is longer than the role's 'max_ttl' (\(maxTTL))",
                          at: fields["approval"]?.location)
         }
         return Role(name: name, tables: tables, privileges: privileges, maxTTL: maxTTL, defaultTTL: min(defaultTTL, maxTTL),
                     statementTimeout: statementTimeout, idleInTransactionTimeout: idleTimeout,
-                    connectionLimit: connectionLimit, direct: direct, approval: approval, location: location)
+                    connectionLimit: connectionLimit, direct: direct, approval: approval, captureValues: captureValues, location: location)
     }
 
     private func tablePatterns(_ node: Node, _ what: String) -> [TablePattern] {

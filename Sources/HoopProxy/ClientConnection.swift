@@ -605,6 +605,8 @@ final class ClientConnection: ChannelInboundHandler {
         var decision: StatementDecision
         /// After a review: what the ledger records instead of the guardrails' decision, and the request.
         var reviewed: (decision: String, request: String?)?
+        /// Its values, for the ledger's preview and sealed copy (nil: not captured).
+        var values: ValueCapture.Input?
     }
 
     /// How a text under review reached the proxy, so its outcome goes back the same way.
@@ -625,7 +627,7 @@ final class ClientConnection: ChannelInboundHandler {
                 return wait(until: readySent, message)
             }
             if let count = resolution?.mustWait(readySent: readySent, readyAnswered: readyAnswered) { return wait(until: count, message) }
-            let judged = judge(analyses, ticket: ticket)
+            let judged = withValues(judge(analyses, ticket: ticket), sql: sql, ticket: ticket)
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding, ticket: ticket)
             }
@@ -647,7 +649,11 @@ final class ClientConnection: ChannelInboundHandler {
                 analysis = StatementAnalysis(normalized: analyses.map(\.normalized).joined(separator: "; "), statementClass: .unparseable,
                                              note: "a Parse message holds \(analyses.count) statements; a prepared statement is one")
             }
-            let judged = judge([analysis], ticket: ticket)[0]
+            var judged = judge([analysis], ticket: ticket)[0]
+            if ticket.capture?.values ?? .none != .none {
+                judged = withValues([judged], sql: sql, ticket: ticket)[0]
+                judged.values?.types = Self.parameterTypes(ofParse: raw)
+            }
             // DDL and DCL under review run as the owner when approved, so they can come this way
             // (migration tools send everything with the extended protocol); they take no parameters.
             if judged.decision.decision == .review, [.ddl, .dcl].contains(analysis.facts.statementClass) {
@@ -667,6 +673,14 @@ final class ClientConnection: ChannelInboundHandler {
             if let count = unsettled("S:" + statement) { return wait(until: count, message) }
             let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
+            if upstream.value?.values != nil, let parameters = BindParameters.decode(bind: raw) {
+                names.update(portal: portal) { judged in
+                    let types = judged.values?.types ?? []
+                    judged.values?.parameters = parameters.enumerated().map { index, parameter in
+                        ValueCapture.Bound(binary: parameter.binary, bytes: parameter.bytes, type: index < types.count ? types[index] : 0)
+                    }
+                }
+            }
             changing(undo)
             sent(.bind)
             enqueue(upstream.portal == portal && upstream.statement == statement ? raw : MessageWriter.renaming(raw, to: [upstream.portal, upstream.statement]))
@@ -1042,6 +1056,17 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// Each statement of a text with its values, when the session captures them.
+    private func withValues(_ judged: [Judged], sql: String, ticket: ProxyTicket) -> [Judged] {
+        guard let capture = ticket.capture, capture.values != .none else { return judged }
+        let literals = LiteralExtractor.literals(in: sql, normalized: judged.map(\.analysis.normalized))
+        return judged.enumerated().map { index, item in
+            var item = item
+            item.values = ValueCapture.Input(literals: literals?[index], text: literals == nil ? sql : nil)
+            return item
+        }
+    }
+
     private func newToken() -> ResponseTracker.Token {
         nextToken += 1
         executions[nextToken] = Execution()
@@ -1090,6 +1115,11 @@ final class ClientConnection: ChannelInboundHandler {
                                  relations: relations.isEmpty ? nil : Array(Set(relations)).sorted(),
                                  request: judged.reviewed?.request)
         if let lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
+        if let capture = ticket.capture, let values = judged.values {
+            let captured = capture.capture(normalized: analysis.normalized, columns: analysis.parameterColumns, input: values, context: ticket.sessionID)
+            body.preview = captured.preview == analysis.normalized ? nil : captured.preview
+            body.sealed = captured.sealed
+        }
         var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
         entry.lineage = lineage?.lineage
         return entry

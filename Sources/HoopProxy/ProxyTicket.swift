@@ -21,6 +21,8 @@ public struct ProxyTicket: Sendable {
     public var detectors: DetectorEngine?
     /// The session's masking views, for column-level lineage (nil: statements keep relations only).
     public var visibleTables: VisibleTables?
+    /// What the ledger keeps of its statements' values (nil: nothing).
+    public var capture: ValueCapture?
     /// The job the session runs for (correlation id, else its command), for lineage.
     public var job: String?
     /// The policy's bounds on a statement and on idling in a transaction. They are the role's

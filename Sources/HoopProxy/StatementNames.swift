@@ -83,6 +83,14 @@ struct StatementNames<Value> {
         return (upstream, known?.upstream ?? Self.unknown, known?.value)
     }
 
+    /// Changes what a bound portal will run with (its parameters, for the ledger).
+    mutating func update(portal name: String, _ change: (inout Value) -> Void) {
+        guard var entry = portals[name], var value = entry.value else { return }
+        change(&value)
+        entry.value = value
+        portals[name] = entry
+    }
+
     /// Execute of a portal: its upstream name and what it runs (nil: unknown, and the name is
     /// one the server refuses, so nothing the proxy did not analyse runs).
     func portal(_ name: String) -> (upstream: String, value: Value?) {

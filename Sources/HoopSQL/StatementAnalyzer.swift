@@ -8,6 +8,8 @@ public struct StatementAnalysis: Sendable, Equatable {
     public var facts: StatementFacts
     /// Set when the parser rejected the text (the class is then `unparseable`).
     public var syntaxError: String?
+    /// The columns each `$n` of `normalized` meets (see `ParameterColumns`); nil when unknown.
+    public var parameterColumns: [Int: [String]]? = [:]
 
     public var statementClass: String { facts.statementClass.rawValue }
 
@@ -96,7 +98,9 @@ public final class StatementAnalyzer: @unchecked Sendable {
                 let normalized = try PostgresParser.normalize(text)
                 let fingerprint = try PostgresParser.fingerprint(text)
                 let tree = try PostgresParser.parseTreeJSON(text)
-                return StatementAnalysis(normalized: normalized, fingerprint: fingerprint, facts: SQLFacts.facts(ofTree: tree, depth: 0))
+                var analysis = StatementAnalysis(normalized: normalized, fingerprint: fingerprint, facts: SQLFacts.facts(ofTree: tree, depth: 0))
+                analysis.parameterColumns = ParameterColumns.of(normalized: normalized)
+                return analysis
             } catch {
                 return unparseable(text, error)
             }

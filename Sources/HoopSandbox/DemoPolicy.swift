@@ -3,7 +3,7 @@
 public enum DemoPolicy {
     public static let targetName = "sandbox"
 
-    public static func yaml(user: String) -> String {
+    public static func yaml(user: String, auditorKey: String = "") -> String {
         """
         # hoopctl demo policy, written by `hoopctl sandbox up`. Edit freely: `sandbox up` keeps it.
         # Check it with `hoopctl policy check`; the README has the full reference.
@@ -24,6 +24,10 @@ public enum DemoPolicy {
             sslmode: disable            # loopback sandbox; use verify-full for real databases
             allow_masking_bypass: false # refuse sessions while `target doctor` finds a way around masking
             agents: { max_rows: 500, max_bytes: 262144 }   # what one `hoopctl mcp` query returns at most
+            capture:                    # what the ledger keeps of statements' values
+              values: \(auditorKey.isEmpty ? "preview" : "sealed")   # sealed: a masked preview, and the exact values sealed to the auditor
+              max_value_bytes: 4096     # a longer value is kept cut, with its length and SHA-256
+              auditor_keys: [\(auditorKey)]   # `hoopctl audit keygen`; the private key stays offline (the demo's: sandbox/auditor.key)
             roles:
               read:
                 tables: ["public.*"]

@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import HoopLedger
 import HoopPostgres
 import HoopProvisioning
 
@@ -32,6 +33,8 @@ public struct Sandbox: Sendable {
     public var adminDSNFile: String { directory.appendingPathComponent("admin.dsn").path }
     public var passFile: String { directory.appendingPathComponent("pgpass").path }
     public var policyFile: String { directory.appendingPathComponent("policy.yaml").path }
+    /// The demo's auditor private key (`hoopctl audit replay --reveal --key`).
+    public var auditorKeyFile: String { directory.appendingPathComponent("auditor.key").path }
     var clusterLink: String { directory.appendingPathComponent("cluster").path }
 
     // MARK: up
@@ -95,8 +98,12 @@ public struct Sandbox: Sendable {
         if FileManager.default.fileExists(atPath: policyFile) {
             report("kept the policy in \(policyFile)")
         } else {
-            try PrivateFile.write(DemoPolicy.yaml(user: OSUser.name), to: policyFile, mode: 0o644)
+            // The demo's auditor key lives beside the policy; a real one is kept offline.
+            let (keyFile, publicKey) = try AuditorKeyFile.generate(passphrase: nil)
+            try PrivateFile.write(String(decoding: try JSONEncoder().encode(keyFile), as: UTF8.self) + "\n", to: auditorKeyFile)
+            try PrivateFile.write(DemoPolicy.yaml(user: OSUser.name, auditorKey: publicKey.description), to: policyFile, mode: 0o644)
             report("wrote the demo policy to \(policyFile) (you, user:\(OSUser.name), are its admin)")
+            report("wrote the demo auditor key to \(auditorKeyFile) (statement values are sealed to it)")
         }
         return state
     }

@@ -8,13 +8,43 @@ import XCTest
 final class ForensicsTests: XCTestCase {
     var pg: TestPostgres.Instance!
     var broker: SeparateBroker!
+    /// The test's own auditor key pair: the private key file, the public key in the policy.
+    var keys: TemporaryDirectory!
+    var auditorKey: String { keys.file("auditor.key") }
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
-        broker = try SeparateBroker(pg) { $0 }
+        keys = try TemporaryDirectory("auditor")
+        let keygen = try HoopctlBinary.run(["audit", "keygen", "--out", keys.file("auditor.key"), "--no-passphrase"])
+        XCTAssertEqual(keygen.status, 0, keygen.stderr)
+        let publicKey = try XCTUnwrap(keygen.stdout.split(separator: "\n").last.map(String.init))
+        broker = try SeparateBroker(pg) { Self.sealing($0, to: publicKey) }
     }
 
-    override func tearDown() { broker = nil }
+    override func tearDown() {
+        broker = nil
+        keys.remove()
+    }
+
+    /// The demo policy with values sealed to `key` (and nothing else in `capture`).
+    static func sealing(_ yaml: String, to key: String) -> String {
+        let capture = """
+                capture:
+                  values: sealed
+                  max_value_bytes: 4096
+                  auditor_keys: [\(key)]
+
+            """
+        var lines = yaml.components(separatedBy: "\n")
+        if let start = lines.firstIndex(where: { $0.hasPrefix("    capture:") }) {
+            var end = start + 1
+            while end < lines.count, lines[end].hasPrefix("      ") { end += 1 }
+            lines.removeSubrange(start..<end)
+        }
+        let at = lines.firstIndex { $0.hasPrefix("    roles:") }!
+        lines.insert(contentsOf: capture.components(separatedBy: "\n").dropLast(), at: at)
+        return lines.joined(separator: "\n")
+    }
 
     /// With write access to the ledger file (what a compromised host gives), rows added to the
     /// lineage index appeared in `audit trace` and the report while `audit verify` passed.
@@ -65,6 +95,176 @@ final class ForensicsTests: XCTestCase {
         for value in values + secrets {
             XCTAssertFalse(shown.contains(value), "\(value) shown")
             XCTAssertNil(bytes.range(of: Data(value.utf8)), "\(value) in the ledger file")
+        }
+    }
+
+    // MARK: Statement values (item 1, 3)
+
+    /// A customer's real email, SSN and card number from the sandbox.
+    func sensitiveValues() throws -> [String] {
+        let row = try XCTUnwrap(pg.admin().execute("SELECT email, ssn, card_number FROM customers WHERE email IS NOT NULL AND ssn IS NOT NULL "
+                                                   + "AND card_number IS NOT NULL ORDER BY id DESC LIMIT 1").rows.first)
+        let values = row.compactMap { $0 }
+        XCTAssertEqual(values.count, 3)
+        return values
+    }
+
+    func ledgerBytes() -> Data {
+        var bytes = Data()
+        for suffix in ["", "-wal"] { bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data()) }
+        return bytes
+    }
+
+    /// The statement records (body fields and session) of the sessions `run` opens.
+    func statements(of run: () throws -> Void) throws -> [[String: Any]] {
+        let before = try broker.records(kind: "statement").count
+        try run()
+        return try broker.records(kind: "statement").dropFirst(before).map { record in
+            var body = record["body"] as! [String: Any]
+            body["session"] = record["session"]
+            return body
+        }
+    }
+
+    /// Every statement's values reach the ledger twice: a preview with what is not sensitive in
+    /// clear and what is masked as its column masks it (or as the detectors do), and the exact
+    /// values sealed to the auditor's key. Through psql (literals), psycopg (server-side binding,
+    /// text and binary parameters) and pgbench's prepared mode. The real values reach no byte of
+    /// the ledger file, and `audit replay --reveal` with the key gives them back exactly.
+    func testStatementValuesArePreviewedMaskedAndSealedForTheAuditor() throws {
+        let values = try sensitiveValues()
+        let (email, ssn, card) = (values[0], values[1], values[2])
+        let script = keys.file("pgbench.sql")
+        try "\\set aid random(900, 999)\nselect email from customers where id = :aid and 5 < 6;\n".write(toFile: script, atomically: true, encoding: .utf8)
+        let recorded = try statements {
+            let psql = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc",
+                                           "select id from customers where email = '\(email)' or ssn = '\(ssn)' or card_number = '\(card)' or id = 17"])
+            XCTAssertEqual(psql.status, 0, psql.stderr)
+            let client = ProxyClientTests.clients.appendingPathComponent("capture_client.py").path
+            let psycopg = try broker.hoopctl(["exec", "sandbox", "--", "python3", client, email, ssn, card])
+            XCTAssertEqual(psycopg.status, 0, psycopg.stderr + psycopg.stdout)
+            let pgbench = try broker.hoopctl(["exec", "sandbox", "--", "pgbench", "-n", "-M", "prepared", "-t", "3", "-f", script])
+            XCTAssertEqual(pgbench.status, 0, pgbench.stderr + pgbench.stdout)
+        }
+        func preview(containing text: String) -> [String: Any]? {
+            recorded.first { ($0["sql"] as? String)?.contains(text) == true }
+        }
+        // psql: literals. The email as its column masks it, the SSN redacted, the card's last four; 17 in clear.
+        let literal = try XCTUnwrap(preview(containing: "or id = $4"), "\(recorded)")
+        let literalPreview = try XCTUnwrap(literal["preview"] as? String)
+        XCTAssertEqual(literalPreview, "select id from customers where email = '\(email.prefix(1))***@\(email.split(separator: "@").last!)' "
+                       + "or ssn = '[redacted]' or card_number = '\(String(repeating: "*", count: card.count - 4) + card.suffix(4))' or id = 17")
+        XCTAssertNotNil(literal["sealed"])
+        // psycopg, text parameters: $2 = 3 in clear.
+        let text = try XCTUnwrap(preview(containing: "where email = $1 and id > $2"), "\(recorded)")
+        XCTAssertTrue((text["preview"] as? String)?.hasSuffix("***@\(email.split(separator: "@").last!)' and id > 3") == true, "\(text)")
+        // psycopg, binary parameters: the integer decoded, in clear.
+        let binary = try XCTUnwrap(preview(containing: "where ssn = $1 or card_number = $2 or id = $3"), "\(recorded)")
+        XCTAssertEqual(binary["preview"] as? String, "select id from customers where ssn = '[redacted]' or card_number = "
+                       + "'\(String(repeating: "*", count: card.count - 4) + card.suffix(4))' or id = 41")
+        // A value nobody masks is in clear; the prepared statement's own literals too.
+        let prepared = recorded.filter { ($0["sql"] as? String)?.contains("count(*) from customers where email = $1") == true }
+        XCTAssertEqual(prepared.count, 2)
+        XCTAssertTrue(prepared.contains { ($0["preview"] as? String)?.contains("'n***@nowhere.example' and 7 < 8") == true }, "\(prepared)")
+        // pgbench -M prepared: the id in clear (a text parameter of no declared type, quoted as the server reads it), the literals 5 < 6 put back.
+        let bench = recorded.filter { ($0["sql"] as? String)?.hasPrefix("select email from customers where id = $1") == true }
+        XCTAssertEqual(bench.count, 3, "\(recorded)")
+        for record in bench {
+            XCTAssertNotNil((record["preview"] as? String)?.range(of: #"where id = '9[0-9][0-9]' and 5 < 6$"#, options: .regularExpression), "\(record)")
+        }
+
+        // None of the values in the ledger file, its WAL included, nor in what `audit` shows.
+        let bytes = ledgerBytes()
+        let shown = try broker.hoopctl(["audit", "--json"]).stdout
+        for value in values {
+            XCTAssertNil(bytes.range(of: Data(value.utf8)), "\(value) in the ledger file")
+            XCTAssertFalse(shown.contains(value), "\(value) shown by audit")
+        }
+
+        // Without the key: previews only.
+        let sessions = Set(recorded.compactMap { $0["session"] as? String })
+        XCTAssertEqual(sessions.count, 3)
+        let psqlSession = try XCTUnwrap(literal["session"] as? String)
+        let plain = try broker.hoopctl(["audit", "replay", psqlSession])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertTrue(plain.stdout.contains(literalPreview), plain.stdout)
+        for value in values { XCTAssertFalse(plain.stdout.contains(value)) }
+
+        // With the key: the exact values, and the reveal recorded with its reason.
+        var revealed = ""
+        for session in sessions.sorted() {
+            let replay = try broker.hoopctl(["audit", "replay", session, "--reveal", "--key", auditorKey, "--reason", "incident 16", "--json"])
+            XCTAssertEqual(replay.status, 0, replay.stderr)
+            revealed += replay.stdout
+        }
+        XCTAssertTrue(revealed.contains("where email = '\(email)' or ssn = '\(ssn)' or card_number = '\(card)' or id = 17"), revealed)
+        XCTAssertTrue(revealed.contains("where email = '\(email)' and id > 3"), revealed)
+        XCTAssertTrue(revealed.contains("where ssn = '\(ssn)' or card_number = '\(card)' or id = 41"), revealed)
+        XCTAssertTrue(revealed.contains("where email = 'nobody@nowhere.example' and 7 < 8"), revealed)
+        let reveals = try broker.events("audit.reveal")
+        XCTAssertEqual(reveals.count, 3)
+        XCTAssertEqual(Set(reveals.compactMap { $0["session"] as? String }), sessions)
+        XCTAssertTrue(reveals.allSatisfy { (($0["body"] as? [String: Any])?["message"] as? String) == "incident 16" }, "\(reveals)")
+
+        // Another key opens nothing, and reveals nothing.
+        let other = keys.file("other.key")
+        XCTAssertEqual(try HoopctlBinary.run(["audit", "keygen", "--out", other, "--no-passphrase"]).status, 0)
+        let wrong = try broker.hoopctl(["audit", "replay", psqlSession, "--reveal", "--key", other, "--reason", "curious"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("not to"), wrong.stderr)
+        for value in values { XCTAssertFalse(wrong.stdout.contains(value) || wrong.stderr.contains(value)) }
+        XCTAssertEqual(try broker.events("audit.reveal").count, 3, "a reveal that cannot open anything is not recorded as one")
+    }
+
+    /// The reveal is in the ledger before the first line of output: read the first line, then
+    /// look for the record in the file, while the command is still running.
+    func testTheRevealIsRecordedBeforeAnythingIsShown() throws {
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select count(*) from orders where amount > 12.5"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let session = try XCTUnwrap(broker.records(kind: "statement").last?["session"] as? String)
+        let check = try ChildProcess("python3", ["-c", """
+            import os, sqlite3, subprocess, sys
+            replay = subprocess.Popen(sys.argv[1:5] + ["--reveal", "--key", sys.argv[5], "--reason", "ordering"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ)
+            first = replay.stdout.readline()
+            assert first, "no output"
+            db = sqlite3.connect("file:" + sys.argv[6] + "?mode=ro", uri=True)
+            found = db.execute("select count(*) from records where kind = 'event' and session = ? and body like '%audit.reveal%'",
+                               (sys.argv[4],)).fetchone()[0]
+            replay.stdout.read()
+            assert replay.wait() == 0
+            print("recorded before output" if found == 1 else "NOT recorded before output")
+            """, HoopctlBinary.path, "audit", "replay", session, auditorKey, broker.environment["HOOPCTL_LEDGER"]!],
+            environment: broker.environment.merging(ProcessInfo.processInfo.environment) { a, _ in a }).run()
+        XCTAssertEqual(check.status, 0, check.stderr)
+        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "recorded before output")
+    }
+
+    /// A sealed blob is inside the hash chain: changing one character of it fails verification.
+    func testTamperingWithASealedValueFailsVerification() throws {
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select id from customers where id = 4242"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try broker.hoopctl(["audit", "verify"]).status, 0)
+        let ledger = broker.environment["HOOPCTL_LEDGER"]!
+        let tamper = try ChildProcess("python3", ["-c", """
+            import json, sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], timeout=10)
+            db.execute("DROP TRIGGER records_append_only_update")
+            rid, body = db.execute("select id, body from records where kind = 'statement' and body like ? order by id desc limit 1",
+                                   ('%"sealed":%',)).fetchone()
+            parsed = json.loads(body)
+            sealed = parsed["sealed"]
+            parsed["sealed"] = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
+            db.execute("update records set body = ? where id = ?", (json.dumps(parsed, sort_keys=True, separators=(",", ":")), rid))
+            db.commit()
+            print(rid)
+            """, ledger]).run()
+        XCTAssertEqual(tamper.status, 0, tamper.stderr)
+        let record = tamper.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for arguments in [["audit", "verify"], ["audit", "verify", "--ledger", ledger]] {
+            let verify = try broker.hoopctl(arguments)
+            XCTAssertEqual(verify.status, 3, "\(arguments): \(verify.stdout)")
+            XCTAssertTrue(verify.stdout.contains("#\(record)"), verify.stdout)
         }
     }
 }

@@ -67,6 +67,13 @@ final class BrokenPolicyTests: XCTestCase {
         "50-admins-wrong-type": ["2:9: error: 'admins' must be a list, found a mapping"],
         "51-detector-hash-oracle": ["10:65: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
         "52-detect-without-detectors": ["10:7: error: target 'prod' declares free-text columns ('detect') but has no 'detectors' to mask them with"],
+        "55-capture-keys": [
+            "8:15: error: target 'prod' captures values sealed but lists no 'auditor_keys' (make one with `hoopctl audit keygen`)",
+            "9:24: error: 'max_value_bytes' of the capture of target 'prod' must be between 16 and 1048576, found 8",
+            "10:22: error: auditor key of target 'prod': its id does not match its key (was it edited?)",
+            "10:103: error: auditor key of target 'prod': expected hoopctl-auditor:ID:KEY, as `hoopctl audit keygen` prints it",
+            "14:28: error: 'values' of the capture of role 'read' must be sealed, preview or none, found 'everything'",
+        ],
         "54-approval-from-service": ["12:30: error: 'from' of the approval of role 'write' names service:review-bot: a service decides nothing (approvals are made by people, and the broker refuses a service's vote)"],
         "53-detect-unportable-pattern": ["13:33: error: 'pattern' of detector 'badge' uses the escape \\d, which PostgreSQL's regular expressions read differently; columns declared 'detect' run the detectors in the database too, so keep to literals, [classes], groups and the quantifiers ? * + {n,m}"],
     ]

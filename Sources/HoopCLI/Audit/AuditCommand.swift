@@ -6,7 +6,7 @@ extension Hoopctl {
         static let configuration = CommandConfiguration(
             commandName: "audit",
             abstract: "Read and verify the tamper-evident ledger.",
-            subcommands: [Log.self, Trace.self, Report.self, Verify.self],
+            subcommands: [Log.self, Replay.self, Trace.self, Report.self, Verify.self, Keygen.self],
             defaultSubcommand: Log.self
         )
     }

@@ -45,7 +45,7 @@ enum AuditFormat {
             return "\(body.verdict) \(body.requestID)" + (body.comment.map { ": \($0)" } ?? "")
         }
         if let body = record.decode(StatementBody.self) {
-            var text = "\(body.decision) \(body.statementClass): \(body.sql)"
+            var text = "\(body.decision) \(body.statementClass): \(body.preview ?? body.sql)"
             if let rows = body.rows { text += " (\(rows) rows)" }
             if let state = body.sqlState { text += " [\(state)]" }
             return text

@@ -1,0 +1,190 @@
+import Crypto
+import Foundation
+import HoopDetectors
+import HoopLedger
+import HoopPolicy
+import HoopSQL
+import NIOCore
+
+/// What the proxy keeps of a session's statement values, by the policy's `capture`: a preview
+/// (the statement with its values put back, masked) for everyone who reads the ledger, and the
+/// exact values sealed to the auditor's key. I/O-free.
+public struct ValueCapture: Sendable {
+    public var values: CapturePolicy.Values
+    public var maxValueBytes: Int
+    /// One HPKE encapsulation per client connection (the ticket is made per login).
+    public var sealer: ValueSealer?
+    /// The target's detectors (every built-in one when it has none).
+    public var detectors: DetectorEngine
+    /// Masked and free-text columns by lower-cased column name (a value compared with,
+    /// assigned to or inserted into a column of that name is masked by its function).
+    var columns: [String: MaskingFunction] = [:]
+    /// Tables (lower-cased names) holding any of them.
+    var tables: Set<String> = []
+
+    public init(policy: CapturePolicy, values: CapturePolicy.Values, masking: [ColumnName: MaskingFunction], detectors: DetectorEngine,
+                sealer: ValueSealer?) {
+        self.values = values
+        maxValueBytes = policy.maxValueBytes
+        self.sealer = sealer
+        self.detectors = detectors
+        for (column, function) in masking.sorted(by: { $0.key < $1.key }) {
+            if columns[column.column.lowercased()] == nil { columns[column.column.lowercased()] = function }
+            tables.insert(column.table.lowercased())
+        }
+    }
+
+    /// A bind parameter as the client sent it.
+    struct Bound: Equatable {
+        var binary: Bool
+        /// nil: NULL.
+        var bytes: [UInt8]?
+        /// The type the client declared in Parse (0: the server's choice).
+        var type: Int32
+    }
+
+    /// The values of one statement: its literals (nil when they could not be told apart from
+    /// the text, which is then kept whole), and the bind parameters of an Execute.
+    struct Input {
+        var literals: [Int: SQLLiteral]?
+        var text: String?
+        var types: [Int32] = []
+        var parameters: [Bound] = []
+
+        var isEmpty: Bool { (literals?.isEmpty ?? true) && text == nil && parameters.isEmpty }
+    }
+
+    /// The preview and the sealed values of a statement (nil when it has no values).
+    func capture(normalized: String, columns: [Int: [String]]?, input: Input, context: String) -> (preview: String?, sealed: String?) {
+        guard values != .none, !input.isEmpty else { return (nil, nil) }
+        let preview = self.preview(normalized: normalized, columns: columns, input: input)
+        guard values == .sealed, let sealer else { return (preview, nil) }
+        var sealedValues: [CapturedValues.Value] = []
+        for (n, literal) in (input.literals ?? [:]).sorted(by: { $0.key < $1.key }) {
+            sealedValues.append(cut(Array(literal.token.utf8), n: n, form: "literal", type: nil))
+        }
+        for (index, parameter) in input.parameters.enumerated() {
+            let type = index < input.types.count && input.types[index] != 0 ? UInt32(bitPattern: input.types[index]) : nil
+            guard let bytes = parameter.bytes else {
+                sealedValues.append(CapturedValues.Value(n: index + 1, form: "null", value: nil, type: type))
+                continue
+            }
+            let text = !parameter.binary && String(validating: bytes, as: UTF8.self) != nil
+            sealedValues.append(cut(bytes, n: index + 1, form: text ? "text" : "binary", type: type))
+        }
+        let payload = CapturedValues(values: sealedValues, text: input.literals == nil ? input.text : nil)
+        return (preview, try? sealer.seal(Data(payload.json().utf8), context: context))
+    }
+
+    private func cut(_ bytes: [UInt8], n: Int, form: String, type: UInt32?) -> CapturedValues.Value {
+        var kept = bytes[...]
+        var length: Int?, digest: String?
+        if bytes.count > maxValueBytes {
+            kept = bytes.prefix(maxValueBytes)
+            // A text is cut on a character boundary.
+            if form != "binary" { while let last = kept.last, last & 0xC0 == 0x80 { kept = kept.dropLast() }; if let last = kept.last, last >= 0xC0 { kept = kept.dropLast() } }
+            length = bytes.count
+            digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        }
+        let value = form == "binary" ? Data(kept).base64EncodedString() : String(decoding: kept, as: UTF8.self)
+        return CapturedValues.Value(n: n, form: form, value: value, type: type, length: length, sha256: digest)
+    }
+
+    // MARK: The preview
+
+    /// `normalized` with each `$n` it has a value for replaced by that value, masked.
+    func preview(normalized: String, columns: [Int: [String]]?, input: Input) -> String {
+        Placeholders.substitute(normalized) { n in
+            let uses = columns.map { $0[n] ?? [] }
+            if let literal = input.literals?[n] { return render(literal: literal, uses: uses) }
+            guard n >= 1, n <= input.parameters.count else { return nil }
+            return render(parameter: input.parameters[n - 1], type: n <= input.types.count ? input.types[n - 1] : 0, uses: uses)
+        }
+    }
+
+    /// What a value is masked by: its column's function, `.redact` for a value whose column
+    /// cannot be told (nil `uses`), or nil (the detectors decide).
+    private func masking(for uses: [String]?) -> MaskingFunction? {
+        guard let uses else { return .redact }
+        for use in uses {
+            if use.hasPrefix("*:") {
+                if tables.contains(String(use.dropFirst(2))) { return .redact }
+            } else if let function = columns[use] {
+                return function
+            }
+        }
+        return nil
+    }
+
+    func render(literal: SQLLiteral, uses: [String]?) -> String {
+        switch literal.kind {
+        case .keyword:
+            return literal.token
+        case .number:
+            return render(Array(literal.value.utf8), number: true, uses: uses)
+        case .string, .bits:
+            return render(Array(literal.value.utf8), number: false, uses: uses)
+        }
+    }
+
+    /// int2, int4, int8, oid, float4, float8, numeric, bool: shown unquoted.
+    static let numericTypes: Set<Int32> = [21, 23, 20, 26, 700, 701, 1700, 16]
+
+    func render(parameter: Bound, type: Int32, uses: [String]?) -> String {
+        guard let bytes = parameter.bytes else { return "NULL" }
+        if !parameter.binary {
+            guard String(validating: bytes, as: UTF8.self) != nil else { return "'[\(bytes.count) bytes]'" }
+            return render(bytes, number: Self.numericTypes.contains(type), uses: uses)
+        }
+        guard let decoded = BinaryParameter.text(bytes, type: type) else { return "'[binary, \(bytes.count) bytes]'" }
+        return render(Array(decoded.text.utf8), number: decoded.number, uses: uses)
+    }
+
+    /// A value as SQL, masked by its column's function or else by the detectors, cut to the cap.
+    func render(_ value: [UInt8], number: Bool, uses: [String]?) -> String {
+        var value = value[...]
+        var cut = false
+        if value.count > maxValueBytes {
+            value = value.prefix(maxValueBytes)
+            while let last = value.last, last & 0xC0 == 0x80 { value = value.dropLast() }
+            if let last = value.last, last >= 0xC0 { value = value.dropLast() }
+            cut = true
+        }
+        let bytes = Array(value)
+        let shown: String
+        var quoted = !number
+        if let function = masking(for: uses) {
+            quoted = true
+            switch function {
+            case .email: shown = Self.maskEmail(bytes)
+            case .redact: shown = "[redacted]"
+            case .hash: shown = "[hashed]"
+            case .null: return "NULL"
+            case .partial(let keep): shown = Self.maskPartial(bytes, keep: keep)
+            case .detect:
+                shown = detectors.mask(bytes).map { String(decoding: $0, as: UTF8.self) } ?? "[free text, \(bytes.count) bytes]"
+            }
+        } else if let masked = detectors.mask(bytes) {
+            quoted = true
+            shown = String(decoding: masked, as: UTF8.self)
+        } else {
+            shown = String(decoding: bytes, as: UTF8.self)
+        }
+        let text = shown + (cut ? "…" : "")
+        return quoted ? "'" + text.replacingOccurrences(of: "'", with: "''") + "'" : text
+    }
+
+    /// `j***@example.com`, as the masking view shows it.
+    static func maskEmail(_ bytes: [UInt8]) -> String {
+        guard let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > 0 else { return "***" }
+        let first = String(decoding: bytes.prefix(1), as: UTF8.self)
+        return (first.unicodeScalars.first?.isASCII == true ? first : "") + "***" + String(decoding: bytes[at...], as: UTF8.self)
+    }
+
+    /// Stars, then the last `keep` characters.
+    static func maskPartial(_ bytes: [UInt8], keep: Int) -> String {
+        let characters = Array(String(decoding: bytes, as: UTF8.self))
+        let shown = characters.count > keep ? characters.suffix(keep) : []
+        return String(repeating: "*", count: characters.count - shown.count) + String(shown)
+    }
+}

@@ -761,13 +761,13 @@ _hoopctl_audit() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    log|replay|trace|report|verify|keygen)
+    log|replay|trace|report|verify|checkpoint|keygen)
         # Offer subcommand argument completions
         "_hoopctl_audit_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'log replay trace report verify keygen' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'log replay trace report verify checkpoint keygen' -- "${cur}"))
         ;;
     esac
 }
@@ -921,6 +921,22 @@ _hoopctl_audit_verify() {
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
+    '--token-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_audit_checkpoint() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--token-file)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
         return

@@ -103,6 +103,8 @@ function __hoopctl_parse_tokens -S
                 __hoopctl_parse_subcommand 0 'since=' 'format=' 'ledger=' 'token-file=' 'version' 'h/help'
             case 'verify'
                 __hoopctl_parse_subcommand 0 'json' 'ledger=' 'token-file=' 'version' 'h/help'
+            case 'checkpoint'
+                __hoopctl_parse_subcommand 0 'token-file=' 'version' 'h/help'
             case 'keygen'
                 __hoopctl_parse_subcommand 0 'out=' 'passphrase-file=' 'no-passphrase' 'version' 'h/help'
             end
@@ -334,6 +336,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoo
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'trace' -d 'Who read or wrote a table or a column: identities, sessions, jobs, statements, masked or in clear.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'report' -d 'A compliance report for a period: access, approvals, sensitive columns, refused statements, ledger integrity.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'verify' -d 'Recompute the ledger\'s hash chain and name the first record that breaks it.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'checkpoint' -d 'Sign the ledger\'s head now and keep it in each target database (the broker does it every minute).'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'keygen' -d 'Write an auditor key pair: statement values are sealed to its public half.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" since' -l 'since' -d 'Records at or after this time.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" until' -l 'until' -d 'Records before this time.' -rfka ''
@@ -379,6 +382,9 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit checkpoint" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit checkpoint" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit checkpoint" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" out' -l 'out' -d 'Where to write the private key.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" passphrase-file' -l 'passphrase-file' -d 'Read the passphrase from the first line of this file.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" no-passphrase' -l 'no-passphrase' -d 'Write the private key without a passphrase.'

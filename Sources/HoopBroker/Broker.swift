@@ -53,6 +53,11 @@ public actor Broker {
     /// leave each other's live sessions alone. Random, made once and kept in the state
     /// directory (`broker.id`): two hosts with the same layout are still two brokers.
     let brokerID: String
+    /// Signs the ledger's checkpoints (`checkpoint-signing.key`, apart from the tokens' key).
+    let checkpointKey: Data
+    /// The record the last checkpoint was recorded as: until the head moves past it, nothing new.
+    var lastCheckpointRecord: Int64?
+    var checkpointing = false
 
     static func brokerID(stateDirectory: String) throws -> String {
         let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("broker.id").path
@@ -75,6 +80,7 @@ public actor Broker {
         ledger = try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
+        checkpointKey = try SigningKeyFile.loadOrCreate("checkpoint-signing.key", stateDirectory: configuration.stateDirectory)
         notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)
         self.pools = pools
@@ -214,7 +220,7 @@ public actor Broker {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         guard !query.items.isEmpty, query.items.count <= 8 else { throw BrokerFailure(.invalid, "trace one table or column") }
         do {
-            return AuditTrace(lines: try ledger.trace(query))
+            return AuditTrace(lines: try ledger.trace(query), verification: try ledger.lineageVerification())
         } catch {
             throw BrokerFailure(.internal, "\(error)")
         }
@@ -243,10 +249,20 @@ public actor Broker {
         return RevealRecorded(record: records[0].id)
     }
 
-    public func auditVerify(identity: Identity) throws(BrokerFailure) -> VerificationReport {
+    public func auditVerify(identity: Identity) async throws(BrokerFailure) -> VerificationReport {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         do {
-            return try ledger.verify()
+            var report = try ledger.verify()
+            try await checkCheckpoints(into: &report)
+            // What `audit trace` tells its reader about the lineage index it reads.
+            let lineage = report.lineageProblems.map { $0.isEmpty ? "verified" : "failed" } ?? "not checked"
+            recordBestEffort([LedgerEntry(EventBody(name: "ledger.verified", message: report.passed ? "passed" : "FAILED",
+                                                    details: ["head": String(report.headID ?? 0), "lineage": lineage,
+                                                              "checkpoints": String(report.checkpoints ?? 0)]),
+                                          identity: identity.principal.description)])
+            return report
+        } catch let failure as BrokerFailure {
+            throw failure
         } catch {
             throw BrokerFailure(.internal, "\(error)")
         }

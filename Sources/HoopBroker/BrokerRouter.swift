@@ -79,6 +79,8 @@ public struct BrokerRouter: Sendable {
             } else if route.is("POST", "audit", "reveal") {
                 let body = try decode(RevealRequest.self, request.body)
                 return try encode(await broker.recordReveal(body, identity: identity))
+            } else if route.is("POST", "audit", "checkpoint") {
+                return try encode(await broker.checkpointNow(identity: identity))
             } else if route.is("POST", "audit", "verify") {
                 return try encode(await broker.auditVerify(identity: identity))
             } else if route.is("POST", "requests") {

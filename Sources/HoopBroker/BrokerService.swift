@@ -26,6 +26,9 @@ public enum BrokerService {
         let group = ServiceGroup(configuration: .init(services: [.init(service: duties), .init(service: proxy), .init(service: server)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        // The last statements, then a checkpoint of the chain as it is left.
+        recorder.stop()
+        await broker.checkpoint()
         // What the lineage index counted since its last write (the records have it either way).
         broker.ledger.flushPendingLineage()
         logger.info("broker stopped")
@@ -75,6 +78,12 @@ struct BrokerDuties: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.reconcileInterval)
                     await broker.reconcile()
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: configuration.checkpointInterval)
+                    await broker.checkpoint()
                 }
             }
             group.addTask {

@@ -26,14 +26,33 @@ actor Notifier {
     func send(event: NotificationEvent, request: RequestInfo, to endpoints: [(Int, NotificationRule.Endpoint)]) async {
         let body: Data
         do { body = try Notifier.payload(event: event, request: request) } catch { return }
+        await send(body, event: event, subject: "request \(request.id)", to: endpoints)
+    }
+
+    /// A signed checkpoint of the ledger. Only failures are recorded: a record per delivery
+    /// would move the head, and call for the next checkpoint, forever.
+    func send(checkpoint: LedgerCheckpoint, to endpoints: [(Int, NotificationRule.Endpoint)]) async {
+        struct Payload: Encodable {
+            var event = NotificationEvent.ledgerCheckpoint.rawValue
+            var text: String
+            var checkpoint: LedgerCheckpoint
+        }
+        guard let body = try? JSONEncoder().encode(Payload(text: "hoopctl ledger checkpoint: record #\(checkpoint.recordID)", checkpoint: checkpoint))
+        else { return }
+        await send(body, event: .ledgerCheckpoint, subject: "checkpoint #\(checkpoint.recordID)", to: endpoints, recordSuccess: false)
+    }
+
+    private func send(_ body: Data, event: NotificationEvent, subject: String, to endpoints: [(Int, NotificationRule.Endpoint)],
+                      recordSuccess: Bool = true) async {
         await withTaskGroup(of: Void.self) { group in
             for (index, endpoint) in endpoints {
-                group.addTask { await self.deliver(body, event: event, request: request.id, index: index, endpoint: endpoint) }
+                group.addTask { await self.deliver(body, event: event, request: subject, index: index, endpoint: endpoint, recordSuccess: recordSuccess) }
             }
         }
     }
 
-    private func deliver(_ body: Data, event: NotificationEvent, request: String, index: Int, endpoint: NotificationRule.Endpoint) async {
+    private func deliver(_ body: Data, event: NotificationEvent, request: String, index: Int, endpoint: NotificationRule.Endpoint,
+                         recordSuccess: Bool) async {
         let url: URL
         switch endpoint {
         case .url(let text):
@@ -58,6 +77,7 @@ actor Notifier {
                 let (_, response) = try await URLSession.shared.data(for: urlRequest)
                 let status = (response as? HTTPURLResponse)?.statusCode ?? 0
                 if (200..<300).contains(status) {
+                    guard recordSuccess else { return }
                     record("notify.sent", request: request, details: ["webhook": label, "event": event.rawValue, "attempts": String(attempt + 1)])
                     return
                 }
@@ -75,7 +95,7 @@ actor Notifier {
 
     private func record(_ name: String, request: String, details: [String: String]) {
         do {
-            try ledger.append(LedgerEntry(EventBody(name: name, message: "request \(request)", details: details)))
+            try ledger.append(LedgerEntry(EventBody(name: name, message: request, details: details)))
         } catch {
             logger.error("ledger append failed", metadata: ["error": "\(error)"])
         }

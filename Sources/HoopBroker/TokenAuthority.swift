@@ -30,20 +30,7 @@ struct TokenAuthority: Sendable {
     private var key: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: rawKey) }
 
     init(stateDirectory: String) throws {
-        let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("token-signing.key").path
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard hex.count == 64, let bytes = TokenAuthority.bytes(hex: hex) else {
-                throw BrokerFailure(.internal, "\(path) is damaged: expected a 32-byte Ed25519 key in hex")
-            }
-            rawKey = try Curve25519.Signing.PrivateKey(rawRepresentation: bytes).rawRepresentation
-        } else {
-            let key = Curve25519.Signing.PrivateKey()
-            rawKey = key.rawRepresentation
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-            try PrivateFile.write(key.rawRepresentation.map { String(format: "%02x", $0) }.joined() + "\n", to: path)
-        }
+        rawKey = try SigningKeyFile.loadOrCreate("token-signing.key", stateDirectory: stateDirectory)
     }
 
     func issue(_ claims: Claims) throws -> String {

@@ -13,7 +13,12 @@ public typealias AuditVerification = VerificationReport
 /// `POST /v1/audit/trace` takes a `TraceQuery` and answers this.
 public struct AuditTrace: Codable, Sendable {
     public var lines: [TraceLine]
-    public init(lines: [TraceLine]) { self.lines = lines }
+    /// Whether the lineage index the lines come from was checked against the records.
+    public var verification: String?
+    public init(lines: [TraceLine], verification: String? = nil) {
+        self.lines = lines
+        self.verification = verification
+    }
 }
 
 /// `POST /v1/audit/report` takes this and answers an `AuditReport`.
@@ -42,6 +47,12 @@ public struct RevealRequest: Codable, Sendable {
 
 public struct RevealRecorded: Codable, Sendable {
     /// The id of the ledger record of the reveal.
+    public var record: Int64
+    public init(record: Int64) { self.record = record }
+}
+
+/// `POST /v1/audit/checkpoint` answers the id of the checkpoint's own record.
+public struct LedgerCheckpointMade: Codable, Sendable {
     public var record: Int64
     public init(record: Int64) { self.record = record }
 }

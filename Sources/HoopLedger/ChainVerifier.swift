@@ -10,8 +10,16 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     /// Rows of the lineage index (for `audit trace` and the report) that the statement records
     /// do not bear out, or that they lack.
     public var lineageProblems: [String]?
+    /// The signed checkpoints published outside the file that the chain does not hold, and how
+    /// many were checked (nil: none could be reached, as when reading a file by hand).
+    public var checkpointProblems: [String]?
+    public var checkpoints: Int?
+    /// Places whose checkpoints could not be read (a target database down): not a failure.
+    public var checkpointWarnings: [String]?
 
-    public var passed: Bool { failure == nil && schemaProblems.isEmpty && (lineageProblems ?? []).isEmpty }
+    public var passed: Bool {
+        failure == nil && schemaProblems.isEmpty && (lineageProblems ?? []).isEmpty && (checkpointProblems ?? []).isEmpty
+    }
 }
 
 public struct VerificationFailure: Sendable, Equatable, Codable, CustomStringConvertible {

@@ -50,6 +50,15 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var request: String?
     }
 
+    /// Sealed values opened by an auditor: who, which session, with which key, why.
+    public struct Reveal: Sendable, Codable, Equatable {
+        public var time: Int64
+        public var identity: String
+        public var session: String
+        public var key: String
+        public var reason: String
+    }
+
     public var since: Int64
     public var until: Int64
     public var access: [Access]
@@ -59,6 +68,7 @@ public struct AuditReport: Sendable, Codable, Equatable {
     /// All of them, when more than `refusals` lists.
     public var refusalCount: Int
     public var verification: VerificationReport
+    public var reveals: [Reveal]?
 
     public static let refusalLimit = 500
 }
@@ -113,14 +123,23 @@ extension Ledger {
                     """
                 let refusalCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM records WHERE \(refusedCondition)", arguments: [from, to]) ?? 0
                 let refusals = try Row.fetchAll(db, sql: """
-                    SELECT ts, identity, target, session, json_extract(body, '$.decision'), json_extract(body, '$.sql'), json_extract(body, '$.request')
+                    SELECT ts, identity, target, session, json_extract(body, '$.decision'),
+                           coalesce(json_extract(body, '$.preview'), json_extract(body, '$.sql')), json_extract(body, '$.request')
                     FROM records WHERE \(refusedCondition) ORDER BY id DESC LIMIT \(AuditReport.refusalLimit)
                     """, arguments: [from, to]).reversed().map { row in
                     AuditReport.Refusal(time: row[0], identity: row[1] ?? "-", target: row[2] ?? "-", session: row[3] ?? "-", decision: row[4],
                                         sql: row[5] ?? "", request: row[6])
                 }
-                return AuditReport(since: from, until: to, access: access, approvals: order.compactMap { approvals[$0] },
-                                   sensitiveColumns: columns, refusals: refusals, refusalCount: refusalCount, verification: verification)
+                let reveals = try Row.fetchAll(db, sql: """
+                    SELECT ts, identity, session, json_extract(body, '$.details.key'), json_extract(body, '$.message') FROM records
+                    WHERE kind = 'event' AND ts >= ? AND ts < ? AND json_extract(body, '$.name') = 'audit.reveal' ORDER BY id
+                    """, arguments: [from, to]).map { row in
+                    AuditReport.Reveal(time: row[0], identity: row[1] ?? "-", session: row[2] ?? "-", key: row[3] ?? "-", reason: row[4] ?? "")
+                }
+                var report = AuditReport(since: from, until: to, access: access, approvals: order.compactMap { approvals[$0] },
+                                         sensitiveColumns: columns, refusals: refusals, refusalCount: refusalCount, verification: verification)
+                report.reveals = reveals
+                return report
             }
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))

@@ -194,6 +194,8 @@ public enum NotificationEvent: String, Sendable, CaseIterable {
     case sessionStarted = "session.started"
     case sessionEnded = "session.ended"
     case statementDenied = "statement.denied"
+    /// A signed checkpoint of the ledger's hash chain (at least every minute while records come).
+    case ledgerCheckpoint = "ledger.checkpoint"
 }
 
 /// The shape of an auditor's public key as `hoopctl audit keygen` prints it:

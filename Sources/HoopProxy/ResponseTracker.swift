@@ -45,6 +45,21 @@ public struct ResponseTracker: Sendable {
 
     public var isIdle: Bool { queue.isEmpty }
 
+    /// What a RowDescription arriving now answers: a Describe, or a statement of a Query.
+    public enum Describing: Equatable, Sendable {
+        case describe(statement: Bool)
+        case statement(Token)
+    }
+
+    public var describing: Describing? {
+        switch queue.first {
+        case .describe(let statement): return .describe(statement: statement)
+        case .query(let tokens): return queryPosition < tokens.count ? .statement(tokens[queryPosition]) : nil
+        case .execute(let token): return .statement(token)
+        default: return nil
+        }
+    }
+
     /// Whether the next answer belongs to an extended-protocol step (Parse, Bind, Describe,
     /// Execute, Close): an error there makes the server skip everything up to the next Sync.
     public var answersExtendedStep: Bool {

@@ -17,7 +17,8 @@ public enum BackendEvent: Equatable, Sendable {
     case bindComplete
     case closeComplete
     case noData
-    case rowDescription
+    /// The names of the columns (for the ledger: which kind of data came back, never the values).
+    case rowDescription(columns: [String])
     case parameterDescription
     case copyInResponse
     case copyOutResponse
@@ -120,7 +121,14 @@ public struct BackendScanner: Sendable {
         case UInt8(ascii: "3"): return .closeComplete
         case UInt8(ascii: "n"): return .noData
         case UInt8(ascii: "t"): return .parameterDescription
-        case UInt8(ascii: "T"): return .rowDescription
+        case UInt8(ascii: "T"):
+            guard let count = body.readInteger(as: Int16.self), count >= 0 else { throw WireError.malformed("RowDescription") }
+            var columns: [String] = []
+            for _ in 0..<Int(count) {
+                guard let name = body.readNullTerminatedString(), body.readSlice(length: 18) != nil else { throw WireError.malformed("RowDescription") }
+                columns.append(name)
+            }
+            return .rowDescription(columns: columns)
         case UInt8(ascii: "G"): return .copyInResponse
         case UInt8(ascii: "H"): return .copyOutResponse
         case UInt8(ascii: "W"): return .copyBothResponse

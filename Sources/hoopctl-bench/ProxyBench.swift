@@ -50,11 +50,16 @@ struct ProxyBench {
                         connection_limit: 20
                         direct: true
                         max_ttl: 2h
+                      nocapture:
+                        tables: ["public.*"]
+                        connection_limit: 20
+                        max_ttl: 2h
+                        capture: { values: none }
                       write:
 
                 """)
             .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [read] }",
-                                  with: "- { who: group:analysts, target: sandbox, roles: [read, direct] }")
+                                  with: "- { who: group:analysts, target: sandbox, roles: [read, direct, nocapture] }")
         try policy.write(toFile: sandbox.policyFile, atomically: true, encoding: .utf8)
         _ = try hoopctl(["policy", "reload"])
         _ = try hoopctl(["target", "init", "sandbox"])
@@ -133,6 +138,12 @@ struct ProxyBench {
                        format(rowsProxied / rowsDirect, decimals: 2), "≥ 0.6: \(rowsProxied / rowsDirect >= 0.6 ? "met" : "NOT met")")
         copyReport.print()
         print("ratios and added latency compare runs of this same invocation.\n")
+        print("== capture of statement values ==")
+        let uncaptured = try OpenSession(role: "nocapture", scratch: scratch, environment: hoopctlEnvironment)
+        try CaptureBench(seconds: seconds, brokerPID: middle["hoopctl"]!, ledgerPath: "\(home)/ledger.sqlite")
+            .run(sealed: proxied, none: uncaptured, pgbench: pgbench)
+        uncaptured.end()
+        print("ratios compare runs of this same invocation.\n")
         try MaskingBench(scratch: scratch, sandbox: sandbox, hoopctlEnvironment: hoopctlEnvironment, adminEnvironment: adminEnvironment)
             .run(direct: direct, proxied: proxied)
         print("ratios compare runs of this same invocation.\n")

@@ -52,7 +52,11 @@ final class ForensicsTests: XCTestCase {
     func testAForgedLineageRowFailsVerification() throws {
         let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select email from customers limit 1"])
         XCTAssertEqual(run.status, 0, run.stderr)
+        let never = try broker.hoopctl(["audit", "trace", "customers.email"])
+        XCTAssertTrue(never.stderr.contains("UNVERIFIED: the lineage index was never checked"), never.stderr)
         XCTAssertEqual(try broker.hoopctl(["audit", "verify"]).status, 0)
+        let checked = try broker.hoopctl(["audit", "trace", "customers.email"])
+        XCTAssertTrue(checked.stderr.contains("verified: the lineage index matched the statement records through record #"), checked.stderr)
         let ledger = broker.environment["HOOPCTL_LEDGER"]!
         let forge = try ChildProcess("python3", ["-c", """
             import sqlite3, sys
@@ -68,6 +72,11 @@ final class ForensicsTests: XCTestCase {
             XCTAssertTrue(verify.stdout.contains("lineage row not borne out by any statement record: read public.customers.ssn clear by user:alice"),
                           verify.stdout)
         }
+        // audit trace and the report say that what they read did not verify.
+        let trace = try broker.hoopctl(["audit", "trace", "customers.ssn"])
+        XCTAssertTrue(trace.stderr.contains("UNVERIFIED: the last check of the lineage index"), trace.stderr)
+        let report = try broker.hoopctl(["audit", "report", "--since", "1h"])
+        XCTAssertTrue(report.stdout.contains("UNVERIFIED: the lineage index these counts come from disagrees"), report.stdout)
     }
 
     /// `hoopctl exec prod -- psql ... 'x@y.z'` used to put the email (and a password in a
@@ -99,6 +108,12 @@ final class ForensicsTests: XCTestCase {
     }
 
     // MARK: Statement values (item 1, 3)
+
+    /// The id an auditor key file names (what sealed records and reveals name).
+    func keyID(_ path: String) throws -> String {
+        let file = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        return try XCTUnwrap(file["id"] as? String)
+    }
 
     /// A customer's real email, SSN and card number from the sandbox.
     func sensitiveValues() throws -> [String] {
@@ -201,10 +216,19 @@ final class ForensicsTests: XCTestCase {
         XCTAssertTrue(revealed.contains("where email = '\(email)' and id > 3"), revealed)
         XCTAssertTrue(revealed.contains("where ssn = '\(ssn)' or card_number = '\(card)' or id = 41"), revealed)
         XCTAssertTrue(revealed.contains("where email = 'nobody@nowhere.example' and 7 < 8"), revealed)
+        // Each result's column names (item 4): simple query, psycopg's described portals, pgbench's described statement.
+        let entries = revealed.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        func columns(of sql: String) -> [String]? { entries.first { ($0["sql"] as? String)?.hasPrefix(sql) == true }?["columns"] as? [String] }
+        XCTAssertEqual(columns(of: "select id from customers where email = $1 or ssn"), ["id"], "\(entries)")
+        XCTAssertEqual(columns(of: "select count(*) from customers where email = $1"), ["count"])
+        XCTAssertEqual(columns(of: "select email from customers where id = $1"), ["email"])
         let reveals = try broker.events("audit.reveal")
         XCTAssertEqual(reveals.count, 3)
         XCTAssertEqual(Set(reveals.compactMap { $0["session"] as? String }), sessions)
         XCTAssertTrue(reveals.allSatisfy { (($0["body"] as? [String: Any])?["message"] as? String) == "incident 16" }, "\(reveals)")
+        let report = try broker.hoopctl(["audit", "report", "--since", "1h"]).stdout
+        let key = try keyID(auditorKey)
+        XCTAssertTrue(report.contains("## Revealed values") && report.contains("| \(psqlSession) | \(key) | incident 16 |"), report)
 
         // Another key opens nothing, and reveals nothing.
         let other = keys.file("other.key")
@@ -266,5 +290,104 @@ final class ForensicsTests: XCTestCase {
             XCTAssertEqual(verify.status, 3, "\(arguments): \(verify.stdout)")
             XCTAssertTrue(verify.stdout.contains("#\(record)"), verify.stdout)
         }
+    }
+
+    // MARK: A head that lives outside the file (item 6)
+
+    func verification() throws -> (status: Int32, report: [String: Any]) {
+        let run = try broker.hoopctl(["audit", "verify", "--json"])
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], run.stdout + run.stderr)
+        return (run.status, report)
+    }
+
+    func rewrite(_ arguments: [String]) throws {
+        let script = ProxyClientTests.clients.appendingPathComponent("ledger_rewrite.py").path
+        let run = try ChildProcess("python3", [script, broker.environment["HOOPCTL_LEDGER"]!] + arguments).run()
+        XCTAssertEqual(run.status, 0, run.stderr)
+    }
+
+    /// Records cut off the end, with `chain_head` rewritten to match and the append-only
+    /// triggers put back, passed `audit verify` (even with the broker running). The checkpoint
+    /// kept in the target database names the missing range.
+    func testTailTruncationWithARewrittenHeadIsCaughtByTheCheckpointInTheTarget() throws {
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select id from customers where id = 17"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let made = try broker.hoopctl(["audit", "checkpoint"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let before = try verification()
+        XCTAssertEqual(before.status, 0, "\(before.report)")
+        XCTAssertGreaterThanOrEqual(before.report["checkpoints"] as? Int ?? 0, 1, "\(before.report)")
+        let signed = try XCTUnwrap(before.report["head_id"] as? Int) - 1  // the head before the checkpoint's own record
+
+        // Everything from the session's end on goes: its last statement record stays.
+        let statement = try XCTUnwrap(broker.records(kind: "statement").last?["id"] as? Int)
+        try rewrite(["truncate", String(statement)])
+        let after = try verification()
+        XCTAssertEqual(after.status, 3, "\(after.report)")
+        let problems = try XCTUnwrap(after.report["problems"] as? [String])
+        XCTAssertTrue(problems.contains { $0.contains("records #\(statement + 1)–#\(signed) were cut off the end") }, "\(problems)")
+        // Later appends do not hide it.
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select 1"]).status, 0)
+        XCTAssertEqual(try verification().status, 3)
+    }
+
+    /// A record edited and the whole chain after it re-hashed (and `chain_head` with it) is a
+    /// chain that verifies on its own; the signed checkpoint still holds the old hash.
+    func testAFullRehashIsCaughtByTheCheckpointInTheTarget() throws {
+        let run = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select id from customers where id = 1717"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let record = try XCTUnwrap(broker.records(kind: "statement").last)
+        let id = try XCTUnwrap(record["id"] as? Int)
+        XCTAssertEqual((record["body"] as? [String: Any])?["preview"] as? String, "select id from customers where id = 1717")
+        XCTAssertEqual(try broker.hoopctl(["audit", "checkpoint"]).status, 0)
+        XCTAssertEqual(try verification().status, 0)
+
+        try rewrite(["rehash", String(id), "id = 1717", "id = 4242"])
+        // Without the checkpoints the file is consistent: read by hand, it verifies.
+        let byHand = try broker.hoopctl(["audit", "verify", "--ledger", broker.environment["HOOPCTL_LEDGER"]!])
+        XCTAssertEqual(byHand.status, 0, byHand.stdout)
+        XCTAssertTrue(byHand.stdout.contains("checkpoints not checked"), byHand.stdout)
+        let after = try verification()
+        XCTAssertEqual(after.status, 3, "\(after.report)")
+        let problems = try XCTUnwrap(after.report["problems"] as? [String])
+        XCTAssertTrue(problems.contains { $0.contains("the chain up to it was rewritten") }, "\(problems)")
+    }
+
+    /// Sessions cannot read the checkpoints (nor change them), and the table refuses changes.
+    func testSessionsCannotReachTheCheckpointsAndTheyAreAppendOnly() throws {
+        let empty = try broker.hoopctl(["audit", "checkpoint"])
+        XCTAssertTrue(empty.status != 0 && empty.stderr.contains("nothing to sign") || empty.status == 0, empty.stderr)
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select 1"]).status, 0)
+        let made = try broker.hoopctl(["audit", "checkpoint"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let read = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select count(*) from hoop.ledger_checkpoints"])
+        XCTAssertNotEqual(read.status, 0, read.stdout)
+        let admin = try pg.admin()
+        XCTAssertGreaterThan(Int(try admin.execute("SELECT count(*) FROM hoop.ledger_checkpoints").scalar ?? "0") ?? 0, 0)
+        XCTAssertThrowsError(try admin.execute("DELETE FROM hoop.ledger_checkpoints"))
+        XCTAssertThrowsError(try admin.execute("UPDATE hoop.ledger_checkpoints SET hash = 'x'"))
+    }
+
+    /// The stream gets each checkpoint as a record, and a broker that stops signs the head it
+    /// leaves: the target database holds the last record before the stop.
+    func testACheckpointIsStreamedAndMadeAtShutdown() throws {
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select 2"]).status, 0)
+        XCTAssertEqual(try broker.hoopctl(["audit", "checkpoint"]).status, 0)
+        let streamed = try XCTUnwrap(broker.events("ledger.checkpoint").last?["body"] as? [String: Any])
+        let details = try XCTUnwrap(streamed["details"] as? [String: String])
+        XCTAssertNotNil(details["signature"].flatMap { Data(base64Encoded: $0) }, "\(streamed)")
+        let brokerID = try XCTUnwrap(details["broker"])
+
+        XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select 3"]).status, 0)
+        broker.process.signal(SIGTERM)
+        XCTAssertEqual(broker.process.wait(), 0)
+        let ledger = broker.environment["HOOPCTL_LEDGER"]!
+        let records = try broker.hoopctl(["audit", "--json", "--ledger", ledger]).stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let last = try XCTUnwrap(records.last)
+        XCTAssertEqual((last["body"] as? [String: Any])?["name"] as? String, "ledger.checkpoint", "the stop's checkpoint is the last record")
+        let signed = try XCTUnwrap(records.dropLast().last?["id"] as? Int)
+        let kept = try pg.admin().execute("SELECT max(record_id) FROM hoop.ledger_checkpoints WHERE broker = $1", [brokerID]).scalar
+        XCTAssertEqual(kept, String(signed))
     }
 }

@@ -111,10 +111,12 @@ final class LineageTests: XCTestCase {
         XCTAssertEqual(try broker.hoopctl(["approve", id], token: alice).status, 0)
 
         let verify = try json(["audit", "verify", "--json"])
-        let head = try XCTUnwrap(verify.first?["head_hash"] as? String)
+        XCTAssertEqual(verify.first?["ok"] as? Bool, true)
+        // The head the report verifies: verify's own record (`ledger.verified`) came after verify's head.
+        let head = try XCTUnwrap(json(["audit", "--json", "--limit", "1"]).first?["hash"] as? String)
         let markdown = try broker.hoopctl(["audit", "report", "--since", "1h"])
         XCTAssertEqual(markdown.status, 0, markdown.stderr)
-        for heading in ["## Ledger integrity", "## Access", "## Approvals", "## Sensitive columns", "## Denied and reviewed statements"] {
+        for heading in ["## Ledger integrity", "## Access", "## Approvals", "## Sensitive columns", "## Denied and reviewed statements", "## Revealed values"] {
             XCTAssertTrue(markdown.stdout.contains(heading), heading)
         }
         XCTAssertTrue(markdown.stdout.contains(head), "the head hash of audit verify")
@@ -132,7 +134,7 @@ final class LineageTests: XCTestCase {
         let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(broker.directory.file("chromium"))"]
         let dom = try ChildProcess("chromium", browser + ["--dump-dom", "file://\(page)"]).run()
         XCTAssertEqual(dom.status, 0, dom.stderr)
-        XCTAssertEqual(dom.stdout.components(separatedBy: "<section").count - 1, 5, "five sections in the rendered page")
+        XCTAssertEqual(dom.stdout.components(separatedBy: "<section").count - 1, 6, "six sections in the rendered page")
         XCTAssertTrue(dom.stdout.contains(head))
         let shot = broker.directory.file("report.png")
         let screenshot = try ChildProcess("chromium", browser + ["--screenshot=\(shot)", "--window-size=1200,900", "file://\(page)"]).run()

@@ -47,7 +47,7 @@ final class BrokenPolicyTests: XCTestCase {
         "40-bool-wrong-type": ["8:45: error: 'direct' of role 'read' must be true or false, found 'maybe'"],
         "41-bad-webhook": [
             "10:16: error: 'webhook' must be an http:// or https:// URL",
-            "10:71: error: an event must be request.created, request.decided, request.expired, session.started, session.ended or statement.denied, found 'request.approved'",
+            "10:71: error: an event must be request.created, request.decided, request.expired, session.started, session.ended, statement.denied or ledger.checkpoint, found 'request.approved'",
         ],
         "42-duplicate-key": ["6:5: error: key 'database' appears more than once in the same mapping"],
         "43-tab-indentation": ["5:1: error: YAML syntax: found character that cannot start any token while scanning for the next token"],

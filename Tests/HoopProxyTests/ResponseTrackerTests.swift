@@ -14,7 +14,7 @@ final class ResponseTrackerTests: XCTestCase {
     func testASimpleQueryWithSeveralStatements() {
         var tracker = ResponseTracker()
         tracker.sent(.query([1, 2, 3]))
-        let completions = feed(&tracker, [.rowDescription, .commandComplete(tag: "SELECT 2"), .commandComplete(tag: "INSERT 0 1"),
+        let completions = feed(&tracker, [.rowDescription(columns: ["a"]), .commandComplete(tag: "SELECT 2"), .commandComplete(tag: "INSERT 0 1"),
                                           error, ready])
         XCTAssertEqual(completions, [Completion(token: 1, outcome: .completed, rows: 2), Completion(token: 2, outcome: .completed, rows: 1),
                                      Completion(token: 3, outcome: .failed, sqlState: "42P01")])
@@ -33,7 +33,7 @@ final class ResponseTrackerTests: XCTestCase {
         for request: ResponseTracker.Request in [.parse, .bind, .describe(statement: false), .execute(1), .sync, .bind, .execute(2), .sync] {
             tracker.sent(request)
         }
-        let completions = feed(&tracker, [.parseComplete, .bindComplete, .rowDescription, .commandComplete(tag: "SELECT 1"), ready,
+        let completions = feed(&tracker, [.parseComplete, .bindComplete, .rowDescription(columns: ["a"]), .commandComplete(tag: "SELECT 1"), ready,
                                           .bindComplete, .portalSuspended, ready])
         XCTAssertEqual(completions, [Completion(token: 1, outcome: .completed, rows: 1), Completion(token: 2, outcome: .suspended)])
         XCTAssertTrue(tracker.isIdle)

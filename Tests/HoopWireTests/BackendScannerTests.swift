@@ -15,7 +15,10 @@ final class BackendScannerTests: XCTestCase {
     var stream: ByteBuffer {
         var stream = ByteBuffer()
         var parts = [
-            message("T") { $0.writeInteger(Int16(0)) },
+            message("T") {
+                $0.writeInteger(Int16(2))
+                for name in ["id", "email"] { $0.writeNullTerminatedString(name); $0.writeRepeatingByte(0, count: 18) }
+            },
             message("D") { $0.writeInteger(Int16(1)); $0.writeInteger(Int32(5000)); $0.writeRepeatingByte(0x61, count: 5000) },
             message("C") { $0.writeNullTerminatedString("SELECT 1") },
             message("E") { $0.writeInteger(UInt8(ascii: "C")); $0.writeNullTerminatedString("42703"); $0.writeInteger(UInt8(0)) },
@@ -26,7 +29,7 @@ final class BackendScannerTests: XCTestCase {
     }
 
     func testEventsAreTheSameHoweverTheStreamIsCut() throws {
-        let expected: [BackendEvent] = [.rowDescription, .commandComplete(tag: "SELECT 1"), .error(fields: [UInt8(ascii: "C"): "42703"]),
+        let expected: [BackendEvent] = [.rowDescription(columns: ["id", "email"]), .commandComplete(tag: "SELECT 1"), .error(fields: [UInt8(ascii: "C"): "42703"]),
                                         .readyForQuery(status: UInt8(ascii: "I"))]
         var whole = BackendScanner()
         XCTAssertEqual(try whole.scan(stream), expected)

@@ -6,7 +6,7 @@ extension Hoopctl {
         static let configuration = CommandConfiguration(
             commandName: "audit",
             abstract: "Read and verify the tamper-evident ledger.",
-            subcommands: [Log.self, Replay.self, Trace.self, Report.self, Verify.self, Keygen.self],
+            subcommands: [Log.self, Replay.self, Trace.self, Report.self, Verify.self, Checkpoint.self, Keygen.self],
             defaultSubcommand: Log.self
         )
     }

@@ -54,7 +54,12 @@ enum ReportRendering {
         let verification = report.verification
         let integrity = verification.passed
             ? "Verified \(verification.verified) records: the hash chain is intact. Head record #\(verification.headID.map(String.init) ?? "-"), hash sha256:\(verification.headHash ?? "-")."
-            : "FAILED: \(verification.failure?.description ?? "") \(verification.schemaProblems.joined(separator: "; "))"
+            : "FAILED: " + ([verification.failure?.description].compactMap { $0 } + verification.schemaProblems + (verification.lineageProblems ?? [])
+                + (verification.checkpointProblems ?? [])).joined(separator: "; ")
+        // The sensitive columns come from the lineage index, data derived from the records: say whether it was checked.
+        let lineage = verification.lineageProblems.map { $0.isEmpty ? "Counted from the lineage index, which verified against the statement records."
+            : "UNVERIFIED: the lineage index these counts come from disagrees with the statement records (\($0.count) problem\($0.count == 1 ? "" : "s"))." }
+            ?? "UNVERIFIED: counted from the lineage index, which was not checked against the statement records."
         return [
             Section(title: "Ledger integrity", intro: integrity, header: ["verified records", "head record", "head hash"],
                     rows: [[String(verification.verified), verification.headID.map { "#\($0)" } ?? "-", verification.headHash ?? "-"]]),
@@ -67,7 +72,7 @@ enum ReportRendering {
                         [$0.request, $0.kind, $0.requester, $0.target, $0.kind == "statement" ? ($0.statement ?? "a statement") : "role \($0.role)",
                          $0.reason, $0.votes.joined(separator: "; "), $0.state]
                     }),
-            Section(title: "Sensitive columns", intro: "Columns that came back masked (by their view, or by the in-flight detectors) or in clear, and who read them.",
+            Section(title: "Sensitive columns", intro: "Columns that came back masked (by their view, or by the in-flight detectors) or in clear, and who read them. " + lineage,
                     header: ["column", "read by", "statements", "masked", "clear"],
                     rows: report.sensitiveColumns.map { [$0.column, $0.identities.joined(separator: ", "), String($0.statements), String($0.masked), String($0.clear)] }),
             Section(title: "Denied and reviewed statements",
@@ -75,6 +80,9 @@ enum ReportRendering {
                         ? "\(report.refusalCount) statements; the latest \(report.refusals.count) are listed." : "\(report.refusalCount) statements.",
                     header: ["time", "identity", "target", "session", "decision", "statement", "request"],
                     rows: report.refusals.map { [time($0.time), $0.identity, $0.target, $0.session, $0.decision, $0.sql, $0.request ?? ""] }),
+            Section(title: "Revealed values", intro: "Sealed statement values an auditor opened (hoopctl audit replay --reveal): who, which session, with which key, and why.",
+                    header: ["time", "who", "session", "key", "reason"],
+                    rows: (report.reveals ?? []).map { [time($0.time), $0.identity, $0.session, $0.key, $0.reason] }),
         ]
     }
 

@@ -53,13 +53,18 @@ extension Hoopctl.AuditCommand {
 
         func run() async throws {
             let query = TraceQuery(items: items, since: since.date, target: target, by: by)
-            let lines: [TraceLine]
+            let lines: [TraceLine], verification: String?
             if let path = ledgerOptions.ledger {
-                do { lines = try ledgerOptions.open(path).trace(query) } catch { throw CLIError(error) }
+                do {
+                    let ledger = try ledgerOptions.open(path)
+                    (lines, verification) = (try ledger.trace(query), try ledger.lineageVerification())
+                } catch { throw CLIError(error) }
             } else {
                 let answer: AuditTrace = try await broker.call { try await $0.post("/v1/audit/trace", query) }
-                lines = answer.lines
+                (lines, verification) = (answer.lines, answer.verification)
             }
+            // Lineage is derived data: the reader is told whether it was checked (on stderr, so tables and JSON stay clean).
+            if let verification { Output.note(verification) }
             if json {
                 for line in lines {
                     Output.json(["key": line.key, "identities": line.identities, "jobs": line.jobs, "sessions": line.sessions,

@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import HoopCommon
+
+/// The chain's head at a moment, signed by the broker (Ed25519) and published where someone
+/// holding the ledger file cannot rewrite it: each target database, `audit --follow`'s stream,
+/// a webhook. `audit verify` checks that the chain still holds every checkpoint it can reach.
+public struct LedgerCheckpoint: Codable, Sendable, Equatable {
+    public var broker: String
+    public var recordID: Int64
+    public var hash: String
+    /// Microseconds since the Unix epoch, UTC.
+    public var timestamp: Int64
+    /// Base64 Ed25519 signature over `signedText`.
+    public var signature: String
+    /// Where it was read back from (a target's name); not signed.
+    public var source: String?
+
+    public init(broker: String, recordID: Int64, hash: String, timestamp: Int64, signature: String, source: String? = nil) {
+        self.broker = broker
+        self.recordID = recordID
+        self.hash = hash
+        self.timestamp = timestamp
+        self.signature = signature
+        self.source = source
+    }
+
+    public static func signedText(broker: String, recordID: Int64, hash: String, timestamp: Int64) -> String {
+        "hoopctl-checkpoint v1 \(broker) \(recordID) \(hash) \(timestamp)"
+    }
+
+    public var signedText: String { Self.signedText(broker: broker, recordID: recordID, hash: hash, timestamp: timestamp) }
+}
+
+extension Ledger {
+    /// The last record's id and hash (nil for an empty ledger).
+    public func head() throws(LedgerError) -> (id: Int64, hash: String)? {
+        do {
+            return try pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1").map { ($0[0], $0[1]) }
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    /// What the chain does not hold of the checkpoints: records cut off the end (the missing
+    /// range), or records rewritten (the first checkpoint whose hash the chain no longer has).
+    public func checkpointProblems(_ checkpoints: [LedgerCheckpoint]) throws(LedgerError) -> [String] {
+        do {
+            return try pool.read { db in
+                let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM records") ?? 0
+                let lookup = try db.makeStatement(sql: "SELECT hash FROM records WHERE id = ?")
+                var problems: [String] = []
+                var rewritten = false
+                for checkpoint in checkpoints.sorted(by: { $0.recordID < $1.recordID }) {
+                    let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { ", kept in \($0)" } ?? "")
+                    guard let hash = try String.fetchOne(lookup, arguments: [checkpoint.recordID]) else {
+                        problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): "
+                                        + "records #\(last + 1)–#\(checkpoint.recordID) were cut off the end")
+                        break
+                    }
+                    if hash != checkpoint.hash, !rewritten {
+                        rewritten = true
+                        problems.append("record #\(checkpoint.recordID) is not the one the checkpoint of \(when) signed: "
+                                        + "the chain up to it was rewritten (its hash is \(hash.prefix(12))…, the checkpoint's \(checkpoint.hash.prefix(12))…)")
+                    }
+                }
+                return problems
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+}
+
+extension Ledger {
+    /// Whether the lineage index that `audit trace` reads was checked against the statement
+    /// records: from the last `ledger.verified` record (the broker writes one per `audit verify`).
+    public func lineageVerification() throws(LedgerError) -> String {
+        do {
+            return try pool.read { db in
+                let through = try Ledger.lineageThrough(db) ?? 0
+                guard let row = try Row.fetchOne(db, sql: """
+                    SELECT ts, json_extract(body, '$.details.head'), json_extract(body, '$.details.lineage') FROM records
+                    WHERE kind = 'event' AND json_extract(body, '$.name') = 'ledger.verified' ORDER BY id DESC LIMIT 1
+                    """) else {
+                    return "UNVERIFIED: the lineage index was never checked against the statement records (hoopctl audit verify does)"
+                }
+                let when = UTCTime.seconds(row[0] as Int64)
+                let head = Int64(row[1] as String? ?? "") ?? 0
+                guard (row[2] as String?) == "verified" else {
+                    return "UNVERIFIED: the last check of the lineage index (\(when)) found problems; hoopctl audit verify names them"
+                }
+                let later = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM records WHERE kind = 'statement' AND id > ? AND id <= ? AND instr(body, '"lineage":[') > 0
+                    """, arguments: [head, through]) ?? 0
+                if later > 0 {
+                    return "partly unverified: the lineage index was verified through record #\(head) (\(when)); what \(later) statement\(later == 1 ? "" : "s") after it added is not checked yet"
+                }
+                return "verified: the lineage index matched the statement records through record #\(head) (\(when))"
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+
+/// Issue 16's figures: what capturing statement values costs the broker. The same pgbench -S
+/// runs through two sessions of one broker, one role sealing its values (`capture: sealed`, the
+/// sandbox's default: a masked preview and HPKE to the auditor key) and one keeping none, in
+/// this run, alternating; the broker's CPU per statement from /proc, and the ledger's bytes per
+/// statement record of each.
+struct CaptureBench {
+    let seconds: Int
+    let brokerPID: () -> pid_t?
+    let ledgerPath: String
+
+    func run(sealed: OpenSession, none: OpenSession, pgbench: ([String], [String: String]) throws -> String) throws {
+        let sessions: [(name: String, environment: [String: String])] = [("sealed", sealed.environment), ("none", none.environment)]
+        var cpu: [String: [String: [Double]]] = [:]
+        for mode in ProxyBench.modes {
+            // Twice each, alternating, so drift in the machine falls on both.
+            for round in 0..<2 {
+                for session in round == 0 ? sessions : sessions.reversed() {
+                    guard let pid = brokerPID(), let before = ProxyBench.cpuMicroseconds(pid) else { throw BenchError("no broker pid") }
+                    let output = try pgbench(["-S", "-M", mode, "-c", "8", "-j", "2", "-T", String(max(3, seconds / 2))], session.environment)
+                    guard let after = ProxyBench.cpuMicroseconds(pid) else { throw BenchError("the broker went away") }
+                    let statements = try ProxyBench.number(after: "number of transactions actually processed: ", in: output)
+                    cpu[mode, default: [:]][session.name, default: []].append((after - before) / max(statements, 1))
+                }
+            }
+        }
+        var report = Report(header: ["broker CPU µs per statement", "capture: sealed", "capture: none", "sealed / none", "goal"])
+        for mode in ProxyBench.modes {
+            let sealedCPU = cpu[mode]!["sealed"]!.reduce(0, +) / 2, noneCPU = cpu[mode]!["none"]!.reduce(0, +) / 2
+            let ratio = sealedCPU / noneCPU
+            report.add("pgbench -S -M \(mode)", format(sealedCPU, decimals: 1), format(noneCPU, decimals: 1), format(ratio, decimals: 2),
+                       "≤ 1.15: \(ratio <= 1.15 ? "met" : "NOT met")")
+        }
+        report.print()
+
+        // Bytes a statement record takes in the ledger: its body, hashes and header fields.
+        let ledger = try DatabaseQueue(path: ledgerPath, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        var bytes = Report(header: ["ledger bytes per statement record", "capture: sealed", "capture: none", "sealed - none"])
+        let perSession = try ledger.read { db in
+            try [sealed, none].map { session -> Double in
+                try Double.fetchOne(db, sql: """
+                    SELECT avg(length(body) + length(hash) + length(prev_hash) + length(kind) + coalesce(length(identity), 0)
+                               + coalesce(length(target), 0) + coalesce(length(session), 0) + 16)
+                    FROM records WHERE kind = 'statement' AND session = ?
+                    """, arguments: [session.environment["PGUSER"] ?? ""]) ?? 0
+            }
+        }
+        bytes.add("pgbench -S (all modes, mean)", format(perSession[0]), format(perSession[1]), format(perSession[0] - perSession[1]))
+        bytes.print()
+    }
+}

@@ -83,6 +83,7 @@ extension Broker {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
         // Its command line is recorded, listed and used as the job's name: secrets and what the
         // detectors find are masked first (the process is still watched by pid and start time).
+        let original = caller
         let caller = caller?.masked(detectors: detectorEngine(for: target.name) ?? Self.commandLineDetectors)
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
@@ -112,6 +113,7 @@ extension Broker {
                                   client: client, correlation: correlation)
         started.agent = agent
         started.token = identity.tokenID
+        started.sealedProcess = sealedCommandLines(original, target: target, role: role, session: id)
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
             LedgerEntry(started,
                         identity: principal, target: target.name, session: id, time: now),
@@ -210,6 +212,17 @@ extension Broker {
         ticket.visibleTables = visibleTables(target: ticket.target, role: ticket.role)
         ticket.capture = valueCapture(target: ticket.target, role: ticket.role)
         return ticket
+    }
+
+    /// The caller's command lines as they were, sealed to the target's auditor key like
+    /// statement values (what the session record shows is masked).
+    func sealedCommandLines(_ caller: CallingProcess?, target: Target, role: Role, session: String) -> String? {
+        let capture = target.capture(for: role.name)
+        guard let caller, capture.values == .sealed, let key = capture.auditorKeys.last,
+              let sealer = try? ValueSealer(to: AuditorPublicKey(parsing: key)),
+              let json = try? JSONSerialization.data(withJSONObject: ["arguments": caller.arguments ?? [], "parentArguments": caller.parentArguments ?? []],
+                                                     options: [.sortedKeys]) else { return nil }
+        return try? sealer.seal([UInt8](json), context: session)
     }
 
     /// What a connection's statements keep of their values, with its own HPKE encapsulation to

@@ -57,6 +57,8 @@ public actor Broker {
     let checkpointKey: Data
     /// The record the last checkpoint was recorded as: until the head moves past it, nothing new.
     var lastCheckpointRecord: Int64?
+    /// The record the last checkpoint signed.
+    var lastCheckpointSigned: Int64?
     var checkpointing = false
 
     static func brokerID(stateDirectory: String) throws -> String {

@@ -81,6 +81,8 @@ public struct SessionBody: LedgerBody, Equatable {
     public var agent: String?
     /// The id of the bearer token it was opened with: revoking the token ends it.
     public var token: String?
+    /// The command lines as they were (`process` holds them masked), sealed to the auditor's key.
+    public var sealedProcess: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,
                 process: CallerProcess? = nil, exitCode: Int? = nil, endedBy: String? = nil,

@@ -15,6 +15,10 @@ public struct LedgerCheckpoint: Codable, Sendable, Equatable {
     public var signature: String
     /// Where it was read back from (a target's name); not signed.
     public var source: String?
+    /// For a checkpoint the ledger recorded: the targets it was kept in.
+    public var kept: [String] = []
+
+    enum CodingKeys: String, CodingKey { case broker, recordID, hash, timestamp, signature, source }
 
     public init(broker: String, recordID: Int64, hash: String, timestamp: Int64, signature: String, source: String? = nil) {
         self.broker = broker
@@ -54,10 +58,10 @@ extension Ledger {
                 var problems: [String] = []
                 var rewritten = false
                 for checkpoint in checkpoints.sorted(by: { $0.recordID < $1.recordID }) {
-                    let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { ", kept in \($0)" } ?? "")
+                    let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { " (kept in \($0))" } ?? "")
                     guard let hash = try String.fetchOne(lookup, arguments: [checkpoint.recordID]) else {
-                        problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): "
-                                        + "records #\(last + 1)–#\(checkpoint.recordID) were cut off the end")
+                        let range = checkpoint.recordID == last + 1 ? "record #\(last + 1) was" : "records #\(last + 1)–#\(checkpoint.recordID) were"
+                        problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): \(range) cut off the end")
                         break
                     }
                     if hash != checkpoint.hash, !rewritten {
@@ -75,6 +79,27 @@ extension Ledger {
 }
 
 extension Ledger {
+    /// The checkpoints the ledger itself recorded (`ledger.checkpoint` records), as signed.
+    public func recordedCheckpoints() throws(LedgerError) -> [LedgerCheckpoint] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT json_extract(body, '$.details.broker'), json_extract(body, '$.details.record'), json_extract(body, '$.details.hash'),
+                           json_extract(body, '$.details.ts'), json_extract(body, '$.details.signature'), json_extract(body, '$.details.kept') FROM records
+                    WHERE kind = 'event' AND json_extract(body, '$.name') = 'ledger.checkpoint' ORDER BY id
+                    """).compactMap { row in
+                    guard let broker = row[0] as String?, let id = (row[1] as String?).flatMap({ Int64($0) }), let hash = row[2] as String?,
+                          let ts = (row[3] as String?).flatMap({ Int64($0) }), let signature = row[4] as String? else { return nil }
+                    var checkpoint = LedgerCheckpoint(broker: broker, recordID: id, hash: hash, timestamp: ts, signature: signature, source: "the ledger")
+                    checkpoint.kept = (row[5] as String?)?.split(separator: ",").map(String.init) ?? []
+                    return checkpoint
+                }
+            }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
     /// Whether the lineage index that `audit trace` reads was checked against the statement
     /// records: from the last `ledger.verified` record (the broker writes one per `audit verify`).
     public func lineageVerification() throws(LedgerError) -> String {

@@ -97,6 +97,8 @@ public enum LedgerCoding {
 
     /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes`.
     public static func string(_ text: String) -> String {
+        // Most strings (names, hashes, base64, SQL) need no escape: copied whole.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + text + "\"" }
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {

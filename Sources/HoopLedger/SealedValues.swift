@@ -40,13 +40,17 @@ public struct SealError: Error, CustomStringConvertible, Sendable {
 
 /// HPKE (RFC 9180: X25519, HKDF-SHA256, ChaCha20-Poly1305) to an auditor's public key, one
 /// encapsulation per sealer: the proxy makes one per client connection and seals each
-/// statement's values with a key exported from that context and a fresh nonce. A record's
+/// statement's values with a key exported from that context and the next nonce. A record's
 /// sealed text carries the key id and the encapsulation, so it opens on its own. The broker
 /// holds only public keys: what it sealed, it cannot open.
-public final class ValueSealer: @unchecked Sendable {  // immutable after init
+public final class ValueSealer: @unchecked Sendable {  // the counter is behind its lock
     public let recipient: AuditorPublicKey
     private let encapsulated: String
     private let key: SymmetricKey
+    /// Nonces count up: the key is this sealer's alone, so a counter never repeats one (and
+    /// costs no system call for randomness, as a random nonce per record did).
+    private let lock = NSLock()
+    private var sealed: UInt64 = 0
 
     static let info = Data("hoopctl ledger values v1".utf8)
     static let exportContext = Data("statement values".utf8)
@@ -59,8 +63,11 @@ public final class ValueSealer: @unchecked Sendable {  // immutable after init
     }
 
     /// `keyid:encapsulation:nonce+ciphertext+tag`, base64. `context` is bound to it (the session).
-    public func seal(_ plaintext: Data, context: String) throws -> String {
-        let box = try ChaChaPoly.seal(plaintext, using: key, authenticating: Data(context.utf8))
+    public func seal(_ plaintext: [UInt8], context: String) throws -> String {
+        let count = lock.withLock { sealed += 1; return sealed }
+        var nonce = [UInt8](repeating: 0, count: 12)
+        for index in 0..<8 { nonce[4 + index] = UInt8(truncatingIfNeeded: count >> (56 - 8 * UInt64(index))) }
+        let box = try ChaChaPoly.seal(plaintext, using: key, nonce: ChaChaPoly.Nonce(data: nonce), authenticating: Array(context.utf8))
         return recipient.id + ":" + encapsulated + ":" + box.combined.base64EncodedString()
     }
 }
@@ -178,6 +185,11 @@ public struct CapturedValues: Codable, Sendable, Equatable {
         public var length: Int?
         public var sha256: String?
 
+        // Short keys: this is sealed into every statement record.
+        enum CodingKeys: String, CodingKey {
+            case n, form = "f", value = "v", type = "t", length = "l", sha256 = "h"
+        }
+
         public init(n: Int, form: String, value: String?, type: UInt32? = nil, length: Int? = nil, sha256: String? = nil) {
             self.n = n
             self.form = form
@@ -192,6 +204,10 @@ public struct CapturedValues: Codable, Sendable, Equatable {
     /// The text as the client sent it, when its literals could not be told apart from it.
     public var text: String?
 
+    enum CodingKeys: String, CodingKey {
+        case values = "v", text = "s"
+    }
+
     public init(values: [Value], text: String? = nil) {
         self.values = values
         self.text = text
@@ -200,16 +216,16 @@ public struct CapturedValues: Codable, Sendable, Equatable {
     /// Sorted keys, no nulls, by hand: this runs for every statement.
     public func json() -> String {
         var out = "{"
-        if let text { out += "\"text\":" + LedgerCoding.string(text) + "," }
-        out += "\"values\":["
+        if let text { out += "\"s\":" + LedgerCoding.string(text) + "," }
+        out += "\"v\":["
         for (index, value) in values.enumerated() {
             if index > 0 { out += "," }
-            out += "{\"form\":" + LedgerCoding.string(value.form)
-            if let length = value.length { out += ",\"length\":\(length)" }
+            out += "{\"f\":" + LedgerCoding.string(value.form)
+            if let sha256 = value.sha256 { out += ",\"h\":" + LedgerCoding.string(sha256) }
+            if let length = value.length { out += ",\"l\":\(length)" }
             out += ",\"n\":\(value.n)"
-            if let sha256 = value.sha256 { out += ",\"sha256\":" + LedgerCoding.string(sha256) }
-            if let type = value.type { out += ",\"type\":\(type)" }
-            if let text = value.value { out += ",\"value\":" + LedgerCoding.string(text) }
+            if let type = value.type { out += ",\"t\":\(type)" }
+            if let text = value.value { out += ",\"v\":" + LedgerCoding.string(text) }
             out += "}"
         }
         return out + "]}"

@@ -58,10 +58,8 @@ final class ClientConnection: ChannelInboundHandler {
         var started: NIODeadline?
         /// What the statement does to the session's search_path, told to `resolution` when it completes.
         var facts: StatementFacts?
-        /// The names of the columns it returned: from its statement's RowDescription, or from
-        /// the answer to the Describe of its portal (by that Describe's number).
-        var columns: [String]?
-        var describe: Int?
+        /// Where the names of the columns it returned come from.
+        var columns: ResultColumns.Source?
     }
 
     static let loginTimeout = TimeAmount.seconds(15)
@@ -81,19 +79,8 @@ final class ClientConnection: ChannelInboundHandler {
     private var masker: ResultMasker?
     /// The portal the client's last message described (its next Execute needs no Describe of ours).
     private var describedPortal: String?
-    /// The client's Describes waiting for their answer, and the columns each statement and
-    /// portal was described with (`S:name`, `P:name`): what an Execute returns, for the ledger.
-    private var describes: [(name: String, group: Int, number: Int)] = []
-    private var describesSent = 0
-    /// Answers to portal Describes by their number, and statements' by name (with the number
-    /// of the Describe that answered, kept only if no Parse of that name came after it).
-    private var portalColumns: [Int: [String]] = [:]
-    private var statementColumns: [String: [String]] = [:]
-    private var parsedAt: [String: Int] = [:]
-    /// The portal Describe since a portal's Bind, if any: what its Executes return.
-    private var portalDescribe: [String: Int] = [:]
-    /// The statement each portal was bound to.
-    private var portalStatements: [String: String] = [:]
+    /// The names of the columns each statement returned, for the ledger.
+    private var resultColumns = ResultColumns()
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
     /// Client messages held while the upstream connects, a statement waits for the broker's
@@ -426,10 +413,10 @@ final class ClientConnection: ChannelInboundHandler {
                     }
                     settleNames(event)
                     if case .error = event { resolution?.failed() }
-                    if case .rowDescription(let columns) = event { described(columns) } else if case .noData = event { described(nil) }
+                    if case .rowDescription(let columns) = event { described(columns) } else if case .noData = event { described([]) }
                     for completion in tracker.received(event) { report(completion, ticket: ticket) }
                     if case .readyForQuery(let status) = event {
-                        describes.removeAll { $0.group < readyAnswered }
+                        resultColumns.ready(answered: readyAnswered)
                         transactionStatus = status
                         resolution?.ready(status: status, answered: readyAnswered)
                         timeIdleness()
@@ -661,10 +648,7 @@ final class ClientConnection: ChannelInboundHandler {
                 enqueue(raw, tokens: tokens, entries: entries)
             }
         case .parse(let name, let sql, let raw):
-            // A Describe of the name sent before this Parse describes what it replaces.
-            if parsedAt[name] == nil, parsedAt.count >= 1024 { parsedAt.removeAll(keepingCapacity: true) }
-            parsedAt[name] = describesSent
-            statementColumns[name] = nil
+            resultColumns.parse(name)
             guard settled(for: sql, message), let analyses = analyses(of: sql, message, ticket: ticket) else { return }
             var analysis = analyses.first ?? StatementAnalysis(normalized: "", fingerprint: "", facts: StatementFacts())
             if analyses.count > 1 {
@@ -696,9 +680,7 @@ final class ClientConnection: ChannelInboundHandler {
             if let count = unsettled("S:" + statement) { return wait(until: count, message) }
             let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
-            if portalStatements[portal] == nil, portalStatements.count >= 1024 { portalStatements.removeAll(keepingCapacity: true) }
-            portalStatements[portal] = statement
-            portalDescribe[portal] = nil
+            resultColumns.bind(portal: portal, statement: statement)
             if upstream.value?.values != nil, let parameters = BindParameters.decode(bind: raw) {
                 names.update(portal: portal) { judged in
                     let types = judged.values?.types ?? []
@@ -725,22 +707,12 @@ final class ClientConnection: ChannelInboundHandler {
                 enqueue(MessageWriter.describePortal(bound.upstream))
             }
             sent(.execute(token))
-            if let number = portalDescribe[portal] {
-                executions[token]?.describe = number
-            } else {
-                executions[token]?.columns = portalStatements[portal].flatMap { statementColumns[$0] }
-            }
+            executions[token]?.columns = resultColumns.execute(portal: portal)
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
         case .describe(let kind, let name, let raw):
             let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
             sent(.describe(statement: kind == UInt8(ascii: "S")))
-            // An error before its Sync skips it: it is dropped when that Sync's ReadyForQuery comes.
-            describesSent += 1
-            describes.append(((kind == UInt8(ascii: "S") ? "S:" : "P:") + name, readySent, describesSent))
-            if kind == UInt8(ascii: "P") {
-                if portalDescribe[name] == nil, portalDescribe.count >= 1024 { portalDescribe.removeAll(keepingCapacity: true) }
-                portalDescribe[name] = describesSent
-            }
+            resultColumns.describe(statement: kind == UInt8(ascii: "S"), name: name, group: readySent)
             if kind == UInt8(ascii: "P") { describedPortal = name }
             enqueue(upstream == name ? raw : MessageWriter.renaming(raw, to: [upstream]))
         case .close(let kind, let name, let raw):
@@ -1107,22 +1079,11 @@ final class ClientConnection: ChannelInboundHandler {
 
     /// A RowDescription (or NoData) arrived: it names the columns of a Describe's statement or
     /// portal, or of the statement of a Query now running.
-    private func described(_ columns: [String]?) {
+    private func described(_ columns: [String]) {
         switch tracker.describing {
-        case .describe?:
-            guard !describes.isEmpty else { return }
-            let (name, _, number) = describes.removeFirst()
-            if name.hasPrefix("P:") {
-                if portalColumns.count >= 1024 { portalColumns.removeAll(keepingCapacity: true) }
-                portalColumns[number] = columns
-            } else if number > parsedAt[String(name.dropFirst(2)), default: 0] {
-                if statementColumns.count >= 1024 { statementColumns.removeAll(keepingCapacity: true) }
-                statementColumns[String(name.dropFirst(2))] = columns
-            }
-        case .statement(let token)?:
-            executions[token]?.columns = columns
-        case nil:
-            break
+        case .describe?: resultColumns.described(columns)
+        case .statement(let token)?: executions[token]?.columns = .known(columns)
+        case nil: break
         }
     }
 
@@ -1331,8 +1292,7 @@ final class ClientConnection: ChannelInboundHandler {
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
                                                          durationMicros: duration, sqlState: completion.sqlState,
-                                                         columns: (execution.describe.map { portalColumns[$0] } ?? execution.columns)
-                                                            .flatMap { $0.isEmpty ? nil : $0 }),
+                                                         columns: resultColumns.columns(execution.columns).flatMap { $0.isEmpty ? nil : $0 }),
                                       session: ticket.sessionID, identity: ticket.identity, target: ticket.target)
     }
 

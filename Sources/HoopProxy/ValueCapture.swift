@@ -73,7 +73,7 @@ public struct ValueCapture: Sendable {
             sealedValues.append(cut(bytes, n: index + 1, form: text ? "text" : "binary", type: type))
         }
         let payload = CapturedValues(values: sealedValues, text: input.literals == nil ? input.text : nil)
-        return (preview, try? sealer.seal(Data(payload.json().utf8), context: context))
+        return (preview, try? sealer.seal(Array(payload.json().utf8), context: context))
     }
 
     private func cut(_ bytes: [UInt8], n: Int, form: String, type: UInt32?) -> CapturedValues.Value {
@@ -171,7 +171,18 @@ public struct ValueCapture: Sendable {
             shown = String(decoding: bytes, as: UTF8.self)
         }
         let text = shown + (cut ? "…" : "")
-        return quoted ? "'" + text.replacingOccurrences(of: "'", with: "''") + "'" : text
+        return quoted ? Self.quoted(text) : text
+    }
+
+    /// A SQL string literal: quotes doubled.
+    static func quoted(_ text: String) -> String {
+        guard text.utf8.contains(UInt8(ascii: "'")) else { return "'" + text + "'" }
+        var out = "'"
+        for character in text.unicodeScalars {
+            out.unicodeScalars.append(character)
+            if character == "'" { out.unicodeScalars.append("'") }
+        }
+        return out + "'"
     }
 
     /// `j***@example.com`, as the masking view shows it.

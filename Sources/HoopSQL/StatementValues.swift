@@ -247,6 +247,12 @@ public enum ParameterColumns {
             let columns = Set(sides.flatMap(columnNames))
             if !columns.isEmpty { for number in sides.flatMap(parameters) { uses[number, default: []].formUnion(columns) } }
         }
+        if let link = dict["SubLink"] as? [String: Any], let test = link["testexpr"] {
+            // `value = ANY (SELECT email ...)`, `value IN (SELECT ...)`: compared with what the subquery returns.
+            let returned = ((link["subselect"] as? [String: Any])?["SelectStmt"] as? [String: Any])?["targetList"]
+            let columns = Set(columnNames(in: test) + (returned.map(columnNames) ?? []))
+            if !columns.isEmpty { for number in parameters(in: test) { uses[number, default: []].formUnion(columns) } }
+        }
         if let target = dict["ResTarget"] as? [String: Any], let name = target["name"] as? String, let val = target["val"] {
             for number in parameters(in: val) { uses[number, default: []].insert(name.lowercased()) }
         }

@@ -50,10 +50,12 @@ struct ProxyBench {
                         connection_limit: 20
                         direct: true
                         max_ttl: 2h
-                      nocapture:
+                      nocapture:               # the read role but for its capture
                         tables: ["public.*"]
-                        connection_limit: 20
                         max_ttl: 2h
+                        statement_timeout: 30s
+                        idle_in_transaction_timeout: 5m
+                        connection_limit: 20
                         capture: { values: none }
                       write:
 

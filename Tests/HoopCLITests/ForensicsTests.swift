@@ -366,6 +366,18 @@ final class ForensicsTests: XCTestCase {
         XCTAssertGreaterThan(Int(try admin.execute("SELECT count(*) FROM hoop.ledger_checkpoints").scalar ?? "0") ?? 0, 0)
         XCTAssertThrowsError(try admin.execute("DELETE FROM hoop.ledger_checkpoints"))
         XCTAssertThrowsError(try admin.execute("UPDATE hoop.ledger_checkpoints SET hash = 'x'"))
+
+        // Someone who can also alter the target's table empties it of this broker's rows: the
+        // ledger's own checkpoint records say they were kept there.
+        let brokerID = try XCTUnwrap(((broker.events("ledger.checkpoint").last?["body"] as? [String: Any])?["details"] as? [String: String])?["broker"])
+        XCTAssertEqual(try verification().status, 0)
+        _ = try admin.execute("ALTER TABLE hoop.ledger_checkpoints DISABLE TRIGGER append_only")
+        _ = try admin.execute("DELETE FROM hoop.ledger_checkpoints WHERE broker = $1", [brokerID])
+        _ = try admin.execute("ALTER TABLE hoop.ledger_checkpoints ENABLE TRIGGER append_only")
+        let after = try verification()
+        XCTAssertEqual(after.status, 3, "\(after.report)")
+        XCTAssertTrue((after.report["problems"] as? [String] ?? []).contains { $0.contains("which no longer has it: checkpoints were deleted there") },
+                      "\(after.report)")
     }
 
     /// The stream gets each checkpoint as a record, and a broker that stops signs the head it
@@ -386,8 +398,9 @@ final class ForensicsTests: XCTestCase {
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let last = try XCTUnwrap(records.last)
         XCTAssertEqual((last["body"] as? [String: Any])?["name"] as? String, "ledger.checkpoint", "the stop's checkpoint is the last record")
-        let signed = try XCTUnwrap(records.dropLast().last?["id"] as? Int)
+        let signed = try XCTUnwrap(((last["body"] as? [String: Any])?["details"] as? [String: String])?["record"])
+        XCTAssertEqual(signed, String(try XCTUnwrap(records.dropLast().last?["id"] as? Int)), "it signs the record before it")
         let kept = try pg.admin().execute("SELECT max(record_id) FROM hoop.ledger_checkpoints WHERE broker = $1", [brokerID]).scalar
-        XCTAssertEqual(kept, String(signed))
+        XCTAssertEqual(kept, signed)
     }
 }

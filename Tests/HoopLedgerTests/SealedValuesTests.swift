@@ -9,7 +9,7 @@ final class SealedValuesTests: XCTestCase {
         let (file, publicKey) = try AuditorKeyFile.generate(passphrase: nil)
         let sealer = try ValueSealer(to: AuditorPublicKey(parsing: publicKey.description))
         let payload = CapturedValues(values: [.init(n: 1, form: "literal", value: "'x@y.z'")]).json()
-        let sealed = try sealer.seal(Data(payload.utf8), context: "session-a")
+        let sealed = try sealer.seal(Array(payload.utf8), context: "session-a")
         XCTAssertFalse(sealed.contains("x@y.z"))
         XCTAssertEqual(ValueOpener.keyID(of: sealed), publicKey.id)
 

@@ -54,6 +54,8 @@ final class LiteralExtractorTests: XCTestCase {
         XCTAssertEqual(try columns("insert into c (email, ssn) values ('a', 'b')"), [1: ["email"], 2: ["ssn"]])
         XCTAssertEqual(try columns("insert into c values ('a', 'b')"), [1: ["*:c"], 2: ["*:c"]])
         XCTAssertEqual(try columns("select * from c where email in ('a', 'b')"), [1: ["email"], 2: ["email"]])
+        XCTAssertEqual(try columns("select * from c where 'a' = any (select email from c)"), [1: ["email"]])
+        XCTAssertEqual(try columns("select * from c where 'a' in (select lower(ssn) from c)"), [1: ["ssn"]])
         XCTAssertEqual(try columns("select 'a'"), [:])
     }
 }

@@ -57,7 +57,8 @@ extension Hoopctl.AuditCommand {
                 throw CLIError("no records of session \(session)", exitCode: ExitStatus.usage)
             }
             if let opener {
-                let sealedTo = Set(records.compactMap { $0.decode(StatementBody.self)?.sealed }.compactMap(ValueOpener.keyID(of:)))
+                let sealedTo = Set((records.compactMap { $0.decode(StatementBody.self)?.sealed }
+                    + records.compactMap { $0.decode(SessionBody.self)?.sealedProcess }).compactMap(ValueOpener.keyID(of:)))
                 guard !sealedTo.isEmpty else { throw CLIError("session \(session) has no sealed values; nothing to reveal") }
                 guard sealedTo.contains(opener.keyID) else {
                     throw CLIError("session \(session)'s values are sealed to auditor key \(sealedTo.sorted().joined(separator: ", ")), not to \(opener.keyID); nothing was revealed")
@@ -115,8 +116,8 @@ extension Hoopctl.AuditCommand {
                 if json {
                     Output.json(entry.json)
                 } else {
-                    Output.line("\(entry.time)  \(Output.bold(entry.what.padding(toLength: 9, withPad: " ", startingAt: 0)))  \(entry.text)")
-                    for detail in entry.details { Output.line("                      \(Output.dim(detail))") }
+                    Output.line("\(entry.time)  \(Output.bold(entry.what.padding(toLength: 10, withPad: " ", startingAt: 0)))  \(entry.text)")
+                    for detail in entry.details { Output.line("                       \(Output.dim(detail))") }
                 }
             }
         }
@@ -149,6 +150,15 @@ struct Timeline {
                         details.append("process \(process.pid) (uid \(process.uid)): " + (process.arguments ?? [process.executable ?? "?"]).joined(separator: " "))
                     }
                     if let reason = body.reason { details.append("reason: \(reason)") }
+                    if let opener, let sealed = body.sealedProcess {
+                        if let data = try? opener.open(sealed, context: session),
+                           let lines = try? JSONSerialization.jsonObject(with: data) as? [String: [String]] {
+                            details.append("revealed command line: " + (lines["arguments"] ?? []).joined(separator: " "))
+                            if let parent = lines["parentArguments"], !parent.isEmpty { details.append("revealed parent: " + parent.joined(separator: " ")) }
+                        } else {
+                            details.append("command line not revealed: it does not open with this key")
+                        }
+                    }
                     entry = Entry(time: time, what: "connect", text: "\(record.identity ?? "?") → \(record.target ?? "?") as \(body.role ?? "?")"
                                   + (body.client.map { " (\($0))" } ?? "") + (body.correlation.map { " job \($0)" } ?? ""), details: details,
                                   json: ["role": body.role as Any, "client": body.client as Any, "process": body.process?.arguments as Any])

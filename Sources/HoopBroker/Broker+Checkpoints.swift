@@ -12,16 +12,16 @@ import HoopProvisioning
 extension Broker {
     /// Signs the head and publishes it, unless no record came since the last checkpoint.
     public func checkpoint() async {
-        guard !checkpointing, let head = try? ledger.head() else { return }
+        guard !checkpointing, let head = try? ledger.head(), let origin = try? ledger.origin() else { return }
         // Nothing new: the head is the last checkpoint's own record, which came right after what it signed.
         if let last = lastCheckpointRecord, head.id <= last, lastCheckpointSigned == last - 1 { return }
         checkpointing = true
         defer { checkpointing = false }
         let timestamp = Broker.micros(Date())
-        let text = LedgerCheckpoint.signedText(broker: brokerID, recordID: head.id, hash: head.hash, timestamp: timestamp)
+        let text = LedgerCheckpoint.signedText(broker: brokerID, origin: origin, recordID: head.id, hash: head.hash, timestamp: timestamp)
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey),
               let signature = try? key.signature(for: Data(text.utf8)) else { return }
-        let checkpoint = LedgerCheckpoint(broker: brokerID, recordID: head.id, hash: head.hash, timestamp: timestamp,
+        let checkpoint = LedgerCheckpoint(broker: brokerID, origin: origin, recordID: head.id, hash: head.hash, timestamp: timestamp,
                                           signature: signature.base64EncodedString())
         var kept: [String] = []
         for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
@@ -34,7 +34,8 @@ extension Broker {
         }
         // The stream (`audit --follow`) gets it as a record of its own, which says where it is kept.
         let recorded = try? ledger.append(LedgerEntry(EventBody(name: "ledger.checkpoint", message: "record #\(head.id) sha256:\(head.hash)", details: [
-            "record": String(head.id), "hash": head.hash, "ts": String(timestamp), "broker": brokerID, "signature": checkpoint.signature,
+            "record": String(head.id), "hash": head.hash, "ts": String(timestamp), "broker": brokerID, "origin": origin,
+            "signature": checkpoint.signature,
             "kept": kept.joined(separator: ","),
         ])))
         lastCheckpointRecord = recorded?.id ?? head.id
@@ -56,41 +57,74 @@ extension Broker {
         return LedgerCheckpointMade(record: lastCheckpointRecord ?? head.id)
     }
 
-    /// Reads every target's checkpoints of this broker and checks them against the chain.
+    /// Reads the targets' checkpoints and checks this ledger's against the chain. A checkpoint
+    /// is this ledger's when it names this broker, verifies under its key, or names this
+    /// ledger's first record: whoever can rewrite the ledger can also replace `broker.id` or the
+    /// signing key beside it, and one swapped file must not make old checkpoints disappear.
     func checkCheckpoints(into report: inout VerificationReport) async throws {
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey).publicKey else { return }
-        var checkpoints: [LedgerCheckpoint] = []
+        let origin = try ledger.origin() ?? ""
         var problems: [String] = []
         var reached: [String: Set<Int64>] = [:]
+        var ours: [LedgerCheckpoint] = []
+        var otherIdentities: Set<String> = []
         for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
-            let id = brokerID
             do {
-                let kept = try await pool.run { try CheckpointTable.read($0, broker: id, source: "target \(name)") }
-                checkpoints += kept
-                reached[name] = Set(kept.map(\.recordID))
+                let rows = try await pool.run { try CheckpointTable.read($0, source: "target \(name)") }
+                var kept: Set<Int64> = []
+                for row in rows {
+                    let signed = Data(base64Encoded: row.signature).map { key.isValidSignature($0, for: Data(row.signedText.utf8)) } ?? false
+                    guard row.broker == brokerID || signed || (!origin.isEmpty && row.origin == origin) else { continue }
+                    if !signed {
+                        problems.append("a checkpoint kept in \(row.source ?? "?") (record #\(row.recordID)) is not signed by this broker's key")
+                        continue
+                    }
+                    if row.broker != brokerID { otherIdentities.insert(row.broker) }
+                    ours.append(row)
+                    kept.insert(row.recordID)
+                }
+                reached[name] = kept
             } catch {
                 report.checkpointWarnings = (report.checkpointWarnings ?? []) + ["the checkpoints kept in target \(name) could not be read: \(error)"]
             }
         }
         guard !reached.isEmpty else { return }
-        let signed = checkpoints.filter { checkpoint in
-            guard let signature = Data(base64Encoded: checkpoint.signature), key.isValidSignature(signature, for: Data(checkpoint.signedText.utf8)) else {
-                problems.append("a checkpoint kept in \(checkpoint.source ?? "?") (record #\(checkpoint.recordID)) is not signed by this broker's key")
-                return false
-            }
-            return true
+        if !otherIdentities.isEmpty {
+            report.checkpointWarnings = (report.checkpointWarnings ?? [])
+                + ["this ledger's checkpoints were also signed as broker \(otherIdentities.sorted().joined(separator: ", ")), not \(brokerID): broker.id was replaced"]
         }
-        problems += try ledger.checkpointProblems(signed)
+        problems += try ledger.checkpointProblems(ours)
         // The other way round: a checkpoint the ledger recorded as kept in a target that the
         // target no longer has means its table lost rows (emptied, it would check nothing).
-        for recorded in try ledger.recordedCheckpoints() where recorded.broker == brokerID {
+        for recorded in try ledger.recordedCheckpoints() {
             guard let signature = Data(base64Encoded: recorded.signature), key.isValidSignature(signature, for: Data(recorded.signedText.utf8)),
                   let target = recorded.kept.first(where: { reached[$0].map { !$0.contains(recorded.recordID) } ?? false }) else { continue }
             problems.append("the checkpoint of record #\(recorded.recordID) (\(UTCTime.seconds(recorded.timestamp))) was kept in target \(target), "
                             + "which no longer has it: checkpoints were deleted there")
             break
         }
-        report.checkpoints = signed.count
+        report.checkpoints = ours.count
         report.checkpointProblems = problems
+    }
+
+    /// The file a clean stop leaves in the state directory, naming the checkpoint it ended with.
+    var cleanStopMarker: String { URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("clean-stop").path }
+
+    /// At a clean stop, after the last checkpoint.
+    public func markCleanStop() {
+        try? PrivateFile.write("\(lastCheckpointRecord ?? 0)\n", to: cleanStopMarker)
+    }
+
+    /// At start-up, before anything is recorded: a broker that ran here before and did not
+    /// leave the clean-stop marker crashed or was killed, and the records it wrote after its last
+    /// checkpoint are anchored by nothing (they may also have been cut since). Said in the ledger.
+    public func noteHowTheLastRunEnded() {
+        let marker = try? String(contentsOfFile: cleanStopMarker, encoding: .utf8)
+        unlink(cleanStopMarker)
+        guard ranBefore, marker == nil, let head = try? ledger.head() else { return }
+        recordBestEffort([LedgerEntry(EventBody(name: "broker.unclean-stop",
+                                                message: "the broker did not stop cleanly (crashed or killed) before record #\(head.id + 1): "
+                                                    + "what it wrote after its last checkpoint was anchored by nothing",
+                                                details: ["head": String(head.id)]))])
     }
 }

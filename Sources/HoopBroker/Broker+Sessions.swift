@@ -84,7 +84,12 @@ extension Broker {
         // Its command line is recorded, listed and used as the job's name: secrets and what the
         // detectors find are masked first (the process is still watched by pid and start time).
         let original = caller
-        let caller = caller?.masked(detectors: detectorEngine(for: target.name) ?? Self.commandLineDetectors)
+        let detectors = detectorEngine(for: target.name) ?? Self.commandLineDetectors
+        let caller = caller?.masked(detectors: detectors)
+        // A job's id is recorded, listed and looked up as it is: one the detectors flag is refused.
+        if let correlation, let found = detectors?.matches(in: Array(correlation.utf8)).first {
+            throw BrokerFailure(.invalid, "--correlation-id looks like personal data (\(found.detector)): job ids are recorded and listed in clear; choose another")
+        }
         guard ttl <= role.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl \(ttl) is longer than the max_ttl \(role.maxTTL) of role '\(role.name)'")
         }
@@ -108,12 +113,14 @@ extension Broker {
             HoopLedger.CallerProcess(pid: Int($0.pid), uid: Int($0.uid), executable: $0.executable, arguments: $0.arguments,
                                      startTime: $0.startTime, parentPID: $0.parentPID.map(Int.init), parentArguments: $0.parentArguments)
         }
-        var started = SessionBody(phase: .started, role: role.name, reason: reason, ttlSeconds: Int(ttl.seconds),
+        // The reason is free text: masked as a command line is (the sealed copy keeps it whole).
+        let recordedReason = reason.map { CommandLineMask.mask([$0], detectors: detectors)[0] }
+        var started = SessionBody(phase: .started, role: role.name, reason: recordedReason, ttlSeconds: Int(ttl.seconds),
                                   process: process, roleName: dbRole, expiresAt: UTCTime.seconds(Broker.micros(expires)),
                                   client: client, correlation: correlation)
         started.agent = agent
         started.token = identity.tokenID
-        started.sealedProcess = sealedCommandLines(original, target: target, role: role, session: id)
+        started.sealedProcess = sealedCommandLines(original, reason: reason, target: target, role: role, session: id)
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
             LedgerEntry(started,
                         identity: principal, target: target.name, session: id, time: now),
@@ -216,21 +223,22 @@ extension Broker {
 
     /// The caller's command lines as they were, sealed to the target's auditor key like
     /// statement values (what the session record shows is masked).
-    func sealedCommandLines(_ caller: CallingProcess?, target: Target, role: Role, session: String) -> String? {
+    func sealedCommandLines(_ caller: CallingProcess?, reason: String?, target: Target, role: Role, session: String) -> String? {
         let capture = target.capture(for: role.name)
-        guard let caller, capture.values == .sealed, let key = capture.auditorKeys.last,
+        guard caller != nil || reason != nil, capture.values == .sealed, let key = capture.auditorKeys.last,
               let sealer = try? ValueSealer(to: AuditorPublicKey(parsing: key)),
-              let json = try? JSONSerialization.data(withJSONObject: ["arguments": caller.arguments ?? [], "parentArguments": caller.parentArguments ?? []],
+              let json = try? JSONSerialization.data(withJSONObject: ["arguments": caller?.arguments ?? [], "parentArguments": caller?.parentArguments ?? [],
+                                                                      "reason": reason.map { [$0] } ?? []],
                                                      options: [.sortedKeys]) else { return nil }
         return try? sealer.seal([UInt8](json), context: session)
     }
 
     /// What a connection's statements keep of their values, with its own HPKE encapsulation to
-    /// the newest auditor key (the broker holds public keys only).
+    /// the newest auditor key (the broker holds public keys only); with `values: none`, only the
+    /// detectors every recorded text goes through.
     func valueCapture(target name: String, role: String) -> ValueCapture? {
         guard let target = policy.targets[name] else { return nil }
         let capture = target.capture(for: role)
-        guard capture.values != .none else { return nil }
         var sealer: ValueSealer?
         if capture.values == .sealed, let key = capture.auditorKeys.last {
             do {

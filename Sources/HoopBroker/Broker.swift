@@ -60,6 +60,7 @@ public actor Broker {
     /// The record the last checkpoint signed.
     var lastCheckpointSigned: Int64?
     var checkpointing = false
+    let ranBefore: Bool
 
     static func brokerID(stateDirectory: String) throws -> String {
         let path = URL(fileURLWithPath: stateDirectory).appendingPathComponent("broker.id").path
@@ -82,6 +83,8 @@ public actor Broker {
         ledger = try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
+        // A broker ran on this state directory before when its checkpoint key is there already.
+        ranBefore = FileManager.default.fileExists(atPath: URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("checkpoint-signing.key").path)
         checkpointKey = try SigningKeyFile.loadOrCreate("checkpoint-signing.key", stateDirectory: configuration.stateDirectory)
         notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)

@@ -15,7 +15,7 @@ public struct BrokerConfiguration: Sendable {
     /// How often the broker compares the database's session roles with the ledger.
     public var reconcileInterval: Duration = .seconds(60)
     /// How often the chain's head is signed and published outside the ledger file (when it moved).
-    public var checkpointInterval: Duration = .seconds(60)
+    public var checkpointInterval: Duration = .seconds(10)
     /// Where the guard proxy listens; the port is kept in `<state>/proxy.port` when nil.
     public var proxyHost = "127.0.0.1"
     public var proxyPort: Int?

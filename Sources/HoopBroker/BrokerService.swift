@@ -12,6 +12,7 @@ public enum BrokerService {
         let lock = try StateLock(configuration: configuration)
         defer { withExtendedLifetime(lock) {} }
         let broker = try Broker(configuration: configuration, logger: logger)
+        await broker.noteHowTheLastRunEnded()
         await broker.recover()
         let recorder = StatementRecorder(ledger: broker.ledger, logger: logger)
         recorder.start()
@@ -30,6 +31,7 @@ public enum BrokerService {
         recorder.stop()
         // Sessions ending meanwhile may still append: until the checkpoint is the last record.
         for _ in 0..<3 { await broker.checkpoint() }
+        await broker.markCleanStop()
         // What the lineage index counted since its last write (the records have it either way).
         broker.ledger.flushPendingLineage()
         logger.info("broker stopped")
@@ -82,6 +84,7 @@ struct BrokerDuties: Service {
                 }
             }
             group.addTask {
+                await broker.checkpoint()
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.checkpointInterval)
                     await broker.checkpoint()

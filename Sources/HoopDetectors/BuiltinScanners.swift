@@ -103,6 +103,7 @@ struct BuiltinScanners: Sendable {
     // MARK: Character classes
 
     @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- 48 < 10 }
+    @inline(__always) static func isLetter(_ b: UInt8) -> Bool { (b | 0x20) &- 97 < 26 }
     @inline(__always) static func isUpper(_ b: UInt8) -> Bool { b &- 65 < 26 }
     @inline(__always) static func isLower(_ b: UInt8) -> Bool { b &- 97 < 26 }
     @inline(__always) static func isAlpha(_ b: UInt8) -> Bool { isUpper(b) || isLower(b) }

@@ -29,7 +29,7 @@ public enum CommandLineMask {
                 continue
             }
             var text = maskSecretShapes(argument)
-            if let detectors, let found = detectors.mask(Array(text.utf8)) { text = String(decoding: found, as: UTF8.self) }
+            if let detectors, let found = detectors.maskText(Array(text.utf8)) { text = String(decoding: found, as: UTF8.self) }
             masked.append(text)
         }
         return masked

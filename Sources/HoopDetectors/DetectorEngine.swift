@@ -117,6 +117,25 @@ public final class DetectorEngine: Sendable {
         return value.withUnsafeBytes { mask($0, into: &output) } ? Array(output.readableBytesView) : nil
     }
 
+    /// Free text (a command line, a statement's comments and names) masked, also where a number
+    /// touches letters (`4111111111111111e0` is a card number to whoever reads it): digits that
+    /// touch letters are read apart from them too, and when that finds more, the text is masked
+    /// with those letters turned to `~` (a space would join digits, as card numbers are written). nil when nothing was found.
+    public func maskText(_ value: [UInt8]) -> [UInt8]? {
+        let exact = mask(value)
+        var loose = value
+        var loosened = false
+        for index in loose.indices where BuiltinScanners.isLetter(loose[index]) {
+            let before = index > 0 && BuiltinScanners.isDigit(value[index - 1])
+            let after = index + 1 < value.count && BuiltinScanners.isDigit(value[index + 1])
+            if before || after { loose[index] = UInt8(ascii: "~"); loosened = true }
+        }
+        guard loosened else { return exact }
+        let found = loose.withUnsafeBytes { ranges(in: $0) }?.count ?? 0
+        let foundExact = value.withUnsafeBytes { ranges(in: $0) }?.count ?? 0
+        return found > foundExact ? mask(loose) : exact
+    }
+
     /// What the detectors find, by name (for tests and `policy explain`).
     public func matches(in value: [UInt8]) -> [Match] {
         value.withUnsafeBufferPointer { bytes in

@@ -7,6 +7,9 @@ import HoopCommon
 /// a webhook. `audit verify` checks that the chain still holds every checkpoint it can reach.
 public struct LedgerCheckpoint: Codable, Sendable, Equatable {
     public var broker: String
+    /// The ledger it belongs to: the hash of its first record (the broker's id and key live in
+    /// files beside the ledger, which whoever can rewrite the ledger can replace too).
+    public var origin: String
     public var recordID: Int64
     public var hash: String
     /// Microseconds since the Unix epoch, UTC.
@@ -18,10 +21,11 @@ public struct LedgerCheckpoint: Codable, Sendable, Equatable {
     /// For a checkpoint the ledger recorded: the targets it was kept in.
     public var kept: [String] = []
 
-    enum CodingKeys: String, CodingKey { case broker, recordID, hash, timestamp, signature, source }
+    enum CodingKeys: String, CodingKey { case broker, origin, recordID, hash, timestamp, signature, source }
 
-    public init(broker: String, recordID: Int64, hash: String, timestamp: Int64, signature: String, source: String? = nil) {
+    public init(broker: String, origin: String, recordID: Int64, hash: String, timestamp: Int64, signature: String, source: String? = nil) {
         self.broker = broker
+        self.origin = origin
         self.recordID = recordID
         self.hash = hash
         self.timestamp = timestamp
@@ -29,14 +33,23 @@ public struct LedgerCheckpoint: Codable, Sendable, Equatable {
         self.source = source
     }
 
-    public static func signedText(broker: String, recordID: Int64, hash: String, timestamp: Int64) -> String {
-        "hoopctl-checkpoint v1 \(broker) \(recordID) \(hash) \(timestamp)"
+    public static func signedText(broker: String, origin: String, recordID: Int64, hash: String, timestamp: Int64) -> String {
+        "hoopctl-checkpoint v1 \(broker) \(origin) \(recordID) \(hash) \(timestamp)"
     }
 
-    public var signedText: String { Self.signedText(broker: broker, recordID: recordID, hash: hash, timestamp: timestamp) }
+    public var signedText: String { Self.signedText(broker: broker, origin: origin, recordID: recordID, hash: hash, timestamp: timestamp) }
 }
 
 extension Ledger {
+    /// The hash of the first record: what checkpoints name the ledger by.
+    public func origin() throws(LedgerError) -> String? {
+        do {
+            return try pool.read { db in try String.fetchOne(db, sql: "SELECT hash FROM records ORDER BY id LIMIT 1") }
+        } catch {
+            throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
     /// The last record's id and hash (nil for an empty ledger).
     public func head() throws(LedgerError) -> (id: Int64, hash: String)? {
         do {
@@ -85,13 +98,16 @@ extension Ledger {
             return try pool.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT json_extract(body, '$.details.broker'), json_extract(body, '$.details.record'), json_extract(body, '$.details.hash'),
+                           json_extract(body, '$.details.origin'),
                            json_extract(body, '$.details.ts'), json_extract(body, '$.details.signature'), json_extract(body, '$.details.kept') FROM records
                     WHERE kind = 'event' AND json_extract(body, '$.name') = 'ledger.checkpoint' ORDER BY id
                     """).compactMap { row in
                     guard let broker = row[0] as String?, let id = (row[1] as String?).flatMap({ Int64($0) }), let hash = row[2] as String?,
-                          let ts = (row[3] as String?).flatMap({ Int64($0) }), let signature = row[4] as String? else { return nil }
-                    var checkpoint = LedgerCheckpoint(broker: broker, recordID: id, hash: hash, timestamp: ts, signature: signature, source: "the ledger")
-                    checkpoint.kept = (row[5] as String?)?.split(separator: ",").map(String.init) ?? []
+                          let origin = row[3] as String?, let ts = (row[4] as String?).flatMap({ Int64($0) }), let signature = row[5] as String?
+                    else { return nil }
+                    var checkpoint = LedgerCheckpoint(broker: broker, origin: origin, recordID: id, hash: hash, timestamp: ts, signature: signature,
+                                                      source: "the ledger")
+                    checkpoint.kept = (row[6] as String?)?.split(separator: ",").map(String.init) ?? []
                     return checkpoint
                 }
             }

@@ -17,6 +17,7 @@ public enum CheckpointTable {
             PRIMARY KEY (broker, record_id)
         )
         """,
+        "ALTER TABLE hoop.ledger_checkpoints ADD COLUMN IF NOT EXISTS origin text",
         "ALTER TABLE hoop.ledger_checkpoints OWNER TO hoop_owner",
         "REVOKE ALL ON hoop.ledger_checkpoints FROM PUBLIC",
         """
@@ -35,16 +36,18 @@ public enum CheckpointTable {
     /// Appends a checkpoint (creating the table the first time).
     public static func append(_ db: PostgresConnection, _ checkpoint: LedgerCheckpoint) throws {
         let insert = """
-            INSERT INTO hoop.ledger_checkpoints (broker, record_id, hash, ts, signature) VALUES ($1, $2::bigint, $3, $4::bigint, $5)
+            INSERT INTO hoop.ledger_checkpoints (broker, record_id, hash, ts, signature, origin) VALUES ($1, $2::bigint, $3, $4::bigint, $5, $6)
             ON CONFLICT DO NOTHING
             """
-        let parameters = [checkpoint.broker, String(checkpoint.recordID), checkpoint.hash, String(checkpoint.timestamp), checkpoint.signature]
+        let parameters = [checkpoint.broker, String(checkpoint.recordID), checkpoint.hash, String(checkpoint.timestamp), checkpoint.signature,
+                          checkpoint.origin]
         let missing: Bool
         do {
             try db.execute(insert, parameters)
             return
         } catch {
-            missing = error.sqlState == "42P01"
+            // No table yet, or one of an older hoopctl without `origin`.
+            missing = error.sqlState == "42P01" || error.sqlState == "42703"
             if !missing { throw error }
         }
         try db.execute("BEGIN")
@@ -59,14 +62,16 @@ public enum CheckpointTable {
         }
     }
 
-    /// The checkpoints of one broker, oldest first (none when the table was never made).
-    public static func read(_ db: PostgresConnection, broker: String, source: String) throws -> [LedgerCheckpoint] {
+    /// Every broker's checkpoints, oldest first (none when the table was never made): which are
+    /// this ledger's is for the caller to tell (by id, key and origin, any of which may have been swapped).
+    public static func read(_ db: PostgresConnection, source: String) throws -> [LedgerCheckpoint] {
         guard try db.execute("SELECT to_regclass('hoop.ledger_checkpoints') IS NOT NULL").scalar == "t" else { return [] }
-        return try db.execute("SELECT record_id, hash, ts, signature FROM hoop.ledger_checkpoints WHERE broker = $1 ORDER BY record_id",
-                              [broker]).rows.compactMap { row in
-            guard row.count == 4, let id = row[0].flatMap({ Int64($0) }), let hash = row[1], let ts = row[2].flatMap({ Int64($0) }),
-                  let signature = row[3] else { return nil }
-            return LedgerCheckpoint(broker: broker, recordID: id, hash: hash, timestamp: ts, signature: signature, source: source)
-        }
+        let origin = try db.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'hoop.ledger_checkpoints'::regclass AND attname = 'origin'").scalar == "1"
+        return try db.execute("SELECT broker, record_id, hash, ts, signature, \(origin ? "coalesce(origin, '')" : "''") FROM hoop.ledger_checkpoints ORDER BY record_id")
+            .rows.compactMap { row in
+                guard row.count == 6, let broker = row[0], let id = row[1].flatMap({ Int64($0) }), let hash = row[2], let ts = row[3].flatMap({ Int64($0) }),
+                      let signature = row[4] else { return nil }
+                return LedgerCheckpoint(broker: broker, origin: row[5] ?? "", recordID: id, hash: hash, timestamp: ts, signature: signature, source: source)
+            }
     }
 }

@@ -81,6 +81,7 @@ final class ClientConnection: ChannelInboundHandler {
     private var describedPortal: String?
     /// The names of the columns each statement returned, for the ledger.
     private var resultColumns = ResultColumns()
+    private var scrubbedTexts: [String: String] = [:]
     private var tracker = ResponseTracker()
     private var queue: [Queued] = []
     /// Client messages held while the upstream connects, a statement waits for the broker's
@@ -1066,6 +1067,17 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// The normalized text through the detectors (what the normalizer keeps: comments, quoted
+    /// identifiers, utility statements' constants), once per text.
+    private func scrubbed(_ normalized: String, ticket: ProxyTicket) -> String {
+        guard let capture = ticket.capture else { return normalized }
+        if let known = scrubbedTexts[normalized] { return known }
+        let text = capture.scrub(normalized)
+        if scrubbedTexts.count >= 1024 { scrubbedTexts.removeAll(keepingCapacity: true) }
+        scrubbedTexts[normalized] = text
+        return text
+    }
+
     /// Each statement of a text with its values, when the session captures them.
     private func withValues(_ judged: [Judged], sql: String, ticket: ProxyTicket) -> [Judged] {
         guard let capture = ticket.capture, capture.values != .none else { return judged }
@@ -1130,14 +1142,15 @@ final class ClientConnection: ChannelInboundHandler {
         let relations = analysis.facts.relations.map { written in
             ticket.visibleTables?.resolve(written, path: resolution?.path, temporary: resolution?.temporary ?? []) ?? written
         }
-        var body = StatementBody(sql: analysis.normalized, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
+        var body = StatementBody(sql: scrubbed(analysis.normalized, ticket: ticket), fingerprint: analysis.fingerprint,
+                                 statementClass: analysis.statementClass,
                                  decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
                                  relations: relations.isEmpty ? nil : Array(Set(relations)).sorted(),
                                  request: judged.reviewed?.request)
         if let lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
         if let capture = ticket.capture, let values = judged.values {
             let captured = capture.capture(normalized: analysis.normalized, columns: analysis.parameterColumns, input: values, context: ticket.sessionID)
-            body.preview = captured.preview == analysis.normalized ? nil : captured.preview
+            body.preview = captured.preview == body.sql ? nil : captured.preview
             body.sealed = captured.sealed
         }
         var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
@@ -1292,7 +1305,8 @@ final class ClientConnection: ChannelInboundHandler {
         let duration = execution.started.map { Int((NIODeadline.now() - $0).nanoseconds / 1000) }
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
                                                          durationMicros: duration, sqlState: completion.sqlState,
-                                                         columns: resultColumns.columns(execution.columns).flatMap { $0.isEmpty ? nil : $0 }),
+                                                         columns: resultColumns.columns(execution.columns).flatMap { $0.isEmpty ? nil : $0 }
+                                                            .map { $0.map { ticket.capture?.scrub($0) ?? $0 } }),
                                       session: ticket.sessionID, identity: ticket.identity, target: ticket.target)
     }
 

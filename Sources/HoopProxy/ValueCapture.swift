@@ -54,10 +54,17 @@ public struct ValueCapture: Sendable {
         var isEmpty: Bool { (literals?.isEmpty ?? true) && text == nil && parameters.isEmpty }
     }
 
+    /// Text the normalizer keeps (comments, quoted identifiers, the constants of utility
+    /// statements it does not replace, numbers joined by operators) through the detectors.
+    public func scrub(_ text: String) -> String {
+        detectors.maskText(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) } ?? text
+    }
+
     /// The preview and the sealed values of a statement (nil when it has no values).
     func capture(normalized: String, columns: [Int: [String]]?, input: Input, context: String) -> (preview: String?, sealed: String?) {
         guard values != .none, !input.isEmpty else { return (nil, nil) }
-        let preview = self.preview(normalized: normalized, columns: columns, input: input)
+        // Then the whole text through the detectors: 398-03-2651 is three numbers one by one.
+        let preview = scrub(self.preview(normalized: normalized, columns: columns, input: input))
         guard values == .sealed, let sealer else { return (preview, nil) }
         var sealedValues: [CapturedValues.Value] = []
         for (n, literal) in (input.literals ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -102,10 +109,16 @@ public struct ValueCapture: Sendable {
         }
     }
 
-    /// What a value is masked by: its column's function, `.redact` for a value whose column
-    /// cannot be told (nil `uses`), or nil (the detectors decide).
-    private func masking(for uses: [String]?) -> MaskingFunction? {
-        guard let uses else { return .redact }
+    /// What a value is masked by: its column's function; `.redact` when its column cannot be
+    /// told (the statement's columns are unknown, or the value meets none: a select list, a
+    /// function's argument, a concatenation, where pieces of one value can hide from the
+    /// detectors) — unless it is a short number, which no detector looks for; or nil (it meets
+    /// unmasked columns only, and the detectors decide).
+    private func masking(for uses: [String]?, _ value: [UInt8], number: Bool) -> MaskingFunction? {
+        guard let uses, !uses.isEmpty else {
+            let digits = value.reduce(0) { $0 + (LiteralExtractor.isDigit($1) ? 1 : 0) }
+            return number && digits <= 6 && uses != nil ? nil : .redact
+        }
         for use in uses {
             if use.hasPrefix("*:") {
                 if tables.contains(String(use.dropFirst(2))) { return .redact }
@@ -116,14 +129,16 @@ public struct ValueCapture: Sendable {
         return nil
     }
 
+    /// A literal shown in clear is its token as written (`E'...'` means what it meant); a masked
+    /// one is a plain string of the masked value.
     func render(literal: SQLLiteral, uses: [String]?) -> String {
         switch literal.kind {
         case .keyword:
             return literal.token
         case .number:
-            return render(Array(literal.value.utf8), number: true, uses: uses)
+            return render(Array(literal.value.utf8), number: true, uses: uses, token: literal.token)
         case .string, .bits:
-            return render(Array(literal.value.utf8), number: false, uses: uses)
+            return render(Array(literal.value.utf8), number: false, uses: uses, token: literal.token)
         }
     }
 
@@ -141,7 +156,8 @@ public struct ValueCapture: Sendable {
     }
 
     /// A value as SQL, masked by its column's function or else by the detectors, cut to the cap.
-    func render(_ value: [UInt8], number: Bool, uses: [String]?) -> String {
+    /// `token`: the literal as written, shown when nothing is masked.
+    func render(_ value: [UInt8], number: Bool, uses: [String]?, token: String? = nil) -> String {
         var value = value[...]
         var cut = false
         if value.count > maxValueBytes {
@@ -153,7 +169,7 @@ public struct ValueCapture: Sendable {
         let bytes = Array(value)
         let shown: String
         var quoted = !number
-        if let function = masking(for: uses) {
+        if let function = masking(for: uses, bytes, number: number) {
             quoted = true
             switch function {
             case .email: shown = Self.maskEmail(bytes)
@@ -168,6 +184,7 @@ public struct ValueCapture: Sendable {
             quoted = true
             shown = String(decoding: masked, as: UTF8.self)
         } else {
+            if let token, !cut { return token }
             shown = String(decoding: bytes, as: UTF8.self)
         }
         let text = shown + (cut ? "…" : "")

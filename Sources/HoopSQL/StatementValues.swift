@@ -121,13 +121,14 @@ public enum LiteralExtractor {
         case _ where next == UInt8(ascii: "'") && [UInt8(ascii: "e"), UInt8(ascii: "n")].contains(byte | 0x20):
             let escapes = byte | 0x20 == UInt8(ascii: "e")
             guard let (end, value) = stringEnd(text, quote: i + 1, backslashes: escapes) else { return nil }
-            return make(.string, end, value: value)
+            // The value as the server reads it: what the detectors must see (E'user\x40host' is an email).
+            return make(.string, end, value: escapes ? decodeEscapes(value) : value)
         case _ where next == UInt8(ascii: "'") && [UInt8(ascii: "b"), UInt8(ascii: "x")].contains(byte | 0x20):
             guard let (end, value) = stringEnd(text, quote: i + 1, backslashes: false) else { return nil }
             return make(.bits, end, value: value)
         case _ where byte | 0x20 == UInt8(ascii: "u") && next == UInt8(ascii: "&") && i + 2 < text.count && text[i + 2] == UInt8(ascii: "'"):
             guard let (end, value) = stringEnd(text, quote: i + 2, backslashes: false) else { return nil }
-            return make(.string, end, value: value)
+            return make(.string, end, value: decodeUnicodeEscapes(value))
         case UInt8(ascii: "$"):
             guard let (end, value) = dollarQuoteEnd(text, i) else { return nil }
             return make(.string, end, value: value)
@@ -139,6 +140,68 @@ public enum LiteralExtractor {
         default:
             return nil
         }
+    }
+
+    /// An E'' string's escapes undone, as PostgreSQL reads them (\n, \xHH, \ooo, \uXXXX, ...).
+    static func decodeEscapes(_ raw: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        func hexValue(_ byte: UInt8) -> UInt32? {
+            switch byte {
+            case 48...57: return UInt32(byte - 48)
+            case 97...102: return UInt32(byte - 87)
+            case 65...70: return UInt32(byte - 55)
+            default: return nil
+            }
+        }
+        func digits(_ count: Int, base: UInt32, from start: Int) -> (UInt32, Int) {
+            var value: UInt32 = 0, j = start
+            while j < raw.count, j < start + count, let digit = base == 16 ? hexValue(raw[j]) : (raw[j] >= 48 && raw[j] <= 55 ? UInt32(raw[j] - 48) : nil) {
+                value = value * base + digit
+                j += 1
+            }
+            return (value, j)
+        }
+        while i < raw.count {
+            guard raw[i] == UInt8(ascii: "\\"), i + 1 < raw.count else { out.append(raw[i]); i += 1; continue }
+            let next = raw[i + 1]
+            switch next {
+            case UInt8(ascii: "n"): out.append(10); i += 2
+            case UInt8(ascii: "t"): out.append(9); i += 2
+            case UInt8(ascii: "r"): out.append(13); i += 2
+            case UInt8(ascii: "b"): out.append(8); i += 2
+            case UInt8(ascii: "f"): out.append(12); i += 2
+            case UInt8(ascii: "x") where i + 2 < raw.count && hexValue(raw[i + 2]) != nil:
+                let (value, end) = digits(2, base: 16, from: i + 2)
+                out.append(UInt8(truncatingIfNeeded: value)); i = end
+            case UInt8(ascii: "u"), UInt8(ascii: "U"):
+                let (value, end) = digits(next == UInt8(ascii: "u") ? 4 : 8, base: 16, from: i + 2)
+                out += Array(String(Unicode.Scalar(value).map(Character.init) ?? "?").utf8); i = max(end, i + 2)
+            case 48...55:
+                let (value, end) = digits(3, base: 8, from: i + 1)
+                out.append(UInt8(truncatingIfNeeded: value)); i = end
+            default: out.append(next); i += 2
+            }
+        }
+        return out
+    }
+
+    /// A U&'' string's \XXXX and \+XXXXXX escapes undone (the default escape character).
+    static func decodeUnicodeEscapes(_ raw: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < raw.count {
+            guard raw[i] == UInt8(ascii: "\\"), i + 1 < raw.count else { out.append(raw[i]); i += 1; continue }
+            if raw[i + 1] == UInt8(ascii: "\\") { out.append(raw[i]); i += 2; continue }
+            let long = raw[i + 1] == UInt8(ascii: "+")
+            let start = i + (long ? 2 : 1), count = long ? 6 : 4
+            guard start + count <= raw.count, let value = UInt32(String(decoding: raw[start..<start + count], as: UTF8.self), radix: 16) else {
+                out.append(raw[i]); i += 1; continue
+            }
+            out += Array(String(Unicode.Scalar(value).map(Character.init) ?? "?").utf8)
+            i = start + count
+        }
+        return out
     }
 
     static func numberEnd(_ text: [UInt8], _ start: Int) -> Int? {

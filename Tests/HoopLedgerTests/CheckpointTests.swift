@@ -14,7 +14,7 @@ final class CheckpointTests: XCTestCase {
         let head = try XCTUnwrap(ledger.head())
         XCTAssertEqual(head.id, 5)
         func checkpoint(_ id: Int64, _ hash: String) -> LedgerCheckpoint {
-            LedgerCheckpoint(broker: "b", recordID: id, hash: hash, timestamp: 1_000_000, signature: "", source: "target t")
+            LedgerCheckpoint(broker: "b", origin: "o", recordID: id, hash: hash, timestamp: 1_000_000, signature: "", source: "target t")
         }
         XCTAssertEqual(try ledger.checkpointProblems([checkpoint(5, head.hash)]), [])
         XCTAssertEqual(try ledger.checkpointProblems([checkpoint(9, "x"), checkpoint(7, "y")]),

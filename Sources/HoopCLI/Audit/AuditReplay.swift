@@ -116,8 +116,9 @@ extension Hoopctl.AuditCommand {
                 if json {
                     Output.json(entry.json)
                 } else {
-                    Output.line("\(entry.time)  \(Output.bold(entry.what.padding(toLength: 10, withPad: " ", startingAt: 0)))  \(entry.text)")
-                    for detail in entry.details { Output.line("                       \(Output.dim(detail))") }
+                    // One line each: a newline in recorded text (a comment, an argument) cannot forge an entry.
+                    Output.line("\(entry.time)  \(Output.bold(entry.what.padding(toLength: 10, withPad: " ", startingAt: 0)))  \(Output.singleLine(entry.text))")
+                    for detail in entry.details { Output.line("                       \(Output.dim(Output.singleLine(detail)))") }
                 }
             }
         }
@@ -155,6 +156,7 @@ struct Timeline {
                            let lines = try? JSONSerialization.jsonObject(with: data) as? [String: [String]] {
                             details.append("revealed command line: " + (lines["arguments"] ?? []).joined(separator: " "))
                             if let parent = lines["parentArguments"], !parent.isEmpty { details.append("revealed parent: " + parent.joined(separator: " ")) }
+                            if let reason = lines["reason"]?.first { details.append("revealed reason: " + reason) }
                         } else {
                             details.append("command line not revealed: it does not open with this key")
                         }

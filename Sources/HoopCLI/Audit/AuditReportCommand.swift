@@ -89,7 +89,11 @@ enum ReportRendering {
     static func title(_ report: AuditReport) -> String { "hoopctl audit report, \(time(report.since)) to \(time(report.until))" }
 
     static func markdown(_ report: AuditReport) -> String {
-        func cell(_ text: String) -> String { Output.singleLine(text).replacingOccurrences(of: "|", with: "\\|") }
+        // HTML passes through Markdown: `<!--` in a recorded statement would hide the rest of the report.
+        func cell(_ text: String) -> String {
+            Output.singleLine(text).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "|", with: "\\|")
+        }
         var lines = ["# \(title(report))", ""]
         for section in sections(report) {
             lines += ["## \(section.title)", "", section.intro, ""]

@@ -336,7 +336,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoo
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'trace' -d 'Who read or wrote a table or a column: identities, sessions, jobs, statements, masked or in clear.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'report' -d 'A compliance report for a period: access, approvals, sensitive columns, refused statements, ledger integrity.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'verify' -d 'Recompute the ledger\'s hash chain and name the first record that breaks it.'
-complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'checkpoint' -d 'Sign the ledger\'s head now and keep it in each target database (the broker does it every minute).'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'checkpoint' -d 'Sign the ledger\'s head now and keep it in each target database (the broker does it every 10 seconds).'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl audit" -eq 1' -fa 'keygen' -d 'Write an auditor key pair: statement values are sealed to its public half.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" since' -l 'since' -d 'Records at or after this time.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" until' -l 'until' -d 'Records before this time.' -rfka ''

@@ -30,6 +30,7 @@ public enum CommandLineMask {
             }
             var text = maskSecretShapes(argument)
             if let detectors, let found = detectors.maskText(Array(text.utf8)) { text = String(decoding: found, as: UTF8.self) }
+            text = maskValueShapes(text)
             masked.append(text)
         }
         return masked
@@ -38,6 +39,32 @@ public enum CommandLineMask {
     /// Secrets by their shape, anywhere in one argument: the password of a URI's user info,
     /// `name=value` pairs whose name says secret (conninfo, environment, query strings, JSON-ish
     /// `"password": "..."` is left to the detectors), and hoopctl's own tokens.
+    /// What a command line carries as values, whatever the detectors make of it (a value can
+    /// be written so that they cannot: in pieces, `'ann' || '@' || 'x.com'`, or escaped,
+    /// `E'ann\x40x.com'`): the contents of single-quoted strings, and runs of five digits or
+    /// more. The sealed copy keeps the command line whole.
+    static func maskValueShapes(_ text: String) -> String {
+        var out = ""
+        var inQuote = false, digits = ""
+        func flushDigits() {
+            out += digits.count >= 5 ? hidden : digits
+            digits = ""
+        }
+        for character in text {
+            if inQuote {
+                if character == "'" { inQuote = false; out += hidden + "'" }
+                continue
+            }
+            if character.isASCII, character.isNumber { digits.append(character); continue }
+            flushDigits()
+            if character == "'" { inQuote = true }
+            out.append(character)
+        }
+        flushDigits()
+        if inQuote { out += hidden }
+        return out
+    }
+
     static func maskSecretShapes(_ argument: String) -> String {
         var characters = Array(argument.unicodeScalars)
         // scheme://user:PASSWORD@host

@@ -194,7 +194,7 @@ public enum NotificationEvent: String, Sendable, CaseIterable {
     case sessionStarted = "session.started"
     case sessionEnded = "session.ended"
     case statementDenied = "statement.denied"
-    /// A signed checkpoint of the ledger's hash chain (at least every minute while records come).
+    /// A signed checkpoint of the ledger's hash chain (every 10 seconds while records come).
     case ledgerCheckpoint = "ledger.checkpoint"
 }
 

@@ -66,7 +66,7 @@ final class RedTeamForensicsTests: XCTestCase {
 
         let bytes = ledgerBytes()
         let shown = try broker.hoopctl(["audit", "--json"]).stdout + (try broker.hoopctl(["audit", "report", "--since", "1h"]).stdout)
-        for value in [email, ssn, card, card.filter(\.isNumber)] {
+        for value in [email, ssn, card, card.filter(\.isNumber), "'\(user)' || '@' || '\(domain)'", "\(user)\\x40\(domain)"] {
             XCTAssertNil(bytes.range(of: Data(value.utf8)), "\(value) in the ledger file")
             XCTAssertFalse(shown.contains(value), "\(value) shown")
         }

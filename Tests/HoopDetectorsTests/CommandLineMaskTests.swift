@@ -33,3 +33,13 @@ final class CommandLineMaskTests: XCTestCase {
         XCTAssertTrue(masked[2].hasPrefix("select * from customers where email = '"), "\(masked)")
     }
 }
+
+extension CommandLineMaskTests {
+    /// Values written so that no detector sees them (in pieces, escaped) are still values:
+    /// quoted strings and long digit runs are hidden whatever the detectors say.
+    func testValuesInPiecesOrEscapedAreHidden() {
+        XCTAssertEqual(mask(["psql", "-c", "select 'ann' || '@' || 'x.com', E'ann\\x40x.com', 37736349 || 7872025, id = 17"]),
+                       ["psql", "-c", "select '***' || '***' || '***', E'***', *** || ***, id = 17"])
+        XCTAssertEqual(mask(["--port", "5432", "it''s 'open"]), ["--port", "5432", "it'***'s '***"])
+    }
+}

@@ -4,7 +4,7 @@ import HoopBrokerAPI
 extension Hoopctl.AuditCommand {
     struct Checkpoint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sign the ledger's head now and keep it in each target database (the broker does it every minute).",
+            abstract: "Sign the ledger's head now and keep it in each target database (the broker does it every 10 seconds).",
             discussion: "Admins only. 'audit verify' checks the chain against these checkpoints.")
 
         @OptionGroup var broker: BrokerOptions

@@ -47,7 +47,7 @@ extension Broker {
         }
     }
 
-    /// `POST /v1/audit/checkpoint`: a checkpoint now (admins), rather than within the minute.
+    /// `POST /v1/audit/checkpoint`: a checkpoint now (admins), rather than at the next interval.
     public func checkpointNow(identity: Identity) async throws(BrokerFailure) -> LedgerCheckpointMade {
         guard policy.isAdmin(identity) else { throw BrokerFailure(.denied, "\(identity) may not make ledger checkpoints: admins only") }
         await checkpoint()

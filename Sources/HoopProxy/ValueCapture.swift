@@ -87,9 +87,7 @@ public struct ValueCapture: Sendable {
         var kept = bytes[...]
         var length: Int?, digest: String?
         if bytes.count > maxValueBytes {
-            kept = bytes.prefix(maxValueBytes)
-            // A text is cut on a character boundary.
-            if form != "binary" { while let last = kept.last, last & 0xC0 == 0x80 { kept = kept.dropLast() }; if let last = kept.last, last >= 0xC0 { kept = kept.dropLast() } }
+            kept = form == "binary" ? bytes.prefix(maxValueBytes) : Self.prefix(bytes[...], maxValueBytes)
             length = bytes.count
             digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         }
@@ -161,9 +159,7 @@ public struct ValueCapture: Sendable {
         var value = value[...]
         var cut = false
         if value.count > maxValueBytes {
-            value = value.prefix(maxValueBytes)
-            while let last = value.last, last & 0xC0 == 0x80 { value = value.dropLast() }
-            if let last = value.last, last >= 0xC0 { value = value.dropLast() }
+            value = Self.prefix(value, maxValueBytes)
             cut = true
         }
         let bytes = Array(value)
@@ -189,6 +185,16 @@ public struct ValueCapture: Sendable {
         }
         let text = shown + (cut ? "…" : "")
         return quoted ? Self.quoted(text) : text
+    }
+
+    /// At most `count` bytes of UTF-8 text, cut on a character boundary.
+    static func prefix(_ bytes: ArraySlice<UInt8>, _ count: Int) -> ArraySlice<UInt8> {
+        var kept = bytes.prefix(count)
+        // Cut inside a character when the first byte left out continues one: back to its start.
+        guard kept.count < bytes.count, bytes[bytes.startIndex + kept.count] & 0xC0 == 0x80 else { return kept }
+        while let last = kept.last, last & 0xC0 == 0x80 { kept = kept.dropLast() }
+        if let last = kept.last, last >= 0xC0 { kept = kept.dropLast() }
+        return kept
     }
 
     /// A SQL string literal: quotes doubled.

@@ -231,10 +231,15 @@ public actor Broker {
         }
     }
 
-    public func auditReport(_ period: ReportPeriod, identity: Identity) throws(BrokerFailure) -> AuditReport {
+    public func auditReport(_ period: ReportPeriod, identity: Identity) async throws(BrokerFailure) -> AuditReport {
         guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not read the audit log: admins and auditors only") }
         do {
-            return try ledger.report(since: period.since, until: period.until ?? Date())
+            var report = try ledger.report(since: period.since, until: period.until ?? Date())
+            // Its integrity section holds the chain against the checkpoints too, as verify does.
+            try await checkCheckpoints(into: &report.verification)
+            return report
+        } catch let failure as BrokerFailure {
+            throw failure
         } catch {
             throw BrokerFailure(.internal, "\(error)")
         }

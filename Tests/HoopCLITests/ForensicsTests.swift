@@ -326,6 +326,10 @@ final class ForensicsTests: XCTestCase {
         XCTAssertEqual(after.status, 3, "\(after.report)")
         let problems = try XCTUnwrap(after.report["problems"] as? [String])
         XCTAssertTrue(problems.contains { $0.contains("records #\(statement + 1)–#\(signed) were cut off the end") }, "\(problems)")
+        // The report's integrity section says the same.
+        let report = try broker.hoopctl(["audit", "report", "--since", "1h"])
+        XCTAssertEqual(report.status, 3)
+        XCTAssertTrue(report.stdout.contains("were cut off the end"), report.stdout)
         // Later appends do not hide it.
         XCTAssertEqual(try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc", "select 1"]).status, 0)
         XCTAssertEqual(try verification().status, 3)

@@ -54,6 +54,8 @@ enum ReportRendering {
         let verification = report.verification
         let integrity = verification.passed
             ? "Verified \(verification.verified) records: the hash chain is intact. Head record #\(verification.headID.map(String.init) ?? "-"), hash sha256:\(verification.headHash ?? "-")."
+                + (verification.checkpoints.map { " It holds the \($0) signed checkpoints kept in the target databases." }
+                    ?? " Checkpoints not checked (read by hand).")
             : "FAILED: " + ([verification.failure?.description].compactMap { $0 } + verification.schemaProblems + (verification.lineageProblems ?? [])
                 + (verification.checkpointProblems ?? [])).joined(separator: "; ")
         // The sensitive columns come from the lineage index, data derived from the records: say whether it was checked.

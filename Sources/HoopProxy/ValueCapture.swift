@@ -63,9 +63,13 @@ public struct ValueCapture: Sendable {
     /// The preview and the sealed values of a statement (nil when it has no values).
     func capture(normalized: String, columns: [Int: [String]]?, input: Input, context: String) -> (preview: String?, sealed: String?) {
         guard values != .none, !input.isEmpty else { return (nil, nil) }
+        var changed = false
+        let rendered = self.preview(normalized: normalized, columns: columns, input: input, changed: &changed)
         // Then the whole text through the detectors: 398-03-2651 is three numbers one by one.
-        let preview = scrub(self.preview(normalized: normalized, columns: columns, input: input))
-        guard values == .sealed, let sealer else { return (preview, nil) }
+        let preview = scrub(rendered)
+        // A preview that shows every value exactly (nothing masked or cut) is the values: they
+        // are sealed only when the preview hides something of them.
+        guard values == .sealed, let sealer, changed || preview != rendered || input.literals == nil else { return (preview, nil) }
         var sealedValues: [CapturedValues.Value] = []
         for (n, literal) in (input.literals ?? [:]).sorted(by: { $0.key < $1.key }) {
             sealedValues.append(cut(Array(literal.token.utf8), n: n, form: "literal", type: nil))
@@ -98,13 +102,17 @@ public struct ValueCapture: Sendable {
     // MARK: The preview
 
     /// `normalized` with each `$n` it has a value for replaced by that value, masked.
-    func preview(normalized: String, columns: [Int: [String]]?, input: Input) -> String {
-        Placeholders.substitute(normalized) { n in
+    /// `changed`: set when a value is not shown exactly (masked, cut or not decodable).
+    func preview(normalized: String, columns: [Int: [String]]?, input: Input, changed: inout Bool) -> String {
+        var hidden = false
+        let text = Placeholders.substitute(normalized) { n in
             let uses = columns.map { $0[n] ?? [] }
-            if let literal = input.literals?[n] { return render(literal: literal, uses: uses) }
+            if let literal = input.literals?[n] { return render(literal: literal, uses: uses, changed: &hidden) }
             guard n >= 1, n <= input.parameters.count else { return nil }
-            return render(parameter: input.parameters[n - 1], type: n <= input.types.count ? input.types[n - 1] : 0, uses: uses)
+            return render(parameter: input.parameters[n - 1], type: n <= input.types.count ? input.types[n - 1] : 0, uses: uses, changed: &hidden)
         }
+        changed = changed || hidden
+        return text
     }
 
     /// What a value is masked by: its column's function; `.redact` when its column cannot be
@@ -129,33 +137,38 @@ public struct ValueCapture: Sendable {
 
     /// A literal shown in clear is its token as written (`E'...'` means what it meant); a masked
     /// one is a plain string of the masked value.
-    func render(literal: SQLLiteral, uses: [String]?) -> String {
+    func render(literal: SQLLiteral, uses: [String]?, changed: inout Bool) -> String {
         switch literal.kind {
         case .keyword:
             return literal.token
         case .number:
-            return render(Array(literal.value.utf8), number: true, uses: uses, token: literal.token)
+            return render(Array(literal.value.utf8), number: true, uses: uses, token: literal.token, changed: &changed)
         case .string, .bits:
-            return render(Array(literal.value.utf8), number: false, uses: uses, token: literal.token)
+            return render(Array(literal.value.utf8), number: false, uses: uses, token: literal.token, changed: &changed)
         }
     }
 
     /// int2, int4, int8, oid, float4, float8, numeric, bool: shown unquoted.
     static let numericTypes: Set<Int32> = [21, 23, 20, 26, 700, 701, 1700, 16]
 
-    func render(parameter: Bound, type: Int32, uses: [String]?) -> String {
+    func render(parameter: Bound, type: Int32, uses: [String]?, changed: inout Bool) -> String {
         guard let bytes = parameter.bytes else { return "NULL" }
         if !parameter.binary {
-            guard String(validating: bytes, as: UTF8.self) != nil else { return "'[\(bytes.count) bytes]'" }
-            return render(bytes, number: Self.numericTypes.contains(type), uses: uses)
+            guard String(validating: bytes, as: UTF8.self) != nil else { changed = true; return "'[\(bytes.count) bytes]'" }
+            return render(bytes, number: Self.numericTypes.contains(type), uses: uses, changed: &changed)
         }
-        guard let decoded = BinaryParameter.text(bytes, type: type) else { return "'[binary, \(bytes.count) bytes]'" }
-        return render(Array(decoded.text.utf8), number: decoded.number, uses: uses)
+        // Floats' text is not their exact bits: sealed whatever the preview shows.
+        guard let decoded = BinaryParameter.text(bytes, type: type), type != 700, type != 701 else {
+            changed = true
+            return BinaryParameter.text(bytes, type: type).map { render(Array($0.text.utf8), number: $0.number, uses: uses, changed: &changed) }
+                ?? "'[binary, \(bytes.count) bytes]'"
+        }
+        return render(Array(decoded.text.utf8), number: decoded.number, uses: uses, changed: &changed)
     }
 
     /// A value as SQL, masked by its column's function or else by the detectors, cut to the cap.
     /// `token`: the literal as written, shown when nothing is masked.
-    func render(_ value: [UInt8], number: Bool, uses: [String]?, token: String? = nil) -> String {
+    func render(_ value: [UInt8], number: Bool, uses: [String]?, token: String? = nil, changed: inout Bool) -> String {
         var value = value[...]
         var cut = false
         if value.count > maxValueBytes {
@@ -165,7 +178,9 @@ public struct ValueCapture: Sendable {
         let bytes = Array(value)
         let shown: String
         var quoted = !number
+        if cut { changed = true }
         if let function = masking(for: uses, bytes, number: number) {
+            changed = true
             quoted = true
             switch function {
             case .email: shown = Self.maskEmail(bytes)
@@ -177,6 +192,7 @@ public struct ValueCapture: Sendable {
                 shown = detectors.mask(bytes).map { String(decoding: $0, as: UTF8.self) } ?? "[free text, \(bytes.count) bytes]"
             }
         } else if let masked = detectors.mask(bytes) {
+            changed = true
             quoted = true
             shown = String(decoding: masked, as: UTF8.self)
         } else {

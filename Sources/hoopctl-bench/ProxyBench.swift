@@ -142,7 +142,7 @@ struct ProxyBench {
         print("ratios and added latency compare runs of this same invocation.\n")
         print("== capture of statement values ==")
         let uncaptured = try OpenSession(role: "nocapture", scratch: scratch, environment: hoopctlEnvironment)
-        try CaptureBench(seconds: seconds, brokerPID: middle["hoopctl"]!, ledgerPath: "\(home)/ledger.sqlite")
+        try CaptureBench(seconds: seconds, brokerPID: middle["hoopctl"]!, ledgerPath: "\(home)/ledger.sqlite", maskedScript: scratch.file("masked.sql"))
             .run(sealed: proxied, none: uncaptured, pgbench: pgbench)
         uncaptured.end()
         print("ratios compare runs of this same invocation.\n")

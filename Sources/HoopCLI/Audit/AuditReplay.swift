@@ -59,7 +59,11 @@ extension Hoopctl.AuditCommand {
             if let opener {
                 let sealedTo = Set((records.compactMap { $0.decode(StatementBody.self)?.sealed }
                     + records.compactMap { $0.decode(SessionBody.self)?.sealedProcess }).compactMap(ValueOpener.keyID(of:)))
-                guard !sealedTo.isEmpty else { throw CLIError("session \(session) has no sealed values; nothing to reveal") }
+                if sealedTo.isEmpty {
+                    Output.note("session \(session) has no sealed values: every preview shows its values exactly; nothing to reveal")
+                    print(Timeline(records: records, session: session, opener: nil), json: json)
+                    return
+                }
                 guard sealedTo.contains(opener.keyID) else {
                     throw CLIError("session \(session)'s values are sealed to auditor key \(sealedTo.sorted().joined(separator: ", ")), not to \(opener.keyID); nothing was revealed")
                 }
@@ -220,6 +224,8 @@ struct Timeline {
             }
         } else if body.sealed != nil {
             entry.json["sealed"] = true
+        } else if opener != nil, body.preview != nil {
+            entry.details.append("values: as the preview shows them (nothing of them was masked, so nothing was sealed)")
         }
         return entry
     }

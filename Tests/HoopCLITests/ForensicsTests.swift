@@ -14,11 +14,25 @@ final class ForensicsTests: XCTestCase {
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
-        keys = try TemporaryDirectory("auditor")
+        (broker, keys) = try Self.sealingBroker(pg)
+    }
+
+    /// A broker of the test's own whose target seals values to a key pair made for the test
+    /// (`auditor.key` in the directory returned).
+    static func sealingBroker(_ pg: TestPostgres.Instance) throws -> (SeparateBroker, TemporaryDirectory) {
+        let keys = try TemporaryDirectory("auditor")
         let keygen = try HoopctlBinary.run(["audit", "keygen", "--out", keys.file("auditor.key"), "--no-passphrase"])
-        XCTAssertEqual(keygen.status, 0, keygen.stderr)
-        let publicKey = try XCTUnwrap(keygen.stdout.split(separator: "\n").last.map(String.init))
-        broker = try SeparateBroker(pg) { Self.sealing($0, to: publicKey) }
+        guard keygen.status == 0, let publicKey = keygen.stdout.split(separator: "\n").last.map(String.init) else {
+            throw TestSetupError("audit keygen failed: \(keygen.stderr)")
+        }
+        return (try SeparateBroker(pg) { sealing($0, to: publicKey) }, keys)
+    }
+
+    /// The ledger file's bytes and its WAL's: where no real value may be.
+    static func ledgerBytes(_ broker: SeparateBroker) -> Data {
+        var bytes = Data()
+        for suffix in ["", "-wal"] { bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data()) }
+        return bytes
     }
 
     override func tearDown() {
@@ -96,10 +110,7 @@ final class ForensicsTests: XCTestCase {
 
         let shown = try broker.hoopctl(["sessions", "--json"]).stdout + (try broker.hoopctl(["audit", "--json"]).stdout)
         XCTAssertTrue(shown.contains("postgres://app:***@db.example/shop"), shown)
-        var bytes = Data()
-        for suffix in ["", "-wal"] {
-            bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data())
-        }
+        let bytes = ledgerBytes()
         XCTAssertGreaterThan(bytes.count, 0)
         for value in values + secrets {
             XCTAssertFalse(shown.contains(value), "\(value) shown")
@@ -124,11 +135,7 @@ final class ForensicsTests: XCTestCase {
         return values
     }
 
-    func ledgerBytes() -> Data {
-        var bytes = Data()
-        for suffix in ["", "-wal"] { bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data()) }
-        return bytes
-    }
+    func ledgerBytes() -> Data { Self.ledgerBytes(broker) }
 
     /// The statement records (body fields and session) of the sessions `run` opens.
     func statements(of run: () throws -> Void) throws -> [[String: Any]] {

@@ -13,11 +13,7 @@ final class RedTeamForensicsTests: XCTestCase {
 
     override func setUpWithError() throws {
         pg = try TestPostgres.shared()
-        keys = try TemporaryDirectory("auditor")
-        let keygen = try HoopctlBinary.run(["audit", "keygen", "--out", keys.file("auditor.key"), "--no-passphrase"])
-        XCTAssertEqual(keygen.status, 0, keygen.stderr)
-        let publicKey = try XCTUnwrap(keygen.stdout.split(separator: "\n").last.map(String.init))
-        broker = try SeparateBroker(pg) { ForensicsTests.sealing($0, to: publicKey) }
+        (broker, keys) = try ForensicsTests.sealingBroker(pg)
     }
 
     override func tearDown() {
@@ -25,11 +21,7 @@ final class RedTeamForensicsTests: XCTestCase {
         keys.remove()
     }
 
-    func ledgerBytes() -> Data {
-        var bytes = Data()
-        for suffix in ["", "-wal"] { bytes.append(FileManager.default.contents(atPath: broker.environment["HOOPCTL_LEDGER"]! + suffix) ?? Data()) }
-        return bytes
-    }
+    func ledgerBytes() -> Data { ForensicsTests.ledgerBytes(broker) }
 
     func psql(_ sql: String, _ extra: [String] = []) throws -> ChildProcess.Result {
         try broker.hoopctl(["exec", "sandbox"] + extra + ["--", "psql", "-X", "-c", sql])

@@ -160,7 +160,7 @@ extension Broker {
             throw BrokerFailure(.unavailable, "could not create the session role on '\(target.name)': \(error)")
         }
         let info = SessionInfo(id: id, identity: principal, target: target.name, role: role.name, roleName: dbRole,
-                               reason: reason, startedAt: now, expiresAt: expires, state: .active,
+                               reason: recordedReason, startedAt: now, expiresAt: expires, state: .active,
                                pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
         let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"

@@ -157,12 +157,9 @@ public struct ValueCapture: Sendable {
             guard String(validating: bytes, as: UTF8.self) != nil else { changed = true; return "'[\(bytes.count) bytes]'" }
             return render(bytes, number: Self.numericTypes.contains(type), uses: uses, changed: &changed)
         }
+        guard let decoded = BinaryParameter.text(bytes, type: type) else { changed = true; return "'[binary, \(bytes.count) bytes]'" }
         // Floats' text is not their exact bits: sealed whatever the preview shows.
-        guard let decoded = BinaryParameter.text(bytes, type: type), type != 700, type != 701 else {
-            changed = true
-            return BinaryParameter.text(bytes, type: type).map { render(Array($0.text.utf8), number: $0.number, uses: uses, changed: &changed) }
-                ?? "'[binary, \(bytes.count) bytes]'"
-        }
+        if type == 700 || type == 701 { changed = true }
         return render(Array(decoded.text.utf8), number: decoded.number, uses: uses, changed: &changed)
     }
 

@@ -90,29 +90,25 @@ extension Hoopctl.AuditCommand {
         }
 
         private func fetch() async throws -> [LedgerRecord] {
-            let own = LedgerQuery(session: session)
-            var records: [LedgerRecord]
-            if let path = ledgerOptions.ledger {
-                do { records = try ledgerOptions.open(path).records(own) } catch { throw CLIError(error) }
-            } else {
-                records = try await broker.call { client -> AuditRecords in try await client.post("/v1/audit/records", own) }.records
-            }
+            let records = try await self.records(LedgerQuery(session: session))
             // Reviews of its statements and the votes on them are recorded under their reviewers.
             guard let first = records.first else { return records }
             let requestIDs = Set(records.compactMap { $0.decode(StatementBody.self)?.request })
             guard !requestIDs.isEmpty else { return records }
-            let around = LedgerQuery(since: first.time, kinds: [.request, .decision])
-            let more: [LedgerRecord]
-            if let path = ledgerOptions.ledger {
-                do { more = try ledgerOptions.open(path).records(around) } catch { throw CLIError(error) }
-            } else {
-                more = try await broker.call { client -> AuditRecords in try await client.post("/v1/audit/records", around) }.records
-            }
+            let more = try await self.records(LedgerQuery(since: first.time, kinds: [.request, .decision]))
             let related = more.filter { record in
                 record.session != session && (record.decode(RequestBody.self).map { requestIDs.contains($0.requestID) }
                     ?? record.decode(DecisionBody.self).map { requestIDs.contains($0.requestID) } ?? false)
             }
             return (records + related).sorted { $0.id < $1.id }
+        }
+
+        /// From the ledger file given by hand, else from the broker.
+        private func records(_ query: LedgerQuery) async throws -> [LedgerRecord] {
+            if let path = ledgerOptions.ledger {
+                do { return try ledgerOptions.open(path).records(query) } catch { throw CLIError(error) }
+            }
+            return try await broker.call { client -> AuditRecords in try await client.post("/v1/audit/records", query) }.records
         }
 
         private func print(_ timeline: Timeline, json: Bool) {

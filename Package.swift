@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "HoopLedger", dependencies: [
             "HoopCommon",
             .product(name: "GRDB", package: "GRDB.swift"),
+            // SQLite's own calls for the append path (binding without GRDB's boxed arguments).
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             // HPKE's sealed values and the auditor key file's scrypt.
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -114,6 +116,7 @@ let package = Package(
         .executableTarget(name: "hoopctl-bench", dependencies: [
             "HoopCommon", "HoopLedger", "HoopPolicy", "HoopPostgres", "HoopProvisioning", "HoopSandbox",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
         // Test support: a real PostgreSQL for the tests, temporary homes, running the binary.

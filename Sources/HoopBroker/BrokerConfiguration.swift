@@ -22,6 +22,9 @@ public struct BrokerConfiguration: Sendable {
     /// A record is committed before what it describes happens either way; this says when it
     /// is also on disk (see `Ledger.Durability`).
     public var ledgerDurability = Ledger.Durability.batched(interval: .milliseconds(20))
+    /// A test hook ($HOOPCTL_TEST_LEDGER_COMMIT_DELAY_MS): each group commit of the proxy's
+    /// records takes this much longer, as on a slow disk.
+    public var ledgerCommitDelay = Duration.zero
 
     public init(policyPath: String, ledgerPath: String, socketPath: String, stateDirectory: String) {
         self.policyPath = policyPath
@@ -32,7 +35,11 @@ public struct BrokerConfiguration: Sendable {
 
     /// The defaults for a state directory, with `$HOOPCTL_POLICY`, `$HOOPCTL_LEDGER` and `$HOOPCTL_BROKER` honoured.
     public static func defaults(for state: StateDirectory, policy: String? = nil) -> BrokerConfiguration {
-        BrokerConfiguration(policyPath: policy ?? state.policyPath(), ledgerPath: state.ledgerPath(),
-                            socketPath: BrokerAPI.socketPath(stateDirectory: state.path), stateDirectory: state.path)
+        var configuration = BrokerConfiguration(policyPath: policy ?? state.policyPath(), ledgerPath: state.ledgerPath(),
+                                                socketPath: BrokerAPI.socketPath(stateDirectory: state.path), stateDirectory: state.path)
+        if let delay = ProcessInfo.processInfo.environment["HOOPCTL_TEST_LEDGER_COMMIT_DELAY_MS"].flatMap(Int.init), delay > 0 {
+            configuration.ledgerCommitDelay = .milliseconds(delay)
+        }
+        return configuration
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import HoopLedger
 import HoopProxy
 import Logging
 import ServiceLifecycle
@@ -14,7 +15,9 @@ public enum BrokerService {
         let broker = try Broker(configuration: configuration, logger: logger)
         await broker.noteHowTheLastRunEnded()
         await broker.recover()
-        let recorder = StatementRecorder(ledger: broker.ledger, logger: logger)
+        let recorder = LedgerWriter(ledger: broker.ledger, commitDelay: configuration.ledgerCommitDelay) { error in
+            logger.critical("ledger append failed; statements are refused", metadata: ["error": "\(error)"])
+        }
         recorder.start()
         defer { recorder.stop() }
         let port = try configuration.proxyPort ?? ProxyPort.persistent(stateDirectory: configuration.stateDirectory)
@@ -24,7 +27,8 @@ public enum BrokerService {
         await broker.useProxy(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
         let server = BrokerHTTPServer(socketPath: configuration.socketPath, router: BrokerRouter(broker: broker), logger: logger)
         let duties = BrokerDuties(broker: broker, configuration: configuration)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: duties), .init(service: proxy), .init(service: server)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: LedgerWriterService(writer: recorder)), .init(service: duties),
+                                                                         .init(service: proxy), .init(service: server)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         // The last statements, then a checkpoint of the chain as it is left.
@@ -35,6 +39,17 @@ public enum BrokerService {
         // What the lineage index counted since its last write (the records have it either way).
         broker.ledger.flushPendingLineage()
         logger.info("broker stopped")
+    }
+}
+
+/// The ledger's writer in the service group: first in, so shut down last, once the proxy has
+/// stopped queueing statements. `stop()` writes what is queued.
+struct LedgerWriterService: Service {
+    let writer: LedgerWriter
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        writer.stop()
     }
 }
 

@@ -11,35 +11,60 @@ public enum HashChain {
     /// empty strings, so no two different records encode alike.
     ///
     ///     hoopctl-ledger-v1\n<prev>\n<id>\n<ts>\n<len>:<kind>\n<len>:<identity>|~\n...<len>:<body>
+    ///
+    /// Built as bytes in one buffer and hashed once: the proxy hashes a record per statement.
     public static func hash(id: Int64, timestamp: Int64, kind: String, identity: String?, target: String?,
                             session: String?, body: String, previousHash: String) -> String {
-        var hasher = SHA256()
-        func add(_ text: String) { hasher.update(data: Array(text.utf8)) }
-        func field(_ value: String?) {
-            guard let value else { add("~\n"); return }
-            add("\(value.utf8.count):")
-            add(value)
-            add("\n")
+        var encoding: [UInt8] = []
+        encoding.reserveCapacity(body.utf8.count + 256)
+        encoding.append(contentsOf: "hoopctl-ledger-v1\n".utf8)
+        encoding.append(contentsOf: previousHash.utf8)
+        encoding.append(UInt8(ascii: "\n"))
+        appendDecimal(id, to: &encoding)
+        encoding.append(UInt8(ascii: "\n"))
+        appendDecimal(timestamp, to: &encoding)
+        encoding.append(UInt8(ascii: "\n"))
+        for value in [kind, identity, target, session, body] {
+            guard let value else {
+                encoding.append(contentsOf: "~\n".utf8)
+                continue
+            }
+            appendDecimal(Int64(value.utf8.count), to: &encoding)
+            encoding.append(UInt8(ascii: ":"))
+            encoding.append(contentsOf: value.utf8)
+            encoding.append(UInt8(ascii: "\n"))
         }
-        add("hoopctl-ledger-v1\n")
-        add(previousHash)
-        add("\n\(id)\n\(timestamp)\n")
-        field(kind)
-        field(identity)
-        field(target)
-        field(session)
-        field(body)
-        return hex(hasher.finalize())
+        return hex(SHA256.hash(data: encoding))
+    }
+
+    /// `String(value)`'s digits, without the String.
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 64) { out in
+            var index = 0
+            for byte in digest {
+                out[index] = digits.utf8Start[Int(byte >> 4)]
+                out[index + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -113,7 +113,8 @@ public final class Ledger: Sendable {
         try append([entry])[0]
     }
 
-    /// Chains and inserts the entries, in the caller's transaction.
+    /// Chains and inserts the entries, in the caller's transaction. Values are bound straight
+    /// to SQLite (no boxed arguments): the proxy appends a record per statement.
     private static func insert(_ entries: [LedgerEntry], now: Date, into db: Database, lineage index: LineageIndex) throws -> [LedgerRecord] {
         var (lastID, lastHash) = try Ledger.head(db) ?? (0, HashChain.genesis)
         let insert = try db.cachedStatement(sql: """
@@ -125,15 +126,15 @@ public final class Ledger: Sendable {
         for entry in entries {
             let id = lastID + 1
             let timestamp = Int64(((entry.time ?? now).timeIntervalSince1970 * 1_000_000).rounded())
-            let hash = HashChain.hash(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
-                                      identity: entry.identity, target: entry.target, session: entry.session,
-                                      body: entry.body, previousHash: lastHash)
-            try insert.execute(arguments: [id, timestamp, entry.kind.rawValue, entry.identity, entry.target,
-                                           entry.session, entry.body, lastHash, hash])
+            let kind = entry.kind.rawValue
+            let hash = HashChain.hash(id: id, timestamp: timestamp, kind: kind, identity: entry.identity, target: entry.target,
+                                      session: entry.session, body: entry.body, previousHash: lastHash)
+            try RawInsert.run(insert, db, id: id, timestamp: timestamp,
+                              texts: [kind, entry.identity, entry.target, entry.session, entry.body, lastHash, hash])
             if let lineage = entry.lineage, !lineage.items.isEmpty {
                 index.add(lineage, timestamp: timestamp, identity: entry.identity, target: entry.target, session: entry.session)
             }
-            records.append(LedgerRecord(id: id, timestamp: timestamp, kind: entry.kind.rawValue,
+            records.append(LedgerRecord(id: id, timestamp: timestamp, kind: kind,
                                         identity: entry.identity, target: entry.target, session: entry.session,
                                         body: entry.body, previousHash: lastHash, hash: hash))
             (lastID, lastHash) = (id, hash)

@@ -21,7 +21,7 @@ final class ClientConnection: ChannelInboundHandler {
 
     struct Dependencies: Sendable {
         let directory: any ProxyDirectory
-        let recorder: StatementRecorder
+        let recorder: LedgerWriter
         let analyzer: StatementAnalyzer
         let cancels: CancelRegistry
         let loginLimits: ConnectionLimits

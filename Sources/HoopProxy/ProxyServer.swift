@@ -29,7 +29,7 @@ public final class ProxyServer: Service, @unchecked Sendable {
     let dependencies: ClientConnection.Dependencies
     private let logger: Logger
 
-    public init(configuration: Configuration, directory: any ProxyDirectory, recorder: StatementRecorder,
+    public init(configuration: Configuration, directory: any ProxyDirectory, recorder: LedgerWriter,
                 analyzer: StatementAnalyzer = StatementAnalyzer(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger

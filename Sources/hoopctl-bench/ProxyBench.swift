@@ -15,6 +15,8 @@ struct ProxyBench {
     let seconds = Int(ProcessInfo.processInfo.environment["HOOPCTL_BENCH_SECONDS"] ?? "") ?? 15
     static let modes = ["simple", "extended", "prepared"]
     static let bigRows = 1_000_000
+    /// Only the pgbench runs (TPS, CPU per statement, latency): the `proxy-cpu` section, for profiling.
+    var pgbenchOnly = false
 
     func run() throws {
         print("== proxy ==")
@@ -36,12 +38,12 @@ struct ProxyBench {
         _ = try ChildProcess("psql", ["-X", "-q", "-c", ["pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers"]
             .map { "ALTER TABLE public.\($0) OWNER TO shop_owner;" }.joined(separator: " ")], environment: adminEnvironment).check()
         // A million customers (the sandbox's thousand, repeated) for COPY through the detectors.
-        _ = try ChildProcess("psql", ["-X", "-q", "-c", """
+        if !pgbenchOnly { _ = try ChildProcess("psql", ["-X", "-q", "-c", """
             CREATE TABLE customers_big AS
             SELECT c.id + 1000 * g AS id, c.name, c.email, c.phone, c.ssn, c.card_number, c.notes, c.created_at
             FROM customers c, generate_series(0, \(Self.bigRows / 1000 - 1)) g;
             ALTER TABLE customers_big OWNER TO shop_owner
-            """], environment: adminEnvironment).check()
+            """], environment: adminEnvironment).check() }
         var policy = try String(contentsOfFile: sandbox.policyFile, encoding: .utf8)
         policy = policy.replacingOccurrences(of: "connection_limit: 5", with: "connection_limit: 20")
             .replacingOccurrences(of: "      write:\n", with: """
@@ -122,6 +124,11 @@ struct ProxyBench {
                         "≤ 100: \(added <= 100 ? "met" : "NOT met")")
         }
         latency.print()
+        if pgbenchOnly {
+            direct.end()
+            proxied.end()
+            return
+        }
 
         // COPY of a million rows, straight and through the proxy with the sandbox's detectors on.
         let copy = ["-X", "-q", "-c", "copy (select * from customers_big) to stdout"]

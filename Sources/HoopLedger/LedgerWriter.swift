@@ -1,0 +1,154 @@
+import Foundation
+
+/// Group commit on a thread of its own: callers (the proxy's event loops) only queue records
+/// and are told, through `done`, when the batch holding them is durable. Batches grow with the
+/// load: whatever queued while one commits goes in the next. So a slow disk delays only the
+/// statements waiting for their records; event loops go on relaying everything else.
+///
+/// Outcomes (rows, time, SQLSTATE) and events need no answer: they ride along with the next
+/// batch, or are written after `ridersDelay` when no statements come.
+public final class LedgerWriter: @unchecked Sendable {
+    public typealias Done = @Sendable (Result<[Int64], LedgerError>) -> Void
+
+    public struct Outcome: Sendable {
+        let session: String
+        let identity: String
+        let target: String
+        let result: ResultBody.Outcome
+    }
+
+    private struct Waiting {
+        let entries: [LedgerEntry]
+        let done: Done
+    }
+
+    private enum State { case idle, running, stopping, stopped }
+
+    public let ledger: Ledger
+    /// A test hook: each commit takes this much longer (a slow disk).
+    private let commitDelay: Duration
+    private let onFailure: @Sendable (LedgerError) -> Void
+    private let condition = NSCondition()
+    private var waiting: [Waiting] = []
+    private var outcomes: [Outcome] = []
+    private var events: [LedgerEntry] = []
+    private var state = State.idle
+    static let ridersDelay: TimeInterval = 0.05
+
+    public init(ledger: Ledger, commitDelay: Duration = .zero, onFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }) {
+        self.ledger = ledger
+        self.commitDelay = commitDelay
+        self.onFailure = onFailure
+    }
+
+    /// Starts the writer's thread.
+    public func start() {
+        condition.withLock {
+            guard state == .idle else { return }
+            state = .running
+            let thread = Thread { [self] in run() }
+            thread.name = "hoopctl-ledger-writer"
+            thread.start()
+        }
+    }
+
+    /// Queues the entries; `done` gets their record ids once their batch committed, or the
+    /// error (then what they describe must not happen). Called on the writer's thread.
+    public func append(_ entries: [LedgerEntry], then done: @escaping Done) {
+        let accepted = condition.withLock { () -> Bool in
+            guard state == .running else { return false }
+            waiting.append(Waiting(entries: entries, done: done))
+            condition.signal()
+            return true
+        }
+        if !accepted { done(.failure(.storage(path: ledger.path, message: "the broker is stopping"))) }
+    }
+
+    /// Notes how a recorded statement ended; written with the next batch.
+    public func outcome(_ result: ResultBody.Outcome, session: String, identity: String, target: String) {
+        condition.withLock { outcomes.append(Outcome(session: session, identity: identity, target: target, result: result)) }
+    }
+
+    /// An event (a refused login, a protocol violation), written with the next batch.
+    public func event(_ entry: LedgerEntry) {
+        condition.withLock { events.append(entry) }
+    }
+
+    /// Writes everything queued, then ends the thread; later appends fail.
+    public func stop() {
+        condition.withLock {
+            switch state {
+            case .idle: state = .stopped
+            case .running: state = .stopping
+            case .stopping, .stopped: break
+            }
+            condition.broadcast()
+            while state != .stopped { condition.wait() }
+        }
+        // Riders queued after the thread ended (a connection closing late) are written here.
+        let (batch, results, others) = condition.withLock { take() }
+        write(batch, results, others)
+    }
+
+    private func run() {
+        condition.lock()
+        while true {
+            while waiting.isEmpty, state == .running {
+                if outcomes.isEmpty, events.isEmpty {
+                    condition.wait()
+                } else if !condition.wait(until: Date(timeIntervalSinceNow: Self.ridersDelay)) {
+                    break
+                }
+            }
+            let stopping = state == .stopping
+            let (batch, results, others) = take()
+            condition.unlock()
+            write(batch, results, others)
+            condition.lock()
+            if stopping, waiting.isEmpty {
+                state = .stopped
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+        }
+    }
+
+    /// Everything queued (with the condition's lock held).
+    private func take() -> ([Waiting], [Outcome], [LedgerEntry]) {
+        defer {
+            waiting.removeAll(keepingCapacity: true)
+            outcomes.removeAll(keepingCapacity: true)
+            events.removeAll(keepingCapacity: true)
+        }
+        return (waiting, outcomes, events)
+    }
+
+    private func write(_ batch: [Waiting], _ results: [Outcome], _ others: [LedgerEntry]) {
+        guard !(batch.isEmpty && results.isEmpty && others.isEmpty) else { return }
+        var entries: [LedgerEntry] = []
+        entries.reserveCapacity(batch.count + others.count + 4)
+        for item in batch { entries += item.entries }
+        entries += others
+        if !results.isEmpty {
+            var bySession: [String: [Outcome]] = [:]
+            for outcome in results { bySession[outcome.session, default: []].append(outcome) }
+            for (session, outcomes) in bySession.sorted(by: { $0.key < $1.key }) {
+                entries.append(LedgerEntry(ResultBody(results: outcomes.map(\.result)), identity: outcomes[0].identity,
+                                           target: outcomes[0].target, session: session))
+            }
+        }
+        do {
+            let records = try ledger.append(entries)
+            if commitDelay > .zero { Thread.sleep(forTimeInterval: Double(commitDelay.components.seconds) + Double(commitDelay.components.attoseconds) / 1e18) }
+            var offset = 0
+            for item in batch {
+                item.done(.success(records[offset..<offset + item.entries.count].map(\.id)))
+                offset += item.entries.count
+            }
+        } catch {
+            onFailure(error)
+            for item in batch { item.done(.failure(error)) }
+        }
+    }
+}

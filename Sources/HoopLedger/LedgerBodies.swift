@@ -256,19 +256,21 @@ public struct StatementBody: LedgerBody, Equatable {
 
     /// By hand, for the proxy's hot path; the same JSON JSONEncoder would write (sorted keys).
     public func canonicalJSON() -> String {
-        var parts = ["\"class\":" + LedgerCoding.string(statementClass), "\"decision\":" + LedgerCoding.string(decision)]
-        if let durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
-        parts.append("\"fingerprint\":" + LedgerCoding.string(fingerprint))
-        if let lineage { parts.append("\"lineage\":[" + lineage.map(LedgerCoding.string).joined(separator: ",") + "]") }
-        if let preview { parts.append("\"preview\":" + LedgerCoding.string(preview)) }
-        if let relations { parts.append("\"relations\":[" + relations.map(LedgerCoding.string).joined(separator: ",") + "]") }
-        if let request { parts.append("\"request\":" + LedgerCoding.string(request)) }
-        if let rows { parts.append("\"rows\":\(rows)") }
-        if let sealed { parts.append("\"sealed\":" + LedgerCoding.string(sealed)) }
-        parts.append("\"sql\":" + LedgerCoding.string(sql))
-        if let sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }
-        if let via { parts.append("\"via\":" + LedgerCoding.string(via)) }
-        return "{" + parts.joined(separator: ",") + "}"
+        var json = JSONObjectWriter(capacity: sql.utf8.count + (preview?.utf8.count ?? 0) + (sealed?.utf8.count ?? 0) + 160)
+        json.field("class", statementClass)
+        json.field("decision", decision)
+        json.field("durationMicros", durationMicros)
+        json.field("fingerprint", fingerprint)
+        json.field("lineage", lineage)
+        json.field("preview", preview)
+        json.field("relations", relations)
+        json.field("request", request)
+        json.field("rows", rows)
+        json.field("sealed", sealed)
+        json.field("sql", sql)
+        json.field("sqlState", sqlState)
+        json.field("via", via)
+        return json.finish()
     }
 }
 
@@ -304,17 +306,20 @@ public struct ResultBody: LedgerBody, Equatable {
     public init(results: [Outcome]) { self.results = results }
 
     public func canonicalJSON() -> String {
-        let items = results.map { result -> String in
-            var parts: [String] = []
-            if let columns = result.columns { parts.append("\"columns\":[" + columns.map(LedgerCoding.string).joined(separator: ",") + "]") }
-            if let durationMicros = result.durationMicros { parts.append("\"durationMicros\":\(durationMicros)") }
-            parts.append("\"outcome\":" + LedgerCoding.string(result.outcome))
-            if let rows = result.rows { parts.append("\"rows\":\(rows)") }
-            if let sqlState = result.sqlState { parts.append("\"sqlState\":" + LedgerCoding.string(sqlState)) }
-            parts.append("\"statement\":\(result.statement)")
-            return "{" + parts.joined(separator: ",") + "}"
+        var json = "{\"results\":["
+        json.reserveCapacity(24 + results.count * 96)
+        for (index, result) in results.enumerated() {
+            var item = JSONObjectWriter(capacity: 96)
+            item.field("columns", result.columns)
+            item.field("durationMicros", result.durationMicros)
+            item.field("outcome", result.outcome)
+            item.field("rows", result.rows)
+            item.field("sqlState", result.sqlState)
+            item.field("statement", Int(result.statement))
+            if index > 0 { json += "," }
+            json += item.finish()
         }
-        return "{\"results\":[" + items.joined(separator: ",") + "]}"
+        return json + "]}"
     }
 }
 

@@ -97,10 +97,21 @@ public enum LedgerCoding {
 
     /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes`.
     public static func string(_ text: String) -> String {
+        var out = ""
+        appendString(text, to: &out)
+        return out
+    }
+
+    /// `string(text)`, appended.
+    static func appendString(_ text: String, to out: inout String) {
         // Most strings (names, hashes, base64, SQL) need no escape: copied whole.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + text + "\"" }
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += "\""
+            out += text
+            out += "\""
+            return
+        }
+        out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -114,7 +125,7 @@ public enum LedgerCoding {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        out += "\""
     }
 
     /// The strings of a JSON array SQLite built (`json_group_array`), sorted.
@@ -128,4 +139,45 @@ public enum LedgerCoding {
         // Bodies are plain structs of strings, numbers and arrays: encoding cannot fail.
         return String(decoding: try! encoder.encode(body), as: UTF8.self)
     }
+}
+
+/// A JSON object written field by field into one String, in the order given (callers give
+/// keys sorted, as canonical JSON has them); nil fields are left out.
+struct JSONObjectWriter {
+    private var json = "{"
+    private var first = true
+
+    init(capacity: Int) { json.reserveCapacity(capacity) }
+
+    private mutating func key(_ name: StaticString) {
+        json += first ? "\"" : ",\""
+        first = false
+        json += name.description
+        json += "\":"
+    }
+
+    mutating func field(_ name: StaticString, _ value: String?) {
+        guard let value else { return }
+        key(name)
+        LedgerCoding.appendString(value, to: &json)
+    }
+
+    mutating func field(_ name: StaticString, _ value: Int?) {
+        guard let value else { return }
+        key(name)
+        json += String(value)
+    }
+
+    mutating func field(_ name: StaticString, _ values: [String]?) {
+        guard let values else { return }
+        key(name)
+        json += "["
+        for (index, value) in values.enumerated() {
+            if index > 0 { json += "," }
+            LedgerCoding.appendString(value, to: &json)
+        }
+        json += "]"
+    }
+
+    mutating func finish() -> String { json + "}" }
 }

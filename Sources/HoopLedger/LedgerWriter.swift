@@ -5,8 +5,9 @@ import Foundation
 /// load: whatever queued while one commits goes in the next. So a slow disk delays only the
 /// statements waiting for their records; event loops go on relaying everything else.
 ///
-/// Outcomes (rows, time, SQLSTATE) and events need no answer: they ride along with the next
-/// batch, or are written after `ridersDelay` when no statements come.
+/// Outcomes (rows, time, SQLSTATE) and events need no answer: they ride along with a batch at
+/// most every `ridersDelay` (so a session's outcomes share one record, not one per batch), or
+/// are written on their own when no statements come.
 public final class LedgerWriter: @unchecked Sendable {
     public typealias Done = @Sendable (Result<[Int64], LedgerError>) -> Void
 
@@ -33,6 +34,8 @@ public final class LedgerWriter: @unchecked Sendable {
     private var outcomes: [Outcome] = []
     private var events: [LedgerEntry] = []
     private var state = State.idle
+    /// When outcomes and events were last taken.
+    private var ridersTaken = DispatchTime.now()
     static let ridersDelay: TimeInterval = 0.05
 
     public init(ledger: Ledger, commitDelay: Duration = .zero, onFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }) {
@@ -66,12 +69,24 @@ public final class LedgerWriter: @unchecked Sendable {
 
     /// Notes how a recorded statement ended; written with the next batch.
     public func outcome(_ result: ResultBody.Outcome, session: String, identity: String, target: String) {
-        condition.withLock { outcomes.append(Outcome(session: session, identity: identity, target: target, result: result)) }
+        condition.withLock {
+            wakeForRiders()
+            outcomes.append(Outcome(session: session, identity: identity, target: target, result: result))
+        }
     }
 
     /// An event (a refused login, a protocol violation), written with the next batch.
     public func event(_ entry: LedgerEntry) {
-        condition.withLock { events.append(entry) }
+        condition.withLock {
+            wakeForRiders()
+            events.append(entry)
+        }
+    }
+
+    /// The writer waits without a deadline while nothing at all is queued: the first rider
+    /// wakes it, so it writes the riders within `ridersDelay`.
+    private func wakeForRiders() {
+        if outcomes.isEmpty, events.isEmpty, waiting.isEmpty { condition.signal() }
     }
 
     /// Writes everything queued, then ends the thread; later appends fail.
@@ -86,7 +101,7 @@ public final class LedgerWriter: @unchecked Sendable {
             while state != .stopped { condition.wait() }
         }
         // Riders queued after the thread ended (a connection closing late) are written here.
-        let (batch, results, others) = condition.withLock { take() }
+        let (batch, results, others) = condition.withLock { take(riders: true) }
         write(batch, results, others)
     }
 
@@ -101,7 +116,8 @@ public final class LedgerWriter: @unchecked Sendable {
                 }
             }
             let stopping = state == .stopping
-            let (batch, results, others) = take()
+            let (batch, results, others) = take(riders: stopping || waiting.isEmpty
+                || DispatchTime.now().uptimeNanoseconds - ridersTaken.uptimeNanoseconds >= UInt64(Self.ridersDelay * 1e9))
             condition.unlock()
             write(batch, results, others)
             condition.lock()
@@ -114,14 +130,17 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// Everything queued (with the condition's lock held).
-    private func take() -> ([Waiting], [Outcome], [LedgerEntry]) {
+    /// The statements queued, and with `riders` the outcomes and events (with the condition's lock held).
+    private func take(riders: Bool) -> ([Waiting], [Outcome], [LedgerEntry]) {
+        let batch = waiting
+        waiting.removeAll(keepingCapacity: true)
+        guard riders else { return (batch, [], []) }
+        ridersTaken = .now()
         defer {
-            waiting.removeAll(keepingCapacity: true)
             outcomes.removeAll(keepingCapacity: true)
             events.removeAll(keepingCapacity: true)
         }
-        return (waiting, outcomes, events)
+        return (batch, outcomes, events)
     }
 
     private func write(_ batch: [Waiting], _ results: [Outcome], _ others: [LedgerEntry]) {

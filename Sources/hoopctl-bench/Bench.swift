@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import GRDB
 import HoopLedger
 
 /// `make bench`: the figures the issues ask for, each next to a baseline measured in the same run.
@@ -19,15 +20,21 @@ enum Bench {
             try LedgerBench(scratch: scratch).run()
         }
         if sections.contains("append1") {
-            // Hidden: single-record appends alone, to profile the ledger's per-transaction cost.
-            let ledger = try Ledger(path: scratch.file("append1.sqlite"), durability: .batched(interval: .milliseconds(2000)))
+            // Hidden: appends alone, per batch size, to profile the ledger's per-record cost.
             let entry = LedgerEntry(StatementBody(sql: "SELECT abalance FROM pgbench_accounts WHERE aid = $1", fingerprint: "0123456789abcdef",
                                                   statementClass: "read", decision: "allow", via: "query"),
                                     identity: "user:bench", target: "prod", session: "0123456789ab")
-            for batch in [1, 8, 64] {
-                let entries = Array(repeating: entry, count: batch)
-                let seconds = try Clock.seconds { for _ in 0..<(60_000 / batch) { try ledger.append(entries) } }
-                print("appends in batches of \(batch): \(format(seconds / 60_000 * 1e6, decimals: 1)) µs per record")
+            for indexes in [true, false] {
+                let path = scratch.file("append1-\(indexes).sqlite")
+                let ledger = try Ledger(path: path, durability: .batched(interval: .milliseconds(2000)))
+                if !indexes {
+                    try DatabaseQueue(path: path).write { try $0.execute(sql: "DROP INDEX records_ts; DROP INDEX records_identity_ts; DROP INDEX records_session") }
+                }
+                for batch in [1, 8, 64] {
+                    let entries = Array(repeating: entry, count: batch)
+                    let seconds = try Clock.seconds { for _ in 0..<(60_000 / batch) { try ledger.append(entries) } }
+                    print("appends in batches of \(batch)\(indexes ? "" : ", no secondary index"): \(format(seconds / 60_000 * 1e6, decimals: 1)) µs per record")
+                }
             }
         }
         if sections.isEmpty || sections.contains("exec") {

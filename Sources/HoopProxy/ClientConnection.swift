@@ -32,8 +32,15 @@ final class ClientConnection: ChannelInboundHandler {
         case startup
         case authenticating(ProxyTicket?, parameters: [String: String], scram: SCRAMServer)
         case connecting(ProxyTicket, parameters: [String: String])
-        case relaying(ProxyTicket)
+        /// Boxed: the hot path takes the ticket out of the phase on every message, and a box is
+        /// one retain where the struct is one per field.
+        case relaying(Relaying)
         case closed
+    }
+
+    private final class Relaying {
+        let ticket: ProxyTicket
+        init(_ ticket: ProxyTicket) { self.ticket = ticket }
     }
 
     private enum UpstreamPhase {
@@ -170,14 +177,15 @@ final class ClientConnection: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = unwrapInboundIn(data)
+        readBurst = true
         switch phase {
         case .startup: startup(message)
         case .authenticating(let ticket, let parameters, let scram): authenticate(message, ticket: ticket, parameters: parameters, scram: scram)
         case .connecting:
             if case .terminate = message { return close() }
             hold(message)
-        case .relaying(let ticket):
-            guard paused || !held.isEmpty else { return relay(message, ticket: ticket) }
+        case .relaying(let relaying):
+            guard paused || !held.isEmpty else { return relay(message, ticket: relaying.ticket) }
             // A client that keeps sending while a reviewed statement runs is paused, not buffered without end.
             hold(message)
         case .closed: break
@@ -208,6 +216,13 @@ final class ClientConnection: ChannelInboundHandler {
         guard countedBeforeLogin else { return }
         countedBeforeLogin = false
         dependencies.loginLimits.release(caller)
+    }
+
+    /// The end of a read burst: what its messages queued goes upstream, in one write.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readBurst = false
+        drain()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -405,7 +420,8 @@ final class ClientConnection: ChannelInboundHandler {
                 fail(code: "08006", "the database of target '\(ticket.target)' broke the protocol: \(error)", event: "proxy.upstream-failed")
             }
         case .relaying:
-            guard case .relaying(let ticket) = phase else { return }
+            guard case .relaying(let relaying) = phase else { return }
+            let ticket = relaying.ticket
             let buffer = masker?.process(buffer) ?? buffer
             do {
                 for event in try scanner.scan(buffer) {
@@ -529,7 +545,7 @@ final class ClientConnection: ChannelInboundHandler {
             throw UpstreamFailure(code: fields[UInt8(ascii: "C")] ?? "08006", message: fields[UInt8(ascii: "M")] ?? "the database refused the connection")
         case .readyForQuery(let status):
             context.writeAndFlush(wrapOutboundOut(MessageWriter.readyForQuery(status)), promise: nil)
-            phase = .relaying(ticket)
+            phase = .relaying(Relaying(ticket))
             limits = (ticket.statementTimeout, ticket.idleInTransactionTimeout)
             resolution = ticket.visibleTables.map { NameResolution(roleDefault: $0.searchPath) }
             upstreamPhase = .relaying
@@ -781,7 +797,8 @@ final class ClientConnection: ChannelInboundHandler {
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { outcome in
             let connection = loop.value
-            guard case .relaying(let ticket) = connection.phase else { return }
+            guard case .relaying(let relaying) = connection.phase else { return }
+            let ticket = relaying.ticket
             connection.reviewed(outcome, delivery: delivery, judged: judged, deciding: deciding.decision, ticket: ticket)
             connection.paused = false
             connection.relayHeld(ticket)
@@ -881,7 +898,8 @@ final class ClientConnection: ChannelInboundHandler {
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { analyses in
             let connection = loop.value
-            guard case .relaying(let ticket) = connection.phase else { return }
+            guard case .relaying(let relaying) = connection.phase else { return }
+            let ticket = relaying.ticket
             connection.analysed = (sql, analyses)
             connection.paused = false
             connection.relayHeld(ticket)
@@ -1194,8 +1212,12 @@ final class ClientConnection: ChannelInboundHandler {
             }
         }
         buffered(raw.readableBytes)
-        drain()
+        // Within a read burst, the burst's end drains (one write for all its messages).
+        if !readBurst { drain() }
     }
+
+    /// Inside channelRead: messages are queued, and sent when the burst ends.
+    private var readBurst = false
 
     /// Queue positions are counted from the first message ever queued.
     private var queueBase = 0
@@ -1221,8 +1243,11 @@ final class ClientConnection: ChannelInboundHandler {
             if first.terminate { terminate = true; break }
             if !upstream.isWritable { break }
         }
+        // Stopped at a message waiting for its record: its commit drains again and flushes
+        // everything at once (a commit always ends, in success or in closing the connection).
+        let waitingForRecord = queue.first.map { !$0.ready } ?? false
+        if wrote, !waitingForRecord || !upstream.isWritable || terminate { upstream.flush() }
         if wrote {
-            upstream.flush()
             timeStatements(now: now)
             timeIdleness()
         }
@@ -1283,7 +1308,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// Past the policy's limit (a SET statement_timeout or set_config lifted the server's own):
     /// the server cancels the statement, as its own timeout would have.
     private func statementTimedOut() {
-        guard case .relaying(let ticket) = phase, let key = cancelKey, let backend = dependencies.cancels.backend(processID: key.processID, secretKey: key.secretKey) else { return }
+        guard case .relaying(let relaying) = phase, case let ticket = relaying.ticket, let key = cancelKey, let backend = dependencies.cancels.backend(processID: key.processID, secretKey: key.secretKey) else { return }
         dependencies.recorder.event(LedgerEntry(EventBody(name: "proxy.statement-timeout",
                                                           message: "a statement ran past the policy's statement_timeout and was cancelled"),
                                                 identity: ticket.identity, target: ticket.target, session: ticket.sessionID))
@@ -1374,9 +1399,12 @@ final class ClientConnection: ChannelInboundHandler {
                 details["user"] = String((parameters["user"] ?? "").prefix(64))
                 session = ticket?.sessionID
                 identity = ticket?.identity
-            case .connecting(let ticket, _), .relaying(let ticket):
+            case .connecting(let ticket, _):
                 session = ticket.sessionID
                 identity = ticket.identity
+            case .relaying(let relaying):
+                session = relaying.ticket.sessionID
+                identity = relaying.ticket.identity
             default:
                 break
             }
@@ -1399,7 +1427,8 @@ final class ClientConnection: ChannelInboundHandler {
     /// Whatever was still running ends as interrupted; the cancel key goes.
     private func finish() {
         leaveLogin()
-        if case .relaying(let ticket) = phase {
+        if case .relaying(let relaying) = phase {
+            let ticket = relaying.ticket
             for completion in tracker.interruptAll() { report(completion, ticket: ticket) }
         }
         statementDeadline?.cancel()

@@ -1085,8 +1085,8 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
-    /// The normalized text through the detectors (what the normalizer keeps: comments, quoted
-    /// identifiers, utility statements' constants), once per text.
+    /// A normalized text (what the normalizer keeps: comments, quoted identifiers, utility
+    /// statements' constants), or a result column's name, through the detectors, once per text.
     private func scrubbed(_ normalized: String, ticket: ProxyTicket) -> String {
         guard let capture = ticket.capture else { return normalized }
         if let known = scrubbedTexts[normalized] { return known }
@@ -1150,29 +1150,51 @@ final class ClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// What a statement record holds that the statement's analysis alone decides (with the
+    /// session's ticket and the role's default search_path), kept by the analysis's serial:
+    /// resolving, scrubbing and sorting once per statement shape rather than per statement.
+    private struct EntryTemplate {
+        let sql: String
+        let relations: [String]?
+        let lineage: (lineage: StatementLineage, summary: [String])?
+    }
+    private var templates: [Int: EntryTemplate] = [:]
+
     private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, resolution: NameResolution?) -> LedgerEntry {
         let analysis = judged.analysis
         // Only what runs touches data: a refused statement, or one waiting for review, has no lineage.
         let runs = judged.reviewed.map { $0.decision == "approved" } ?? (judged.decision.decision == .allow)
-        let lineage = runs ? lineage(of: analysis, ticket: ticket, resolution: resolution) : nil
-        // Names as the server resolves them (`public.customers` for the view a session reads);
-        // one that cannot be told stays as written.
-        let relations = analysis.facts.relations.map { written in
-            ticket.visibleTables?.resolve(written, path: resolution?.path, temporary: resolution?.temporary ?? []) ?? written
+        // EXECUTE name carries what `name` prepared, not what its analysis says; another path resolves other tables.
+        let cacheable = analysis.serial != 0 && analysis.facts.executes == nil && resolution?.isRoleDefault ?? true
+        let key = analysis.serial * 2 + (runs ? 1 : 0)
+        let template: EntryTemplate
+        if cacheable, let known = templates[key] {
+            template = known
+        } else {
+            // Names as the server resolves them (`public.customers` for the view a session reads);
+            // one that cannot be told stays as written.
+            let relations = analysis.facts.relations.map { written in
+                ticket.visibleTables?.resolve(written, path: resolution?.path, temporary: resolution?.temporary ?? []) ?? written
+            }
+            template = EntryTemplate(sql: scrubbed(analysis.normalized, ticket: ticket),
+                                     relations: relations.isEmpty ? nil : Array(Set(relations)).sorted(),
+                                     lineage: runs ? lineage(of: analysis, ticket: ticket, resolution: resolution) : nil)
+            if cacheable {
+                if templates.count >= 1024 { templates.removeAll(keepingCapacity: true) }
+                templates[key] = template
+            }
         }
-        var body = StatementBody(sql: scrubbed(analysis.normalized, ticket: ticket), fingerprint: analysis.fingerprint,
-                                 statementClass: analysis.statementClass,
+        var body = StatementBody(sql: template.sql, fingerprint: analysis.fingerprint, statementClass: analysis.statementClass,
                                  decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
-                                 relations: relations.isEmpty ? nil : Array(Set(relations)).sorted(),
-                                 request: judged.reviewed?.request)
-        if let lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
+                                 relations: template.relations, request: judged.reviewed?.request)
+        if let lineage = template.lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
         if let capture = ticket.capture, let values = judged.values {
             let captured = capture.capture(normalized: analysis.normalized, columns: analysis.parameterColumns, input: values, context: ticket.sessionID)
             body.preview = captured.preview == body.sql ? nil : captured.preview
             body.sealed = captured.sealed
         }
         var entry = LedgerEntry(body, identity: ticket.identity, target: ticket.target, session: ticket.sessionID)
-        entry.lineage = lineage?.lineage
+        entry.lineage = template.lineage?.lineage
         return entry
     }
 
@@ -1359,7 +1381,7 @@ final class ClientConnection: ChannelInboundHandler {
         dependencies.recorder.outcome(ResultBody.Outcome(statement: recordID, outcome: completion.outcome.rawValue, rows: completion.rows,
                                                          durationMicros: duration, sqlState: completion.sqlState,
                                                          columns: resultColumns.columns(execution.columns).flatMap { $0.isEmpty ? nil : $0 }
-                                                            .map { $0.map { ticket.capture?.scrub($0) ?? $0 } }),
+                                                            .map { $0.map { scrubbed($0, ticket: ticket) } }),
                                       session: ticket.sessionID, identity: ticket.identity, target: ticket.target)
     }
 

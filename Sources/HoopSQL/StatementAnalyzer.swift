@@ -10,6 +10,14 @@ public struct StatementAnalysis: Sendable, Equatable {
     public var syntaxError: String?
     /// The columns each `$n` of `normalized` meets (see `ParameterColumns`); nil when unknown.
     public var parameterColumns: [Int: [String]]? = [:]
+    /// Unique to an analysis the analyzer keeps (0: not kept): callers key what they derive from
+    /// an analysis alone by it, rather than by its text. Not part of equality.
+    public var serial = 0
+
+    public static func == (a: StatementAnalysis, b: StatementAnalysis) -> Bool {
+        a.normalized == b.normalized && a.fingerprint == b.fingerprint && a.facts == b.facts && a.syntaxError == b.syntaxError
+            && a.parameterColumns == b.parameterColumns
+    }
 
     public var statementClass: String { facts.statementClass.rawValue }
 
@@ -35,6 +43,7 @@ public final class StatementAnalyzer: @unchecked Sendable {
     private let lock = NSLock()
     private var cache: [String: [StatementAnalysis]] = [:]
     private var shapes: [SQLShape: [StatementAnalysis]] = [:]
+    private var serials = 0
     private let capacity: Int
 
     public init(capacity: Int = 10_000) { self.capacity = capacity }
@@ -48,8 +57,12 @@ public final class StatementAnalyzer: @unchecked Sendable {
         if let hit = lock.withLock({ cache[sql] }) { return hit }
         let shape = SQLShape(sql)
         if let shape, let hit = lock.withLock({ shapes[shape] }) { return hit }
-        let result = Self.analyzeUncached(sql)
+        var result = Self.analyzeUncached(sql)
         lock.withLock {
+            for index in result.indices {
+                serials += 1
+                result[index].serial = serials
+            }
             if let shape, !result.contains(where: { $0.facts.dependsOnLiterals }), Self.blanksEveryLiteral(result, shape) {
                 if shapes.count >= capacity { shapes.removeAll(keepingCapacity: true) }
                 shapes[shape] = result

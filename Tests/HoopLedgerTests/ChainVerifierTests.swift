@@ -42,6 +42,15 @@ final class ChainVerifierTests: XCTestCase {
         XCTAssertEqual(result.canonicalJSON(), LedgerCoding.encode(result))
     }
 
+    /// The encoding is fixed (records written by every earlier version verify): a known vector,
+    /// computed apart from this code, with a null, an empty string, a multibyte name, a negative
+    /// timestamp and an escape in the body.
+    func testTheEncodingIsThatOfEveryEarlierVersion() {
+        XCTAssertEqual(HashChain.hash(id: 42, timestamp: -7, kind: "event", identity: nil, target: "", session: "séance",
+                                      body: #"{"a":"b\n"}"#, previousHash: HashChain.genesis),
+                       "1b3ac29c821cc279b065f594497512388533fd6dff953ee2075056e163d92525")
+    }
+
     func testNullAndEmptyEncodeDifferently() {
         let a = HashChain.hash(id: 1, timestamp: 1, kind: "event", identity: nil, target: "", session: nil, body: "{}", previousHash: HashChain.genesis)
         let b = HashChain.hash(id: 1, timestamp: 1, kind: "event", identity: "", target: nil, session: nil, body: "{}", previousHash: HashChain.genesis)

@@ -37,8 +37,8 @@ public final class Ledger: Sendable {
             guard !db.configuration.readonly else { return }
             try db.execute(sql: "PRAGMA page_size = 1024")
             try db.execute(sql: durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-            // Batched: the syncer checkpoints the WAL from a connection of its own, so a commit
-            // never carries a checkpoint (which made one statement in a hundred wait a millisecond).
+            // Batched: the WAL is checkpointed after a commit has been answered (`checkpointIfDue`),
+            // not inside it (which made one statement in a hundred wait a millisecond).
             if durability != .full { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         do {
@@ -62,7 +62,7 @@ public final class Ledger: Sendable {
             throw .storage(path: path, message: Ledger.describe(error))
         }
         if mode == .readWrite, case .batched(let interval) = durability {
-            syncer = WALSyncer(walPath: path + "-wal", interval: interval, checkpoint: Ledger.checkpointer(path: path))
+            syncer = WALSyncer(walPath: path + "-wal", interval: interval)
         } else {
             syncer = nil
         }
@@ -70,19 +70,15 @@ public final class Ledger: Sendable {
 
     deinit { syncer?.stop() }
 
-    /// A passive checkpoint on a connection of its own: it copies what it can of the WAL into
-    /// the file while appends go on, and lets the WAL start over once readers are past it.
-    static func checkpointer(path: String) -> @Sendable () -> Void {
-        let connection = LockedConnection(path: path)
-        return { connection.checkpoint() }
-    }
-
     // MARK: Appending
 
     /// Appends entries in one transaction (group commit): all are chained and durable, or none is.
+    /// With `checkpoint`, a WAL grown past `checkpointRecords` is checkpointed before it returns;
+    /// the proxy's writer checkpoints after answering its callers instead.
     @discardableResult
-    public func append(_ entries: [LedgerEntry]) throws(LedgerError) -> [LedgerRecord] {
+    public func append(_ entries: [LedgerEntry], checkpoint: Bool = true) throws(LedgerError) -> [LedgerRecord] {
         guard !entries.isEmpty else { return [] }
+        defer { if checkpoint { checkpointIfDue() } }
         let now = Date()
         do {
             let records = try pool.writeWithoutTransaction { db in
@@ -101,10 +97,25 @@ public final class Ledger: Sendable {
                 }
             }
             syncer?.dirty()
+            appendedSinceCheckpoint.add(entries.count)
             return records
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
         }
+    }
+
+    /// Records appended since the WAL was last checkpointed (batched durability only: with
+    /// `full`, SQLite checkpoints inside commits itself).
+    private let appendedSinceCheckpoint = Counter()
+    static let checkpointRecords = 4096
+
+    /// Copies the WAL into the file once it holds `checkpointRecords` records, from the writer's
+    /// connection between commits, so the checkpoint completes and the next commit starts the
+    /// WAL over (a checkpoint from another connection while commits go on never catches up).
+    public func checkpointIfDue() {
+        guard syncer != nil, appendedSinceCheckpoint.value >= Self.checkpointRecords else { return }
+        appendedSinceCheckpoint.reset()
+        _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
     /// Writes the lineage counted since the last write (before reading the lineage table).
@@ -327,27 +338,12 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The syncer's own connection, opened on first use.
-final class LockedConnection: @unchecked Sendable {
-    private let path: String
+
+/// A count shared between threads.
+final class Counter: @unchecked Sendable {
     private let lock = NSLock()
-    private var queue: DatabaseQueue?
-
-    init(path: String) { self.path = path }
-
-    func checkpoint() {
-        lock.withLock {
-            do {
-                if queue == nil {
-                    var configuration = Configuration()
-                    configuration.busyMode = .timeout(1)
-                    configuration.label = "ledger-checkpoint"
-                    queue = try DatabaseQueue(path: path, configuration: configuration)
-                }
-                try queue?.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
-            } catch {
-                queue = nil  // tried again at the next sync
-            }
-        }
-    }
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    func reset() { lock.withLock { count = 0 } }
+    var value: Int { lock.withLock { count } }
 }

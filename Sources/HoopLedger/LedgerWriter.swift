@@ -158,13 +158,15 @@ public final class LedgerWriter: @unchecked Sendable {
             }
         }
         do {
-            let records = try ledger.append(entries)
+            let records = try ledger.append(entries, checkpoint: false)
             if commitDelay > .zero { Thread.sleep(forTimeInterval: Double(commitDelay.components.seconds) + Double(commitDelay.components.attoseconds) / 1e18) }
             var offset = 0
             for item in batch {
                 item.done(.success(records[offset..<offset + item.entries.count].map(\.id)))
                 offset += item.entries.count
             }
+            // Once the batch's callers have their answer: statements that come meanwhile wait, none already waiting.
+            ledger.checkpointIfDue()
         } catch {
             onFailure(error)
             for item in batch { item.done(.failure(error)) }

@@ -9,17 +9,13 @@ import Glibc
 final class WALSyncer: @unchecked Sendable {
     private let walPath: String
     private let interval: Duration
-    /// Runs when the WAL has grown past `checkpointBytes` (the ledger's writer never checkpoints).
-    private let checkpoint: @Sendable () -> Void
-    static let checkpointBytes = 4 << 20
     private let condition = NSCondition()
     private var pending = false
     private var stopped = false
 
-    init(walPath: String, interval: Duration, checkpoint: @escaping @Sendable () -> Void) {
+    init(walPath: String, interval: Duration) {
         self.walPath = walPath
         self.interval = interval
-        self.checkpoint = checkpoint
         let thread = Thread { [self] in run() }
         thread.name = "hoopctl-ledger-sync"
         thread.start()
@@ -53,10 +49,7 @@ final class WALSyncer: @unchecked Sendable {
             let fd = open(walPath, O_RDONLY | O_CLOEXEC)
             if fd >= 0 {
                 fsync(fd)
-                var status = stat()
-                let size = fstat(fd, &status) == 0 ? Int(status.st_size) : 0
                 close(fd)
-                if size > Self.checkpointBytes { checkpoint() }
             }
             if stop { return }
         }

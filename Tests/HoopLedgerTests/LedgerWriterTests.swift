@@ -55,6 +55,26 @@ final class LedgerWriterTests: XCTestCase {
         XCTAssertTrue(try ledger.verify().passed)
     }
 
+    /// The WAL is checkpointed between commits and starts over: it does not grow with the ledger
+    /// (a checkpoint tried beside a busy writer never caught up, and the WAL reached 300 MB).
+    func testTheWALStaysBoundedUnderASteadyStreamOfCommits() throws {
+        let ledger = try Ledger(path: path, durability: .batched(interval: .milliseconds(20)))
+        let writer = LedgerWriter(ledger: ledger)
+        writer.start()
+        let done = DispatchGroup()
+        for n in 0..<40_000 {
+            done.enter()
+            writer.append([Self.statement(n)]) { _ in done.leave() }
+            if n % 64 == 63 { done.wait() }
+        }
+        done.wait()
+        writer.stop()
+        XCTAssertEqual(try ledger.count(), 40_000)
+        let wal = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int)
+        let file = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        XCTAssertLessThan(wal, file / 2, "WAL \(wal) bytes beside a file of \(file)")
+    }
+
     /// Riders alone (no statement to carry them) are written within moments.
     func testEventsAloneAreWrittenWithoutAStatementToCarryThem() throws {
         let ledger = try Ledger(path: path)

@@ -11,7 +11,7 @@ import Foundation
 public final class LedgerWriter: @unchecked Sendable {
     public typealias Done = @Sendable (Result<[Int64], LedgerError>) -> Void
 
-    public struct Outcome: Sendable {
+    private struct Outcome {
         let session: String
         let identity: String
         let target: String
@@ -49,14 +49,17 @@ public final class LedgerWriter: @unchecked Sendable {
         condition.withLock {
             guard state == .idle else { return }
             state = .running
-            let thread = Thread { [self] in run() }
-            thread.name = "hoopctl-ledger-writer"
+            let thread = Thread { [self] in
+                Thread.current.name = "ledger-writer"  // set from the thread itself, so profiles show it
+                run()
+            }
             thread.start()
         }
     }
 
     /// Queues the entries; `done` gets their record ids once their batch committed, or the
-    /// error (then what they describe must not happen). Called on the writer's thread.
+    /// error (then what they describe must not happen). `done` runs on the writer's thread
+    /// (on the caller's, at once, when the writer has stopped).
     public func append(_ entries: [LedgerEntry], then done: @escaping Done) {
         let accepted = condition.withLock { () -> Bool in
             guard state == .running else { return false }

@@ -221,6 +221,7 @@ final class ClientConnection: ChannelInboundHandler {
     /// The end of a read burst: what its messages queued goes upstream, in one write.
     func channelReadComplete(context: ChannelHandlerContext) {
         readBurst = false
+        recordUnrecorded()
         drain()
         context.fireChannelReadComplete()
     }
@@ -691,10 +692,14 @@ final class ClientConnection: ChannelInboundHandler {
                 // Prepared as a statement that fails when executed, with the client's parameter types.
                 enqueue(MessageWriter.parse(name: upstreamName, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
             } else {
-                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]))
+                // The server parses and checks it (names, privileges, the catalog): that is
+                // reaching the database, so it waits for a record too.
+                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]),
+                        entries: [parseEntry(judged, ticket: ticket)], parsed: name)
             }
         case .bind(let portal, let statement, let raw):
             if let count = unsettled("S:" + statement) { return wait(until: count, message) }
+            unrecordedPortals[portal] = unrecordedParses[statement]
             let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
             resultColumns.bind(portal: portal, statement: statement)
@@ -725,6 +730,11 @@ final class ClientConnection: ChannelInboundHandler {
             }
             sent(.execute(token))
             executions[token]?.columns = resultColumns.execute(portal: portal)
+            // Its record names what the Parse prepared, and commits with the Parse's: one record for both.
+            if let parse = unrecordedPortals[portal] ?? nil, parse < unrecorded.count, unrecorded[parse].parse {
+                unrecorded[parse].entries = []
+                unrecorded[parse].parse = false
+            }
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
         case .describe(let kind, let name, let raw):
             let upstream = kind == UInt8(ascii: "S") ? names.describe(statement: name) : names.describe(portal: name)
@@ -851,8 +861,12 @@ final class ClientConnection: ChannelInboundHandler {
             let undo = names.undoing(statement: name)
             guard let upstreamName = names.parse(name, judged[0]) else { return enqueue(Self.tooManyStatements) }
             changing(undo)
-            enqueue(standIn.map { MessageWriter.parse(name: upstreamName, sql: $0, parameterTypes: Self.parameterTypes(ofParse: raw)) }
-                    ?? (upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName])))
+            if let standIn {
+                enqueue(MessageWriter.parse(name: upstreamName, sql: standIn, parameterTypes: Self.parameterTypes(ofParse: raw)))
+            } else {
+                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]),
+                        entries: [parseEntry(judged[0], ticket: ticket)], parsed: name)
+            }
         }
     }
 
@@ -1160,10 +1174,11 @@ final class ClientConnection: ChannelInboundHandler {
     }
     private var templates: [Int: EntryTemplate] = [:]
 
-    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, resolution: NameResolution?) -> LedgerEntry {
+    private func entry(_ judged: Judged, via: String, ticket: ProxyTicket, resolution: NameResolution?, prepareOnly: Bool = false) -> LedgerEntry {
         let analysis = judged.analysis
-        // Only what runs touches data: a refused statement, or one waiting for review, has no lineage.
-        let runs = judged.reviewed.map { $0.decision == "approved" } ?? (judged.decision.decision == .allow)
+        // Only what runs touches data: a refused statement, one waiting for review, or one only
+        // prepared, has no lineage (nor values: an Execute has them).
+        let runs = !prepareOnly && (judged.reviewed.map { $0.decision == "approved" } ?? (judged.decision.decision == .allow))
         // EXECUTE name carries what `name` prepared, not what its analysis says; another path resolves other tables.
         let cacheable = analysis.serial != 0 && analysis.facts.executes == nil && resolution?.isRoleDefault ?? true
         let key = analysis.serial * 2 + (runs ? 1 : 0)
@@ -1188,7 +1203,7 @@ final class ClientConnection: ChannelInboundHandler {
                                  decision: judged.reviewed?.decision ?? judged.decision.decision.rawValue, via: via,
                                  relations: template.relations, request: judged.reviewed?.request)
         if let lineage = template.lineage, !lineage.lineage.items.isEmpty { body.lineage = lineage.summary }
-        if let capture = ticket.capture, let values = judged.values {
+        if !prepareOnly, let capture = ticket.capture, let values = judged.values {
             let captured = capture.capture(normalized: analysis.normalized, columns: analysis.parameterColumns, input: values, context: ticket.sessionID)
             body.preview = captured.preview == body.sql ? nil : captured.preview
             body.sealed = captured.sealed
@@ -1216,38 +1231,79 @@ final class ClientConnection: ChannelInboundHandler {
         return resolved
     }
 
-    /// Queues a message for the server; with entries, it waits until they are committed.
-    private func enqueue(_ raw: ByteBuffer, tokens: [ResponseTracker.Token] = [], entries: [LedgerEntry] = []) {
+    /// Queues a message for the server; with entries, it waits until they are committed. Within
+    /// a read burst the records are asked for when it ends, all in one append (one commit for a
+    /// pipeline's statements); `parsed` names the statement a Parse prepares, whose record an
+    /// Execute of it in the same read stands for.
+    private func enqueue(_ raw: ByteBuffer, tokens: [ResponseTracker.Token] = [], entries: [LedgerEntry] = [], parsed: String? = nil) {
         queue.append(Queued(raw: raw, ready: entries.isEmpty, tokens: tokens))
         if !entries.isEmpty {
-            let index = queue.count - 1 + queueBase
-            let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
-            dependencies.recorder.record(entries, on: context.eventLoop).whenComplete { result in
-                let connection = loop.value
-                switch result {
-                case .success(let ids):
-                    for (token, id) in zip(tokens, ids) { connection.executions[token]?.recordID = id }
-                    connection.markReady(index)
-                case .failure:
-                    connection.fail(code: "58000", "the ledger cannot record this statement, so it was not run", event: nil)
-                }
-            }
+            if let parsed { unrecordedParses[parsed] = unrecorded.count }
+            unrecorded.append(Unrecorded(index: queue.count - 1 + queueBase, tokens: tokens, entries: entries, parse: parsed != nil))
         }
         buffered(raw.readableBytes)
         // Within a read burst, the burst's end drains (one write for all its messages).
-        if !readBurst { drain() }
+        if !readBurst {
+            recordUnrecorded()
+            drain()
+        }
     }
 
     /// Inside channelRead: messages are queued, and sent when the burst ends.
     private var readBurst = false
 
+    /// Queued messages whose records have not been asked for yet (see `enqueue`).
+    private struct Unrecorded {
+        let index: Int
+        let tokens: [ResponseTracker.Token]
+        var entries: [LedgerEntry]
+        var parse: Bool
+    }
+    private var unrecorded: [Unrecorded] = []
+    /// Of `unrecorded`, the Parse of each statement name; and the Parse each portal bound in this read uses.
+    private var unrecordedParses: [String: Int] = [:]
+    private var unrecordedPortals: [String: Int?] = [:]
+
+    /// Asks the ledger for the records of everything queued since the last time, in one append;
+    /// the messages go once it has committed (or the connection does, if it cannot).
+    private func recordUnrecorded() {
+        guard !unrecorded.isEmpty else { return }
+        let items = unrecorded
+        unrecorded.removeAll(keepingCapacity: true)
+        unrecordedParses.removeAll(keepingCapacity: true)
+        unrecordedPortals.removeAll(keepingCapacity: true)
+        let entries = items.flatMap(\.entries)
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        dependencies.recorder.record(entries, on: context.eventLoop).whenComplete { result in
+            let connection = loop.value
+            switch result {
+            case .success(let ids):
+                var offset = 0
+                for item in items {
+                    for (token, id) in zip(item.tokens, ids[offset...]) { connection.executions[token]?.recordID = id }
+                    offset += item.entries.count
+                }
+                connection.markReady(items.map(\.index))
+            case .failure:
+                connection.fail(code: "58000", "the ledger cannot record this statement, so it was not run", event: nil)
+            }
+        }
+    }
+
+    /// The record of a Parse: the statement prepared (it runs, and is recorded again, at each Execute).
+    private func parseEntry(_ judged: Judged, ticket: ProxyTicket) -> LedgerEntry {
+        entry(judged, via: "parse", ticket: ticket, resolution: resolution, prepareOnly: true)
+    }
+
     /// Queue positions are counted from the first message ever queued.
     private var queueBase = 0
 
-    private func markReady(_ index: Int) {
-        let position = index - queueBase
-        guard position >= 0, position < queue.count else { return }
-        queue[position].ready = true
+    private func markReady(_ indices: [Int]) {
+        for index in indices {
+            let position = index - queueBase
+            guard position >= 0, position < queue.count else { continue }
+            queue[position].ready = true
+        }
         drain()
     }
 

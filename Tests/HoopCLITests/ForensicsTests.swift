@@ -158,7 +158,7 @@ final class ForensicsTests: XCTestCase {
         let (email, ssn, card) = (values[0], values[1], values[2])
         let script = keys.file("pgbench.sql")
         try "\\set aid random(900, 999)\nselect email from customers where id = :aid and 5 < 6;\n".write(toFile: script, atomically: true, encoding: .utf8)
-        let recorded = try statements {
+        let everything = try statements {
             let psql = try broker.hoopctl(["exec", "sandbox", "--", "psql", "-XAtc",
                                            "select id from customers where email = '\(email)' or ssn = '\(ssn)' or card_number = '\(card)' or id = 17"])
             XCTAssertEqual(psql.status, 0, psql.stderr)
@@ -168,6 +168,12 @@ final class ForensicsTests: XCTestCase {
             let pgbench = try broker.hoopctl(["exec", "sandbox", "--", "pgbench", "-n", "-M", "prepared", "-t", "3", "-f", script])
             XCTAssertEqual(pgbench.status, 0, pgbench.stderr + pgbench.stdout)
         }
+        // The statements prepared (psycopg's and pgbench's, each parsed in a read of its own) have a
+        // record of their Parse, without values; the rest are the executions.
+        let parses = everything.filter { $0["via"] as? String == "parse" }
+        XCTAssertTrue(parses.allSatisfy { $0["preview"] == nil && $0["sealed"] == nil && $0["lineage"] == nil }, "\(parses)")
+        XCTAssertEqual(parses.filter { ($0["sql"] as? String)?.hasPrefix("select email from customers where id = $1") == true }.count, 1)
+        let recorded = everything.filter { $0["via"] as? String != "parse" }
         func preview(containing text: String) -> [String: Any]? {
             recorded.first { ($0["sql"] as? String)?.contains(text) == true }
         }
@@ -225,7 +231,9 @@ final class ForensicsTests: XCTestCase {
         XCTAssertTrue(revealed.contains("where email = 'nobody@nowhere.example' and 7 < 8"), revealed)
         // Each result's column names (item 4): simple query, psycopg's described portals, pgbench's described statement.
         let entries = revealed.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        func columns(of sql: String) -> [String]? { entries.first { ($0["sql"] as? String)?.hasPrefix(sql) == true }?["columns"] as? [String] }
+        func columns(of sql: String) -> [String]? {
+            entries.first { ($0["sql"] as? String)?.hasPrefix(sql) == true && $0["what"] as? String != "prepare" }?["columns"] as? [String]
+        }
         XCTAssertEqual(columns(of: "select id from customers where email = $1 or ssn"), ["id"], "\(entries)")
         XCTAssertEqual(columns(of: "select count(*) from customers where email = $1"), ["count"])
         XCTAssertEqual(columns(of: "select email from customers where id = $1"), ["email"])

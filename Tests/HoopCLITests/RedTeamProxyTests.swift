@@ -252,6 +252,44 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertFalse(requests.stdout.contains("redteam_idx") || requests.stdout.contains("CREATE INDEX"), "no review was asked: \(requests.stdout)")
     }
 
+    // MARK: 4b. A Parse is a statement reaching the database
+
+    /// The red team's find: a Parse (and Describe) with no Execute was forwarded with no record,
+    /// so the server parsed it — checked names and privileges, looked up the catalog, described
+    /// a base table's columns — and the ledger never saw it. A Parse now waits for a record of its
+    /// own, unless an Execute of it in the same read records both.
+    func testAParseReachesTheServerOnlyWithItsRecord() throws {
+        let client = try session.loggedIn()
+        let marker = "parse\(UUID().uuidString.prefix(6).lowercased())"
+        let before = try statementRecords().count
+        client.send(Self.parse("zz1", "select email from customers where id = 1 /* \(marker) */")
+                    + RawPostgresClient.message("D", [UInt8(ascii: "S")] + Self.cString("zz1")) + Self.sync)
+        let described = Self.untilReady(client)
+        XCTAssertTrue(described.contains { $0.type == UInt8(ascii: "T") }, "the server described it: \(described)")
+        client.send(Self.parse("zz2", "select * from \(marker)_no_such_table") + Self.sync)
+        XCTAssertTrue(Self.errors(Self.untilReady(client)).first?["M"]?.contains("does not exist") == true)
+        // Prepared once, executed twice in later reads: one record of the Parse, one per Execute.
+        client.send(Self.parse("zz3", "select id from customers where id = 3 /* \(marker) once */") + Self.sync)
+        _ = Self.untilReady(client)
+        for _ in 0..<2 {
+            client.send(Self.bind("", "zz3") + Self.execute() + Self.sync)
+            XCTAssertEqual(Self.values(Self.untilReady(client)), ["3"])
+        }
+        // Parse, Bind, Execute in one read: the Execute's record stands for both.
+        client.send(Self.parse("", "select id from customers where id = 4 /* \(marker) piped */") + Self.bind("", "") + Self.execute() + Self.sync)
+        XCTAssertEqual(Self.values(Self.untilReady(client)), ["4"])
+
+        let records = try statementRecords().dropFirst(before)
+        func named(_ text: String) -> [[String: Any]] { records.filter { ($0["sql"] as? String)?.contains(text) == true } }
+        let first = named("\(marker) */")
+        XCTAssertEqual(first.map { $0["via"] as? String }, ["parse"], "\(records)")
+        XCTAssertNil(first.first?["lineage"], "a statement only prepared touched no data")
+        XCTAssertEqual(named("\(marker)_no_such_table").map { $0["via"] as? String }, ["parse"], "a probe of the catalog is recorded")
+        XCTAssertEqual(named("\(marker) once").map { $0["via"] as? String }, ["parse", "execute", "execute"])
+        XCTAssertEqual(named("\(marker) piped").map { $0["via"] as? String }, ["execute"])
+        XCTAssertEqual(try broker.hoopctl(["audit", "verify"]).status, 0)
+    }
+
     // MARK: 5. Statements and portals tracked exactly
 
     func testStatementNamesRunWhatTheLedgerRecords() throws {

@@ -194,6 +194,13 @@ struct Timeline {
     }
 
     private func statement(_ body: StatementBody, record: LedgerRecord, outcome: ResultBody.Outcome?, opener: ValueOpener?, session: String) -> Entry {
+        // A Parse: the statement prepared (and checked by the server); its executions follow.
+        if body.via == "parse" {
+            var entry = Entry(time: UTCTime.micros(record.timestamp), what: "prepare", text: body.sql)
+            entry.details.append("\(body.statementClass) · prepared, run by the executions below")
+            entry.json.merge(["class": body.statementClass, "decision": body.decision, "sql": body.sql]) { $1 }
+            return entry
+        }
         var entry = Entry(time: UTCTime.micros(record.timestamp), what: body.decision, text: body.preview ?? body.sql)
         var outcomeText = outcome.map { result -> String in
             var parts = [result.outcome]

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import HoopCommon
 
 /// The tamper-evident ledger: one SQLite file in WAL mode, append-only, hash-chained.
@@ -97,7 +98,7 @@ public final class Ledger: Sendable {
                 }
             }
             syncer?.dirty()
-            appendedSinceCheckpoint.add(entries.count)
+            appendedSinceCheckpoint.withLock { $0 += entries.count }
             return records
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
@@ -106,15 +107,17 @@ public final class Ledger: Sendable {
 
     /// Records appended since the WAL was last checkpointed (batched durability only: with
     /// `full`, SQLite checkpoints inside commits itself).
-    private let appendedSinceCheckpoint = Counter()
+    private let appendedSinceCheckpoint = Mutex(0)
     static let checkpointRecords = 4096
 
     /// Copies the WAL into the file once it holds `checkpointRecords` records, from the writer's
     /// connection between commits, so the checkpoint completes and the next commit starts the
     /// WAL over (a checkpoint from another connection while commits go on never catches up).
     public func checkpointIfDue() {
-        guard syncer != nil, appendedSinceCheckpoint.value >= Self.checkpointRecords else { return }
-        appendedSinceCheckpoint.reset()
+        guard syncer != nil, appendedSinceCheckpoint.withLock({ count in
+            defer { if count >= Self.checkpointRecords { count = 0 } }
+            return count >= Self.checkpointRecords
+        }) else { return }
         _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
@@ -336,14 +339,4 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
         case .storage(let path, let message): return "ledger \(path): \(message)"
         }
     }
-}
-
-
-/// A count shared between threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func add(_ n: Int) { lock.withLock { count += n } }
-    func reset() { lock.withLock { count = 0 } }
-    var value: Int { lock.withLock { count } }
 }

@@ -699,7 +699,8 @@ final class ClientConnection: ChannelInboundHandler {
             }
         case .bind(let portal, let statement, let raw):
             if let count = unsettled("S:" + statement) { return wait(until: count, message) }
-            unrecordedPortals[portal] = unrecordedParses[statement]
+            // (Only while a Parse of this read waits for its record: nothing else on the path.)
+            if !unrecordedParses.isEmpty { unrecordedPortals[portal] = unrecordedParses[statement] }
             let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
             resultColumns.bind(portal: portal, statement: statement)
@@ -731,7 +732,7 @@ final class ClientConnection: ChannelInboundHandler {
             sent(.execute(token))
             executions[token]?.columns = resultColumns.execute(portal: portal)
             // Its record names what the Parse prepared, and commits with the Parse's: one record for both.
-            if let parse = unrecordedPortals[portal] ?? nil, parse < unrecorded.count, unrecorded[parse].parse {
+            if !unrecordedParses.isEmpty, let parse = unrecordedPortals[portal] ?? nil, parse < unrecorded.count, unrecorded[parse].parse {
                 unrecorded[parse].entries = []
                 unrecorded[parse].parse = false
             }

@@ -136,7 +136,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox", "HoopDetectors", "HoopTestSupport"]),
-        .testTarget(name: "HoopProxyTests", dependencies: ["HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy"]),
+        .testTarget(name: "HoopProxyTests", dependencies: [
+            "HoopProxy", "HoopWire", "HoopLedger", "HoopTestSupport", "HoopDetectors", "HoopPolicy", "HoopSQL",
+            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "HoopMCPTests", dependencies: ["HoopMCP"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",

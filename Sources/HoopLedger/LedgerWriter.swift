@@ -161,8 +161,9 @@ public final class LedgerWriter: @unchecked Sendable {
             }
         }
         do {
-            let records = try ledger.append(entries, checkpoint: false)
+            // (Before the commit, as a slow disk would: nothing is durable until it ends.)
             if commitDelay > .zero { Thread.sleep(forTimeInterval: Double(commitDelay.components.seconds) + Double(commitDelay.components.attoseconds) / 1e18) }
+            let records = try ledger.append(entries, checkpoint: false)
             var offset = 0
             for item in batch {
                 item.done(.success(records[offset..<offset + item.entries.count].map(\.id)))

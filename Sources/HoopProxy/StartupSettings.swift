@@ -85,3 +85,22 @@ enum StartupSettings {
         return settings
     }
 }
+
+extension StartupSettings {
+    /// The proxy parses SQL as UTF-8 with standard conforming strings; the server must read it
+    /// the same way, or a string literal could hide a statement from the analysis (a backslash
+    /// inside a multibyte SJIS character, `\'` with standard_conforming_strings off). So the
+    /// upstream session gets these values after anything the client sent (`options` included),
+    /// and a server report of another value closes the connection.
+    static let pinned = ["client_encoding": "UTF8", "standard_conforming_strings": "on"]
+    /// Also set upstream, after the client's own: a backend whose client the proxy dropped
+    /// notices within a second, even while it runs (PostgreSQL 14+), so closing the connection
+    /// ends a statement that ignores cancels.
+    static let alsoSet = ["client_connection_check_interval": "1000"]
+
+    /// Whether a value the server reports for a pinned setting keeps SQL text unambiguous.
+    static func keepsPinned(_ name: String, _ value: String) -> Bool {
+        guard let expected = pinned[name] else { return true }
+        return value.caseInsensitiveCompare(expected) == .orderedSame
+    }
+}

@@ -132,7 +132,7 @@ let package = Package(
                     resources: [.copy("Corpus")]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
         .testTarget(name: "HoopWireTests", dependencies: [
-            "HoopWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
+            "HoopWire", "HoopTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "HoopProvisioningTests", dependencies: ["HoopProvisioning", "HoopPolicy", "HoopSandbox", "HoopDetectors", "HoopTestSupport"]),

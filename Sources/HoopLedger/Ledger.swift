@@ -163,14 +163,12 @@ public final class Ledger: Sendable {
                                         body: entry.body, previousHash: lastHash, hash: hash))
             (lastID, lastHash) = (id, hash)
         }
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO chain_head (one, id, hash) VALUES (1, ?, ?)")
-            .execute(arguments: [lastID, lastHash])
+        try RawInsert.run(db.cachedStatement(sql: "INSERT OR REPLACE INTO chain_head (one, id, hash) VALUES (1, ?, ?)"), db, id: lastID, text: lastHash)
         return records
     }
 
     private static func head(_ db: Database) throws -> (Int64, String)? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1")) else { return nil }
-        return (row[0], row[1])
+        try RawInsert.idAndText(db.cachedStatement(sql: "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1"), db)
     }
 
     // MARK: Reading

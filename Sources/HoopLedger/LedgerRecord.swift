@@ -179,5 +179,8 @@ struct JSONObjectWriter {
         json += "]"
     }
 
-    mutating func finish() -> String { json + "}" }
+    consuming func finish() -> String {
+        json += "}"
+        return json
+    }
 }

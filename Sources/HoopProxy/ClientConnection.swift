@@ -291,6 +291,9 @@ final class ClientConnection: ChannelInboundHandler {
 
     // MARK: Relaying: the relay's actions
 
+    /// This connection, for callbacks that come back to its event loop.
+    private var bound: NIOLoopBound<ClientConnection> { NIOLoopBound(self, eventLoop: context.eventLoop) }
+
     /// Performs what the relay asked for, in order; events that arrive meanwhile (a write that
     /// changes writability, a synchronous answer) add actions that this same loop performs.
     private func perform() {
@@ -314,7 +317,6 @@ final class ClientConnection: ChannelInboundHandler {
             break
         }
         guard case .relaying = phase else { return }
-        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         switch action {
         case .writeClient(let bytes):
             context.write(wrapOutboundOut(bytes), promise: nil)
@@ -326,19 +328,23 @@ final class ClientConnection: ChannelInboundHandler {
         case .flushServer:
             upstream?.flush()
         case .record(let entries, let pending):
-            dependencies.recorder.record(entries, on: context.eventLoop).whenComplete { result in
-                let connection = loop.value
-                guard case .relaying = connection.phase else { return }
-                switch result {
-                case .success(let ids): connection.relay!.recorded(pending, ids: ids)
-                case .failure: connection.relay!.recordFailed()
+            // Straight back onto the loop (no promise and future per statement).
+            let loop = bound
+            dependencies.recorder.append(entries) { result in
+                loop.eventLoop.execute {
+                    let connection = loop.value
+                    guard case .relaying = connection.phase else { return }
+                    switch result {
+                    case .success(let ids): connection.relay!.recorded(pending, ids: ids)
+                    case .failure: connection.relay!.recordFailed()
+                    }
+                    connection.perform()
                 }
-                connection.perform()
             }
         case .outcome:
             break
         case .askReview(let ask, let pending):
-            let directory = dependencies.directory
+            let loop = bound, directory = dependencies.directory
             let promise = context.eventLoop.makePromise(of: ReviewOutcome.self)
             promise.completeWithTask { await directory.review(ask) }
             promise.futureResult.whenSuccess { outcome in
@@ -348,7 +354,7 @@ final class ClientConnection: ChannelInboundHandler {
                 connection.perform()
             }
         case .analyse(let sql):
-            let analyzer = dependencies.analyzer
+            let loop = bound, analyzer = dependencies.analyzer
             let promise = context.eventLoop.makePromise(of: [StatementAnalysis].self)
             DispatchQueue.global().async { promise.succeed(analyzer.analyze(sql)) }
             promise.futureResult.whenSuccess { analyses in
@@ -360,6 +366,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .readClient(let on):
             context.channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
         case .armStatementTimer(let deadline):
+            let loop = bound
             statementDeadline = context.eventLoop.scheduleTask(deadline: deadline) {
                 let connection = loop.value
                 connection.statementDeadline = nil
@@ -373,6 +380,7 @@ final class ClientConnection: ChannelInboundHandler {
             cancelGraceDeadline?.cancel()
             cancelGraceDeadline = nil
         case .armIdleTimer(let amount):
+            let loop = bound
             idleDeadline = context.eventLoop.scheduleTask(in: amount) {
                 loop.value.fail(code: "25P03", "terminating connection: idle in a transaction past the policy's idle_in_transaction_timeout",
                                 event: "proxy.idle-timeout")

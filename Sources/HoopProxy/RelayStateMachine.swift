@@ -47,7 +47,7 @@ struct RelayStateMachine {
     }
 
     /// Records asked for in one append, handed back when they have committed.
-    struct PendingRecords {
+    struct PendingRecords: Sendable {
         fileprivate let items: [Unrecorded]
     }
 
@@ -92,7 +92,7 @@ struct RelayStateMachine {
     }
 
     /// Queued messages whose records have not been asked for yet (see `enqueue`).
-    fileprivate struct Unrecorded {
+    fileprivate struct Unrecorded: Sendable {
         let index: Int
         let tokens: [ResponseTracker.Token]
         var entries: [LedgerEntry]
@@ -352,7 +352,8 @@ struct RelayStateMachine {
         for completion in tracker.interruptAll() { report(completion) }
     }
 
-    /// Facts the connection's review asks include.
+    /// Inside a transaction block, or with statements still in flight: what runs as the owner
+    /// after a review would not be part of it (the broker is told).
     var inTransaction: Bool { transactionStatus != UInt8(ascii: "I") || !tracker.isIdle || !queue.isEmpty }
 
     // MARK: Relaying
@@ -375,16 +376,7 @@ struct RelayStateMachine {
             if let deciding = judged.first(where: { $0.decision.decision == .review }), !judged.contains(where: { $0.decision.decision == .deny }) {
                 return review(sql: sql, delivery: .query(raw), judged: judged, deciding: deciding)
             }
-            let tokens = judged.map { _ in newToken() }
-            let (entries, resolved) = entries(judged, via: "query")
-            if let refusal = Self.refusal(of: judged, target: ticket.target) {
-                sendInstead(refusal, judged: judged, tokens: tokens, entries: entries)
-            } else {
-                sending(judged, tokens: tokens, resolution: resolved)
-                remember(judged, tokens: tokens)
-                sent(.query(tokens))
-                enqueue(raw, tokens: tokens, entries: entries)
-            }
+            sendQuery(raw, judged: judged, standIn: Self.refusal(of: judged, target: ticket.target))
         case .parse(let name, let sql, let raw):
             resultColumns.parse(name)
             guard settled(for: sql, message), let analyses = analyses(of: sql, message) else { return }
@@ -498,6 +490,20 @@ struct RelayStateMachine {
         }
     }
 
+    /// A Query's statements, each recorded: as sent, or with `standIn` going in their place.
+    private mutating func sendQuery(_ raw: ByteBuffer, judged: [Judged], standIn: String?) {
+        let tokens = judged.map { _ in newToken() }
+        let (entries, resolved) = entries(judged, via: "query")
+        if let standIn {
+            sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
+        } else {
+            sending(judged, tokens: tokens, resolution: resolved)
+            remember(judged, tokens: tokens)
+            sent(.query(tokens))
+            enqueue(raw, tokens: tokens, entries: entries)
+        }
+    }
+
     /// A server-side stand-in for a text that must not run as sent: the server answers in order
     /// with its error (or notice), then ReadyForQuery. Every statement is recorded; only the
     /// deciding one gets an outcome.
@@ -555,16 +561,7 @@ struct RelayStateMachine {
         }
         switch pending.delivery {
         case .query(let raw):
-            let tokens = judged.map { _ in newToken() }
-            let (entries, resolved) = entries(judged, via: "query")
-            if let standIn {
-                sendInstead(standIn, judged: judged, tokens: tokens, entries: entries)
-            } else {
-                sending(judged, tokens: tokens, resolution: resolved)
-                remember(judged, tokens: tokens)
-                sent(.query(tokens))
-                enqueue(raw, tokens: tokens, entries: entries)
-            }
+            sendQuery(raw, judged: judged, standIn: standIn)
         case .parse(let name, let raw):
             // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
             sent(.parse)

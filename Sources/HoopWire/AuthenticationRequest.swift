@@ -9,7 +9,7 @@ public enum AuthenticationRequest: Equatable, Sendable {
     case sasl(mechanisms: [String])
     case saslContinue(String)
     case saslFinal(String)
-    /// A known code whose data does not parse.
+    /// A known code whose data does not parse (SASL data must be UTF-8, not repaired).
     case malformed(code: Int32)
     /// A method the proxy does not speak (Kerberos, GSS, SSPI, ...).
     case other(code: Int32)
@@ -27,7 +27,10 @@ public enum AuthenticationRequest: Equatable, Sendable {
             while let name = data.readNullTerminatedString(), !name.isEmpty { mechanisms.append(name) }
             self = .sasl(mechanisms: mechanisms)
         case 11, 12:
-            guard let text = data.readString(length: data.readableBytes) else { self = .malformed(code: code); return }
+            guard let bytes = data.readBytes(length: data.readableBytes), let text = String(validating: bytes, as: UTF8.self) else {
+                self = .malformed(code: code)
+                return
+            }
             self = code == 11 ? .saslContinue(text) : .saslFinal(text)
         default:
             self = .other(code: code)
@@ -45,7 +48,7 @@ public struct SASLInitialResponse: Equatable, Sendable {
     public init?(_ body: ByteBuffer) {
         var body = body
         guard let mechanism = body.readNullTerminatedString(), let length = body.readInteger(as: Int32.self), length >= 0,
-              let data = body.readString(length: Int(length)) else { return nil }
+              let bytes = body.readBytes(length: Int(length)), let data = String(validating: bytes, as: UTF8.self) else { return nil }
         self.mechanism = mechanism
         self.data = data
     }

@@ -1,18 +1,12 @@
 import HoopDetectors
 import HoopPolicy
 @testable import HoopProxy
+import HoopTestSupport
 import NIOCore
 import XCTest
 
 final class ResultMaskerTests: XCTestCase {
-    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt8(ascii: type.unicodeScalars.first!))
-        buffer.writeInteger(Int32(0))
-        body(&buffer)
-        buffer.setInteger(Int32(buffer.writerIndex - 1), at: 1)
-        return buffer
-    }
+    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer { WireFixture.message(type, body) }
 
     func rowDescription(_ columns: [(String, Int32)]) -> ByteBuffer {
         message("T") { b in

@@ -1,16 +1,10 @@
+import HoopTestSupport
 import HoopWire
 import NIOCore
 import XCTest
 
 final class BackendScannerTests: XCTestCase {
-    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt8(ascii: type.unicodeScalars.first!))
-        buffer.writeInteger(Int32(0))
-        body(&buffer)
-        buffer.setInteger(Int32(buffer.writerIndex - 1), at: 1)
-        return buffer
-    }
+    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer { WireFixture.message(type, body) }
 
     var stream: ByteBuffer {
         var stream = ByteBuffer()

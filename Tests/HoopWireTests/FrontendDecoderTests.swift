@@ -1,17 +1,11 @@
+import HoopTestSupport
 import HoopWire
 import NIOCore
 import NIOTestUtils
 import XCTest
 
 final class FrontendDecoderTests: XCTestCase {
-    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt8(ascii: type.unicodeScalars.first!))
-        buffer.writeInteger(Int32(0))
-        body(&buffer)
-        buffer.setInteger(Int32(buffer.writerIndex - 1), at: 1)
-        return buffer
-    }
+    func message(_ type: Character, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer { WireFixture.message(type, body) }
 
     func decodeAll(_ bytes: ByteBuffer, startup: Bool = false) throws -> [FrontendMessage] {
         var decoder = FrontendDecoder()

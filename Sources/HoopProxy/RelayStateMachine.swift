@@ -66,6 +66,9 @@ struct RelayStateMachine {
         var reviewed: (decision: String, request: String?)?
         /// Its values, for the ledger's preview and sealed copy (nil: not captured).
         var values: ValueCapture.Input?
+        /// The Parse that prepared it, while that Parse's record waits for the end of its read:
+        /// an Execute of exactly this statement in the same read stands for that record.
+        var parse: Int?
     }
 
     /// How a text under review reached the proxy, so its outcome goes back the same way.
@@ -96,7 +99,6 @@ struct RelayStateMachine {
         let index: Int
         let tokens: [ResponseTracker.Token]
         var entries: [LedgerEntry]
-        var parse: Bool
     }
 
     /// Messages, and bytes, a connection may have waiting for the server (or for a review)
@@ -184,9 +186,9 @@ struct RelayStateMachine {
     /// Inside a client read: messages are queued, and sent when the read ends.
     private var readBurst = false
     private var unrecorded: [Unrecorded] = []
-    /// Of `unrecorded`, the Parse of each statement name; and the Parse each portal bound in this read uses.
-    private var unrecordedParses: [String: Int] = [:]
-    private var unrecordedPortals: [String: Int?] = [:]
+    /// Of `unrecorded`, the position of each Parse's record by the Parse's number (`Judged.parse`).
+    private var unrecordedParses: [Int: Int] = [:]
+    private var parses = 0
 
     /// What a statement record holds that the statement's analysis alone decides (with the
     /// session's ticket and the role's default search_path), kept by the analysis's serial:
@@ -396,23 +398,9 @@ struct RelayStateMachine {
             if judged.decision.decision == .review, [.ddl, .dcl].contains(analysis.facts.statementClass) {
                 return review(sql: sql, delivery: .parse(name: name, raw: raw), judged: [judged], deciding: judged)
             }
-            sent(.parse)
-            let undo = names.undoing(statement: name)
-            guard let upstreamName = names.parse(name, judged) else { return enqueue(Self.tooManyStatements) }
-            changing(undo)
-            if let refusal = Self.refusal(of: [judged], target: ticket.target) {
-                // Prepared as a statement that fails when executed, with the client's parameter types.
-                enqueue(MessageWriter.parse(name: upstreamName, sql: refusal, parameterTypes: Self.parameterTypes(ofParse: raw)))
-            } else {
-                // The server parses and checks it (names, privileges, the catalog): that is
-                // reaching the database, so it waits for a record too.
-                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]),
-                        entries: [parseEntry(judged)], parsed: name)
-            }
+            prepare(name, raw: raw, judged: judged, standIn: Self.refusal(of: [judged], target: ticket.target))
         case .bind(let portal, let statement, let raw):
             if let count = unsettled("S:" + statement) { return wait(until: count, message) }
-            // (Only while a Parse of this read waits for its record: nothing else on the path.)
-            if !unrecordedParses.isEmpty { unrecordedPortals[portal] = unrecordedParses[statement] }
             let undo = names.undoing(portal: portal)
             let upstream = names.bind(portal: portal, statement: statement)
             resultColumns.bind(portal: portal, statement: statement)
@@ -443,10 +431,11 @@ struct RelayStateMachine {
             }
             sent(.execute(token))
             executions[token]?.columns = resultColumns.execute(portal: portal)
-            // Its record names what the Parse prepared, and commits with the Parse's: one record for both.
-            if !unrecordedParses.isEmpty, let parse = unrecordedPortals[portal] ?? nil, parse < unrecorded.count, unrecorded[parse].parse {
-                unrecorded[parse].entries = []
-                unrecorded[parse].parse = false
+            // Running exactly what a Parse of this read prepared, its record stands for the Parse's
+            // (they commit together, before either goes): one record for both. Anything else (a
+            // Close in between, another name) leaves the Parse its own.
+            if !unrecordedParses.isEmpty, let parse = bound.value?.parse, let index = unrecordedParses.removeValue(forKey: parse) {
+                unrecorded[index].entries = []
             }
             enqueue(bound.upstream == portal ? raw : MessageWriter.renaming(raw, to: [bound.upstream]), tokens: [token], entries: entries)
         case .describe(let kind, let name, let raw):
@@ -501,6 +490,27 @@ struct RelayStateMachine {
             remember(judged, tokens: tokens)
             sent(.query(tokens))
             enqueue(raw, tokens: tokens, entries: entries)
+        }
+    }
+
+    /// A Parse goes upstream (under the proxy's name for it): with `standIn`, as a statement that
+    /// fails when executed, with the client's parameter types; otherwise as sent, after a
+    /// record of its own, since the server parses and checks it (names, privileges, the
+    /// catalog) and that is reaching the database.
+    private mutating func prepare(_ name: String, raw: ByteBuffer, judged: Judged, standIn: String?) {
+        var judged = judged
+        if standIn == nil {
+            parses += 1
+            judged.parse = parses
+        }
+        sent(.parse)
+        let undo = names.undoing(statement: name)
+        guard let upstreamName = names.parse(name, judged) else { return enqueue(Self.tooManyStatements) }
+        changing(undo)
+        if let standIn {
+            enqueue(MessageWriter.parse(name: upstreamName, sql: standIn, parameterTypes: Self.parameterTypes(ofParse: raw)))
+        } else {
+            enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]), entries: [parseEntry(judged)], parse: judged.parse)
         }
     }
 
@@ -563,17 +573,9 @@ struct RelayStateMachine {
         case .query(let raw):
             sendQuery(raw, judged: judged, standIn: standIn)
         case .parse(let name, let raw):
-            // Recorded at Execute, as every prepared statement; the stand-in is what gets executed.
-            sent(.parse)
-            let undo = names.undoing(statement: name)
-            guard let upstreamName = names.parse(name, judged[0]) else { return enqueue(Self.tooManyStatements) }
-            changing(undo)
-            if let standIn {
-                enqueue(MessageWriter.parse(name: upstreamName, sql: standIn, parameterTypes: Self.parameterTypes(ofParse: raw)))
-            } else {
-                enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]),
-                        entries: [parseEntry(judged[0])], parsed: name)
-            }
+            // Approved: prepared with a record of its own (and recorded again at each Execute);
+            // otherwise the stand-in is what a later Execute runs.
+            prepare(name, raw: raw, judged: judged[0], standIn: standIn)
         }
     }
 
@@ -924,13 +926,13 @@ struct RelayStateMachine {
 
     /// Queues a message for the server; with entries, it waits until they are committed. Within
     /// a client read the records are asked for when it ends, all in one append (one commit for a
-    /// pipeline's statements); `parsed` names the statement a Parse prepares, whose record an
-    /// Execute of it in the same read stands for.
-    private mutating func enqueue(_ raw: ByteBuffer, tokens: [ResponseTracker.Token] = [], entries: [LedgerEntry] = [], parsed: String? = nil) {
+    /// pipeline's statements); `parse` numbers a Parse, whose record an Execute of what it
+    /// prepared, in the same read, stands for.
+    private mutating func enqueue(_ raw: ByteBuffer, tokens: [ResponseTracker.Token] = [], entries: [LedgerEntry] = [], parse: Int? = nil) {
         queue.append(Queued(raw: raw, ready: entries.isEmpty, tokens: tokens))
         if !entries.isEmpty {
-            if let parsed { unrecordedParses[parsed] = unrecorded.count }
-            unrecorded.append(Unrecorded(index: queue.count - 1 + queueBase, tokens: tokens, entries: entries, parse: parsed != nil))
+            if let parse { unrecordedParses[parse] = unrecorded.count }
+            unrecorded.append(Unrecorded(index: queue.count - 1 + queueBase, tokens: tokens, entries: entries))
         }
         buffered(raw.readableBytes)
         // Within a read, its end drains (one write for all its messages).
@@ -947,7 +949,6 @@ struct RelayStateMachine {
         let items = unrecorded
         unrecorded.removeAll(keepingCapacity: true)
         unrecordedParses.removeAll(keepingCapacity: true)
-        unrecordedPortals.removeAll(keepingCapacity: true)
         actions.append(.record(items.flatMap(\.entries), PendingRecords(items: items)))
     }
 

@@ -290,6 +290,31 @@ final class RedTeamProxyTests: XCTestCase {
         XCTAssertEqual(try broker.hoopctl(["audit", "verify"]).status, 0)
     }
 
+    /// Red team (rt18): an Execute in the same read stood for a Parse whose name a Close had
+    /// dropped in between, so the Execute ran as an unknown portal and the Parse, which the
+    /// server had parsed, described and (with a Bind) planned, had no record at all.
+    func testAParseIsRecordedWhenWhatFollowsItInTheSameReadDoesNotRunIt() throws {
+        let client = try session.loggedIn()
+        let marker = "closed\(UUID().uuidString.prefix(6).lowercased())"
+        let before = try statementRecords().count
+        let closeStatement = { (name: String) in RawPostgresClient.message("C", [UInt8(ascii: "S")] + Self.cString(name)) }
+        let closePortal = RawPostgresClient.message("C", [UInt8(ascii: "P")] + Self.cString(""))
+        // Parse, Describe, Close, then Bind and Execute of the closed name.
+        client.send(Self.parse("k1", "select * from customers /* \(marker) a */")
+                    + RawPostgresClient.message("D", [UInt8(ascii: "S")] + Self.cString("k1")) + closeStatement("k1")
+                    + Self.bind("", "k1") + Self.execute() + Self.sync)
+        _ = Self.untilReady(client)
+        // Parse and Bind (the server plans it), then both closed before the Execute.
+        client.send(Self.parse("", "select id from customers where id = 5 /* \(marker) b */") + Self.bind("", "")
+                    + closeStatement("") + closePortal + Self.execute() + Self.sync)
+        _ = Self.untilReady(client)
+
+        let records = try statementRecords().dropFirst(before)
+        func named(_ text: String) -> [[String: Any]] { records.filter { ($0["sql"] as? String)?.contains(text) == true } }
+        XCTAssertEqual(named("\(marker) a").map { $0["via"] as? String }, ["parse"], "\(records)")
+        XCTAssertEqual(named("\(marker) b").map { $0["via"] as? String }, ["parse"], "\(records)")
+    }
+
     // MARK: 5. Statements and portals tracked exactly
 
     func testStatementNamesRunWhatTheLedgerRecords() throws {

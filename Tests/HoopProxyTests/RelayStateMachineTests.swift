@@ -176,6 +176,29 @@ final class RelayStateMachineTests: XCTestCase {
         XCTAssertEqual(serverWrites(commit(&relay, asked, ids: [3])).map(WireFixture.types).joined(), "PDS")
     }
 
+    /// Red team (rt18): an Execute stands for a Parse of its read only when it runs what that
+    /// Parse prepared; a Close in between (or another name) leaves the Parse its own record.
+    func testAnExecuteStandsForAParseOnlyWhenItRunsWhatThatParsePrepared() throws {
+        let closeStatement = { (name: String) in WireFixture.message("C") { $0.writeInteger(UInt8(ascii: "S")); $0.writeNullTerminatedString(name) } }
+        let closePortal = WireFixture.message("C") { $0.writeInteger(UInt8(ascii: "P")); $0.writeNullTerminatedString("") }
+        var relay = machine()
+        var asked = try read(&relay, WireFixture.parse("SELECT * FROM customers", name: "k1"), closeStatement("k1"),
+                             WireFixture.bind(statement: "k1"), WireFixture.execute(), WireFixture.sync())
+        XCTAssertEqual(try records(asked).flatMap { try $0.0.map { try statement($0).via } }, ["parse", "execute"])
+
+        relay = machine()
+        asked = try read(&relay, WireFixture.parse("SELECT id FROM customers WHERE id = 5"), WireFixture.bind(), closeStatement(""), closePortal,
+                         WireFixture.execute(), WireFixture.sync())
+        XCTAssertEqual(try records(asked).flatMap { try $0.0.map { try statement($0).via } }, ["parse", "execute"])
+
+        // Two Parses of one name: the Execute runs the second, so the first keeps its record.
+        relay = machine()
+        asked = try read(&relay, WireFixture.parse("SELECT 1", name: "k2"), WireFixture.sync(), WireFixture.parse("SELECT 2", name: "k2"),
+                         WireFixture.bind(statement: "k2"), WireFixture.execute(), WireFixture.sync())
+        XCTAssertEqual(try records(asked).flatMap { try $0.0.map { "\(try statement($0).via ?? "") \(try statement($0).sql)" } },
+                       ["parse SELECT $1", "execute SELECT $1"])
+    }
+
     func testAnErrorInABatchTakesBackWhatTheServerSkipped() throws {
         var relay = machine()
         _ = commit(&relay, try read(&relay, WireFixture.parse("SELECT 1", name: "p1"), WireFixture.sync()), ids: [1])

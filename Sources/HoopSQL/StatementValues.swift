@@ -61,7 +61,9 @@ public enum LiteralExtractor {
                     j = k
                     continue
                 }
-                guard let literal = literal(text, at: i) else { return nil }
+                // One statement's normalization numbers each constant once: a number met again
+                // means the shape is not one statement's (several joined), and it names no value.
+                guard literals[number] == nil, let literal = literal(text, at: i) else { return nil }
                 literals[number] = literal.literal
                 i = literal.end
                 j = k

@@ -39,6 +39,15 @@ final class LiteralExtractorTests: XCTestCase {
         XCTAssertEqual(literals.count, 4, "the client's own $1 is not a literal")
     }
 
+    /// Red team (rt18): a multi-statement Parse is recorded as one text of joined normalized
+    /// statements, whose numbers start again in each: laid over as one, `select 2; select 3`
+    /// showed 3 twice in the preview. A number met twice names no value.
+    func testJoinedStatementsAreNotOneStatementsShape() {
+        XCTAssertNil(LiteralExtractor.literals(in: "select 2 as a; select 3 as b", normalized: ["select $1 as a; select $1 as b"]))
+        XCTAssertEqual(LiteralExtractor.literals(in: "select 2 as a; select 3 as b", normalized: ["select $1 as a", "select $1 as b"])?
+            .map { $0[1]?.token }, ["2", "3"])
+    }
+
     /// What does not line up is never guessed at.
     func testWhatDoesNotLineUpIsNil() {
         XCTAssertNil(LiteralExtractor.literals(in: "select 'a'", normalized: ["select $1 + 1"]))

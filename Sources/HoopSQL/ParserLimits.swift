@@ -17,13 +17,19 @@ public enum ParserLimits {
     /// Texts up to this size nest too little to trouble any thread's stack (a Swift task's
     /// 512 KiB included; measured: about 400 bytes of stack per level), so they are parsed in place.
     public static let inlineBytes = 1_024
-    /// Enough for the deepest tree `maxBytes` of text can make (maxBytes / 2 levels at about
-    /// 400 bytes each, twice over). Only the pages a parse touches are ever committed.
-    static let stackBytes = 1 << 30
+    /// Texts past this size take turns, one at a time: a megabyte of text costs a parse
+    /// hundreds of megabytes and seconds. Smaller ones never wait behind them (red team rt18:
+    /// a client pipelining 1 MiB texts made another user's 2 KiB text wait 44 s), only behind
+    /// each other, a few at a time.
+    public static let sharedBytes = 64 << 10
+    /// The deepest tree a text of `bytes` bytes can make (bytes / 2 levels at about 400 bytes
+    /// each), twice over; 1 GiB for `maxBytes`. Only the pages a parse touches are ever committed.
+    static func stackBytes(forBytes bytes: Int) -> Int { min(1 << 30, max(16 << 20, bytes * 400 * 2)) }
     /// The deepest parse tree read (levels of libpg_query's JSON: an operator chain of about
     /// 120 terms, or 40 nested sub-selects, reaches 350).
     public static let maxTreeDepth = 400
-    private static let largeParses = DispatchSemaphore(value: 1)
+    static let largeParses = DispatchSemaphore(value: 1)
+    static let mediumParses = DispatchSemaphore(value: 8)
 
     /// Why a text is not analysed, when it is too large to be.
     public static func refusal(ofSize bytes: Int) -> String? {
@@ -55,14 +61,15 @@ public enum ParserLimits {
     /// overflow the stack; nil when no such thread could be had (the caller fails closed).
     static func withStack<T>(forBytes bytes: Int, _ body: () -> T) -> T? {
         guard bytes > inlineBytes else { return body() }
-        // One at a time: a megabyte of nested text costs a parse hundreds of megabytes for a
-        // moment, and a client sending many must not multiply that. Small texts never wait here.
-        largeParses.wait()
-        defer { largeParses.signal() }
+        // Large texts one at a time (a client sending many must not multiply their memory);
+        // the rest a few at a time, never behind a large one.
+        let lane = bytes > sharedBytes ? largeParses : mediumParses
+        lane.wait()
+        defer { lane.signal() }
         return withoutActuallyEscaping(body) { body in
             var result: T?
             let work = BigStackWork(body: { result = body() })
-            guard work.runAndWait() else { return nil }
+            guard work.runAndWait(stackBytes: stackBytes(forBytes: bytes)) else { return nil }
             return result
         }
     }
@@ -74,11 +81,11 @@ private final class BigStackWork {
     init(body: @escaping () -> Void) { self.body = body }
 
     /// False when no thread could be started.
-    func runAndWait() -> Bool {
+    func runAndWait(stackBytes: Int) -> Bool {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setstacksize(&attributes, ParserLimits.stackBytes)
+        pthread_attr_setstacksize(&attributes, stackBytes)
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
         let created = pthread_create(&thread, &attributes, { context in

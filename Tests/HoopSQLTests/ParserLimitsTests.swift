@@ -27,6 +27,32 @@ final class ParserLimitsTests: XCTestCase {
         XCTAssertEqual(SQLFacts.analyze("SELECT 1" + String(repeating: "+1", count: 40_000)).statementClass, .unparseable)
     }
 
+    /// Red team (rt18): every text over 1 KiB took turns with every other, so one client
+    /// pipelining megabyte texts (seconds each) held up every user's ordinary ones. Only texts
+    /// past `sharedBytes` take turns now.
+    func testOrdinaryTextsDoNotWaitBehindALargeOne() {
+        ParserLimits.largeParses.wait()  // a large text being parsed
+        let ordinary = "select 1 /*" + String(repeating: "y", count: 2048) + "*/"
+        let analysed = expectation(description: "a 2 KiB text")
+        DispatchQueue.global().async {
+            XCTAssertEqual(StatementAnalyzer().analyze(ordinary).first?.statementClass, "read")
+            analysed.fulfill()
+        }
+        wait(for: [analysed], timeout: 10)
+        let large = "select 2 /*" + String(repeating: "z", count: ParserLimits.sharedBytes) + "*/"
+        let waited = expectation(description: "another large text")
+        waited.isInverted = true
+        let after = expectation(description: "its turn")
+        DispatchQueue.global().async {
+            _ = StatementAnalyzer().analyze(large)
+            waited.fulfill()
+            after.fulfill()
+        }
+        wait(for: [waited], timeout: 0.5)
+        ParserLimits.largeParses.signal()
+        wait(for: [after], timeout: 10)
+    }
+
     func testTextsPastTheSizeLimitAreNotParsed() {
         let big = "SELECT '" + String(repeating: "x", count: ParserLimits.maxBytes) + "'"
         let analysis = only(big)

@@ -107,6 +107,8 @@ struct RelayStateMachine {
     static let maxQueued = 256
     static let maxBufferedBytes = 8 << 20
     static let timeoutGrace: TimeInterval = 1
+    /// Statements one Query message may hold (each gets a record).
+    static let maxStatementsPerText = 1000
 
     /// What the handler is to do, in order. It takes them after each event.
     var actions: [Action] = []
@@ -366,6 +368,18 @@ struct RelayStateMachine {
         switch message {
         case .query(let sql, let raw):
             guard settled(for: sql, message), let analyses = analyses(of: sql, message) else { return }
+            if analyses.count > Self.maxStatementsPerText {
+                // One record, not one per statement: a megabyte of `select 1;` made half a
+                // million records (red team rt18). Refused whatever the policy says of classes.
+                let analysis = StatementAnalysis(normalized: "<a text of \(analyses.count) statements>", statementClass: .unparseable,
+                                                 note: "a text of \(analyses.count) statements")
+                var judged = judge([analysis])[0]
+                judged.decision.decision = .deny
+                judged.decision.rule = "max_statements_per_text"
+                judged.decision.reason = "a text of \(analyses.count) statements; at most \(Self.maxStatementsPerText) are read in one message, "
+                    + "send them in several"
+                return sendQuery(raw, judged: [judged], standIn: Self.refusal(of: [judged], target: ticket.target))
+            }
             // PREPARE, EXECUTE or DEALLOCATE of a name whose PREPARE the server has not answered yet: wait for it.
             if !sqlPending.isEmpty {
                 let touched = Set(analyses.flatMap { [$0.facts.prepares, $0.facts.executes, $0.facts.deallocates].compactMap { $0 } })

@@ -48,6 +48,17 @@ final class RelayStateMachineTests: XCTestCase {
         return take(&relay)
     }
 
+    /// A read whose large texts are analysed (off the loop, as the handler would) before it ends.
+    func readAnalysed(_ relay: inout RelayStateMachine, _ bytes: ByteBuffer...) throws -> [Action] {
+        var actions = try read(&relay, WireFixture.join(bytes))
+        while let sql = actions.lazy.compactMap({ if case .analyse(let sql) = $0 { sql } else { nil } }).first {
+            actions.removeAll { if case .analyse = $0 { true } else { false } }
+            relay.analysed(sql, StatementAnalyzer().analyze(sql))
+            actions += take(&relay)
+        }
+        return actions
+    }
+
     func take(_ relay: inout RelayStateMachine) -> [Action] {
         defer { relay.actions.removeAll() }
         return relay.actions
@@ -123,6 +134,24 @@ final class RelayStateMachineTests: XCTestCase {
         relay.serverBytes(WireFixture.join(WireFixture.rowDescription(["a"]), WireFixture.dataRow(["1"]), WireFixture.commandComplete("SELECT 1"),
                                            WireFixture.error("42P01", "no such table"), WireFixture.readyForQuery()))
         XCTAssertEqual(outcomes(take(&relay)).map { "\($0.statement) \($0.outcome) \($0.sqlState ?? "-")" }, ["1 completed -", "2 failed 42P01"])
+    }
+
+    /// Red team (rt18): a megabyte of `select 1;` in one Query made 555,643 records in 45 s.
+    func testATextOfTooManyStatementsIsOneRefusedRecord() throws {
+        var relay = machine()
+        let many = String(repeating: "select 1;", count: RelayStateMachine.maxStatementsPerText + 1)
+        let asked = try readAnalysed(&relay, WireFixture.query(many))
+        let entries = try XCTUnwrap(records(asked).first).0
+        XCTAssertEqual(entries.count, 1)
+        let body = try statement(entries[0])
+        XCTAssertEqual(body.decision, "deny")
+        XCTAssertEqual(body.sql, "<a text of 1001 statements>")
+        let sent = serverWrites(commit(&relay, asked, ids: [1])).map(text(ofQuery:))
+        XCTAssertTrue(sent.count == 1 && sent[0].contains("at most 1000 are read in one message"), "\(sent)")
+        // The limit itself passes.
+        var limit = machine()
+        let fits = try readAnalysed(&limit, WireFixture.query(String(repeating: "select 1;", count: RelayStateMachine.maxStatementsPerText)))
+        XCTAssertEqual(records(fits).first?.0.count, RelayStateMachine.maxStatementsPerText)
     }
 
     func testALedgerThatCannotRecordClosesTheConnectionAndNothingRuns() throws {

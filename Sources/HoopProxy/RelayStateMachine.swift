@@ -405,7 +405,7 @@ struct RelayStateMachine {
             var judged = judge([analysis])[0]
             if ticket.capture?.values ?? .none != .none {
                 judged = withValues([judged], sql: sql)[0]
-                judged.values?.types = Self.parameterTypes(ofParse: raw)
+                judged.values?.types = FrontendMessage.parameterTypes(ofParse: raw)
             }
             // DDL and DCL under review run as the owner when approved, so they can come this way
             // (migration tools send everything with the extended protocol); they take no parameters.
@@ -522,7 +522,7 @@ struct RelayStateMachine {
         guard let upstreamName = names.parse(name, judged) else { return enqueue(Self.tooManyStatements) }
         changing(undo)
         if let standIn {
-            enqueue(MessageWriter.parse(name: upstreamName, sql: standIn, parameterTypes: Self.parameterTypes(ofParse: raw)))
+            enqueue(MessageWriter.parse(name: upstreamName, sql: standIn, parameterTypes: FrontendMessage.parameterTypes(ofParse: raw)))
         } else {
             enqueue(upstreamName == name ? raw : MessageWriter.renaming(raw, to: [upstreamName]), entries: [parseEntry(judged)], parse: judged.parse)
         }
@@ -712,15 +712,6 @@ struct RelayStateMachine {
         var tag = "hoop"
         while body.contains("$\(tag)$") { tag += "_" }
         return "DO $\(tag)$\(body)$\(tag)$"
-    }
-
-    /// The parameter types a Parse message declared (its raw bytes: type, length, name, query, types).
-    static func parameterTypes(ofParse raw: ByteBuffer) -> [Int32] {
-        var buffer = raw
-        buffer.moveReaderIndex(forwardBy: 5)
-        guard buffer.readNullTerminatedString() != nil, buffer.readNullTerminatedString() != nil,
-              let count = buffer.readInteger(as: Int16.self), count > 0 else { return [] }
-        return (0..<Int(count)).compactMap { _ in buffer.readInteger(as: Int32.self) }
     }
 
     /// Tells the tracker and the masker, and counts the messages that end in ReadyForQuery.

@@ -45,6 +45,18 @@ public enum FrontendMessage: Sendable {
     }
 }
 
+extension FrontendMessage {
+    /// The parameter types a Parse declared, from its raw bytes (type, length, name, query,
+    /// count, types); the decoder has checked the framing, so what does not read is none.
+    public static func parameterTypes(ofParse raw: ByteBuffer) -> [Int32] {
+        var buffer = raw
+        buffer.moveReaderIndex(forwardBy: 5)
+        guard buffer.readNullTerminatedString() != nil, buffer.readNullTerminatedString() != nil,
+              let count = buffer.readInteger(as: Int16.self), count > 0 else { return [] }
+        return (0..<Int(count)).compactMap { _ in buffer.readInteger(as: Int32.self) }
+    }
+}
+
 /// Whether a connection's client has logged in, shared by its decoder and its handler (on one
 /// event loop): until then every message must be small.
 public final class LoginGate: @unchecked Sendable {

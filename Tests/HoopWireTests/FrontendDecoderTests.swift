@@ -20,6 +20,11 @@ final class FrontendDecoderTests: XCTestCase {
         return messages
     }
 
+    func testAParsesParameterTypes() {
+        XCTAssertEqual(FrontendMessage.parameterTypes(ofParse: WireFixture.parse("select $1, $2", name: "p", types: [23, 25])), [23, 25])
+        XCTAssertEqual(FrontendMessage.parameterTypes(ofParse: WireFixture.parse("select 1")), [])
+    }
+
     func testTheStartupPhase() throws {
         var bytes = MessageWriter.sslRequest()
         var startup = MessageWriter.startup(parameters: [("user", "7f3a9c2e1b4d"), ("database", "shop"), ("application_name", "psql")])

@@ -23,6 +23,8 @@ final class ClientConnection: ChannelInboundHandler {
         let loginLimits: ConnectionLimits
         let logger: Logger
         var connector = UpstreamConnector.network
+        /// Large texts' analyses, shared fairly between identities.
+        var analysis = FairAnalysis()
     }
 
     private enum Phase {
@@ -356,7 +358,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .analyse(let sql):
             let loop = bound, analyzer = dependencies.analyzer
             let promise = context.eventLoop.makePromise(of: [StatementAnalysis].self)
-            DispatchQueue.global().async { promise.succeed(analyzer.analyze(sql)) }
+            dependencies.analysis.submit(identity: relay!.ticket.identity, bytes: sql.utf8.count) { promise.succeed(analyzer.analyze(sql)) }
             promise.futureResult.whenSuccess { analyses in
                 let connection = loop.value
                 guard case .relaying = connection.phase else { return }

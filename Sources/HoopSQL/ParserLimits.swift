@@ -28,8 +28,10 @@ public enum ParserLimits {
     /// The deepest parse tree read (levels of libpg_query's JSON: an operator chain of about
     /// 120 terms, or 40 nested sub-selects, reaches 350).
     public static let maxTreeDepth = 400
+    /// How many texts up to `sharedBytes` (and over `inlineBytes`) are parsed at once.
+    public static let mediumAtOnce = 8
     static let largeParses = DispatchSemaphore(value: 1)
-    static let mediumParses = DispatchSemaphore(value: 8)
+    static let mediumParses = DispatchSemaphore(value: mediumAtOnce)
 
     /// Why a text is not analysed, when it is too large to be.
     public static func refusal(ofSize bytes: Int) -> String? {

@@ -29,7 +29,7 @@ public enum ParserLimits {
     /// 120 terms, or 40 nested sub-selects, reaches 350).
     public static let maxTreeDepth = 400
     /// How many texts up to `sharedBytes` (and over `inlineBytes`) are parsed at once.
-    public static let mediumAtOnce = 8
+    public static let mediumAtOnce = 4
     static let largeParses = DispatchSemaphore(value: 1)
     static let mediumParses = DispatchSemaphore(value: mediumAtOnce)
 

@@ -60,7 +60,8 @@ struct LoginStateMachine {
     private let cancels: CancelRegistry
     /// Frames the server's messages (the relay carries on with it).
     private var scanner = BackendScanner()
-    /// Over TLS: the server's certificate (DER), for channel binding.
+    /// The server's certificate (DER), for channel binding: nil without TLS; `.some(nil)` over
+    /// TLS with a certificate that could not be read (then nothing is bound).
     private var serverCertificate: [UInt8]??
     /// Client messages that came while the proxy logged in to the server, and their bytes.
     private var held: [FrontendMessage] = []

@@ -95,7 +95,9 @@ public struct LedgerRecord: Sendable, Equatable, Codable {
 public enum LedgerCoding {
     static let decoder = JSONDecoder()
 
-    /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes`.
+    /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes` (`\b` and
+    /// `\f` included: the hand-written encoders wrote `\u0008` and `\u000c` until a test of every
+    /// control character compared them with JSONEncoder).
     public static func string(_ text: String) -> String {
         var out = ""
         appendString(text, to: &out)
@@ -119,6 +121,8 @@ public enum LedgerCoding {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\u{8}": out += "\\b"
+            case "\u{c}": out += "\\f"
             case _ where scalar.value < 0x20:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
@@ -141,46 +145,86 @@ public enum LedgerCoding {
     }
 }
 
-/// A JSON object written field by field into one String, in the order given (callers give
-/// keys sorted, as canonical JSON has them); nil fields are left out.
+/// A JSON object written field by field into one byte buffer, in the order given (callers give
+/// keys sorted, as canonical JSON has them); nil fields are left out. Into bytes, not a String
+/// grown piece by piece: the proxy writes one per statement, and a statement record's entry
+/// takes 2.0 µs this way against 4.9 µs (`hoopctl-bench entry1`, alternating, one run).
 struct JSONObjectWriter {
-    private var json = "{"
+    private var json: [UInt8] = []
     private var first = true
 
-    init(capacity: Int) { json.reserveCapacity(capacity) }
+    init(capacity: Int) {
+        json.reserveCapacity(capacity)
+        json.append(UInt8(ascii: "{"))
+    }
 
     private mutating func key(_ name: StaticString) {
-        json += first ? "\"" : ",\""
+        if !first { json.append(UInt8(ascii: ",")) }
         first = false
-        json += name.description
-        json += "\":"
+        json.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { json.append(contentsOf: $0) }
+        json.append(UInt8(ascii: "\""))
+        json.append(UInt8(ascii: ":"))
     }
 
     mutating func field(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         key(name)
-        LedgerCoding.appendString(value, to: &json)
+        Self.appendString(value, to: &json)
     }
 
     mutating func field(_ name: StaticString, _ value: Int?) {
         guard let value else { return }
         key(name)
-        json += String(value)
+        json.append(contentsOf: String(value).utf8)
     }
 
     mutating func field(_ name: StaticString, _ values: [String]?) {
         guard let values else { return }
         key(name)
-        json += "["
+        json.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
-            if index > 0 { json += "," }
-            LedgerCoding.appendString(value, to: &json)
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            Self.appendString(value, to: &json)
         }
-        json += "]"
+        json.append(UInt8(ascii: "]"))
     }
 
     consuming func finish() -> String {
-        json += "}"
-        return json
+        json.append(UInt8(ascii: "}"))
+        return String(decoding: json, as: UTF8.self)
     }
+
+    /// `LedgerCoding.string(text)`'s bytes, appended: the same escapes, byte by byte (what
+    /// needs one is ASCII; the bytes of other characters are copied as they are).
+    static func appendString(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        out.append(UInt8(ascii: "\""))
+        text.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                return out.append(contentsOf: bytes)
+            }
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    out.append(UInt8(ascii: "\\"))
+                    out.append(byte)
+                case UInt8(ascii: "\n"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
+                case 0x0c: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
+                case ..<0x20:
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xf)])
+                default:
+                    out.append(byte)
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }

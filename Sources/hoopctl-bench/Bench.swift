@@ -37,6 +37,21 @@ enum Bench {
                 }
             }
         }
+        if sections.contains("entry1") {
+            // Hidden: a statement record's body encoded alone (the event loop's share of a record).
+            let seconds = Clock.seconds {
+                var bytes = 0
+                for n in 0..<200_000 {
+                    var body = StatementBody(sql: "SELECT abalance FROM pgbench_accounts WHERE aid = $1", fingerprint: "0123456789abcdef",
+                                             statementClass: "read", decision: "allow", via: "query", relations: ["public.pgbench_accounts"],
+                                             lineage: ["read public.pgbench_accounts.abalance clear", "read public.pgbench_accounts.aid clear"])
+                    body.preview = "SELECT abalance FROM pgbench_accounts WHERE aid = \(n)"
+                    bytes += LedgerEntry(body, identity: "user:bench", target: "prod", session: "0123456789ab").body.utf8.count
+                }
+                precondition(bytes > 0)
+            }
+            print("a statement record's entry: \(format(seconds / 200_000 * 1e6, decimals: 2)) µs")
+        }
         if sections.isEmpty || sections.contains("exec") {
             try ExecBench(scratch: scratch).run()
         }

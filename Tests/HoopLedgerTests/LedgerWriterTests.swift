@@ -131,6 +131,10 @@ final class LedgerWriterTests: XCTestCase {
             .init(statement: 8, outcome: "failed", rows: nil, durationMicros: nil, sqlState: "57014"),
         ])
         XCTAssertEqual(results.canonicalJSON(), LedgerCoding.encode(results))
+        // Every control character, and characters of two, three and four bytes.
+        let awkward = String((0..<32).map { Character(UnicodeScalar(UInt8($0))) }) + "\u{7f}ü€𝄞\u{2028}\\\"/"
+        let edge = StatementBody(sql: awkward, fingerprint: awkward, statementClass: "read", decision: "allow", relations: [awkward, ""])
+        XCTAssertEqual(edge.canonicalJSON(), LedgerCoding.encode(edge))
     }
 }
 

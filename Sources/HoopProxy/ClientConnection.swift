@@ -433,9 +433,9 @@ final class ClientConnection: ChannelInboundHandler {
         if let event {
             var details = ["sqlstate": code, "reason": message]
             var who = who ?? LoginStateMachine.Who()
-            if let relay {
-                who.session = relay.ticket.sessionID
-                who.identity = relay.ticket.identity
+            if relay != nil {
+                who.session = relay!.ticket.sessionID
+                who.identity = relay!.ticket.identity
             }
             if let user = who.user { details["user"] = user }
             if let address = context.channel.remoteAddress?.description { details["peer"] = address }

@@ -37,16 +37,18 @@ final class FairAnalysis: Sendable {
         }
     }
 
+    /// Texts over `ParserLimits.sharedBytes`, and the others.
+    private enum LaneID: Int { case large = 0, others = 1 }
     private let lanes: Mutex<[Lane]>
     private let queue = DispatchQueue(label: "proxy-analysis", attributes: .concurrent)
 
     init(largeAtOnce: Int = 1, othersAtOnce: Int = ParserLimits.mediumAtOnce) {
-        lanes = Mutex([Lane(limit: largeAtOnce), Lane(limit: othersAtOnce)])
+        lanes = Mutex([Lane(limit: largeAtOnce), Lane(limit: othersAtOnce)])  // in LaneID order
     }
 
     /// Runs `work` (the analysis of a text of `bytes` bytes sent by `identity`) when its turn comes.
     func submit(identity: String, bytes: Int, _ work: @escaping Work) {
-        let lane = bytes > ParserLimits.sharedBytes ? 0 : 1
+        let lane = (bytes > ParserLimits.sharedBytes ? LaneID.large : .others).rawValue
         lanes.withLock { lanes in
             if lanes[lane].lines[identity] == nil { lanes[lane].turns.append(identity) }
             lanes[lane].lines[identity, default: []].append(work)

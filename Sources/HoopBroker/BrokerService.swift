@@ -16,7 +16,7 @@ public enum BrokerService {
         await broker.noteHowTheLastRunEnded()
         await broker.recover()
         let recorder = LedgerWriter(ledger: broker.ledger, commitDelay: configuration.ledgerCommitDelay) { error in
-            logger.critical("ledger append failed; statements are refused", metadata: ["error": "\(error)"])
+            logger.critical("ledger write failed", metadata: ["error": "\(error)"])
         }
         recorder.start()
         defer { recorder.stop() }

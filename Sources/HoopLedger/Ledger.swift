@@ -21,11 +21,15 @@ public final class Ledger: Sendable {
     public let path: String
     let mode: Mode
     let pool: DatabasePool
+    /// The commit point (nil: a read-only reader of a ledger that never had one).
+    let journal: IntakeJournal?
     private let syncer: WALSyncer?
     let lineage = LineageIndex()
 
     /// Opens (and, read-write, creates and migrates) the ledger at `path`.
-    public init(path: String, mode: Mode = .readWrite, durability: Durability = .full) throws(LedgerError) {
+    /// `journalLimit`: how many bytes of records the intake journal keeps when they cannot be
+    /// copied into SQLite, before appends are refused.
+    public init(path: String, mode: Mode = .readWrite, durability: Durability = .full, journalLimit: Int = 64 << 20) throws(LedgerError) {
         self.path = path
         self.mode = mode
         let exists = FileManager.default.fileExists(atPath: path)
@@ -52,7 +56,6 @@ public final class Ledger: Sendable {
             if mode == .readWrite {
                 if !exists { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
                 try LedgerSchema.migrator.migrate(pool)
-                try Ledger.catchUpLineage(pool)
             } else {
                 let applied = try pool.read { try LedgerSchema.migrator.appliedIdentifiers($0) }
                 guard applied.contains(LedgerSchema.latest) else { throw LedgerError.notALedger(path: path) }
@@ -62,10 +65,19 @@ public final class Ledger: Sendable {
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
         }
+        journal = try IntakeJournal(ledgerPath: path, writable: mode == .readWrite, limit: journalLimit)
         if mode == .readWrite, case .batched(let interval) = durability {
-            syncer = WALSyncer(walPath: path + "-wal", interval: interval)
+            syncer = WALSyncer(paths: [path + "-wal", path + "-intake"], interval: interval)
         } else {
             syncer = nil
+        }
+        if mode == .readWrite {
+            // What a process that stopped (or was killed) left in the journal goes into SQLite
+            // first; then its statements' lineage is counted again from the records. A journal
+            // that does not continue SQLite's chain (a file changed behind the broker) stays as
+            // it is, read and verified from there: `audit verify` says what was changed.
+            try? indexJournal()
+            do { try Ledger.catchUpLineage(pool) } catch { throw .storage(path: path, message: Ledger.describe(error)) }
         }
     }
 
@@ -73,39 +85,147 @@ public final class Ledger: Sendable {
 
     // MARK: Appending
 
-    /// Appends entries in one transaction (group commit): all are chained and durable, or none is.
-    /// With `checkpoint`, a WAL grown past `checkpointRecords` is checkpointed before it returns;
-    /// the proxy's writer checkpoints after answering its callers instead.
+    /// Appends entries (group commit): all are chained and committed, or none is. Committed is
+    /// written to the intake journal; with `index` they are also in SQLite when it returns
+    /// (the proxy's writer leaves that to `indexJournalIfDue`, so a statement costs a `write`,
+    /// not a SQLite transaction). With `checkpoint`, a WAL grown past `checkpointRecords` is
+    /// checkpointed before it returns.
     @discardableResult
-    public func append(_ entries: [LedgerEntry], checkpoint: Bool = true) throws(LedgerError) -> [LedgerRecord] {
+    public func append(_ entries: [LedgerEntry], checkpoint: Bool = true, index: Bool = true) throws(LedgerError) -> [LedgerRecord] {
         guard !entries.isEmpty else { return [] }
-        defer { if checkpoint { checkpointIfDue() } }
+        guard let journal else { throw .storage(path: path, message: "the ledger is open read-only") }
         let now = Date()
+        let records: [LedgerRecord]
         do {
-            let records = try pool.writeWithoutTransaction { db in
-                // BEGIN IMMEDIATE and COMMIT as cached statements: the proxy appends on every
-                // statement, and re-parsing them each time is a measurable share of an append.
-                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
-                do {
-                    let records = try Ledger.insert(entries, now: now, into: db, lineage: lineage)
-                    if lineage.isDue { try lineage.flush(into: db) }
-                    try db.cachedStatement(sql: "COMMIT").execute()
-                    return records
-                } catch {
-                    if !db.isInsideTransaction { throw error }
-                    try? db.cachedStatement(sql: "ROLLBACK").execute()
-                    throw error
+            records = try journal.exclusively {
+                let head = try journal.head { try self.pool.read { try Ledger.head($0) }.map { .init(id: $0.0, hash: $0.1) } }
+                let records = Ledger.chain(entries, after: head, now: now)
+                try journal.append(records)
+                for (entry, record) in zip(entries, records) {
+                    if let items = entry.lineage, !items.items.isEmpty {
+                        lineage.add(items, timestamp: record.timestamp, identity: entry.identity, target: entry.target, session: entry.session)
+                    }
                 }
+                return records
             }
-            syncer?.dirty()
-            appendedSinceCheckpoint.withLock { $0 += entries.count }
-            return records
         } catch {
-            throw .storage(path: path, message: Ledger.describe(error))
+            throw Ledger.storageError(error, path: path)
         }
+        if let syncer { syncer.dirty() } else { journal.sync() }
+        // Committed now. A copy that fails leaves them in the journal, where they are read and
+        // verified (the proxy's writer reports such a failure; the journal's limit bounds it).
+        if index { try? indexJournal(checkpoint: checkpoint) }
+        return records
     }
 
-    /// Records appended since the WAL was last checkpointed (batched durability only: with
+    @discardableResult
+    public func append(_ entry: LedgerEntry) throws(LedgerError) -> LedgerRecord {
+        try append([entry])[0]
+    }
+
+    /// The entries as records chained after `head`.
+    private static func chain(_ entries: [LedgerEntry], after head: IntakeJournal.Head?, now: Date) -> [LedgerRecord] {
+        var (lastID, lastHash) = (head?.id ?? 0, head?.hash ?? HashChain.genesis)
+        var records: [LedgerRecord] = []
+        records.reserveCapacity(entries.count)
+        for entry in entries {
+            let id = lastID + 1
+            let timestamp = Int64(((entry.time ?? now).timeIntervalSince1970 * 1_000_000).rounded())
+            let kind = entry.kind.rawValue
+            let hash = HashChain.hash(id: id, timestamp: timestamp, kind: kind, identity: entry.identity, target: entry.target,
+                                      session: entry.session, body: entry.body, previousHash: lastHash)
+            records.append(LedgerRecord(id: id, timestamp: timestamp, kind: kind,
+                                        identity: entry.identity, target: entry.target, session: entry.session,
+                                        body: entry.body, previousHash: lastHash, hash: hash))
+            (lastID, lastHash) = (id, hash)
+        }
+        return records
+    }
+
+    // MARK: Indexing
+
+    /// How long the journal may hold records before the writer copies them into SQLite, and
+    /// how many: one transaction per this many records instead of one per statement.
+    static let indexDelay: TimeInterval = 0.05
+    static let indexRecords = 2048
+
+    /// When the records this process appended must be copied into SQLite (nil: none waiting).
+    public var indexDeadline: DispatchTime? {
+        guard let journal else { return nil }
+        let (records, since) = journal.backlog
+        guard records > 0, let since else { return nil }
+        if records >= Self.indexRecords { return .now() }
+        return since + Self.indexDelay
+    }
+
+    /// Copies the journal into SQLite once `indexDeadline` has come.
+    public func indexJournalIfDue() throws(LedgerError) {
+        guard let deadline = indexDeadline, deadline <= .now() else { return }
+        try indexJournal(checkpoint: true)
+    }
+
+    /// Copies the journal's records into SQLite in one transaction, checking that each one
+    /// continues the chain (a journal that does not is left as it is, and this fails), then
+    /// empties the journal. With `flushLineage`, the lineage counted in memory is written too.
+    public func indexJournal(checkpoint: Bool = true, flushLineage: Bool = false) throws(LedgerError) {
+        guard let journal else { return }
+        var copied = 0
+        do {
+            try journal.exclusively {
+                let contents = try journal.read()
+                let flush = flushLineage || lineage.isDue
+                guard !contents.records.isEmpty || flush else { return }
+                let head = try pool.writeWithoutTransaction { db -> IntakeJournal.Head? in
+                    try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                    do {
+                        let head = try Ledger.insert(contents.records, into: db, copied: &copied)
+                        if flush { try lineage.flush(into: db) }
+                        try db.cachedStatement(sql: "COMMIT").execute()
+                        return head
+                    } catch {
+                        if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK").execute() }
+                        throw error
+                    }
+                }
+                if !contents.records.isEmpty || contents.end < contents.size { try journal.empty(head: head) }
+            }
+        } catch {
+            throw Ledger.storageError(error, path: path)
+        }
+        guard copied > 0 else { return }
+        syncer?.dirty()
+        appendedSinceCheckpoint.withLock { $0 += copied }
+        if checkpoint { checkpointIfDue() }
+    }
+
+    /// Inserts the journal's records that SQLite lacks, in the caller's transaction; returns the head after.
+    private static func insert(_ records: [LedgerRecord], into db: Database, copied: inout Int) throws -> IntakeJournal.Head? {
+        var head = try Ledger.head(db).map { IntakeJournal.Head(id: $0.0, hash: $0.1) }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO records (id, ts, kind, identity, target, session, body, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        // Records at or below SQLite's head were copied by a process that stopped before it emptied the journal.
+        for record in records where record.id > head?.id ?? 0 {
+            let expected = HashChain.hash(id: record.id, timestamp: record.timestamp, kind: record.kind, identity: record.identity,
+                                          target: record.target, session: record.session, body: record.body,
+                                          previousHash: record.previousHash)
+            guard record.id == (head?.id ?? 0) + 1, record.previousHash == head?.hash ?? HashChain.genesis, record.hash == expected else {
+                throw LedgerError.storage(path: "", message: "the intake journal does not continue the ledger at record #\(record.id): "
+                                          + "the SQLite file was changed behind the broker (`hoopctl audit verify --ledger` tells how)")
+            }
+            try RawInsert.run(insert, db, id: record.id, timestamp: record.timestamp,
+                              texts: [record.kind, record.identity, record.target, record.session, record.body, record.previousHash, record.hash])
+            head = .init(id: record.id, hash: record.hash)
+            copied += 1
+        }
+        if copied > 0, let head {
+            try RawInsert.run(db.cachedStatement(sql: "INSERT OR REPLACE INTO chain_head (one, id, hash) VALUES (1, ?, ?)"), db, id: head.id, text: head.hash)
+        }
+        return head
+    }
+
+    /// Records copied into SQLite since the WAL was last checkpointed (batched durability only: with
     /// `full`, SQLite checkpoints inside commits itself).
     private let appendedSinceCheckpoint = Mutex(0)
     static let checkpointRecords = 4096
@@ -121,50 +241,32 @@ public final class Ledger: Sendable {
         _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
-    /// Writes the lineage counted since the last write (before reading the lineage table).
-    func flushLineage() throws {
-        try pool.write { try lineage.flush(into: $0) }
+    /// Writes the lineage counted since the last write (before reading the lineage table), with
+    /// the journal's records it counts.
+    func flushLineage() throws(LedgerError) {
+        try indexJournal(flushLineage: true)
     }
 
-    /// At shutdown: writes what the lineage index still holds in memory, if it can.
+    /// At shutdown: copies the journal and writes what the lineage index still holds in memory, if it can.
     public func flushPendingLineage() {
         guard mode == .readWrite else { return }
         try? flushLineage()
     }
 
-    @discardableResult
-    public func append(_ entry: LedgerEntry) throws(LedgerError) -> LedgerRecord {
-        try append([entry])[0]
+    /// Before a read that SQL answers from SQLite alone (reports, traces, checkpoints): the
+    /// journal copied in first when this process may write; a read-only reader sees what the
+    /// writer copied (within `indexDelay` while it runs; at its next start after a crash).
+    /// A copy that fails leaves the read to SQLite's records (the writer reports the failure).
+    func indexBeforeReading() {
+        if mode == .readWrite { try? indexJournal() }
     }
 
-    /// Chains and inserts the entries, in the caller's transaction. Values are bound straight
-    /// to SQLite (no boxed arguments): the proxy appends a record per statement.
-    private static func insert(_ entries: [LedgerEntry], now: Date, into db: Database, lineage index: LineageIndex) throws -> [LedgerRecord] {
-        var (lastID, lastHash) = try Ledger.head(db) ?? (0, HashChain.genesis)
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO records (id, ts, kind, identity, target, session, body, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        var records: [LedgerRecord] = []
-        records.reserveCapacity(entries.count)
-        for entry in entries {
-            let id = lastID + 1
-            let timestamp = Int64(((entry.time ?? now).timeIntervalSince1970 * 1_000_000).rounded())
-            let kind = entry.kind.rawValue
-            let hash = HashChain.hash(id: id, timestamp: timestamp, kind: kind, identity: entry.identity, target: entry.target,
-                                      session: entry.session, body: entry.body, previousHash: lastHash)
-            try RawInsert.run(insert, db, id: id, timestamp: timestamp,
-                              texts: [kind, entry.identity, entry.target, entry.session, entry.body, lastHash, hash])
-            if let lineage = entry.lineage, !lineage.items.isEmpty {
-                index.add(lineage, timestamp: timestamp, identity: entry.identity, target: entry.target, session: entry.session)
-            }
-            records.append(LedgerRecord(id: id, timestamp: timestamp, kind: kind,
-                                        identity: entry.identity, target: entry.target, session: entry.session,
-                                        body: entry.body, previousHash: lastHash, hash: hash))
-            (lastID, lastHash) = (id, hash)
+    static func storageError(_ error: Error, path: String) -> LedgerError {
+        if let error = error as? LedgerError {
+            if case .storage(let errorPath, let message) = error, errorPath.isEmpty { return .storage(path: path, message: message) }
+            return error
         }
-        try RawInsert.run(db.cachedStatement(sql: "INSERT OR REPLACE INTO chain_head (one, id, hash) VALUES (1, ?, ?)"), db, id: lastID, text: lastHash)
-        return records
+        return .storage(path: path, message: Ledger.describe(error))
     }
 
     private static func head(_ db: Database) throws -> (Int64, String)? {
@@ -173,27 +275,56 @@ public final class Ledger: Sendable {
 
     // MARK: Reading
 
-    /// Records matching the query, oldest first.
+    /// Records matching the query, oldest first: SQLite's, then the journal's not copied yet.
     public func records(_ query: LedgerQuery = LedgerQuery()) throws(LedgerError) -> [LedgerRecord] {
-        let (sql, arguments) = query.sql()
+        let tail = try journalTail()
+        let (sql, arguments) = query.sql(through: tail?.through)
         do {
-            return try pool.read { db in
+            let stored = try pool.read { db in
                 var records: [LedgerRecord] = []
                 let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
                 while let row = try cursor.next() { records.append(Ledger.record(row)) }
                 return query.limit == nil ? records : records.reversed()
             }
+            guard let tail, !tail.records.isEmpty else { return stored }
+            var correlated: Set<String> = []
+            if let correlation = query.correlation {
+                correlated = try pool.read { db in
+                    try Set(String.fetchAll(db, sql: "SELECT session FROM records WHERE kind = 'session' AND json_extract(body, '$.correlation') = ?",
+                                            arguments: [correlation]))
+                }
+                correlated.formUnion(tail.records.compactMap { $0.kind == RecordKind.session.rawValue && LedgerQuery.correlation(of: $0) == correlation ? $0.session : nil })
+            }
+            let merged = stored + tail.records.filter { query.matches($0, correlatedSessions: correlated) }
+            return query.limit.map { Array(merged.suffix($0)) } ?? merged
         } catch {
-            throw .storage(path: path, message: Ledger.describe(error))
+            throw Ledger.storageError(error, path: path)
         }
     }
 
     /// The number of records.
     public func count() throws(LedgerError) -> Int {
+        let tail = try journalTail()
         do {
-            return try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM records") ?? 0 }
+            return try pool.read {
+                try Int.fetchOne($0, sql: "SELECT count(*) FROM records WHERE id <= ?", arguments: [tail?.through ?? Int64.max]) ?? 0
+            } + (tail?.records.count ?? 0)
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
+        }
+    }
+
+    /// The journal's records after SQLite's head (`through`), read together so that none is
+    /// counted twice or missed while the writer copies them (nil: no journal).
+    func journalTail() throws(LedgerError) -> (through: Int64, records: [LedgerRecord])? {
+        guard let journal else { return nil }
+        do {
+            return try journal.shared {
+                let through = try pool.read { try Int64.fetchOne($0, sql: "SELECT coalesce(max(id), 0) FROM records") } ?? 0
+                return (through, try journal.read().records.filter { $0.id > through })
+            }
+        } catch {
+            throw Ledger.storageError(error, path: path)
         }
     }
 
@@ -209,7 +340,10 @@ public final class Ledger: Sendable {
     /// every row of it that disagrees.
     public func verify() throws(LedgerError) -> VerificationReport {
         do {
-            if mode == .readWrite { try flushLineage() }
+            // A copy that fails (the SQLite file changed behind the broker) must not stop the
+            // verification that says how: the journal's records are walked after SQLite's.
+            if mode == .readWrite { try? flushLineage() }
+            let tail = try journalTail()
             return try pool.read { db in
                 var verifier = ChainVerifier()
                 let through = try Ledger.lineageThrough(db)
@@ -225,6 +359,11 @@ public final class Ledger: Sendable {
                 }
                 let head = try Row.fetchOne(db, sql: "SELECT id, hash FROM chain_head WHERE one = 1")
                 verifier.finish(recordedHead: head.map { (id: $0[0] as Int64, hash: $0[1] as String) })
+                // The journal's records not copied yet continue the chain (those copied meanwhile were walked above).
+                let walked = verifier.report.headID ?? 0
+                for record in tail?.records ?? [] where record.id > walked {
+                    if !verifier.consume(record) { break }
+                }
                 var report = verifier.report
                 report.schemaProblems = try LedgerSchema.problems(db)
                 if report.failure == nil, let through {
@@ -234,7 +373,7 @@ public final class Ledger: Sendable {
                 return report
             }
         } catch {
-            throw .storage(path: path, message: Ledger.describe(error))
+            throw Ledger.storageError(error, path: path)
         }
     }
 

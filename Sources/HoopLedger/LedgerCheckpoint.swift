@@ -43,8 +43,9 @@ public struct LedgerCheckpoint: Codable, Sendable, Equatable {
 extension Ledger {
     /// The hash of the first record: what checkpoints name the ledger by.
     public func origin() throws(LedgerError) -> String? {
+        let tail = try journalTail()
         do {
-            return try pool.read { db in try String.fetchOne(db, sql: "SELECT hash FROM records ORDER BY id LIMIT 1") }
+            return try pool.read { db in try String.fetchOne(db, sql: "SELECT hash FROM records ORDER BY id LIMIT 1") } ?? tail?.records.first?.hash
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
         }
@@ -52,6 +53,8 @@ extension Ledger {
 
     /// The last record's id and hash (nil for an empty ledger).
     public func head() throws(LedgerError) -> (id: Int64, hash: String)? {
+        let tail = try journalTail()
+        if let last = tail?.records.last { return (last.id, last.hash) }
         do {
             return try pool.read { db in
                 try Row.fetchOne(db, sql: "SELECT id, hash FROM records ORDER BY id DESC LIMIT 1").map { ($0[0], $0[1]) }
@@ -64,6 +67,7 @@ extension Ledger {
     /// What the chain does not hold of the checkpoints: records cut off the end (the missing
     /// range), or records rewritten (the first checkpoint whose hash the chain no longer has).
     public func checkpointProblems(_ checkpoints: [LedgerCheckpoint]) throws(LedgerError) -> [String] {
+        indexBeforeReading()
         do {
             return try pool.read { db in
                 let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM records") ?? 0
@@ -94,6 +98,7 @@ extension Ledger {
 extension Ledger {
     /// The checkpoints the ledger itself recorded (`ledger.checkpoint` records), as signed.
     public func recordedCheckpoints() throws(LedgerError) -> [LedgerCheckpoint] {
+        indexBeforeReading()
         do {
             return try pool.read { db in
                 try Row.fetchAll(db, sql: """
@@ -119,6 +124,7 @@ extension Ledger {
     /// Whether the lineage index that `audit trace` reads was checked against the statement
     /// records: from the last `ledger.verified` record (the broker writes one per `audit verify`).
     public func lineageVerification() throws(LedgerError) -> String {
+        indexBeforeReading()
         do {
             return try pool.read { db in
                 let through = try Ledger.lineageThrough(db) ?? 0

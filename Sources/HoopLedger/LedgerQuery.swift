@@ -45,7 +45,8 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
         correlation = try container.decodeIfPresent(String.self, forKey: .correlation)
     }
 
-    func sql() -> (String, StatementArguments) {
+    /// The query's SQL; with `through`, only records up to that id (those after it are read from the journal).
+    func sql(through: Int64? = nil) -> (String, StatementArguments) {
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
@@ -59,6 +60,7 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
             arguments.append(contentsOf: kinds.map { $0.rawValue })
         }
         if let afterID { conditions.append("id > ?"); arguments.append(afterID) }
+        if let through { conditions.append("id <= ?"); arguments.append(through) }
         if let correlation {
             conditions.append("session IN (SELECT session FROM records WHERE kind = 'session' AND json_extract(body, '$.correlation') = ?)")
             arguments.append(correlation)
@@ -75,5 +77,25 @@ public struct LedgerQuery: Sendable, Equatable, Codable {
             sql += " ORDER BY \(order)"
         }
         return (sql, StatementArguments(arguments))
+    }
+
+    /// What `sql()` selects, for a record read from the intake journal; `correlatedSessions`
+    /// are the sessions started with `correlation`.
+    func matches(_ record: LedgerRecord, correlatedSessions: Set<String>) -> Bool {
+        func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        if let since, record.timestamp < micros(since) { return false }
+        if let until, record.timestamp >= micros(until) { return false }
+        if let identity, record.identity != identity { return false }
+        if let target, record.target != target { return false }
+        if let session, record.session != session { return false }
+        if !kinds.isEmpty, !kinds.contains(where: { $0.rawValue == record.kind }) { return false }
+        if let afterID, record.id <= afterID { return false }
+        if correlation != nil, !correlatedSessions.contains(record.session ?? "") { return false }
+        return true
+    }
+
+    /// A session record's correlation id.
+    static func correlation(of record: LedgerRecord) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(record.body.utf8)) as? [String: Any])?["correlation"] as? String
     }
 }

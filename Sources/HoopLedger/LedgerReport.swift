@@ -78,7 +78,7 @@ extension Ledger {
         let from = Int64((since.timeIntervalSince1970 * 1_000_000).rounded()), to = Int64((until.timeIntervalSince1970 * 1_000_000).rounded())
         let verification = try verify()
         do {
-            if mode == .readWrite { try flushLineage() }
+            indexBeforeReading()
             return try pool.read { db in
                 let access = try Row.fetchAll(db, sql: """
                     SELECT identity, target, json_extract(body, '$.role'), count(*), min(ts), max(ts) FROM records

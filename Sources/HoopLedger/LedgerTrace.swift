@@ -65,7 +65,7 @@ extension Ledger {
             GROUP BY \(key) ORDER BY min(first)
             """
         do {
-            if mode == .readWrite { try flushLineage() }
+            indexBeforeReading()
             return try pool.read { db in
                 try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                     TraceLine(key: row[0], identities: LedgerCoding.sortedStrings(jsonArray: row[1]),

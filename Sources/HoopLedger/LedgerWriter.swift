@@ -1,9 +1,11 @@
 import Foundation
 
 /// Group commit on a thread of its own: callers (the proxy's event loops) only queue records
-/// and are told, through `done`, when the batch holding them is durable. Batches grow with the
-/// load: whatever queued while one commits goes in the next. So a slow disk delays only the
-/// statements waiting for their records; event loops go on relaying everything else.
+/// and are told, through `done`, when the batch holding them is committed (in the ledger's
+/// intake journal: one `write` per batch). Batches grow with the load: whatever queued while
+/// one commits goes in the next. So a slow disk delays only the statements waiting for their
+/// records; event loops go on relaying everything else. The journal is copied into SQLite
+/// behind, every `Ledger.indexDelay` or `Ledger.indexRecords` records, between batches.
 ///
 /// Outcomes (rows, time, SQLSTATE) and events need no answer: they ride along with a batch at
 /// most every `ridersDelay` (so a session's outcomes share one record, not one per batch), or
@@ -106,13 +108,47 @@ public final class LedgerWriter: @unchecked Sendable {
         // Riders queued after the thread ended (a connection closing late) are written here.
         let (batch, results, others) = condition.withLock { take(riders: true) }
         write(batch, results, others)
+        index(force: true)
+    }
+
+    /// Whether the last copy into SQLite failed (said once, not at every retry). Records stay in
+    /// the journal meanwhile, read and verified from there, until it is full (`IntakeJournal.limit`).
+    private var indexFailed = false
+    /// After a failed copy, the next is tried no sooner than this.
+    private var indexRetry = DispatchTime(uptimeNanoseconds: 0)
+    static let indexRetryDelay: TimeInterval = 1
+
+    /// Copies the journal into SQLite (when due, or now with `force`).
+    private func index(force: Bool = false) {
+        guard force || DispatchTime.now() >= indexRetry else { return }
+        do {
+            if force { try ledger.indexJournal() } else { try ledger.indexJournalIfDue() }
+            indexFailed = false
+        } catch {
+            if !indexFailed { onFailure(error) }
+            indexFailed = true
+            indexRetry = .now() + Self.indexRetryDelay
+        }
     }
 
     private func run() {
         condition.lock()
         while true {
             while waiting.isEmpty, state == .running {
-                if outcomes.isEmpty, events.isEmpty {
+                if let due = ledger.indexDeadline {
+                    let deadline = max(due, indexRetry)
+                    // Records wait in the journal: copied into SQLite when due, statements or not.
+                    let now = DispatchTime.now()
+                    if deadline <= now {
+                        condition.unlock()
+                        index()
+                        condition.lock()
+                        continue
+                    }
+                    let wait = min(Double(deadline.uptimeNanoseconds - now.uptimeNanoseconds) / 1e9,
+                                   outcomes.isEmpty && events.isEmpty ? .infinity : Self.ridersDelay)
+                    if !condition.wait(until: Date(timeIntervalSinceNow: wait)), !(outcomes.isEmpty && events.isEmpty) { break }
+                } else if outcomes.isEmpty, events.isEmpty {
                     condition.wait()
                 } else if !condition.wait(until: Date(timeIntervalSinceNow: Self.ridersDelay)) {
                     break
@@ -163,14 +199,14 @@ public final class LedgerWriter: @unchecked Sendable {
         do {
             // (Before the commit, as a slow disk would: nothing is durable until it ends.)
             if commitDelay > .zero { Thread.sleep(forTimeInterval: Double(commitDelay.components.seconds) + Double(commitDelay.components.attoseconds) / 1e18) }
-            let records = try ledger.append(entries, checkpoint: false)
+            let records = try ledger.append(entries, checkpoint: false, index: false)
             var offset = 0
             for item in batch {
                 item.done(.success(records[offset..<offset + item.entries.count].map(\.id)))
                 offset += item.entries.count
             }
             // Once the batch's callers have their answer: statements that come meanwhile wait, none already waiting.
-            ledger.checkpointIfDue()
+            index()
         } catch {
             onFailure(error)
             for item in batch { item.done(.failure(error)) }

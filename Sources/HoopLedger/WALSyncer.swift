@@ -3,18 +3,18 @@ import Foundation
 import Glibc
 #endif
 
-/// For `Durability.batched`: fsyncs the ledger's write-ahead log a short while after appends,
+/// For `Durability.batched`: fsyncs the ledger's write-ahead log and intake journal a short while after appends,
 /// from a thread of its own, so appends never wait for the disk and at most `interval` of
 /// committed records is exposed to a power loss (a crash of the process loses nothing).
 final class WALSyncer: @unchecked Sendable {
-    private let walPath: String
+    private let paths: [String]
     private let interval: Duration
     private let condition = NSCondition()
     private var pending = false
     private var stopped = false
 
-    init(walPath: String, interval: Duration) {
-        self.walPath = walPath
+    init(paths: [String], interval: Duration) {
+        self.paths = paths
         self.interval = interval
         let thread = Thread { [self] in run() }
         thread.name = "hoopctl-ledger-sync"
@@ -46,10 +46,12 @@ final class WALSyncer: @unchecked Sendable {
             if !stop { usleep(micros) }
             condition.withLock { pending = false }
             // fsync on our own descriptor flushes the file's pages, whoever wrote them.
-            let fd = open(walPath, O_RDONLY | O_CLOEXEC)
-            if fd >= 0 {
-                fsync(fd)
-                close(fd)
+            for path in paths {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd >= 0 {
+                    fsync(fd)
+                    close(fd)
+                }
             }
             if stop { return }
         }

@@ -99,21 +99,53 @@ final class LedgerWriterTests: XCTestCase {
         XCTAssertEqual(try ledger.count(), 0)
     }
 
-    /// A ledger that cannot be written fails every caller of the batch, and says so once.
-    func testAFailedCommitFailsItsCallers() throws {
+    /// A ledger whose SQLite cannot take the journal's records: what the journal committed stays
+    /// committed, readable and verifiable, the failure is said once (not at each retry), and the
+    /// records reach SQLite once it takes them again.
+    func testAFailedCopyIntoSQLiteKeepsTheRecordsInTheJournal() throws {
         let ledger = try Ledger(path: path)
         let failures = LockedCounter()
         let writer = LedgerWriter(ledger: ledger) { _ in failures.add() }
         writer.start()
         defer { writer.stop() }
-        // The records table refuses inserts, as a full disk would.
+        // The records table refuses inserts, as a broken SQLite file would.
         try ledger.pool.write { try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk gone'); END") }
-        let failed = expectation(description: "failed")
-        writer.append([Self.statement(1)]) { result in
-            if case .failure(let error) = result, "\(error)".contains("disk gone") { failed.fulfill() }
+        for id in 1...3 {
+            let committed = expectation(description: "committed \(id)")
+            writer.append([Self.statement(id)]) { result in
+                if case .success = result { committed.fulfill() }
+            }
+            wait(for: [committed], timeout: 5)
+            Thread.sleep(forTimeInterval: 0.1)  // past Ledger.indexDelay: a copy is tried (and fails)
         }
-        wait(for: [failed], timeout: 5)
-        XCTAssertEqual(failures.value, 1)
+        XCTAssertEqual(failures.value, 1, "said once")
+        XCTAssertEqual(try ledger.records().map(\.id), [1, 2, 3], "read from the journal")
+        XCTAssertTrue(try ledger.verify().passed)
+        try ledger.pool.write { try $0.execute(sql: "DROP TRIGGER refuse") }
+        XCTAssertTrue(eventually(timeout: 5) {
+            (try? ledger.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM records") }) == 3
+        }, "copied once SQLite takes records again (within LedgerWriter.indexRetryDelay)")
+    }
+
+    /// Records that cannot reach SQLite are kept up to the journal's limit; past it, statements are refused.
+    func testAFullJournalRefusesItsCallers() throws {
+        let ledger = try Ledger(path: path, journalLimit: 4096)
+        let failures = LockedCounter()
+        let writer = LedgerWriter(ledger: ledger) { _ in failures.add() }
+        writer.start()
+        defer { writer.stop() }
+        try ledger.pool.write { try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk gone'); END") }
+        nonisolated(unsafe) var refused: LedgerError?
+        for id in 1...100 where refused == nil {
+            let answered = expectation(description: "answered \(id)")
+            writer.append([Self.statement(id)]) { result in
+                if case .failure(let error) = result { refused = error }
+                answered.fulfill()
+            }
+            wait(for: [answered], timeout: 5)
+        }
+        XCTAssertTrue("\(String(describing: refused))".contains("the intake journal is full"), "\(String(describing: refused))")
+        XCTAssertGreaterThan(try ledger.count(), 3)
     }
 
     /// The canonical JSON written by hand is JSONEncoder's, field for field (sorted keys, escapes).

@@ -258,7 +258,7 @@ public final class Ledger: Sendable {
     /// writer copied (within `indexDelay` while it runs; at its next start after a crash).
     /// A copy that fails leaves the read to SQLite's records (the writer reports the failure).
     func indexBeforeReading() {
-        if mode == .readWrite { try? indexJournal() }
+        if mode == .readWrite { try? flushLineage() }
     }
 
     static func storageError(_ error: Error, path: String) -> LedgerError {

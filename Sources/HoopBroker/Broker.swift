@@ -175,6 +175,18 @@ public actor Broker {
         proxySocketDirectory = socketDirectory
     }
 
+    /// Whether the identity may call an endpoint at all (its handler checks ownership and policy after).
+    func admit(_ identity: Identity, to access: Access, action: String) throws(BrokerFailure) {
+        switch access {
+        case .everyone:
+            return
+        case .admins:
+            try requireAdmin(identity, to: action)
+        case .auditors:
+            guard policy.isAuditor(identity) else { throw BrokerFailure(.denied, "\(identity) may not \(action): admins and auditors only") }
+        }
+    }
+
     func requireAdmin(_ identity: Identity, to action: String) throws(BrokerFailure) {
         guard policy.isAdmin(identity) else {
             throw BrokerFailure(.denied, "\(identity) may not \(action): admins only")

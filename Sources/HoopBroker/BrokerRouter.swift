@@ -29,8 +29,13 @@ public struct BrokerRouter: Sendable {
     }
 
     let broker: Broker
+    /// Every endpoint of `Endpoints`, with what answers it.
+    private let routes: [Route]
 
-    public init(broker: Broker) { self.broker = broker }
+    public init(broker: Broker) {
+        self.broker = broker
+        routes = Self.routes(broker)
+    }
 
     public func handle(_ request: Request) async -> Response {
         do {
@@ -39,72 +44,14 @@ public struct BrokerRouter: Sendable {
             }
             let identity = try await broker.authenticate(peer: request.peer, authorization: request.header("Authorization"))
             let (path, query) = Self.split(request.path)
-            let parts = path.split(separator: "/").map(String.init)
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
             guard parts.first == "v1" else { throw BrokerFailure(.notFound, "no such endpoint \(path)") }
-            let route = Route(method: request.method, segments: Array(parts.dropFirst()))
-            if route.is("GET", "whoami") {
-                return try encode(await broker.whoami(identity))
-            } else if route.is("GET", "status") {
-                return try encode(await broker.status(identity))
-            } else if route.is("POST", "sessions") {
-                let body = try decode(SessionRequest.self, request.body)
-                return try encode(await broker.createSession(body, identity: identity, caller: CallingProcess.read(request.peer)))
-            } else if route.is("GET", "sessions") {
-                return try encode(await broker.listSessions(identity: identity, all: query["all"] == "1"))
-            } else if let id = route.capture("POST", "sessions", "*", "end") {
-                let body = try decode(SessionEnd.self, request.body)
-                return try encode(await broker.endSession(id, end: body, identity: identity))
-            } else if let id = route.capture("GET", "sessions", "*", "catalog") {
-                return try encode(await broker.sessionCatalog(id, identity: identity))
-            } else if let id = route.capture("POST", "sessions", "*", "explain") {
-                let body = try decode(ExplainRequest.self, request.body)
-                return try encode(await broker.explainForSession(id, body, identity: identity))
-            } else if let id = route.capture("POST", "sessions", "*", "revoke") {
-                return try encode(await broker.revokeSession(id, identity: identity))
-            } else if route.is("POST", "policy", "reload") {
-                return try encode(await broker.reloadPolicy(identity))
-            } else if let name = route.capture("POST", "targets", "*", "init") {
-                return try encode(await broker.initTarget(name, identity: identity))
-            } else if let name = route.capture("GET", "targets", "*", "doctor") {
-                return try encode(await broker.doctorTarget(name, identity: identity))
-            } else if route.is("POST", "audit", "records") {
-                let body = try decode(LedgerQuery.self, request.body)
-                return try encode(await broker.auditRecords(body, identity: identity))
-            } else if route.is("POST", "audit", "trace") {
-                let body = try decode(TraceQuery.self, request.body)
-                return try encode(await broker.auditTrace(body, identity: identity))
-            } else if route.is("POST", "audit", "report") {
-                let body = try decode(ReportPeriod.self, request.body)
-                return try encode(await broker.auditReport(body, identity: identity))
-            } else if route.is("POST", "audit", "reveal") {
-                let body = try decode(RevealRequest.self, request.body)
-                return try encode(await broker.recordReveal(body, identity: identity))
-            } else if route.is("POST", "audit", "checkpoint") {
-                return try encode(await broker.checkpointNow(identity: identity))
-            } else if route.is("POST", "audit", "verify") {
-                return try encode(await broker.auditVerify(identity: identity))
-            } else if route.is("POST", "requests") {
-                let body = try decode(RequestCreate.self, request.body)
-                return try encode(await broker.createRequest(body, identity: identity))
-            } else if route.is("GET", "requests") {
-                return try encode(await broker.listRequests(filter: query["filter"] ?? "pending", identity: identity))
-            } else if let id = route.capture("GET", "requests", "*") {
-                return try encode(await broker.showRequest(id, identity: identity))
-            } else if let id = route.capture("POST", "requests", "*", "approve") {
-                let body = try decode(RequestVote.self, request.body)
-                return try encode(await broker.vote(id, approve: true, comment: body.comment, identity: identity))
-            } else if let id = route.capture("POST", "requests", "*", "deny") {
-                let body = try decode(RequestVote.self, request.body)
-                return try encode(await broker.vote(id, approve: false, comment: body.comment, identity: identity))
-            } else if let id = route.capture("POST", "requests", "*", "withdraw") {
-                return try encode(await broker.withdrawRequest(id, identity: identity))
-            } else if route.is("POST", "tokens") {
-                let body = try decode(TokenIssue.self, request.body)
-                return try encode(await broker.issueToken(body, identity: identity))
-            } else if route.is("GET", "tokens") {
-                return try encode(await broker.listTokens(identity: identity))
-            } else if let id = route.capture("POST", "tokens", "*", "revoke") {
-                return try encode(await broker.revokeToken(id, identity: identity))
+            let segments = Array(parts.dropFirst())
+            for route in routes {
+                guard let parameter = route.match(request.method, segments) else { continue }
+                try await route.admit(identity)
+                let call = Call(identity: identity, parameter: parameter ?? "", query: query, body: request.body, peer: request.peer)
+                return Response(status: 200, body: try await route.answer(call))
             }
             throw BrokerFailure(.notFound, "no such endpoint \(request.method) \(path)")
         } catch let failure as BrokerFailure {
@@ -115,33 +62,78 @@ public struct BrokerRouter: Sendable {
         }
     }
 
-    private func encode<T: Encodable>(_ value: T) throws -> Response {
-        Response(status: 200, body: try BrokerAPI.encoder.encode(value))
+    /// What a handler is given: who calls, the path's parameter, and the request.
+    struct Call: Sendable {
+        let identity: Identity
+        let parameter: String
+        let query: [String: String]
+        let body: Data
+        let peer: PeerCredentials
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws(BrokerFailure) -> T {
-        do {
-            return try BrokerAPI.decoder.decode(type, from: body)
-        } catch {
-            throw BrokerFailure(.invalid, "malformed \(type) body")
-        }
+    /// An endpoint and its handler, with the types erased so that all sit in one table.
+    struct Route: Sendable {
+        let match: @Sendable (String, [String]) -> String??
+        let admit: @Sendable (Identity) async throws(BrokerFailure) -> Void
+        let answer: @Sendable (Call) async throws -> Data
     }
 
-    /// A request's method and path segments, matched against patterns where `*` captures one segment.
-    struct Route {
-        let method: String
-        let segments: [String]
+    static func route<Body, Answer>(_ endpoint: Endpoint<Body, Answer>, _ broker: Broker,
+                                    _ handler: @escaping @Sendable (Call, Body) async throws -> Answer) -> Route {
+        Route(match: { endpoint.match($0, $1) },
+              admit: { identity throws(BrokerFailure) in try await broker.admit(identity, to: endpoint.access, action: endpoint.action) },
+              answer: { call in
+                  let body: Body
+                  if let nothing = Empty() as? Body {
+                      body = nothing  // whatever was sent (an empty body, `{}`)
+                  } else if endpoint.method == .get, let type = Body.self as? any QueryParameters.Type {
+                      body = try type.init(query: call.query) as! Body
+                  } else {
+                      do { body = try BrokerAPI.decoder.decode(Body.self, from: call.body) } catch {
+                          throw BrokerFailure(.invalid, "malformed \(Body.self) body")
+                      }
+                  }
+                  return try BrokerAPI.encoder.encode(try await handler(call, body))
+              })
+    }
 
-        func `is`(_ method: String, _ pattern: String...) -> Bool { self.method == method && segments == pattern }
-
-        func capture(_ method: String, _ pattern: String...) -> String? {
-            guard self.method == method, segments.count == pattern.count else { return nil }
-            var captured: String?
-            for (segment, expected) in zip(segments, pattern) {
-                if expected == "*" { captured = segment } else if segment != expected { return nil }
-            }
-            return captured?.removingPercentEncoding
-        }
+    /// The handler of each endpoint; `BrokerRouterTests` checks that every endpoint has one.
+    static func routes(_ broker: Broker) -> [Route] {
+        typealias E = Endpoints
+        return [
+            route(E.whoami, broker) { call, _ in await broker.whoami(call.identity) },
+            route(E.status, broker) { call, _ in await broker.status(call.identity) },
+            route(E.createSession, broker) { call, body in
+                try await broker.createSession(body, identity: call.identity, caller: CallingProcess.read(call.peer))
+            },
+            route(E.listSessions, broker) { call, listing in await broker.listSessions(identity: call.identity, all: listing.all) },
+            route(E.endSession, broker) { call, end in try await broker.endSession(call.parameter, end: end, identity: call.identity) },
+            route(E.sessionCatalog, broker) { call, _ in try await broker.sessionCatalog(call.parameter, identity: call.identity) },
+            route(E.explain, broker) { call, body in try await broker.explainForSession(call.parameter, body, identity: call.identity) },
+            route(E.revokeSession, broker) { call, _ in try await broker.revokeSession(call.parameter, identity: call.identity) },
+            route(E.reloadPolicy, broker) { call, _ in try await broker.reloadPolicy(call.identity) },
+            route(E.initTarget, broker) { call, _ in try await broker.initTarget(call.parameter, identity: call.identity) },
+            route(E.doctorTarget, broker) { call, _ in try await broker.doctorTarget(call.parameter, identity: call.identity) },
+            route(E.auditRecords, broker) { call, query in try await broker.auditRecords(query, identity: call.identity) },
+            route(E.auditTrace, broker) { call, query in try await broker.auditTrace(query, identity: call.identity) },
+            route(E.auditReport, broker) { call, period in try await broker.auditReport(period, identity: call.identity) },
+            route(E.reveal, broker) { call, body in try await broker.recordReveal(body, identity: call.identity) },
+            route(E.checkpoint, broker) { call, _ in try await broker.checkpointNow(identity: call.identity) },
+            route(E.verify, broker) { call, _ in try await broker.auditVerify(identity: call.identity) },
+            route(E.createRequest, broker) { call, body in try await broker.createRequest(body, identity: call.identity) },
+            route(E.listRequests, broker) { call, listing in await broker.listRequests(filter: listing.filter, identity: call.identity) },
+            route(E.showRequest, broker) { call, _ in try await broker.showRequest(call.parameter, identity: call.identity) },
+            route(E.approve, broker) { call, vote in
+                try await broker.vote(call.parameter, approve: true, comment: vote.comment, identity: call.identity)
+            },
+            route(E.deny, broker) { call, vote in
+                try await broker.vote(call.parameter, approve: false, comment: vote.comment, identity: call.identity)
+            },
+            route(E.withdraw, broker) { call, _ in try await broker.withdrawRequest(call.parameter, identity: call.identity) },
+            route(E.issueToken, broker) { call, body in try await broker.issueToken(body, identity: call.identity) },
+            route(E.listTokens, broker) { call, _ in try await broker.listTokens(identity: call.identity) },
+            route(E.revokeToken, broker) { call, _ in try await broker.revokeToken(call.parameter, identity: call.identity) },
+        ]
     }
 
     static func split(_ target: String) -> (String, [String: String]) {

@@ -15,18 +15,23 @@ public struct BrokerClient: Sendable {
         self.token = token
     }
 
-    public func get<Response: Decodable>(_ path: String, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
-        try await call(.GET, path, body: nil)
+    /// Calls an endpoint of `Endpoints`: `parameter` fills its path's `{id}`, `body` is its request.
+    public func call<Body, Answer>(_ endpoint: Endpoint<Body, Answer>, _ parameter: String? = nil, _ body: Body) async throws(BrokerClientError) -> Answer {
+        precondition(endpoint.hasParameter == (parameter != nil), "\(endpoint.segments) called with the wrong parameters")
+        switch endpoint.method {
+        case .get:
+            let query = (body as? any QueryParameters)?.query ?? []
+            return try await call(.GET, endpoint.path(parameter, query: query), body: nil)
+        case .post:
+            let data: Data
+            do { data = try BrokerAPI.encoder.encode(body) } catch { throw .protocolError("cannot encode the request: \(error)") }
+            return try await call(.POST, endpoint.path(parameter), body: data)
+        }
     }
 
-    public func post<Body: Encodable, Response: Decodable>(_ path: String, _ body: Body, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
-        let data: Data
-        do { data = try BrokerAPI.encoder.encode(body) } catch { throw .protocolError("cannot encode the request: \(error)") }
-        return try await call(.POST, path, body: data)
-    }
-
-    public func post<Response: Decodable>(_ path: String, as type: Response.Type = Response.self) async throws(BrokerClientError) -> Response {
-        try await call(.POST, path, body: Data("{}".utf8))
+    /// Calls an endpoint that takes no request.
+    public func call<Answer>(_ endpoint: Endpoint<Empty, Answer>, _ parameter: String? = nil) async throws(BrokerClientError) -> Answer {
+        try await call(endpoint, parameter, Empty())
     }
 
     typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>

@@ -14,7 +14,7 @@ extension Hoopctl {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let me: HoopBrokerAPI.WhoAmI = try await broker.call { try await $0.get("/v1/whoami") }
+            let me: HoopBrokerAPI.WhoAmI = try await broker.call { try await $0.call(Endpoints.whoami) }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(me), as: UTF8.self))
                 return

@@ -75,14 +75,14 @@ public actor AgentGateway {
                                      kind: "mcp", correlation: settings.correlation)
         request.agent = agent
         do {
-            let grant: SessionGrant = try await broker.post("/v1/sessions", request)
+            let grant: SessionGrant = try await broker.call(Endpoints.createSession, nil, request)
             self.grant = grant
             let settings = grant.connection
             let conninfo = ["host": settings.host, "port": String(settings.port), "user": settings.user, "password": settings.password,
                             "dbname": settings.database, "sslmode": settings.sslMode, "application_name": "hoopctl-mcp"]
                 .sorted { $0.key < $1.key }.map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " ")
             connection = try PostgresConnection(conninfo: conninfo)
-            catalog = try await broker.get("/v1/sessions/\(grant.session.id)/catalog")
+            catalog = try await broker.call(Endpoints.sessionCatalog, grant.session.id)
         } catch let error as BrokerClientError {
             throw MCPError.invalidRequest("hoopctl cannot open a session on \(settings.target): \(error)")
         } catch {
@@ -95,7 +95,7 @@ public actor AgentGateway {
         connection = nil
         guard let grant else { return }
         self.grant = nil
-        let _: SessionInfo? = try? await broker.post("/v1/sessions/\(grant.session.id)/end", SessionEnd(exitCode: 0, endedBy: "mcp-disconnect"))
+        let _: SessionInfo? = try? await broker.call(Endpoints.endSession, grant.session.id, SessionEnd(exitCode: 0, endedBy: "mcp-disconnect"))
     }
 
     private func session() throws -> (SessionGrant, PostgresConnection, SessionCatalog) {
@@ -113,7 +113,7 @@ public actor AgentGateway {
                 guard let sql = arguments["sql"]?.stringValue, !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                     return Self.failure("query needs 'sql'")
                 }
-                let explained: ExplainResult = try await broker.post("/v1/sessions/\(grant.session.id)/explain", ExplainRequest(sql: sql))
+                let explained: ExplainResult = try await broker.call(Endpoints.explain, grant.session.id, ExplainRequest(sql: sql))
                 return AgentTools.query(sql, connection: connection, catalog: catalog, lineage: explained.lineage)
             case "list_tables":
                 return try AgentTools.json(["target": catalog.target, "role": catalog.role,
@@ -126,7 +126,7 @@ public actor AgentGateway {
                 return try AgentTools.json(AgentTools.describe(found))
             case "explain_policy":
                 guard let sql = arguments["sql"]?.stringValue else { return Self.failure("explain_policy needs 'sql'") }
-                let explained: ExplainResult = try await broker.post("/v1/sessions/\(grant.session.id)/explain", ExplainRequest(sql: sql))
+                let explained: ExplainResult = try await broker.call(Endpoints.explain, grant.session.id, ExplainRequest(sql: sql))
                 return try AgentTools.json(explained)
             default:
                 return Self.failure("unknown tool '\(name)'")

@@ -108,6 +108,44 @@ final class BrokerTests: XCTestCase {
         }
     }
 
+    /// Each endpoint described in `Endpoints` has its handler, once; none answers "no such endpoint".
+    func testEveryEndpointIsRoutedOnce() async {
+        XCTAssertEqual(Set(Endpoints.all).count, Endpoints.all.count, "two endpoints share a method and path")
+        XCTAssertEqual(BrokerRouter.routes(broker).count, Endpoints.all.count)
+        for endpoint in Endpoints.all {
+            let path = endpoint.path.replacingOccurrences(of: "{id}", with: "x")
+            let (status, answer) = await call(endpoint.method, path, endpoint.method == "GET" ? "" : "{}")
+            XCTAssertNotEqual(answer["message"] as? String ?? "", "no such endpoint \(endpoint.method) \(path)", "\(endpoint)")
+            XCTAssertNotEqual(status, 0)
+        }
+    }
+
+    /// A value in a path is one segment, whatever it holds: an id with `/`, `?` or `%` cannot
+    /// reach another endpoint (before the endpoints were described once, the CLI put ids in
+    /// paths as typed).
+    func testAPathParameterStaysOneSegment() async {
+        let id = "x/../../tokens?filter=all%2F"
+        let path = Endpoints.showRequest.path(id)
+        XCTAssertEqual(path, "/v1/requests/x%2F..%2F..%2Ftokens%3Ffilter%3Dall%252F")
+        let (status, answer) = await call("GET", path)
+        XCTAssertEqual(status, 404, "\(answer)")
+        XCTAssertTrue((answer["message"] as? String ?? "").contains(id), "the broker looked the whole id up: \(answer)")
+        let (empty, _) = await call("GET", "/v1/requests/")
+        XCTAssertEqual(empty, 404, "an empty parameter matches nothing")
+    }
+
+    /// Who may call an endpoint is checked before its request is read: a malformed body from
+    /// someone who may not call it is refused as such, and tells nothing about the body.
+    func testAccessIsCheckedBeforeTheRequestIsRead() async {
+        for endpoint in Endpoints.all where endpoint.access != .everyone {
+            let path = endpoint.path.replacingOccurrences(of: "{id}", with: "x")
+            let (status, answer) = await call(endpoint.method, path, "{not json", as: nobody)
+            XCTAssertEqual(status, 403, "\(endpoint): \(answer)")
+            let only = endpoint.access == .admins ? "admins only" : "admins and auditors only"
+            XCTAssertTrue((answer["message"] as? String ?? "").hasSuffix(only), "\(endpoint): \(answer)")
+        }
+    }
+
     func testSessionRequestsAreCheckedAgainstTheRole() async {
         let cases: [(String, Int, String)] = [
             (#"{"target":"nowhere"}"#, 404, "unknown target 'nowhere'; yours: sandbox"),

@@ -10,7 +10,7 @@ extension Hoopctl.AuditCommand {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let made: LedgerCheckpointMade = try await broker.call { try await $0.post("/v1/audit/checkpoint") }
+            let made: LedgerCheckpointMade = try await broker.call { try await $0.call(Endpoints.checkpoint) }
             Output.line("checkpoint recorded as record #\(made.record)")
         }
     }

@@ -83,7 +83,7 @@ extension Hoopctl.AuditCommand {
                     throw CLIError(error)
                 }
             } else {
-                let answer: AuditRecords = try await broker.call { try await $0.post("/v1/audit/records", query) }
+                let answer: AuditRecords = try await broker.call { try await $0.call(Endpoints.auditRecords, nil, query) }
                 records = answer.records
             }
             if json {
@@ -115,7 +115,7 @@ extension Hoopctl.AuditCommand {
                 if let ledger {
                     do { return try ledger.records(query) } catch { throw CLIError(error) }
                 }
-                let answer: AuditRecords = try await broker.call { try await $0.post("/v1/audit/records", query) }
+                let answer: AuditRecords = try await broker.call { try await $0.call(Endpoints.auditRecords, nil, query) }
                 return answer.records
             }
             if query.afterID == nil, query.since == nil {

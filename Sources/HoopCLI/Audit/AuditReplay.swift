@@ -68,7 +68,7 @@ extension Hoopctl.AuditCommand {
                     throw CLIError("session \(session)'s values are sealed to auditor key \(sealedTo.sorted().joined(separator: ", ")), not to \(opener.keyID); nothing was revealed")
                 }
                 let recorded: RevealRecorded = try await broker.call {
-                    try await $0.post("/v1/audit/reveal", RevealRequest(session: session, reason: reason!, key: opener.keyID))
+                    try await $0.call(Endpoints.reveal, nil, RevealRequest(session: session, reason: reason!, key: opener.keyID))
                 }
                 Output.note("reveal recorded as ledger record #\(recorded.record)")
             }
@@ -108,7 +108,7 @@ extension Hoopctl.AuditCommand {
             if let path = ledgerOptions.ledger {
                 do { return try ledgerOptions.open(path).records(query) } catch { throw CLIError(error) }
             }
-            return try await broker.call { client -> AuditRecords in try await client.post("/v1/audit/records", query) }.records
+            return try await broker.call { client -> AuditRecords in try await client.call(Endpoints.auditRecords, nil, query) }.records
         }
 
         private func print(_ timeline: Timeline, json: Bool) {

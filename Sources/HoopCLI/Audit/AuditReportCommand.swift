@@ -27,7 +27,7 @@ extension Hoopctl.AuditCommand {
             if let path = ledgerOptions.ledger {
                 do { report = try ledgerOptions.open(path).report(since: since.date) } catch { throw CLIError(error) }
             } else {
-                report = try await broker.call { try await $0.post("/v1/audit/report", ReportPeriod(since: since.date)) }
+                report = try await broker.call { try await $0.call(Endpoints.auditReport, nil, ReportPeriod(since: since.date)) }
             }
             switch format {
             case .json: Output.line(String(decoding: try BrokerAPI.encoder.encode(report), as: UTF8.self))

@@ -60,7 +60,7 @@ extension Hoopctl.AuditCommand {
                     (lines, verification) = (try ledger.trace(query), try ledger.lineageVerification())
                 } catch { throw CLIError(error) }
             } else {
-                let answer: AuditTrace = try await broker.call { try await $0.post("/v1/audit/trace", query) }
+                let answer: AuditTrace = try await broker.call { try await $0.call(Endpoints.auditTrace, nil, query) }
                 (lines, verification) = (answer.lines, answer.verification)
             }
             // Lineage is derived data: the reader is told whether it was checked (on stderr, so tables and JSON stay clean).

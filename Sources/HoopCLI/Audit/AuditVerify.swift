@@ -32,7 +32,7 @@ extension Hoopctl.AuditCommand {
                     throw CLIError(error)
                 }
             } else {
-                report = try await broker.call { try await $0.post("/v1/audit/verify") }
+                report = try await broker.call { try await $0.call(Endpoints.verify) }
             }
             let problems = (report.failure.map { [$0.description] } ?? []) + report.schemaProblems + (report.lineageProblems ?? [])
                 + (report.checkpointProblems ?? [])

@@ -10,7 +10,7 @@ extension Hoopctl.PolicyCommand {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let result: PolicyReloadResult = try await broker.call { try await $0.post("/v1/policy/reload") }
+            let result: PolicyReloadResult = try await broker.call { try await $0.call(Endpoints.reloadPolicy) }
             for line in result.diagnostics { Output.line(line) }
             if result.applied {
                 Output.line("\(result.file): reloaded (\(result.summary ?? ""))")

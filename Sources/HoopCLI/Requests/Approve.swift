@@ -15,7 +15,7 @@ extension Hoopctl {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let request: RequestInfo = try await broker.call { try await $0.post("/v1/requests/\(id)/approve", RequestVote(comment: comment)) }
+            let request: RequestInfo = try await broker.call { try await $0.call(Endpoints.approve, id, RequestVote(comment: comment)) }
             if request.state == .approved, request.kind == "statement" {
                 Output.line("approved request \(request.id): \(request.requester) may run the statement once in session \(request.session ?? "-") until \(request.approvalExpiresAt.map(RequestFormat.time) ?? "-")")
             } else if request.state == .approved {
@@ -42,7 +42,7 @@ extension Hoopctl {
         }
 
         func run() async throws {
-            let request: RequestInfo = try await broker.call { try await $0.post("/v1/requests/\(id)/deny", RequestVote(comment: reason)) }
+            let request: RequestInfo = try await broker.call { try await $0.call(Endpoints.deny, id, RequestVote(comment: reason)) }
             Output.line("denied request \(request.id) of \(request.requester)")
         }
     }

@@ -30,7 +30,7 @@ extension Hoopctl {
 
         func run() async throws {
             let created: RequestInfo = try await broker.call {
-                try await $0.post("/v1/requests", RequestCreate(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) }))
+                try await $0.call(Endpoints.createRequest, nil, RequestCreate(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) }))
             }
             if json {
                 Output.line(try RequestFormat.json(created))

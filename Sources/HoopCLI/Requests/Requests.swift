@@ -29,7 +29,7 @@ extension Hoopctl.Requests {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let list: RequestList = try await broker.call { try await $0.get("/v1/requests?filter=\(filter.rawValue)") }
+            let list: RequestList = try await broker.call { try await $0.call(Endpoints.listRequests, nil, RequestListing(filter: filter.rawValue)) }
             if json {
                 for request in list.requests { Output.line(try RequestFormat.json(request)) }
                 return
@@ -58,7 +58,7 @@ extension Hoopctl.Requests {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let request: RequestInfo = try await broker.call { try await $0.get("/v1/requests/\(id)") }
+            let request: RequestInfo = try await broker.call { try await $0.call(Endpoints.showRequest, id) }
             if json {
                 Output.line(try RequestFormat.json(request))
                 return

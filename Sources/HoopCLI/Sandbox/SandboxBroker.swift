@@ -36,7 +36,7 @@ struct SandboxBroker {
         let client = BrokerClient(socketPath: socketPath)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if (try? await client.get("/v1/status", as: BrokerStatus.self)) != nil {
+            if (try? await client.call(Endpoints.status)) != nil {
                 report("started the broker (pid \(pid), socket \(socketPath), log \(logFile))")
                 return
             }

@@ -18,7 +18,7 @@ extension Hoopctl.SandboxCommand {
             Hoopctl.SandboxCommand.record("sandbox.up", message: "sandbox running on port \(state.port)",
                                           details: ["port": String(state.port), "database": state.database])
             try await SandboxBroker(sandbox: sandbox).start { Output.line("• \($0)") }
-            let report: TargetInitReport = try await BrokerConnection.call { try await $0.post("/v1/targets/\(DemoPolicy.targetName)/init") }
+            let report: TargetInitReport = try await BrokerConnection.call { try await $0.call(Endpoints.initTarget, DemoPolicy.targetName) }
             let built = report.roles.filter(\.created).map(\.role)
             Output.line("• masking views \(built.isEmpty ? "up to date" : "built") for roles \(report.roles.map(\.role).joined(separator: ", ")) of target \(report.target)")
             Output.line()

@@ -26,7 +26,7 @@ struct ApprovalWait {
         while true {
             if let signal = interrupted.value {
                 if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                let _: RequestInfo? = try? await client.post("/v1/requests/\(request.id)/withdraw")
+                let _: RequestInfo? = try? await client.call(Endpoints.withdraw, request.id)
                 Output.note("request \(request.id) withdrawn")
                 exit(128 + signal)
             }
@@ -34,7 +34,7 @@ struct ApprovalWait {
             if Date().timeIntervalSince(lastPoll) >= 1 {
                 lastPoll = Date()
                 do {
-                    current = try await client.get("/v1/requests/\(request.id)")
+                    current = try await client.call(Endpoints.showRequest, request.id)
                 } catch {
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     throw BrokerConnection.cliError(error)

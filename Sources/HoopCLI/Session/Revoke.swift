@@ -12,7 +12,7 @@ extension Hoopctl {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let info: SessionInfo = try await broker.call { try await $0.post("/v1/sessions/\(session)/revoke") }
+            let info: SessionInfo = try await broker.call { try await $0.call(Endpoints.revokeSession, session) }
             if info.state == .ended {
                 Output.line("revoked session \(info.id) (\(info.roleName))")
             } else {

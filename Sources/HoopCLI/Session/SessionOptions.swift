@@ -99,7 +99,7 @@ enum SessionRunner {
     private static func openSession(_ options: SessionOptions, kind: String, client: BrokerClient) async throws -> SessionGrant {
         let failure: BrokerFailure
         do {
-            return try await client.post("/v1/sessions", options.sessionRequest(kind: kind, request: options.request))
+            return try await client.call(Endpoints.createSession, nil, options.sessionRequest(kind: kind, request: options.request))
         } catch {
             guard case .refused(let refusal) = error, refusal.code == .approvalRequired, options.request == nil else {
                 throw BrokerConnection.cliError(error)
@@ -109,7 +109,7 @@ enum SessionRunner {
         Output.note(failure.message)
         let approved = try await requestApproval(options)
         return try await options.broker.call {
-            try await $0.post("/v1/sessions", SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id,
+            try await $0.call(Endpoints.createSession, nil, SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id,
                                                              correlation: options.correlation))
         }
     }
@@ -121,7 +121,7 @@ enum SessionRunner {
             throw CLIError("role '\(role)' needs an approval: say why with --reason, for the reviewers", exitCode: ExitStatus.usage)
         }
         let created: RequestInfo = try await options.broker.call {
-            try await $0.post("/v1/requests", RequestCreate(target: options.target, role: role, reason: reason,
+            try await $0.call(Endpoints.createRequest, nil, RequestCreate(target: options.target, role: role, reason: reason,
                                                             ttlSeconds: options.ttl.map { Int($0.seconds) }))
         }
         Output.note("request \(created.id) created: \(created.needed) approval\(created.needed == 1 ? "" : "s") from \(created.approvers.joined(separator: ", ")); a reviewer runs: hoopctl approve \(created.id)")
@@ -134,7 +134,7 @@ enum SessionRunner {
 
     private static func end(_ id: String, _ end: SessionEnd, client: BrokerClient) async {
         do {
-            let _: SessionInfo = try await client.post("/v1/sessions/\(id)/end", end)
+            let _: SessionInfo = try await client.call(Endpoints.endSession, id, end)
         } catch {
             Output.warning("could not end session \(id) (\(error)); the broker revokes it when it sees this process gone, or at its TTL")
         }

@@ -17,7 +17,7 @@ extension Hoopctl {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let list: SessionList = try await broker.call { try await $0.get("/v1/sessions" + (active ? "" : "?all=1")) }
+            let list: SessionList = try await broker.call { try await $0.call(Endpoints.listSessions, nil, SessionListing(all: !active)) }
             if json {
                 for session in list.sessions { Output.line(String(decoding: try BrokerAPI.encoder.encode(session), as: UTF8.self)) }
                 return

@@ -20,7 +20,7 @@ extension Hoopctl.TargetCommand {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let report: DoctorReport = try await broker.call { try await $0.get("/v1/targets/\(target)/doctor") }
+            let report: DoctorReport = try await broker.call { try await $0.call(Endpoints.doctorTarget, target) }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(report), as: UTF8.self))
             } else if report.findings.isEmpty {

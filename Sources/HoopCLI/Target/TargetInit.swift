@@ -22,7 +22,7 @@ extension Hoopctl.TargetCommand {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let report: TargetInitReport = try await broker.call { try await $0.post("/v1/targets/\(target)/init") }
+            let report: TargetInitReport = try await broker.call { try await $0.call(Endpoints.initTarget, target) }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(report), as: UTF8.self))
                 return

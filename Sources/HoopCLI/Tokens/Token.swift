@@ -33,7 +33,7 @@ extension Hoopctl.Token {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let info: TokenInfo = try await broker.call { try await $0.post("/v1/tokens", TokenIssue(subject: subject, ttlSeconds: Int(ttl.seconds))) }
+            let info: TokenInfo = try await broker.call { try await $0.call(Endpoints.issueToken, nil, TokenIssue(subject: subject, ttlSeconds: Int(ttl.seconds))) }
             if json {
                 Output.line(String(decoding: try BrokerAPI.encoder.encode(info), as: UTF8.self))
             } else {
@@ -52,7 +52,7 @@ extension Hoopctl.Token {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let info: TokenInfo = try await broker.call { try await $0.post("/v1/tokens/\(id)/revoke") }
+            let info: TokenInfo = try await broker.call { try await $0.call(Endpoints.revokeToken, id) }
             let sessions = info.sessionsEnded ?? 0, requests = info.requestsWithdrawn ?? 0
             Output.line("revoked token \(info.id) of \(info.subject): \(sessions) session\(sessions == 1 ? "" : "s") ended, "
                         + "\(requests) request\(requests == 1 ? "" : "s") withdrawn")
@@ -68,7 +68,7 @@ extension Hoopctl.Token {
         @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
-            let list: TokenList = try await broker.call { try await $0.get("/v1/tokens") }
+            let list: TokenList = try await broker.call { try await $0.call(Endpoints.listTokens) }
             if json {
                 for token in list.tokens { Output.line(String(decoding: try BrokerAPI.encoder.encode(token), as: UTF8.self)) }
                 return

@@ -37,7 +37,7 @@ let package = Package(
         ]),
         // The tamper-evident ledger: SQLite (WAL) through GRDB, SHA-256 hash chain.
         .target(name: "HoopLedger", dependencies: [
-            "HoopCommon",
+            "HoopCommon", "HoopLedgerModel",
             .product(name: "GRDB", package: "GRDB.swift"),
             // SQLite's own calls for the append path (binding without GRDB's boxed arguments).
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -53,11 +53,14 @@ let package = Package(
         .target(name: "HoopDetectors", dependencies: [
             "HoopPolicy", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // The ledger's records, queries and reports as values, without the storage: what the
+        // broker protocol carries (so its clients do not link SQLite).
+        .target(name: "HoopLedgerModel"),
         // The broker's request/response protocol, shared by the broker and its clients.
-        .target(name: "HoopBrokerAPI", dependencies: ["HoopLedger"]),
+        .target(name: "HoopBrokerAPI", dependencies: ["HoopLedgerModel"]),
         // What the broker does to a target database: masking views, session roles, the doctor.
         .target(name: "HoopProvisioning", dependencies: [
-            "HoopPolicy", "HoopPostgres", "HoopBrokerAPI", "HoopDetectors",
+            "HoopPolicy", "HoopPostgres", "HoopBrokerAPI", "HoopDetectors", "HoopLedgerModel",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.

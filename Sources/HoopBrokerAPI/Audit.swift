@@ -1,5 +1,5 @@
 import Foundation
-import HoopLedger
+import HoopLedgerModel
 
 /// `POST /v1/audit/records` takes a `LedgerQuery` and answers this.
 public struct AuditRecords: Codable, Sendable {

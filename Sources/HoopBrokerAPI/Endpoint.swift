@@ -1,5 +1,5 @@
 import Foundation
-import HoopLedger
+import HoopLedgerModel
 
 /// One operation of the broker protocol, described once for the client that calls it and the
 /// router that answers it: method, path under `/v1`, what it carries each way, and who may call it.

@@ -15,14 +15,17 @@ import Glibc
 ///
 /// Layout: a 16-byte header (`HOOPINT1`, then a generation number, bumped each time the file is
 /// emptied, so a process's cached view of the file cannot be mistaken for a new file of the same
-/// size), then frames: a 4-byte little-endian length and the record (id, timestamp, then seven
-/// length-prefixed fields, -1 for null). A frame cut short at the end (a writer killed in its
-/// `write`, whose callers were never answered) is not a record, and is cut off.
+/// size), then frames: `HREC`, a 4-byte little-endian length and the record (id, timestamp, then
+/// seven length-prefixed fields, -1 for null). A frame cut short at the end (a writer killed in
+/// its `write`, whose callers were never answered) is not a record, and is cut off; but bytes
+/// that do not read as a frame with a whole record (its hash recomputed) after them are damage,
+/// not a torn end: the journal is then left as it is and every reader and copier refuses it.
 ///
 /// Between processes, `flock` on the file orders writers (exclusive) and readers (shared); within
 /// one, a lock does (a flock is held per open file, not per thread).
 final class IntakeJournal: @unchecked Sendable {
     static let magic = Array("HOOPINT1".utf8)
+    static let frameMagic = Array("HREC".utf8)
     static let headerSize = 16
 
     let path: String
@@ -49,6 +52,18 @@ final class IntakeJournal: @unchecked Sendable {
         var records: [LedgerRecord]
         var end: Int
         var size: Int
+        /// Where bytes that are no frame are followed by a whole record: the file was damaged
+        /// or edited there (nil: at most a torn end).
+        var damagedAt: Int?
+
+        /// The records, or the error that the file is damaged.
+        func whole(path: String) throws -> [LedgerRecord] {
+            if let damagedAt {
+                throw LedgerError.storage(path: path, message: "the intake journal is damaged at byte \(damagedAt) (after record "
+                                          + "#\(records.last.map { String($0.id) } ?? "none")): records after it are not read")
+            }
+            return records
+        }
     }
 
     /// Opens (read-write: creates, mode 0600) the journal beside the ledger. Read-only, a
@@ -103,8 +118,9 @@ final class IntakeJournal: @unchecked Sendable {
         let (generation, size) = try generationAndSize()
         if let cached, cached.generation == generation, cached.size == size { return cached.head }
         let contents = try read()
+        let records = try contents.whole(path: path)
         if contents.end < contents.size { try cut(at: contents.end) }
-        let head = try contents.records.last.map { Head(id: $0.id, hash: $0.hash) } ?? sqliteHead()
+        let head = try records.last.map { Head(id: $0.id, hash: $0.hash) } ?? sqliteHead()
         cached = (generation, contents.end, head)
         return head
     }
@@ -153,7 +169,27 @@ final class IntakeJournal: @unchecked Sendable {
             records.append(record)
             offset = next
         }
-        return Contents(generation: generation, records: records, end: Self.headerSize + offset, size: Self.headerSize + got)
+        let damaged = offset < got && Self.wholeRecord(in: bytes, after: offset, limit: got)
+        return Contents(generation: generation, records: records, end: Self.headerSize + offset, size: Self.headerSize + got,
+                        damagedAt: damaged ? Self.headerSize + offset : nil)
+    }
+
+    /// Whether a frame holding a whole record (its hash as computed) starts anywhere after
+    /// `offset`: a write torn by a kill leaves only a prefix of its frames, never a whole one
+    /// after bytes that are not one.
+    static func wholeRecord(in bytes: [UInt8], after offset: Int, limit: Int) -> Bool {
+        var position = offset + 1
+        while position + 8 <= limit {
+            guard let found = bytes[position..<limit].firstRange(of: frameMagic)?.lowerBound else { return false }
+            if let (record, _) = decode(bytes, at: found, limit: limit),
+               HashChain.hash(id: record.id, timestamp: record.timestamp, kind: record.kind, identity: record.identity,
+                              target: record.target, session: record.session, body: record.body,
+                              previousHash: record.previousHash) == record.hash {
+                return true
+            }
+            position = found + 1
+        }
+        return false
     }
 
     /// After the records were copied into SQLite: empties the file (the generation first, so no
@@ -217,6 +253,7 @@ final class IntakeJournal: @unchecked Sendable {
     // MARK: Frames
 
     static func encode(_ record: LedgerRecord, into bytes: inout [UInt8]) {
+        bytes.append(contentsOf: frameMagic)
         let start = bytes.count
         bytes.append(contentsOf: [0, 0, 0, 0])
         appendInteger(UInt64(bitPattern: record.id), bytes: 8, to: &bytes)
@@ -235,10 +272,11 @@ final class IntakeJournal: @unchecked Sendable {
 
     /// The frame at `offset`, and where the next begins; nil when no whole, well-formed frame is there.
     static func decode(_ bytes: [UInt8], at offset: Int, limit: Int) -> (LedgerRecord, Int)? {
-        guard let length = integer(bytes, at: offset, size: 4, limit: limit).map(Int.init) else { return nil }
-        let end = offset + 4 + length
+        guard offset + 8 <= limit, bytes[offset..<offset + 4].elementsEqual(frameMagic),
+              let length = integer(bytes, at: offset + 4, size: 4, limit: limit).map(Int.init) else { return nil }
+        let end = offset + 8 + length
         guard length >= 16 + 7 * 4, end <= limit else { return nil }
-        var position = offset + 4
+        var position = offset + 8
         guard let id = integer(bytes, at: position, size: 8, limit: end),
               let timestamp = integer(bytes, at: position + 8, size: 8, limit: end) else { return nil }
         position += 16

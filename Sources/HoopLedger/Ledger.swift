@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Synchronization
 import HoopCommon
@@ -25,13 +28,18 @@ public final class Ledger: Sendable {
     let journal: IntakeJournal?
     private let syncer: WALSyncer?
     let lineage = LineageIndex()
+    private let countsLineage: Bool
 
     /// Opens (and, read-write, creates and migrates) the ledger at `path`.
     /// `journalLimit`: how many bytes of records the intake journal keeps when they cannot be
-    /// copied into SQLite, before appends are refused.
-    public init(path: String, mode: Mode = .readWrite, durability: Durability = .full, journalLimit: Int = 64 << 20) throws(LedgerError) {
+    /// copied into SQLite, before appends are refused. `countsLineage`: this process keeps the
+    /// lineage table (the broker); another process appending beside it (`hoopctl sandbox`) must
+    /// not, or both count the broker's statements.
+    public init(path: String, mode: Mode = .readWrite, durability: Durability = .full, journalLimit: Int = 64 << 20,
+                countsLineage: Bool = true) throws(LedgerError) {
         self.path = path
         self.mode = mode
+        self.countsLineage = countsLineage
         let exists = FileManager.default.fileExists(atPath: path)
         if mode == .readOnly, !exists { throw .missing(path: path) }
         var configuration = Configuration()
@@ -77,7 +85,9 @@ public final class Ledger: Sendable {
             // that does not continue SQLite's chain (a file changed behind the broker) stays as
             // it is, read and verified from there: `audit verify` says what was changed.
             try? indexJournal()
-            do { try Ledger.catchUpLineage(pool) } catch { throw .storage(path: path, message: Ledger.describe(error)) }
+            if countsLineage {
+                do { try Ledger.catchUpLineage(pool) } catch { throw .storage(path: path, message: Ledger.describe(error)) }
+            }
         }
     }
 
@@ -102,7 +112,7 @@ public final class Ledger: Sendable {
                 let records = Ledger.chain(entries, after: head, now: now)
                 try journal.append(records)
                 for (entry, record) in zip(entries, records) {
-                    if let items = entry.lineage, !items.items.isEmpty {
+                    if countsLineage, let items = entry.lineage, !items.items.isEmpty {
                         lineage.add(items, timestamp: record.timestamp, identity: entry.identity, target: entry.target, session: entry.session)
                     }
                 }
@@ -173,12 +183,13 @@ public final class Ledger: Sendable {
         do {
             try journal.exclusively {
                 let contents = try journal.read()
-                let flush = flushLineage || lineage.isDue
-                guard !contents.records.isEmpty || flush else { return }
+                let records = try contents.whole(path: journal.path)
+                let flush = countsLineage && (flushLineage || lineage.isDue)
+                guard !records.isEmpty || flush else { return }
                 let head = try pool.writeWithoutTransaction { db -> IntakeJournal.Head? in
                     try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                     do {
-                        let head = try Ledger.insert(contents.records, into: db, copied: &copied)
+                        let head = try Ledger.insert(records, into: db, copied: &copied)
                         if flush { try lineage.flush(into: db) }
                         try db.cachedStatement(sql: "COMMIT").execute()
                         return head
@@ -187,7 +198,12 @@ public final class Ledger: Sendable {
                         throw error
                     }
                 }
-                if !contents.records.isEmpty || contents.end < contents.size { try journal.empty(head: head) }
+                if !records.isEmpty || contents.end < contents.size {
+                    // The copy must be on disk before the journal is emptied: a power loss must
+                    // not find the journal empty and the WAL without it.
+                    if syncer != nil { Ledger.fsync(path + "-wal") }
+                    try journal.empty(head: head)
+                }
             }
         } catch {
             throw Ledger.storageError(error, path: path)
@@ -205,7 +221,15 @@ public final class Ledger: Sendable {
             INSERT INTO records (id, ts, kind, identity, target, session, body, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        // Records at or below SQLite's head were copied by a process that stopped before it emptied the journal.
+        // Records at or below SQLite's head were copied by a process that stopped before it
+        // emptied the journal: they must be the very records SQLite holds.
+        let stored = try db.cachedStatement(sql: "SELECT hash FROM records WHERE id = ?")
+        for record in records where record.id <= head?.id ?? 0 {
+            guard try String.fetchOne(stored, arguments: [record.id]) == record.hash else {
+                throw LedgerError.storage(path: "", message: "the intake journal's record #\(record.id) is not the ledger's record "
+                                          + "#\(record.id): records were written behind the broker (`hoopctl audit verify` tells how)")
+            }
+        }
         for record in records where record.id > head?.id ?? 0 {
             let expected = HashChain.hash(id: record.id, timestamp: record.timestamp, kind: record.kind, identity: record.identity,
                                           target: record.target, session: record.session, body: record.body,
@@ -314,18 +338,47 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The journal's records after SQLite's head (`through`), read together so that none is
-    /// counted twice or missed while the writer copies them (nil: no journal).
-    func journalTail() throws(LedgerError) -> (through: Int64, records: [LedgerRecord])? {
+    /// What the journal holds beyond SQLite, read with SQLite's head so that no record is
+    /// counted twice or missed while the writer copies them.
+    struct JournalTail {
+        /// SQLite's head.
+        var through: Int64
+        /// The journal's records after it (those readable, when the journal is damaged).
+        var records: [LedgerRecord]
+        /// A journal record at or below `through` that is not SQLite's record of that id.
+        var forkedAt: Int64?
+        var damagedAt: Int?
+    }
+
+    /// The journal's tail (nil: no journal).
+    func journalTail() throws(LedgerError) -> JournalTail? {
         guard let journal else { return nil }
         do {
             return try journal.shared {
-                let through = try pool.read { try Int64.fetchOne($0, sql: "SELECT coalesce(max(id), 0) FROM records") } ?? 0
-                return (through, try journal.read().records.filter { $0.id > through })
+                try pool.read { db in
+                    let through = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM records") ?? 0
+                    let contents = try journal.read()
+                    var forkedAt: Int64?
+                    for record in contents.records where record.id <= through {
+                        if try String.fetchOne(db, sql: "SELECT hash FROM records WHERE id = ?", arguments: [record.id]) != record.hash {
+                            forkedAt = record.id
+                            break
+                        }
+                    }
+                    return JournalTail(through: through, records: contents.records.filter { $0.id > through }, forkedAt: forkedAt,
+                                       damagedAt: contents.damagedAt)
+                }
             }
         } catch {
             throw Ledger.storageError(error, path: path)
         }
+    }
+
+    static func fsync(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = Glibc.fsync(fd)
+        close(fd)
     }
 
     static func record(_ row: Row) -> LedgerRecord {
@@ -365,6 +418,11 @@ public final class Ledger: Sendable {
                     if !verifier.consume(record) { break }
                 }
                 var report = verifier.report
+                if report.failure == nil, let forked = tail?.forkedAt {
+                    report.failure = VerificationFailure(recordID: forked, reason: .forked)
+                } else if report.failure == nil, let byte = tail?.damagedAt {
+                    report.failure = VerificationFailure(recordID: report.headID ?? 0, reason: .journalDamaged(byte: byte))
+                }
                 report.schemaProblems = try LedgerSchema.problems(db)
                 if report.failure == nil, let through {
                     report.lineageProblems = try Ledger.lineageProblems(db, expected: recount.index.counted, through: through,

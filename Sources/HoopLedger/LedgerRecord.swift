@@ -1,9 +1,5 @@
 import Foundation
 
-/// The kinds of record the ledger keeps (DESIGN.md, "Ledger").
-public enum RecordKind: String, Sendable, CaseIterable, Codable {
-    case identity, session, credential, request, decision, statement, result, event
-}
 
 /// A record to append: the header fields that queries filter on, and a typed body.
 public struct LedgerEntry: Sendable {
@@ -68,23 +64,8 @@ public struct StatementLineage: Sendable, Equatable {
     }
 }
 
-/// A record as stored: header, canonical body, and its place in the hash chain.
-public struct LedgerRecord: Sendable, Equatable, Codable {
-    public let id: Int64
-    /// Microseconds since the Unix epoch, UTC.
-    public let timestamp: Int64
-    public let kind: String
-    public let identity: String?
-    public let target: String?
-    public let session: String?
-    public let body: String
-    /// Hex SHA-256 of the record before (64 zeros for the first).
-    public let previousHash: String
-    /// Hex SHA-256 of this record's canonical encoding, which includes `previousHash`.
-    public let hash: String
 
-    public var time: Date { Date(timeIntervalSince1970: Double(timestamp) / 1_000_000) }
-
+extension LedgerRecord {
     /// The body decoded as the given type, when the kind matches.
     public func decode<Body: LedgerBody>(_ type: Body.Type) -> Body? {
         guard kind == Body.kind.rawValue else { return nil }

@@ -203,20 +203,27 @@ public struct CapturedValues: Codable, Sendable, Equatable {
     public var values: [Value]
     /// The text as the client sent it, when its literals could not be told apart from it.
     public var text: String?
+    /// The text was cut to the statement's capture budget: its whole length and SHA-256 (hex).
+    public var textLength: Int?
+    public var textSHA256: String?
 
     enum CodingKeys: String, CodingKey {
-        case values = "v", text = "s"
+        case values = "v", text = "s", textLength = "sl", textSHA256 = "sh"
     }
 
-    public init(values: [Value], text: String? = nil) {
+    public init(values: [Value], text: String? = nil, textLength: Int? = nil, textSHA256: String? = nil) {
         self.values = values
         self.text = text
+        self.textLength = textLength
+        self.textSHA256 = textSHA256
     }
 
     /// Sorted keys, no nulls, by hand: this runs for every statement.
     public func json() -> String {
         var out = "{"
         if let text { out += "\"s\":" + LedgerCoding.string(text) + "," }
+        if let textSHA256 { out += "\"sh\":" + LedgerCoding.string(textSHA256) + "," }
+        if let textLength { out += "\"sl\":\(textLength)," }
         out += "\"v\":["
         for (index, value) in values.enumerated() {
             if index > 0 { out += "," }

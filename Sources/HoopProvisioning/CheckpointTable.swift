@@ -1,4 +1,4 @@
-import HoopLedger
+import HoopLedgerModel
 import HoopPostgres
 
 /// The ledger's signed checkpoints as kept in a target database: a table of hoopctl's own

@@ -70,9 +70,13 @@ public struct ValueCapture: Sendable {
         // A preview that shows every value exactly (nothing masked or cut) is the values: they
         // are sealed only when the preview hides something of them.
         guard values == .sealed, let sealer, changed || preview != rendered || input.literals == nil else { return (preview, nil) }
+        // One budget for the whole statement: a value is cut at max_value_bytes, and all of them
+        // together at `maxStatementBytes` (past it, a value keeps only its length and SHA-256),
+        // so one statement's record stays small however many values it binds.
+        var budget = maxStatementBytes
         var sealedValues: [CapturedValues.Value] = []
         for (n, literal) in (input.literals ?? [:]).sorted(by: { $0.key < $1.key }) {
-            sealedValues.append(cut(Array(literal.token.utf8), n: n, form: "literal", type: nil))
+            sealedValues.append(cut(Array(literal.token.utf8), n: n, form: "literal", type: nil, budget: &budget))
         }
         for (index, parameter) in input.parameters.enumerated() {
             let type = index < input.types.count && input.types[index] != 0 ? UInt32(bitPattern: input.types[index]) : nil
@@ -81,20 +85,35 @@ public struct ValueCapture: Sendable {
                 continue
             }
             let text = !parameter.binary && String(validating: bytes, as: UTF8.self) != nil
-            sealedValues.append(cut(bytes, n: index + 1, form: text ? "text" : "binary", type: type))
+            sealedValues.append(cut(bytes, n: index + 1, form: text ? "text" : "binary", type: type, budget: &budget))
         }
-        let payload = CapturedValues(values: sealedValues, text: input.literals == nil ? input.text : nil)
+        var payload = CapturedValues(values: sealedValues)
+        if input.literals == nil, let text = input.text {
+            let bytes = Array(text.utf8)
+            if bytes.count > budget {
+                payload.text = String(decoding: Self.prefix(bytes[...], budget), as: UTF8.self)
+                payload.textLength = bytes.count
+                payload.textSHA256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            } else {
+                payload.text = text
+            }
+        }
         return (preview, try? sealer.seal(Array(payload.json().utf8), context: context))
     }
 
-    private func cut(_ bytes: [UInt8], n: Int, form: String, type: UInt32?) -> CapturedValues.Value {
+    /// What a statement's values may take in its record, together (preview and sealed copy each).
+    var maxStatementBytes: Int { maxValueBytes * 16 }
+
+    private func cut(_ bytes: [UInt8], n: Int, form: String, type: UInt32?, budget: inout Int) -> CapturedValues.Value {
         var kept = bytes[...]
         var length: Int?, digest: String?
-        if bytes.count > maxValueBytes {
-            kept = form == "binary" ? bytes.prefix(maxValueBytes) : Self.prefix(bytes[...], maxValueBytes)
+        let limit = max(0, min(maxValueBytes, budget))
+        if bytes.count > limit {
+            kept = form == "binary" ? bytes.prefix(limit) : Self.prefix(bytes[...], limit)
             length = bytes.count
             digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         }
+        budget -= kept.count
         let value = form == "binary" ? Data(kept).base64EncodedString() : String(decoding: kept, as: UTF8.self)
         return CapturedValues.Value(n: n, form: form, value: value, type: type, length: length, sha256: digest)
     }
@@ -105,11 +124,27 @@ public struct ValueCapture: Sendable {
     /// `changed`: set when a value is not shown exactly (masked, cut or not decodable).
     func preview(normalized: String, columns: [Int: [String]]?, input: Input, changed: inout Bool) -> String {
         var hidden = false
+        // The statement's budget (see `maxStatementBytes`): past it, values show as `…`.
+        var budget = maxStatementBytes
         let text = Placeholders.substitute(normalized) { n in
             let uses = columns.map { $0[n] ?? [] }
-            if let literal = input.literals?[n] { return render(literal: literal, uses: uses, changed: &hidden) }
-            guard n >= 1, n <= input.parameters.count else { return nil }
-            return render(parameter: input.parameters[n - 1], type: n <= input.types.count ? input.types[n - 1] : 0, uses: uses, changed: &hidden)
+            guard budget > 0 else {
+                if input.literals?[n] != nil || (n >= 1 && n <= input.parameters.count) {
+                    hidden = true
+                    return "…"
+                }
+                return nil
+            }
+            let shown: String?
+            if let literal = input.literals?[n] {
+                shown = render(literal: literal, uses: uses, changed: &hidden)
+            } else if n >= 1, n <= input.parameters.count {
+                shown = render(parameter: input.parameters[n - 1], type: n <= input.types.count ? input.types[n - 1] : 0, uses: uses, changed: &hidden)
+            } else {
+                shown = nil
+            }
+            budget -= shown?.utf8.count ?? 0
+            return shown
         }
         changed = changed || hidden
         return text

@@ -134,6 +134,52 @@ final class IntakeJournalTests: XCTestCase {
         XCTAssertEqual(try reopened.verify().failure, VerificationFailure(recordID: 2, reason: .edited))
     }
 
+    /// Bytes that are no frame in the middle of the journal (one bit of a length flipped) are
+    /// damage, not a torn end: nothing after them is cut, copied or chained over, and verify says
+    /// where (red team rt20: 408 answered records were dropped and their ids reused).
+    func testDamageInTheMiddleIsNotTakenForATornEnd() throws {
+        let ledger = try Ledger(path: path)
+        try ledger.append([event("stored")])
+        for index in 2...6 { try ledger.append([event("journal\(index)")], index: false) }
+        let url = URL(fileURLWithPath: path + "-intake")
+        var bytes = try Data(contentsOf: url)
+        let frames = bytes.ranges(of: Data(IntakeJournal.frameMagic))
+        XCTAssertEqual(frames.count, 5)
+        bytes[frames[1].upperBound + 2] ^= 0x40  // the length of record #3's frame
+        try bytes.write(to: url)
+
+        let report = try Ledger(path: path, mode: .readOnly).verify()
+        XCTAssertEqual(report.failure?.recordID, 2)
+        guard case .journalDamaged? = report.failure?.reason else { return XCTFail("\(report)") }
+        XCTAssertThrowsError(try ledger.indexJournal()) { XCTAssertTrue("\($0)".contains("damaged"), "\($0)") }
+        let reopened = try Ledger(path: path)
+        XCTAssertThrowsError(try reopened.append([event("after")]), "no record is chained after damage")
+        XCTAssertEqual(try Data(contentsOf: url), bytes, "nothing was cut")
+        XCTAssertEqual(try storedIDs(), [1])
+    }
+
+    /// A record written into SQLite behind the broker under an id the journal holds: the copy
+    /// refuses it and verify names it (red team rt20: the copy skipped the journal's record and
+    /// the statement that ran had no record).
+    func testARecordWrittenBehindTheBrokerIsAFork() throws {
+        let ledger = try Ledger(path: path)
+        try ledger.append([event("stored")])
+        try ledger.append([event("ran")], index: false)
+        let head = try XCTUnwrap(try ledger.head())
+        let forged = LedgerRecord(id: 2, timestamp: 1, kind: "event", identity: nil, target: nil, session: nil, body: "{}",
+                                  previousHash: try XCTUnwrap(try ledger.records().first).hash, hash: "")
+        let hash = HashChain.hash(id: 2, timestamp: 1, kind: "event", identity: nil, target: nil, session: nil, body: "{}",
+                                  previousHash: forged.previousHash)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO records (id, ts, kind, body, prev_hash, hash) VALUES (2, 1, 'event', '{}', ?, ?)",
+                           arguments: [forged.previousHash, hash])
+            try db.execute(sql: "UPDATE chain_head SET id = 2, hash = ?", arguments: [hash])
+        }
+        XCTAssertEqual(head.id, 2)
+        XCTAssertThrowsError(try ledger.indexJournal()) { XCTAssertTrue("\($0)".contains("written behind the broker"), "\($0)") }
+        XCTAssertEqual(try Ledger(path: path, mode: .readOnly).verify().failure, VerificationFailure(recordID: 2, reason: .forked))
+    }
+
     /// The journal is as private as the ledger.
     func testTheJournalIsPrivate() throws {
         try Ledger(path: path).append(event("e"))

@@ -173,6 +173,20 @@ final class LedgerTests: XCTestCase {
         XCTAssertEqual(total, 7)
     }
 
+    /// Another process appending beside the broker (`hoopctl sandbox up`) must not count the
+    /// broker's statements' lineage as well (red team rt20: `audit verify` failed on lineage with
+    /// no tampering, 75,075 counted against 54,372 in the records).
+    func testASecondWriterDoesNotCountTheBrokersLineage() throws {
+        let broker = try Ledger(path: path)
+        try broker.append(statements(3))  // counted in the broker's memory, not written yet
+        let other = try Ledger(path: path, countsLineage: false)
+        try other.append(event("sandbox.up"))
+        let report = try broker.verify()
+        XCTAssertTrue(report.passed, "\(report)")
+        let total = try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "SELECT sum(statements) FROM lineage") }
+        XCTAssertEqual(total, 3)
+    }
+
     func testRecordsCannotBeChangedThroughSQLiteByMistake() throws {
         let ledger = try Ledger(path: path)
         try ledger.append(event("one"))

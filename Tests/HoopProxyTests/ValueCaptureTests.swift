@@ -1,4 +1,6 @@
+import Foundation
 import HoopDetectors
+import HoopLedger
 import HoopPolicy
 @testable import HoopProxy
 import HoopSQL
@@ -37,5 +39,40 @@ final class ValueCaptureTests: XCTestCase {
     func testAClearLiteralIsItsTokenAndLongOnesAreCut() throws {
         XCTAssertEqual(try preview("select * from t where name <> E'\\' -- ' or true"), "select * from t where name <> E'\\' -- ' or true")
         XCTAssertEqual(try preview("select * from t where note = 'éééééééééééé'"), "select * from t where note = 'éééééééé…'")
+    }
+
+    /// However many values a statement binds, its preview and its sealed copy stay within 16 times
+    /// max_value_bytes (red team rt20: 7,500 values of 4,200 bytes made a 72.8 MB record, and a
+    /// 60 MiB text refused as unparseable an 84 MB one, and every session's statements waited
+    /// behind their writing). Past the budget a sealed value keeps its length and SHA-256.
+    func testAStatementsValuesAreCutToOneBudgetTogether() throws {
+        let (file, publicKey) = try AuditorKeyFile.generate(passphrase: nil)
+        var policy = CapturePolicy()
+        policy.maxValueBytes = 16
+        let sealing = ValueCapture(policy: policy, values: .sealed, masking: [:],
+                                   detectors: try DetectorEngine(detectors: []), sealer: try ValueSealer(to: publicKey))
+        let opener = ValueOpener(try file.privateKey(passphrase: nil))
+        let count = 200
+        let normalized = "select * from t where x in (" + (1...count).map { "$\($0)" }.joined(separator: ", ") + ")"
+        let value = Array(String(repeating: "v", count: 40).utf8)
+        let input = ValueCapture.Input(literals: nil, text: nil, types: [],
+                                       parameters: Array(repeating: .init(binary: false, bytes: value, type: 0), count: count))
+        let captured = sealing.capture(normalized: normalized, columns: nil, input: input, context: "s")
+        let budget = 16 * 16
+        let preview = try XCTUnwrap(captured.preview)
+        XCTAssertLessThan(preview.utf8.count, normalized.utf8.count + budget + 3 * count, "values past the budget show as …")
+        XCTAssertTrue(preview.hasSuffix("…, …)"), preview)
+        let opened = try JSONDecoder().decode(CapturedValues.self, from: opener.open(try XCTUnwrap(captured.sealed), context: "s"))
+        XCTAssertEqual(opened.values.count, count, "every value is accounted for")
+        XCTAssertEqual(opened.values.reduce(0) { $0 + ($1.value?.utf8.count ?? 0) }, budget)
+        XCTAssertEqual(opened.values.last?.length, 40)
+        XCTAssertEqual(opened.values.last?.value, "")
+
+        let text = String(repeating: "select 'x' ", count: 1000)
+        let whole = sealing.capture(normalized: "<unparseable>", columns: nil, input: .init(literals: nil, text: text), context: "s")
+        let cut = try JSONDecoder().decode(CapturedValues.self, from: opener.open(try XCTUnwrap(whole.sealed), context: "s"))
+        XCTAssertEqual(cut.text?.utf8.count, budget)
+        XCTAssertEqual(cut.textLength, text.utf8.count)
+        XCTAssertNotNil(cut.textSHA256)
     }
 }

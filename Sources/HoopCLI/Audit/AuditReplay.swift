@@ -235,7 +235,10 @@ struct Timeline {
 
     /// The statement as it ran: the exact values put back into its normalized text.
     static func revealed(_ normalized: String, _ values: CapturedValues) -> String {
-        if let text = values.text { return text }
+        if let text = values.text {
+            guard let length = values.textLength else { return text }
+            return text + " /* cut: \(length) bytes, sha256 \(values.textSHA256 ?? "?") */"
+        }
         var byNumber: [Int: CapturedValues.Value] = [:]
         for value in values.values { byNumber[value.n] = value }
         return Placeholders.substitute(normalized) { n in

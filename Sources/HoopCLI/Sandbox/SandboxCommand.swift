@@ -26,7 +26,8 @@ extension Hoopctl.SandboxCommand {
     static func record(_ name: String, message: String, details: [String: String]) {
         let home = StateDirectory.resolve()
         do {
-            let ledger = try Ledger(path: home.ledgerPath())
+            // Beside a running broker, which counts its statements' lineage itself.
+            let ledger = try Ledger(path: home.ledgerPath(), countsLineage: false)
             try ledger.append(LedgerEntry(EventBody(name: name, message: message, details: details),
                                           identity: "user:\(OSUser.name)", target: "sandbox"))
         } catch {

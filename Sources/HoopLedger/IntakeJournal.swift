@@ -208,6 +208,12 @@ final class IntakeJournal: @unchecked Sendable {
     /// Records this process appended that are not in SQLite yet, and since when.
     var backlog: (records: Int, since: DispatchTime?) { (pending, pendingSince) }
 
+    /// Another process copied and emptied the journal: nothing of ours waits any more.
+    func forgetBacklog() {
+        pending = 0
+        pendingSince = nil
+    }
+
     /// The durable copy: fsync of the file's pages (whoever wrote them).
     func sync() { fsync(fd) }
 

@@ -184,6 +184,8 @@ public final class Ledger: Sendable {
             try journal.exclusively {
                 let contents = try journal.read()
                 let records = try contents.whole(path: journal.path)
+                // (Emptied by another process since: nothing of ours waits, or the writer would keep coming back.)
+                if records.isEmpty { journal.forgetBacklog() }
                 let flush = countsLineage && (flushLineage || lineage.isDue)
                 guard !records.isEmpty || flush else { return }
                 let head = try pool.writeWithoutTransaction { db -> IntakeJournal.Head? in

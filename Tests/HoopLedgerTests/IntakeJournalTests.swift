@@ -111,6 +111,17 @@ final class IntakeJournalTests: XCTestCase {
         XCTAssertTrue(try second.verify().passed)
     }
 
+    /// Records this process appended but another copied: the backlog that schedules the
+    /// writer's next copy is gone too (else the writer would come back to an empty journal at once, forever).
+    func testACopyByAnotherProcessEndsThisOnesBacklog() throws {
+        let broker = try Ledger(path: path), other = try Ledger(path: path, countsLineage: false)
+        try broker.append([event("waits")], index: false)
+        XCTAssertNotNil(broker.indexDeadline)
+        try other.append([event("copies")])
+        try broker.indexJournal()
+        XCTAssertNil(broker.indexDeadline)
+    }
+
     /// A record edited in the journal is caught by verify, and is not copied into SQLite.
     func testAnEditedJournalRecordIsCaughtAndNotCopied() throws {
         let ledger = try Ledger(path: path)

@@ -200,7 +200,28 @@ public struct CapturedValues: Codable, Sendable, Equatable {
         }
     }
 
+    /// The values past the statement's capture budget, kept as one summary (not one stub
+    /// each, so a record does not grow with the number of values a statement binds).
+    public struct Omitted: Codable, Sendable, Equatable {
+        /// The first `$n` left out, and how many from it (in the order sealed).
+        public var first: Int
+        public var count: Int
+        public var bytes: Int
+        /// SHA-256 (hex) over each left-out value as `<n>:<length>:<bytes>` (`<n>:null:` for NULL).
+        public var sha256: String
+
+        enum CodingKeys: String, CodingKey { case first = "f", count = "c", bytes = "b", sha256 = "h" }
+
+        public init(first: Int, count: Int, bytes: Int, sha256: String) {
+            self.first = first
+            self.count = count
+            self.bytes = bytes
+            self.sha256 = sha256
+        }
+    }
+
     public var values: [Value]
+    public var omitted: Omitted?
     /// The text as the client sent it, when its literals could not be told apart from it.
     public var text: String?
     /// The text was cut to the statement's capture budget: its whole length and SHA-256 (hex).
@@ -208,11 +229,12 @@ public struct CapturedValues: Codable, Sendable, Equatable {
     public var textSHA256: String?
 
     enum CodingKeys: String, CodingKey {
-        case values = "v", text = "s", textLength = "sl", textSHA256 = "sh"
+        case values = "v", omitted = "o", text = "s", textLength = "sl", textSHA256 = "sh"
     }
 
-    public init(values: [Value], text: String? = nil, textLength: Int? = nil, textSHA256: String? = nil) {
+    public init(values: [Value], omitted: Omitted? = nil, text: String? = nil, textLength: Int? = nil, textSHA256: String? = nil) {
         self.values = values
+        self.omitted = omitted
         self.text = text
         self.textLength = textLength
         self.textSHA256 = textSHA256
@@ -221,6 +243,9 @@ public struct CapturedValues: Codable, Sendable, Equatable {
     /// Sorted keys, no nulls, by hand: this runs for every statement.
     public func json() -> String {
         var out = "{"
+        if let omitted {
+            out += "\"o\":{\"b\":\(omitted.bytes),\"c\":\(omitted.count),\"f\":\(omitted.first),\"h\":" + LedgerCoding.string(omitted.sha256) + "},"
+        }
         if let text { out += "\"s\":" + LedgerCoding.string(text) + "," }
         if let textSHA256 { out += "\"sh\":" + LedgerCoding.string(textSHA256) + "," }
         if let textLength { out += "\"sl\":\(textLength)," }

@@ -75,10 +75,22 @@ public struct ValueCapture: Sendable {
         // so one statement's record stays small however many values it binds.
         var budget = maxStatementBytes
         var sealedValues: [CapturedValues.Value] = []
+        // Past the budget, the values left are summed up in one digest, not a stub each.
+        var omitted: (first: Int, count: Int, bytes: Int, hash: SHA256)?
+        func omit(_ n: Int, _ bytes: [UInt8]?) {
+            var summary = omitted ?? (n, 0, 0, SHA256())
+            summary.count += 1
+            summary.bytes += bytes?.count ?? 0
+            summary.hash.update(data: Array("\(n):\(bytes.map { String($0.count) } ?? "null"):".utf8))
+            if let bytes { summary.hash.update(data: bytes) }
+            omitted = summary
+        }
         for (n, literal) in (input.literals ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard budget > 0 else { omit(n, Array(literal.token.utf8)); continue }
             sealedValues.append(cut(Array(literal.token.utf8), n: n, form: "literal", type: nil, budget: &budget))
         }
         for (index, parameter) in input.parameters.enumerated() {
+            guard budget > 0 else { omit(index + 1, parameter.bytes); continue }
             let type = index < input.types.count && input.types[index] != 0 ? UInt32(bitPattern: input.types[index]) : nil
             guard let bytes = parameter.bytes else {
                 sealedValues.append(CapturedValues.Value(n: index + 1, form: "null", value: nil, type: type))
@@ -88,6 +100,10 @@ public struct ValueCapture: Sendable {
             sealedValues.append(cut(bytes, n: index + 1, form: text ? "text" : "binary", type: type, budget: &budget))
         }
         var payload = CapturedValues(values: sealedValues)
+        if let omitted {
+            payload.omitted = .init(first: omitted.first, count: omitted.count, bytes: omitted.bytes,
+                                    sha256: omitted.hash.finalize().map { String(format: "%02x", $0) }.joined())
+        }
         if input.literals == nil, let text = input.text {
             let bytes = Array(text.utf8)
             if bytes.count > budget {

@@ -241,6 +241,7 @@ struct Timeline {
         }
         var byNumber: [Int: CapturedValues.Value] = [:]
         for value in values.values { byNumber[value.n] = value }
+        let omitted = values.omitted.map { " /* \($0.count) values from $\($0.first) not kept: \($0.bytes) bytes, sha256 \($0.sha256) */" } ?? ""
         return Placeholders.substitute(normalized) { n in
             guard let value = byNumber[n] else { return nil }
             var shown: String
@@ -258,6 +259,6 @@ struct Timeline {
             }
             if let length = value.length { shown += " /* cut: \(length) bytes, sha256 \(value.sha256 ?? "?") */" }
             return shown
-        }
+        } + omitted
     }
 }

@@ -71,8 +71,8 @@ public struct ValueCapture: Sendable {
         // are sealed only when the preview hides something of them.
         guard values == .sealed, let sealer, changed || preview != rendered || input.literals == nil else { return (preview, nil) }
         // One budget for the whole statement: a value is cut at max_value_bytes, and all of them
-        // together at `maxStatementBytes` (past it, a value keeps only its length and SHA-256),
-        // so one statement's record stays small however many values it binds.
+        // together at `maxStatementBytes` (the value it cuts keeps its length and SHA-256, those
+        // after it one summary), so a statement's values take the same room however many it binds.
         var budget = maxStatementBytes
         var sealedValues: [CapturedValues.Value] = []
         // Past the budget, the values left are summed up in one digest, not a stub each.
@@ -129,7 +129,8 @@ public struct ValueCapture: Sendable {
             length = bytes.count
             digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         }
-        budget -= kept.count
+        // The value the budget cut spends it whole (a cut at a character boundary may keep less).
+        budget = bytes.count > limit && limit < maxValueBytes ? 0 : budget - kept.count
         let value = form == "binary" ? Data(kept).base64EncodedString() : String(decoding: kept, as: UTF8.self)
         return CapturedValues.Value(n: n, form: form, value: value, type: type, length: length, sha256: digest)
     }

@@ -76,6 +76,15 @@ final class ValueCaptureTests: XCTestCase {
         let more = try XCTUnwrap(sealing.capture(normalized: normalized, columns: nil, input: many, context: "s").sealed)
         XCTAssertLessThan(more.utf8.count, try XCTUnwrap(captured.sealed).utf8.count + 64)
 
+        // A budget left smaller than a character: the value it cuts still spends it, and the rest are summed up.
+        let ascii = ValueCapture.Bound(binary: false, bytes: Array(String(repeating: "a", count: 15).utf8), type: 0)
+        let wide = ValueCapture.Bound(binary: false, bytes: Array(String(repeating: "é", count: 20).utf8), type: 0)
+        let edge = ValueCapture.Input(literals: nil, text: nil, types: [], parameters: Array(repeating: ascii, count: 17) + Array(repeating: wide, count: 50))
+        let edged = try JSONDecoder().decode(CapturedValues.self, from: opener.open(
+            try XCTUnwrap(sealing.capture(normalized: normalized, columns: nil, input: edge, context: "s").sealed), context: "s"))
+        XCTAssertEqual(edged.values.count, 18, "17 whole, one cut to nothing")
+        XCTAssertEqual(edged.omitted?.count, 49)
+
         let text = String(repeating: "select 'x' ", count: 1000)
         let whole = sealing.capture(normalized: "<unparseable>", columns: nil, input: .init(literals: nil, text: text), context: "s")
         let cut = try JSONDecoder().decode(CapturedValues.self, from: opener.open(try XCTUnwrap(whole.sealed), context: "s"))

@@ -16,7 +16,7 @@ demo: build
 	@scripts/demo
 
 test: deps
-	@scripts/install-deps chromium python3-pip mcp   # the report's HTML in a browser; an MCP client (PyPI)
+	@scripts/install-deps chromium python3-pip mcp authlib   # the report's HTML in a browser; an MCP client and an OIDC provider (PyPI)
 	@scripts/test
 
 bench: deps

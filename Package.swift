@@ -10,7 +10,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // 4.x: what jwt-kit (OIDC tokens) builds on.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // OIDC ID and access tokens: JWKS, RS256 and ES256, registered claims (issue 18). Well kept
+        // (Vapor); hand-written JWT checks are where forged-token bugs live.
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -43,7 +47,7 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             // HPKE's sealed values and the auditor key file's scrypt.
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
         // libpq: admin connections, quoting, parameters.
         .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
@@ -66,26 +70,37 @@ let package = Package(
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
         .target(name: "HoopBroker", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres", "HoopProxy", "HoopWire", "HoopDetectors",
-            "HoopSQL", "HoopGuardrails",
+            "HoopSQL", "HoopGuardrails", "HoopOIDC",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
-        // How commands talk to the broker.
-        .target(name: "HoopBrokerClient", dependencies: [
-            "HoopBrokerAPI",
+        // A small HTTP/1.1 client: over a unix socket or TLS, answers capped, deadlines.
+        .target(name: "HoopHTTP", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // OpenID Connect: discovery, token verification (jwt-kit), and the sign-in flows of `hoopctl login`.
+        .target(name: "HoopOIDC", dependencies: [
+            "HoopHTTP", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        // How commands talk to the broker.
+        .target(name: "HoopBrokerClient", dependencies: [
+            "HoopBrokerAPI", "HoopHTTP",
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The PostgreSQL wire protocol: framing, the messages the proxy reads or writes, SCRAM.
         .target(name: "HoopWire", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
         // The guard proxy: every statement recorded before it reaches the database.
         .target(name: "HoopProxy", dependencies: [
@@ -110,7 +125,7 @@ let package = Package(
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",
-            "HoopGuardrails", "HoopSQL", "HoopMCP",
+            "HoopGuardrails", "HoopSQL", "HoopMCP", "HoopOIDC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

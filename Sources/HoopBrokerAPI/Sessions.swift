@@ -101,6 +101,12 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
         self.sslMode = sslMode
     }
 
+    /// The same as libpq keywords, for a client that connects itself.
+    public func parameters(applicationName: String) -> [String: String] {
+        ["host": host, "port": String(port), "user": user, "password": password, "dbname": database, "sslmode": sslMode,
+         "application_name": applicationName]
+    }
+
     /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE and DATABASE_URL.
     public var environment: [String: String] {
         var components = URLComponents()

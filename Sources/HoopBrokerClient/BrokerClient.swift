@@ -1,18 +1,22 @@
 import Foundation
 import HoopBrokerAPI
-import NIOCore
+import HoopHTTP
 import NIOHTTP1
-import NIOPosix
 
-/// Talks to the broker over its unix socket: one HTTP/1.1 request per connection.
+/// Talks to the broker: over its unix socket on this machine, or over TLS from elsewhere; one
+/// HTTP/1.1 request per connection.
 public struct BrokerClient: Sendable {
-    public let socketPath: String
+    public let address: HTTPAddress
     /// A bearer token to present instead of the kernel's word about us. Never logged.
     public let token: String?
 
-    public init(socketPath: String, token: String? = nil) {
-        self.socketPath = socketPath
+    public init(address: HTTPAddress, token: String? = nil) {
+        self.address = address
         self.token = token
+    }
+
+    public init(socketPath: String, token: String? = nil) {
+        self.init(address: .unix(path: socketPath), token: token)
     }
 
     /// Calls an endpoint of `Endpoints`: `parameter` fills its path's `{id}`, `body` is its request.
@@ -34,58 +38,25 @@ public struct BrokerClient: Sendable {
         try await call(endpoint, parameter, Empty())
     }
 
-    typealias Connection = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-
     private func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws(BrokerClientError) -> Response {
-        let connection: Connection
+        var headers = [(BrokerAPI.versionHeader, String(BrokerAPI.version))]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let response: HTTPResponse
         do {
-            connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(unixDomainSocketPath: socketPath) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try Connection(wrappingChannelSynchronously: channel)
-                    }
-                }
+            response = try await HTTPClient().send(method, address, path: path, headers: headers, body: body)
         } catch {
-            throw .unreachable(socket: socketPath, reason: BrokerClientError.describe(error))
-        }
-        let status: Int
-        let payload: Data
-        do {
-            (status, payload) = try await connection.executeThenClose { inbound, outbound in
-                var headers = HTTPHeaders()
-                headers.add(name: "Host", value: "hoopctl")
-                headers.add(name: BrokerAPI.versionHeader, value: String(BrokerAPI.version))
-                // Keep-alive, and we close once the answer is in: were the broker to close first,
-                // it could do so before our last write went through.
-                headers.add(name: "Content-Length", value: String(body?.count ?? 0))
-                if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
-                if body != nil { headers.add(name: "Content-Type", value: "application/json") }
-                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
-                var status = 0
-                var collected = ByteBuffer()
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head): status = Int(head.status.code)
-                    case .body(var chunk): collected.writeBuffer(&chunk)
-                    case .end: return (status, Data(collected.readableBytesView))
-                    }
-                }
-                throw BrokerClientError.protocolError("the broker closed the connection before answering")
+            switch error {
+            case .unreachable(_, let reason), .invalidURL(let reason): throw .unreachable(socket: address.description, reason: reason)
+            case .protocolError(let message): throw .protocolError(message)
             }
-        } catch let error as BrokerClientError {
-            throw error
-        } catch {
-            throw .unreachable(socket: socketPath, reason: BrokerClientError.describe(error))
         }
-        guard status == 200 else {
-            if let failure = try? BrokerAPI.decoder.decode(BrokerFailure.self, from: payload) { throw .refused(failure) }
-            throw .protocolError("the broker answered HTTP \(status)")
+        guard response.status == 200 else {
+            if let failure = try? BrokerAPI.decoder.decode(BrokerFailure.self, from: response.body) { throw .refused(failure) }
+            throw .protocolError("the broker answered HTTP \(response.status)")
         }
         do {
-            return try BrokerAPI.decoder.decode(Response.self, from: payload)
+            return try BrokerAPI.decoder.decode(Response.self, from: response.body)
         } catch {
             throw .protocolError("cannot read the broker's answer: \(error)")
         }
@@ -108,10 +79,5 @@ public enum BrokerClientError: Error, CustomStringConvertible {
         case .protocolError(let message):
             return "broker protocol error: \(message)"
         }
-    }
-
-    static func describe(_ error: Error) -> String {
-        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
-        return "\(error)"
     }
 }

@@ -8,8 +8,13 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     /// Operating-system groups of the user (from the user database), as `osgroup:` names.
     public let osGroups: [String]
     public let uid: UInt32?
-    /// `peer` or `token`.
+    /// `peer`, `token` or `oidc`.
     public let method: String
+    /// Groups the identity provider put in the token (`idpgroup:` names); empty otherwise.
+    public let providerGroups: [String]
+    /// For `oidc`: the provider (`iss`) and its name for the user (`sub`), as the ledger keeps them.
+    public let issuer: String?
+    public let subject: String?
     /// The id of the bearer token that established it.
     public let tokenID: String?
     /// Who issued that token, nearest first, up to a person the kernel vouched for: the
@@ -19,7 +24,11 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     public let expiresAt: Date?
 
     public init(principal: Principal, osGroups: [String] = [], uid: UInt32? = nil, method: String, tokenID: String? = nil,
-                issuers: [String] = [], expiresAt: Date? = nil) {
+                issuers: [String] = [], expiresAt: Date? = nil, providerGroups: [String] = [], issuer: String? = nil,
+                subject: String? = nil) {
+        self.providerGroups = providerGroups
+        self.issuer = issuer
+        self.subject = subject
         self.principal = principal
         self.osGroups = osGroups
         self.uid = uid

@@ -3,6 +3,8 @@
 public struct Principal: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
     public enum Kind: String, Sendable, CaseIterable, Codable {
         case user, group, osgroup, service
+        /// A group the identity provider (OIDC) says the user is in.
+        case idpgroup
     }
 
     public let kind: Kind
@@ -21,9 +23,9 @@ public struct Principal: Sendable, Hashable, Comparable, CustomStringConvertible
         public var description: String {
             switch self {
             case .missingKind(let text):
-                return "'\(text)' is not a principal; write user:NAME, group:NAME, osgroup:NAME or service:NAME"
+                return "'\(text)' is not a principal; write user:NAME, group:NAME, osgroup:NAME, idpgroup:NAME or service:NAME"
             case .unknownKind(let kind):
-                return "unknown principal kind '\(kind)'; expected user, group, osgroup or service"
+                return "unknown principal kind '\(kind)'; expected user, group, osgroup, idpgroup or service"
             case .badName(let text):
                 return "'\(text)' is not a valid name (letters, digits, '.', '_', '-', '@')"
             }

@@ -1,5 +1,5 @@
 import Crypto
-import _CryptoExtras
+import CryptoExtras
 import Foundation
 
 /// An auditor's public key as the policy lists it: `hoopctl-auditor:<id>:<base64 X25519 key>`.

@@ -31,6 +31,7 @@ public actor AgentGateway {
 
     let settings: Settings
     let broker: BrokerClient
+    let sessions: SessionClient
     let logger: Logger
     private var grant: SessionGrant?
     private var connection: PostgresConnection?
@@ -39,6 +40,7 @@ public actor AgentGateway {
     public init(settings: Settings, broker: BrokerClient) {
         self.settings = settings
         self.broker = broker
+        sessions = SessionClient(broker: broker)
         // stdout carries the protocol: anything the SDK logs goes to standard error.
         var logger = Logger(label: "hoopctl.mcp") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .warning
@@ -75,14 +77,14 @@ public actor AgentGateway {
                                      kind: "mcp", correlation: settings.correlation)
         request.agent = agent
         do {
-            let grant: SessionGrant = try await broker.call(Endpoints.createSession, nil, request)
+            guard case .granted(let grant) = try await sessions.open(request) else {
+                throw MCPError.invalidRequest("role \(settings.role ?? "(default)") on \(settings.target) needs an approval: open the session with 'hoopctl exec' after a reviewer approves, or choose a role that needs none")
+            }
             self.grant = grant
-            let settings = grant.connection
-            let conninfo = ["host": settings.host, "port": String(settings.port), "user": settings.user, "password": settings.password,
-                            "dbname": settings.database, "sslmode": settings.sslMode, "application_name": "hoopctl-mcp"]
-                .sorted { $0.key < $1.key }.map { "\($0.key)=\(ConnectionString.quote($0.value))" }.joined(separator: " ")
-            connection = try PostgresConnection(conninfo: conninfo)
-            catalog = try await broker.call(Endpoints.sessionCatalog, grant.session.id)
+            connection = try PostgresConnection(conninfo: ConnectionString.conninfo(grant.connection.parameters(applicationName: "hoopctl-mcp")))
+            catalog = try await sessions.catalog(of: grant.session.id)
+        } catch let error as MCPError {
+            throw error
         } catch let error as BrokerClientError {
             throw MCPError.invalidRequest("hoopctl cannot open a session on \(settings.target): \(error)")
         } catch {
@@ -95,7 +97,7 @@ public actor AgentGateway {
         connection = nil
         guard let grant else { return }
         self.grant = nil
-        let _: SessionInfo? = try? await broker.call(Endpoints.endSession, grant.session.id, SessionEnd(exitCode: 0, endedBy: "mcp-disconnect"))
+        try? await sessions.end(grant.session.id, SessionEnd(exitCode: 0, endedBy: "mcp-disconnect"))
     }
 
     private func session() throws -> (SessionGrant, PostgresConnection, SessionCatalog) {

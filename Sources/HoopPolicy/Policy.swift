@@ -23,6 +23,8 @@ public struct Policy: Sendable {
     public static let supportedVersion = 1
 
     public var version: Int
+    /// Who vouches for callers besides the kernel and the broker's own tokens.
+    public var identity = IdentityProviders()
     public var admins: [Principal]
     public var auditors: [Principal]
     /// Policy groups by name; members are users, services and OS groups.
@@ -30,6 +32,47 @@ public struct Policy: Sendable {
     public var targets: [String: Target]
     public var access: [AccessRule]
     public var notifications: [NotificationRule]
+}
+
+/// The identity providers whose tokens the broker accepts.
+public struct IdentityProviders: Sendable, Equatable {
+    public var oidc: OIDCProvider?
+    public init(oidc: OIDCProvider? = nil) { self.oidc = oidc }
+}
+
+/// An OpenID Connect provider: its tokens name users (`username_claim`) and their provider
+/// groups (`groups_claim`, as `idpgroup:NAME` in the policy).
+public struct OIDCProvider: Sendable, Equatable {
+    /// The `iss` of its tokens; discovery is at `<issuer>/.well-known/openid-configuration`.
+    public var issuer: String
+    /// The client `hoopctl login` signs in as (a public client: no secret).
+    public var clientID: String
+    /// What the tokens' `aud` must hold (default: the client id).
+    public var audience: String
+    public var usernameClaim: String
+    public var groupsClaim: String?
+    /// Trust roots for the provider's TLS instead of the system's.
+    public var caFile: String?
+
+    public init(issuer: String, clientID: String, audience: String, usernameClaim: String, groupsClaim: String?, caFile: String?) {
+        self.issuer = issuer
+        self.clientID = clientID
+        self.audience = audience
+        self.usernameClaim = usernameClaim
+        self.groupsClaim = groupsClaim
+        self.caFile = caFile
+    }
+
+    /// What is wrong with an issuer URL: https, or http to a loopback address (tests, a local provider).
+    public static func problem(issuer: String) -> String? {
+        guard let url = URL(string: issuer), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+              url.query == nil, url.fragment == nil else {
+            return "'issuer' must be a URL such as https://login.example.com"
+        }
+        if scheme == "https" { return nil }
+        if scheme == "http", ["127.0.0.1", "::1", "localhost"].contains(host.lowercased()) { return nil }
+        return "'issuer' must be an https URL (plain http only to a loopback address)"
+    }
 }
 
 /// A PostgreSQL database that hoopctl brokers access to.

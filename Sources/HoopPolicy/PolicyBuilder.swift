@@ -8,7 +8,8 @@ struct PolicyBuilder {
     let reader: NodeReader
     let baseDirectory: String
 
-    static let topLevelKeys = ["version", "admins", "auditors", "groups", "targets", "access", "notify"]
+    static let topLevelKeys = ["version", "identity", "admins", "auditors", "groups", "targets", "access", "notify"]
+    static let oidcKeys = ["issuer", "client_id", "audience", "username_claim", "groups_claim", "ca_file"]
     static let targetKeys = ["admin_dsn_file", "admin_dsn_env", "admin_dsn", "database", "sslmode", "roles",
                              "masking", "detectors", "guardrails", "allow_masking_bypass", "agents", "capture"]
     static let roleKeys = ["tables", "privileges", "max_ttl", "default_ttl", "statement_timeout",
@@ -27,6 +28,7 @@ struct PolicyBuilder {
     /// Group references are checked once all groups are known.
     private final class Pending {
         var groupReferences: [(Principal, SourceLocation)] = []
+        var providerGroupReferences: [(Principal, SourceLocation)] = []
     }
     private let pending = Pending()
 
@@ -50,6 +52,7 @@ struct PolicyBuilder {
             reader.error("missing required key 'version' (write 'version: 1')", at: top.location)
         }
 
+        let identity = top["identity"].map(buildIdentity) ?? IdentityProviders()
         let groups = top["groups"].map(buildGroups) ?? [:]
         let admins = top["admins"].map { principals($0, "'admins'") } ?? []
         let auditors = top["auditors"].map { principals($0, "'auditors'") } ?? []
@@ -69,7 +72,11 @@ struct PolicyBuilder {
             reader.error("unknown group '\(principal.name)'; \(hint)", at: location)
         }
 
-        return Policy(version: version, admins: admins, auditors: auditors, groups: groups, targets: targets,
+        for (principal, location) in pending.providerGroupReferences where identity.oidc == nil {
+            reader.error("\(principal) names a group of an identity provider, and 'identity' names none", at: location)
+        }
+
+        return Policy(version: version, identity: identity, admins: admins, auditors: auditors, groups: groups, targets: targets,
                       access: access, notifications: notifications)
     }
 
@@ -81,6 +88,7 @@ struct PolicyBuilder {
         return items.compactMap { item in
             guard let principal = reader.principal(item, "an entry of \(what)") else { return nil }
             if principal.kind == .group { pending.groupReferences.append((principal, item.location ?? .start)) }
+            if principal.kind == .idpgroup { pending.providerGroupReferences.append((principal, item.location ?? .start)) }
             return principal
         }
     }
@@ -101,11 +109,42 @@ struct PolicyBuilder {
                     reader.error("group '\(entry.key)' cannot contain another group (\(member)); list its members instead", at: item.location)
                     continue
                 }
+                if member.kind == .idpgroup { pending.providerGroupReferences.append((member, item.location ?? .start)) }
                 members.append(member)
             }
             groups[entry.key] = members
         }
         return groups
+    }
+
+    // MARK: Identity providers
+
+    /// `identity: { oidc: { issuer, client_id, audience, username_claim, groups_claim, ca_file } }`.
+    private func buildIdentity(_ node: Node) -> IdentityProviders {
+        guard let fields = reader.mapping(node, "'identity'", allowed: ["oidc"]), let oidcNode = fields["oidc"],
+              let oidc = reader.mapping(oidcNode, "'identity.oidc'", allowed: Self.oidcKeys) else { return IdentityProviders() }
+        let what = "'identity.oidc'"
+        guard let issuerNode = oidc["issuer"], let issuer = reader.string(issuerNode, "'issuer' of \(what)") else {
+            if oidc["issuer"] == nil { reader.error("\(what) is missing 'issuer' (the provider's URL, as its tokens' iss says)", at: oidc.location) }
+            return IdentityProviders()
+        }
+        if let problem = OIDCProvider.problem(issuer: issuer) { reader.error(problem, at: issuerNode.location) }
+        guard let clientNode = oidc["client_id"], let clientID = reader.string(clientNode, "'client_id' of \(what)") else {
+            if oidc["client_id"] == nil { reader.error("\(what) is missing 'client_id' (the id 'hoopctl login' signs in with)", at: oidc.location) }
+            return IdentityProviders()
+        }
+        let audience = oidc["audience"].flatMap { reader.string($0, "'audience' of \(what)") } ?? clientID
+        let username = oidc["username_claim"].flatMap { reader.string($0, "'username_claim' of \(what)") } ?? "email"
+        let groups = oidc["groups_claim"].flatMap { reader.string($0, "'groups_claim' of \(what)") }
+        var caFile: String?
+        if let node = oidc["ca_file"], let path = reader.string(node, "'ca_file' of \(what)") {
+            caFile = path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
+            if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                reader.error("'ca_file' of \(what): cannot read \(caFile)", at: node.location)
+            }
+        }
+        return IdentityProviders(oidc: OIDCProvider(issuer: issuer, clientID: clientID, audience: audience, usernameClaim: username,
+                                                    groupsClaim: groups, caFile: caFile))
     }
 
     // MARK: Targets

@@ -6,6 +6,7 @@ extension Policy {
     public func principals(of identity: Identity) -> Set<Principal> {
         var direct: Set<Principal> = [identity.principal]
         for group in identity.osGroups { direct.insert(Principal(kind: .osgroup, name: group)) }
+        for group in identity.providerGroups { direct.insert(Principal(kind: .idpgroup, name: group)) }
         var all = direct
         for (name, members) in groups where members.contains(where: direct.contains) {
             all.insert(Principal(kind: .group, name: name))

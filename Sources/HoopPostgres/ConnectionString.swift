@@ -14,6 +14,11 @@ public enum ConnectionString {
         parameters.compactMap { key, value in value.map { "\(key)=\(quote($0))" } }.joined(separator: " ")
     }
 
+    /// `key='value' ...` of libpq keywords, in a stable order.
+    public static func conninfo(_ parameters: [String: String]) -> String {
+        parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(quote($0.value))" }.joined(separator: " ")
+    }
+
     /// The parameters of a connection string or URI, as libpq reads them (defaults not filled in).
     /// The error names the problem, never the string (it may hold a password).
     public static func parse(_ conninfo: String) throws(PostgresError) -> [String: String] {

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import _CryptoExtras
+import CryptoExtras
 
 /// SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL speaks it; the client side also with
 /// channel binding (SCRAM-SHA-256-PLUS, `tls-server-end-point`, RFC 5929).

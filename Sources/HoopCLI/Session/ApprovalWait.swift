@@ -8,7 +8,7 @@ import HoopCommon
 /// then otherwise. Ctrl-C (or SIGTERM) withdraws the request.
 struct ApprovalWait {
     let request: RequestInfo
-    let client: BrokerClient
+    let sessions: SessionClient
     let limit: TimeSpan
 
     static let frames = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
@@ -26,34 +26,34 @@ struct ApprovalWait {
         while true {
             if let signal = interrupted.value {
                 if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                let _: RequestInfo? = try? await client.call(Endpoints.withdraw, request.id)
+                await sessions.withdraw(request.id)
                 Output.note("request \(request.id) withdrawn")
                 exit(128 + signal)
             }
             let elapsed = Date().timeIntervalSince(started)
             if Date().timeIntervalSince(lastPoll) >= 1 {
                 lastPoll = Date()
+                let decision: SessionClient.Decision
                 do {
-                    current = try await client.call(Endpoints.showRequest, request.id)
+                    decision = try await sessions.decision(on: request.id)
                 } catch {
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     throw BrokerConnection.cliError(error)
                 }
-                switch current.state {
-                case .approved:
+                switch decision {
+                case .approved(let approved):
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                    Output.note("request \(request.id) approved by \(current.votes.filter { $0.verdict == "approve" }.map(\.approver).joined(separator: ", ")) after \(Self.clock(elapsed))")
-                    return current
-                case .denied:
+                    Output.note("request \(request.id) approved by \(approved.votes.filter { $0.verdict == "approve" }.map(\.approver).joined(separator: ", ")) after \(Self.clock(elapsed))")
+                    return approved
+                case .denied(_, let denial):
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                    let denial = current.votes.last { $0.verdict == "deny" }
                     throw CLIError("request \(request.id) was denied by \(denial?.approver ?? "a reviewer")" + (denial?.comment.map { ": \($0)" } ?? ""),
                                    exitCode: ExitStatus.approvalDenied)
-                case .expired, .withdrawn, .used:
+                case .over(let over):
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                    throw CLIError("request \(request.id) \(current.state.rawValue) before it was approved", exitCode: ExitStatus.approvalExpired)
-                case .pending:
-                    break
+                    throw CLIError("request \(request.id) \(over.state.rawValue) before it was approved", exitCode: ExitStatus.approvalExpired)
+                case .pending(let pending):
+                    current = pending
                 }
             }
             if elapsed >= TimeInterval(limit.seconds) {

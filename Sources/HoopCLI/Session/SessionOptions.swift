@@ -61,8 +61,8 @@ enum SessionRunner {
         // From here on, signals other processes send us go to the command; before it runs
         // they end us (the broker notices the vanished client and revokes the session).
         ForegroundChild.catchSignals()
-        let client = try options.broker.client
-        let grant = try await openSession(options, kind: kind, client: client)
+        let sessions = SessionClient(broker: try options.broker.client)
+        let grant = try await openSession(options, kind: kind, sessions: sessions)
         let session = grant.session
         if !options.quiet {
             Output.note("session \(session.id) on \(session.target) as \(session.role) (\(session.roleName)), until \(UTCTime.seconds(Int64(session.expiresAt.timeIntervalSince1970 * 1e6)))")
@@ -86,55 +86,50 @@ enum SessionRunner {
             }
         } catch {
             Output.error("\(error)")
-            await end(session.id, SessionEnd(exitCode: 127, endedBy: "not-started"), client: client)
+            await end(session.id, SessionEnd(exitCode: 127, endedBy: "not-started"), sessions: sessions)
             exit(127)
         }
         switch termination {
-        case .exited(let code): await end(session.id, SessionEnd(exitCode: Int(code), endedBy: "exit"), client: client)
-        case .signaled(let signal): await end(session.id, SessionEnd(exitCode: Int(128 + signal), endedBy: "signal"), client: client)
+        case .exited(let code): await end(session.id, SessionEnd(exitCode: Int(code), endedBy: "exit"), sessions: sessions)
+        case .signaled(let signal): await end(session.id, SessionEnd(exitCode: Int(128 + signal), endedBy: "signal"), sessions: sessions)
         }
         exit(termination.exitCode)
     }
 
-    private static func openSession(_ options: SessionOptions, kind: String, client: BrokerClient) async throws -> SessionGrant {
-        let failure: BrokerFailure
+    private static func openSession(_ options: SessionOptions, kind: String, sessions: SessionClient) async throws -> SessionGrant {
+        let request = options.sessionRequest(kind: kind, request: options.request)
         do {
-            return try await client.call(Endpoints.createSession, nil, options.sessionRequest(kind: kind, request: options.request))
-        } catch {
-            guard case .refused(let refusal) = error, refusal.code == .approvalRequired, options.request == nil else {
-                throw BrokerConnection.cliError(error)
+            switch try await sessions.open(request) {
+            case .granted(let grant):
+                return grant
+            case .approvalRequired(let failure):
+                Output.note(failure.message)
+                let approved = try await requestApproval(options, request: request, sessions: sessions)
+                return try await sessions.open(request, approved: approved)
             }
-            failure = refusal
-        }
-        Output.note(failure.message)
-        let approved = try await requestApproval(options)
-        return try await options.broker.call {
-            try await $0.call(Endpoints.createSession, nil, SessionRequest(target: options.target, role: approved.role, kind: kind, request: approved.id,
-                                                             correlation: options.correlation))
+        } catch let error as BrokerClientError {
+            throw BrokerConnection.cliError(error)
         }
     }
 
     /// Creates the request and waits for its approval (or, with --no-wait, prints its id and exits 75).
-    private static func requestApproval(_ options: SessionOptions) async throws -> RequestInfo {
+    private static func requestApproval(_ options: SessionOptions, request: SessionRequest, sessions: SessionClient) async throws -> RequestInfo {
         guard let role = options.role else { throw CLIError("choose the role with --role", exitCode: ExitStatus.usage) }
         guard let reason = options.reason, !reason.isEmpty else {
             throw CLIError("role '\(role)' needs an approval: say why with --reason, for the reviewers", exitCode: ExitStatus.usage)
         }
-        let created: RequestInfo = try await options.broker.call {
-            try await $0.call(Endpoints.createRequest, nil, RequestCreate(target: options.target, role: role, reason: reason,
-                                                            ttlSeconds: options.ttl.map { Int($0.seconds) }))
-        }
+        let created = try await sessions.requestApproval(request, role: role, reason: reason)
         Output.note("request \(created.id) created: \(created.needed) approval\(created.needed == 1 ? "" : "s") from \(created.approvers.joined(separator: ", ")); a reviewer runs: hoopctl approve \(created.id)")
         if options.noWait {
             Output.line(created.id)
             throw ExitStatus.pending
         }
-        return try await ApprovalWait(request: created, client: try options.broker.client, limit: options.wait).run()
+        return try await ApprovalWait(request: created, sessions: sessions, limit: options.wait).run()
     }
 
-    private static func end(_ id: String, _ end: SessionEnd, client: BrokerClient) async {
+    private static func end(_ id: String, _ end: SessionEnd, sessions: SessionClient) async {
         do {
-            let _: SessionInfo = try await client.call(Endpoints.endSession, id, end)
+            try await sessions.end(id, end)
         } catch {
             Output.warning("could not end session \(id) (\(error)); the broker revokes it when it sees this process gone, or at its TTL")
         }

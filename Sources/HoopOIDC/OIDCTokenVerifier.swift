@@ -1,0 +1,189 @@
+import Foundation
+import HoopHTTP
+import JWTKit
+
+/// What the broker needs to accept a provider's tokens.
+public struct OIDCSettings: Sendable, Equatable {
+    public var issuer: String
+    public var audience: String
+    public var usernameClaim: String
+    public var groupsClaim: String?
+    public var caFile: String?
+
+    public init(issuer: String, audience: String, usernameClaim: String, groupsClaim: String?, caFile: String?) {
+        self.issuer = issuer
+        self.audience = audience
+        self.usernameClaim = usernameClaim
+        self.groupsClaim = groupsClaim
+        self.caFile = caFile
+    }
+}
+
+/// A token the provider signed for us, and what it says.
+public struct VerifiedToken: Sendable, Equatable {
+    public var issuer: String
+    public var subject: String
+    /// The `username_claim`'s value.
+    public var username: String
+    /// The `groups_claim`'s values (empty without one).
+    public var groups: [String]
+    public var expiresAt: Date
+}
+
+/// Which check a token failed: said to the caller (exit 77), so it knows what to fix.
+public struct TokenRejection: Error, Equatable, CustomStringConvertible {
+    public enum Check: String, Sendable {
+        case malformed, algorithm, signature, unknownKey = "unknown-key", issuer, audience, expired
+        case notYetValid = "not-yet-valid", issuedInFuture = "issued-in-the-future", claims, provider
+    }
+
+    public var check: Check
+    public var message: String
+
+    public init(_ check: Check, _ message: String) {
+        self.check = check
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Validates a provider's JWTs: keys from discovery and JWKS, cached; a token signed with an
+/// unknown `kid` makes it fetch the key set again (the provider rotated), at most once every
+/// `refetchInterval`, so a flood of made-up kids cannot make the broker hammer the provider.
+/// RS256 and ES256 only; `iss` exact, `aud` must hold the audience, `exp`, `nbf` and `iat`
+/// within `skew`. The signature is jwt-kit's to check; the claims are checked here, each with
+/// its own message.
+public actor OIDCTokenVerifier {
+    public let settings: OIDCSettings
+    let http: HTTPClient
+    public var skew: TimeInterval = 60
+    public var refetchInterval: TimeInterval = 10
+    private var keys: JWTKeyCollection?
+    private var knownKIDs: Set<String> = []
+    private var lastFetch: Date?
+
+    public static let algorithms: Set<String> = ["RS256", "ES256"]
+
+    public init(settings: OIDCSettings, http: HTTPClient = HTTPClient()) {
+        self.settings = settings
+        self.http = http
+    }
+
+    public func verify(_ token: String, now: Date = Date()) async throws(TokenRejection) -> VerifiedToken {
+        let header: JWTHeader
+        do {
+            header = try DefaultJWTParser().parse([UInt8](token.utf8), as: Signed.self).header
+        } catch {
+            throw TokenRejection(.malformed, "the token is not a well-formed JWT")
+        }
+        guard let algorithm = header.alg, Self.algorithms.contains(algorithm) else {
+            throw TokenRejection(.algorithm, "the token is signed with \(header.alg ?? "no algorithm"); only RS256 and ES256 are accepted")
+        }
+        guard let kid = header.kid, !kid.isEmpty else { throw TokenRejection(.unknownKey, "the token names no signing key (kid)") }
+        let collection = try await keys(for: kid, now: now)
+        do {
+            _ = try await collection.verify(token, as: Signed.self)
+        } catch {
+            throw TokenRejection(.signature, "the token's signature does not verify with the provider's key \(kid)")
+        }
+        return try claims(of: token, now: now)
+    }
+
+    /// The key set holding `kid`: the cached one, else a fresh one if the last fetch is old enough.
+    private func keys(for kid: String, now: Date) async throws(TokenRejection) -> JWTKeyCollection {
+        if let keys, knownKIDs.contains(kid) { return keys }
+        if let lastFetch, now.timeIntervalSince(lastFetch) < refetchInterval, keys != nil {
+            throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
+        }
+        lastFetch = now
+        let discovery: OIDCDiscovery
+        let set: JWKS
+        do {
+            discovery = try await OIDCDiscovery.fetch(issuer: settings.issuer, caFile: settings.caFile, http: http)
+            set = try await OIDCHTTP.getJSON(discovery.jwksURI, caFile: settings.caFile, http: http)
+        } catch {
+            throw TokenRejection(.provider, "cannot fetch the identity provider's keys: \(error)")
+        }
+        let collection = JWTKeyCollection()
+        var kids: Set<String> = []
+        for key in set.keys {
+            guard let id = key.keyIdentifier?.string else { continue }
+            // A key the provider marks for another algorithm is not used for these.
+            if let declared = key.algorithm?.rawValue, !Self.algorithms.contains(declared) { continue }
+            if (try? await collection.add(jwk: key)) != nil { kids.insert(id) }
+        }
+        keys = collection
+        knownKIDs = kids
+        guard kids.contains(kid) else {
+            throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
+        }
+        return collection
+    }
+
+    /// The payload's claims, read after the signature held.
+    func claims(of token: String, now: Date) throws(TokenRejection) -> VerifiedToken {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = Self.base64url(String(parts[1])),
+              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TokenRejection(.malformed, "the token's claims are not a JSON object")
+        }
+        guard let issuer = claims["iss"] as? String, issuer == settings.issuer else {
+            throw TokenRejection(.issuer, "the token was issued by \(Self.shown(claims["iss"])), not by \(settings.issuer)")
+        }
+        let audiences: [String]
+        if let single = claims["aud"] as? String { audiences = [single] } else { audiences = claims["aud"] as? [String] ?? [] }
+        guard audiences.contains(settings.audience) else {
+            throw TokenRejection(.audience, "the token is meant for \(audiences.isEmpty ? "no audience" : audiences.joined(separator: ", ")), not for \(settings.audience)")
+        }
+        guard let exp = Self.seconds(claims["exp"]) else { throw TokenRejection(.claims, "the token has no expiry (exp)") }
+        guard now.timeIntervalSince1970 < exp + skew else {
+            throw TokenRejection(.expired, "the token expired at \(Date(timeIntervalSince1970: exp)): sign in again (hoopctl login)")
+        }
+        if let nbf = Self.seconds(claims["nbf"]), now.timeIntervalSince1970 + skew < nbf {
+            throw TokenRejection(.notYetValid, "the token is not valid before \(Date(timeIntervalSince1970: nbf))")
+        }
+        guard let iat = Self.seconds(claims["iat"]) else { throw TokenRejection(.claims, "the token does not say when it was issued (iat)") }
+        guard iat <= now.timeIntervalSince1970 + skew else {
+            throw TokenRejection(.issuedInFuture, "the token says it was issued at \(Date(timeIntervalSince1970: iat)), in the future")
+        }
+        guard let subject = claims["sub"] as? String, !subject.isEmpty else { throw TokenRejection(.claims, "the token has no subject (sub)") }
+        guard let username = claims[settings.usernameClaim] as? String, !username.isEmpty else {
+            throw TokenRejection(.claims, "the token has no '\(settings.usernameClaim)' claim (the policy's username_claim)")
+        }
+        var groups: [String] = []
+        if let claim = settings.groupsClaim, let value = claims[claim] {
+            guard let list = value as? [String] else { throw TokenRejection(.claims, "the token's '\(claim)' claim is not a list of names") }
+            groups = list
+        }
+        return VerifiedToken(issuer: issuer, subject: subject, username: username, groups: groups,
+                             expiresAt: Date(timeIntervalSince1970: exp))
+    }
+
+    /// A NumericDate (RFC 7519): seconds, whole or not.
+    static func seconds(_ value: Any?) -> TimeInterval? {
+        switch value {
+        case let int as Int: return TimeInterval(int)
+        case let double as Double: return double
+        case let number as NSNumber: return number.doubleValue
+        default: return nil
+        }
+    }
+
+    /// A claim's value in a message: short, printable.
+    static func shown(_ value: Any?) -> String {
+        guard let text = value as? String else { return "nobody" }
+        return String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(200).map(Character.init))
+    }
+
+    static func base64url(_ text: String) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+
+    /// jwt-kit checks the signature only: the claims are ours to check (with our messages).
+    struct Signed: JWTPayload {
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+}

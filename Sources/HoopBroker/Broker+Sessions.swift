@@ -14,7 +14,12 @@ extension Broker {
 
     /// Checks policy, provisions an ephemeral role and returns how to connect as it.
     /// The ledger holds the session and the credential before the role exists.
-    public func createSession(_ request: SessionRequest, identity: Identity, caller: CallingProcess?) async throws(BrokerFailure) -> SessionGrant {
+    /// A `remote` caller (from the network) is handed the proxy's TLS listener, verify-full.
+    public func createSession(_ request: SessionRequest, identity: Identity, caller: CallingProcess?,
+                              remote: Bool = false) async throws(BrokerFailure) -> SessionGrant {
+        if remote, networkProxy == nil {
+            throw BrokerFailure(.unavailable, "this broker's guard proxy does not listen on the network (hoopctl serve --proxy-listen): sessions are for callers on its host")
+        }
         var request = request
         if let asked = request.request, request.role == nil {
             // An approved request names its role.
@@ -40,7 +45,7 @@ extension Broker {
         }
         do {
             return try await startSession(id: id, target: target, role: role, ttl: ttl, reason: reason, identity: identity,
-                                          caller: caller, client: request.kind, approval: approval,
+                                          caller: caller, remote: remote, client: request.kind, approval: approval,
                                           correlation: request.correlation, agent: request.agent.map { String($0.prefix(200)) })
         } catch {
             if let approval { releaseApproval(approval.request.id, session: id) }
@@ -77,7 +82,7 @@ extension Broker {
     /// From the policy decision to the role: TTL limits, the doctor, the masking views, the
     /// ledger records (before the role exists), the role itself.
     private func startSession(id: String, target: Target, role: Role, ttl: TimeSpan, reason: String?, identity: Identity,
-                              caller: CallingProcess?, client: String?,
+                              caller: CallingProcess?, remote: Bool = false, client: String?,
                               approval: (request: RequestInfo, entries: [LedgerEntry])?, correlation: String? = nil,
                               agent: String? = nil) async throws(BrokerFailure) -> SessionGrant {
         guard ttl.seconds > 0 else { throw BrokerFailure(.invalid, "--ttl must be longer than 0s") }
@@ -95,7 +100,8 @@ extension Broker {
         }
         // Nothing outlives what allowed it: a session ends when the identity that opened it does.
         var ttl = ttl
-        if let until = identity.expiresAt {
+        // (A provider's access token lives minutes and is refreshed: its sessions live by the role's TTL.)
+        if identity.method == "token", let until = identity.expiresAt {
             let left = Int64(until.timeIntervalSinceNow.rounded(.down))
             guard left > 0 else { throw BrokerFailure(.unauthenticated, "token \(identity.tokenID ?? "-") expired") }
             ttl = min(ttl, TimeSpan(seconds: left))
@@ -186,9 +192,15 @@ extension Broker {
             }
             // A client of the broker's own OS user can reach the proxy's unix socket (in the
             // broker's private state directory): faster than loopback TCP.
-            let host = caller.map { $0.uid == getuid() } == true && proxySocketDirectory != nil ? proxySocketDirectory! : proxy.host
-            connection = ConnectionSettings(host: host, port: proxy.port, user: id, password: secret, database: target.database,
-                                            sslMode: "disable")
+            if remote, let network = networkProxy {
+                // From elsewhere: TLS, the name in the broker's certificate checked by the client.
+                connection = ConnectionSettings(host: network.host, port: network.port, user: id, password: secret,
+                                                database: target.database, sslMode: "verify-full")
+            } else {
+                let host = caller.map { $0.uid == getuid() } == true && proxySocketDirectory != nil ? proxySocketDirectory! : proxy.host
+                connection = ConnectionSettings(host: host, port: proxy.port, user: id, password: secret, database: target.database,
+                                                sslMode: "disable")
+            }
         } else {
             if role.direct {
                 recordBestEffort([LedgerEntry(EventBody(name: "session.direct", message: "role \(role.name) connects straight to the database"),

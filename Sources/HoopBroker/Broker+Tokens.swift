@@ -2,15 +2,42 @@ import Foundation
 import HoopBrokerAPI
 import HoopCommon
 import HoopLedger
+import HoopOIDC
 import HoopPolicy
 
 extension Broker {
     /// Who is calling: the bearer token's subject when one is presented (and valid — a bad token
-    /// is refused, never ignored), else the kernel's word about the peer.
-    public func authenticate(peer: PeerCredentials, authorization: String?) throws(BrokerFailure) -> Identity {
-        guard let authorization else { return peer.identity() }
+    /// is refused, never ignored), else the kernel's word about the peer. A caller from the
+    /// network has no peer credentials: it presents a token or is refused.
+    public func authenticate(_ origin: CallOrigin, authorization: String?) async throws(BrokerFailure) -> Identity {
+        guard let authorization else {
+            guard case .local(let peer) = origin else {
+                throw BrokerFailure(.unauthenticated, "sign in first: hoopctl login (this broker knows callers from the network by their tokens only)")
+            }
+            return peer.identity()
+        }
         guard authorization.hasPrefix("Bearer ") else { throw BrokerFailure(.unauthenticated, "unsupported authorization scheme") }
-        let claims = try tokens.verify(String(authorization.dropFirst("Bearer ".count)))
+        let token = String(authorization.dropFirst("Bearer ".count))
+        if token.hasPrefix(TokenAuthority.prefix + ".") { return try brokerTokenIdentity(token) }
+        guard let oidc else {
+            throw BrokerFailure(.unauthenticated, "the token is not one of this broker's, and the policy names no identity provider")
+        }
+        let verified: VerifiedToken
+        do {
+            verified = try await oidc.verify(token)
+        } catch {
+            throw BrokerFailure(.unauthenticated, "the identity provider's token was refused (\(error.check.rawValue)): \(error.message)")
+        }
+        guard Principal.isValidName(verified.username) else {
+            throw BrokerFailure(.unauthenticated, "the token's user name is not a valid name (letters, digits, '.', '_', '-', '@')")
+        }
+        return Identity(principal: Principal(kind: .user, name: verified.username), method: "oidc", expiresAt: verified.expiresAt,
+                        providerGroups: verified.groups.filter(Principal.isValidName).sorted(), issuer: verified.issuer,
+                        subject: verified.subject)
+    }
+
+    private func brokerTokenIdentity(_ token: String) throws(BrokerFailure) -> Identity {
+        let claims = try tokens.verify(token)
         guard !revokedTokens.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
         if let revoked = (claims.via ?? []).first(where: revokedTokens.contains) {
             throw BrokerFailure(.unauthenticated, "token \(claims.id) was issued through token \(revoked), which was revoked")

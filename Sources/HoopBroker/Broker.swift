@@ -4,6 +4,7 @@ import HoopDetectors
 import HoopBrokerAPI
 import HoopCommon
 import HoopLedger
+import HoopOIDC
 import HoopPolicy
 import HoopProvisioning
 import HoopProxy
@@ -40,9 +41,13 @@ public actor Broker {
     /// Where clients reach the guard proxy.
     var proxyAddress: (host: String, port: Int)?
     var proxySocketDirectory: String?
+    /// Where callers from the network reach it over TLS: the name in the certificate, and the port.
+    var networkProxy: (host: String, port: Int)?
     /// Principals with an identity record in the ledger since this broker started.
     var recordedIdentities: Set<String> = []
     let tokens: TokenAuthority
+    /// Checks the policy's identity provider's tokens (nil when the policy names none).
+    var oidc: OIDCTokenVerifier?
     var issuedTokens: [String: TokenInfo] = [:]
     var revokedTokens: Set<String> = []
     /// token → the token it was issued with (none for tokens issued under peer credentials).
@@ -90,6 +95,17 @@ public actor Broker {
         let (pools, errors) = Broker.makePools(policy)
         self.pools = pools
         poolErrors = errors
+        oidc = Broker.verifier(for: policy, keeping: nil)
+    }
+
+    /// The verifier for the policy's provider: the current one (its cached keys) when the
+    /// provider's settings did not change.
+    static func verifier(for policy: Policy, keeping current: OIDCTokenVerifier?) -> OIDCTokenVerifier? {
+        guard let provider = policy.identity.oidc else { return nil }
+        let settings = OIDCSettings(issuer: provider.issuer, audience: provider.audience, usernameClaim: provider.usernameClaim,
+                                    groupsClaim: provider.groupsClaim, caFile: provider.caFile)
+        if let current, current.settings == settings { return current }
+        return OIDCTokenVerifier(settings: settings)
     }
 
     static func makePools(_ policy: Policy) -> ([String: AdminPool], [String: String]) {
@@ -134,22 +150,40 @@ public actor Broker {
     /// A caller hit a limit of a listener: one event per limit and caller (the listener reports
     /// only the first refusal until the caller is under the limit again).
     public func limitReached(_ name: String, uid: UInt32, limit: String) {
-        let user = OSUser.name(of: uid)
-        recordBestEffort([LedgerEntry(EventBody(name: name, message: "uid \(uid) (\(user)) reached \(limit)",
-                                                details: ["uid": String(uid), "limit": limit]))])
+        limitReached(name, origin: .local(PeerCredentials(pid: 0, uid: uid, gid: 0)), limit: limit)
+    }
+
+    public func limitReached(_ name: String, origin: CallOrigin, limit: String) {
+        switch origin {
+        case .local(let peer):
+            let user = OSUser.name(of: peer.uid)
+            recordBestEffort([LedgerEntry(EventBody(name: name, message: "uid \(peer.uid) (\(user)) reached \(limit)",
+                                                    details: ["uid": String(peer.uid), "limit": limit]))])
+        case .remote(let address):
+            recordBestEffort([LedgerEntry(EventBody(name: name, message: "\(address) reached \(limit)",
+                                                    details: ["address": address, "limit": limit]))])
+        }
     }
 
     func identityEntries(_ identity: Identity) -> [LedgerEntry] {
-        let key = "\(identity.principal) \(identity.method) \(identity.tokenID ?? "")"
+        let key = "\(identity.principal) \(identity.method) \(identity.tokenID ?? "") \(identity.issuer ?? "") \(identity.subject ?? "") \(identity.providerGroups)"
         guard !recordedIdentities.contains(key) else { return [] }
         recordedIdentities.insert(key)
-        return [LedgerEntry(IdentityBody(principal: identity.principal.description, method: identity.method,
-                                         uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID,
-                                         issuers: identity.issuers.isEmpty ? nil : identity.issuers),
+        var body = IdentityBody(principal: identity.principal.description, method: identity.method,
+                                uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID,
+                                issuers: identity.issuers.isEmpty ? nil : identity.issuers)
+        body.provider = identity.issuer
+        body.subject = identity.subject
+        body.providerGroups = identity.providerGroups.isEmpty ? nil : identity.providerGroups
+        return [LedgerEntry(body,
                             identity: identity.principal.description)]
     }
 
     // MARK: Who
+
+    public func signInInfo() -> SignInInfo {
+        SignInInfo(oidc: policy.identity.oidc.map { .init(issuer: $0.issuer, clientID: $0.clientID) })
+    }
 
     public func whoami(_ identity: Identity) -> WhoAmI {
         let mine = policy.principals(of: identity)
@@ -158,7 +192,7 @@ public actor Broker {
         return WhoAmI(principal: identity.principal.description, method: identity.method, uid: identity.uid,
                       osGroups: identity.osGroups, groups: mine.filter { $0.kind == .group }.map(\.name).sorted(),
                       admin: policy.isAdmin(identity), auditor: policy.isAuditor(identity), access: access,
-                      tokenID: identity.tokenID)
+                      tokenID: identity.tokenID, providerGroups: identity.providerGroups, issuer: identity.issuer)
     }
 
     /// What the broker is and holds, for admins; the version alone for anyone else.
@@ -170,15 +204,16 @@ public actor Broker {
     }
 
     /// Set once the proxy listens: sessions are then handed the proxy instead of the database.
-    public func useProxy(host: String, port: Int, socketDirectory: String?) {
+    public func useProxy(host: String, port: Int, socketDirectory: String?, network: (host: String, port: Int)? = nil) {
         proxyAddress = (host, port)
         proxySocketDirectory = socketDirectory
+        networkProxy = network
     }
 
     /// Whether the identity may call an endpoint at all (its handler checks ownership and policy after).
     func admit(_ identity: Identity, to access: Access, action: String) throws(BrokerFailure) {
         switch access {
-        case .everyone:
+        case .anyone, .everyone:
             return
         case .admins:
             try requireAdmin(identity, to: action)
@@ -209,6 +244,7 @@ public actor Broker {
         let (newPools, errors) = Broker.makePools(newPolicy)
         for pool in pools.values { pool.close() }
         policy = newPolicy
+        oidc = Broker.verifier(for: newPolicy, keeping: oidc)
         pools = newPools
         poolErrors = errors
         maskingSchemas = [:]
@@ -220,6 +256,19 @@ public actor Broker {
         endSessionsThePolicyNoLongerAllows(by: identity?.principal.description)
         logger.info("policy reloaded", metadata: ["summary": "\(summary)"])
         return PolicyReloadResult(applied: true, file: configuration.policyPath, diagnostics: lines, summary: summary)
+    }
+
+    /// SIGHUP: the network listeners' certificate and key are read again; a pair that cannot
+    /// be used leaves the current one serving, and says why.
+    func reloadCertificate(_ tls: ServerTLS) {
+        do {
+            try tls.reload()
+            recordBestEffort([LedgerEntry(EventBody(name: "tls.reloaded", message: "certificate \(tls.certificateFile) reloaded"))])
+            logger.info("certificate reloaded", metadata: ["file": "\(tls.certificateFile)"])
+        } catch {
+            recordBestEffort([LedgerEntry(EventBody(name: "tls.reload-failed", message: "\(error); the current certificate stays"))])
+            logger.error("certificate reload failed; the current one stays", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Audit

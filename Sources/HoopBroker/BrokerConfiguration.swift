@@ -19,6 +19,8 @@ public struct BrokerConfiguration: Sendable {
     /// Where the guard proxy listens; the port is kept in `<state>/proxy.port` when nil.
     public var proxyHost = "127.0.0.1"
     public var proxyPort: Int?
+    /// Listeners beyond this machine (TLS); nil: nothing listens but the unix socket and loopback.
+    public var network: NetworkListeners?
     /// A record is committed before what it describes happens either way; this says when it
     /// is also on disk (see `Ledger.Durability`).
     public var ledgerDurability = Ledger.Durability.batched(interval: .milliseconds(20))
@@ -41,5 +43,46 @@ public struct BrokerConfiguration: Sendable {
             configuration.ledgerCommitDelay = .milliseconds(delay)
         }
         return configuration
+    }
+}
+
+/// The broker's API and its guard proxy on the network, both over TLS with one certificate.
+public struct NetworkListeners: Sendable, Equatable {
+    public struct Address: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// `HOST:PORT`, `[V6]:PORT`.
+        public init?(parsing text: String) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self.init(host: host, port: port)
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The broker's API (`hoopctl login https://NAME:PORT`).
+    public var api: Address?
+    /// The guard proxy (sessions of remote callers).
+    public var proxy: Address?
+    /// The name clients reach the broker by, which the certificate must hold: sessions are
+    /// handed it with sslmode=verify-full.
+    public var publicHost: String
+    public var certificateFile: String
+    public var keyFile: String
+
+    public init(api: Address?, proxy: Address?, publicHost: String, certificateFile: String, keyFile: String) {
+        self.api = api
+        self.proxy = proxy
+        self.publicHost = publicHost
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
     }
 }

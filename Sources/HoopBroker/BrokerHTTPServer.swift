@@ -5,63 +5,100 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The broker's unix socket: HTTP/1.1, one task per connection, the caller's identity from
-/// the kernel (SO_PEERCRED). Graceful shutdown stops accepting and lets requests finish.
+/// The broker's listeners: its unix socket (the caller's identity from the kernel,
+/// SO_PEERCRED) and, when configured, a TCP address with TLS (callers present tokens). HTTP/1.1,
+/// one task per connection. Graceful shutdown stops accepting and lets requests finish.
 public struct BrokerHTTPServer: Service {
-    let socketPath: String
+    public enum Listener: Sendable {
+        case unix(path: String)
+        case tls(host: String, port: Int, ServerTLS)
+    }
+
+    let listener: Listener
     let router: BrokerRouter
     let logger: Logger
     /// Bodies above this are refused (requests are small JSON documents).
     static let maxBody = 1 << 20
-    /// Connections a caller (uid) may hold, and all callers together.
+    /// Connections a caller (uid, or source address) may hold, and all callers together.
     public static let limits = (perCaller: 64, total: 2048)
-    /// Time to send a whole request, and to send the next one on a kept-alive connection.
+    /// Time to send a whole request (a TLS handshake included), and to send the next one on a kept-alive connection.
     static let requestTimeout = TimeAmount.seconds(10), idleTimeout = TimeAmount.seconds(60)
-    private let connections = ConnectionLimits(perCaller: limits.perCaller, total: limits.total)
+    private let connections = ConnectionLimits<String>(perCaller: limits.perCaller, total: limits.total)
 
     public init(socketPath: String, router: BrokerRouter, logger: Logger) {
-        self.socketPath = socketPath
+        self.init(listener: .unix(path: socketPath), router: router, logger: logger)
+    }
+
+    public init(listener: Listener, router: BrokerRouter, logger: Logger) {
+        self.listener = listener
         self.router = router
         self.logger = logger
     }
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    public func run() async throws {
-        let directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
-                let credentials: EventLoopFuture<KernelPeerCredentials> = (channel as! SocketOptionProvider)
-                    .unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: KernelPeerCredentials.option)
-                return credentials.flatMapThrowing { cred in
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPDeadlines(requestTimeout: Self.requestTimeout, idleTimeout: Self.idleTimeout))
-                    let connection = try Connection(wrappingChannelSynchronously: channel)
-                    return (connection, PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid))
-                }
+    /// A connection and where it comes from, with the key its limits count it under.
+    struct Accepted: Sendable {
+        let connection: Connection
+        let origin: CallOrigin
+        var key: String {
+            switch origin {
+            case .local(let peer): "uid:\(peer.uid)"
+            case .remote(let address): "address:\(address)"
             }
-        // Anyone on the machine may connect: who they are comes from the kernel, not from them.
-        chmod(socketPath, 0o666)
-        logger.info("broker listening", metadata: ["socket": "\(socketPath)"])
+        }
+    }
+
+    public func run() async throws {
+        let server: NIOAsyncChannel<Accepted, Never>
+        switch listener {
+        case .unix(let socketPath):
+            let directory = URL(fileURLWithPath: socketPath).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
+                    let credentials: EventLoopFuture<KernelPeerCredentials> = (channel as! SocketOptionProvider)
+                        .unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: KernelPeerCredentials.option)
+                    return credentials.flatMapThrowing { cred in
+                        Accepted(connection: try Self.http(channel), origin: .local(PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)))
+                    }
+                }
+            // Anyone on the machine may connect: who they are comes from the kernel, not from them.
+            chmod(socketPath, 0o666)
+            logger.info("broker listening", metadata: ["socket": "\(socketPath)"])
+        case .tls(let host, let port, let tls):
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // The certificate current at accept time (SIGHUP may have renewed it).
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                        return Accepted(connection: try Self.http(channel), origin: .remote(address: address))
+                    }
+                }
+            logger.info("broker listening", metadata: ["address": "\(host):\(port)", "tls": "yes"])
+        }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
-                    for try await (connection, peer) in inbound {
-                        switch connections.admit(peer.uid) {
+                    for try await accepted in inbound {
+                        switch connections.admit(accepted.key) {
                         case .admitted:
                             group.addTask {
-                                await self.serve(connection, peer: peer)
-                                connections.release(peer.uid)
+                                await self.serve(accepted.connection, origin: accepted.origin)
+                                connections.release(accepted.key)
                             }
                         case .refused(let limit, let firstTime):
-                            group.addTask { await self.refuse(connection, peer: peer, limit: limit, report: firstTime) }
+                            group.addTask { await self.refuse(accepted.connection, origin: accepted.origin, limit: limit, report: firstTime) }
                         }
                     }
                 }
@@ -69,17 +106,24 @@ public struct BrokerHTTPServer: Service {
         } onGracefulShutdown: {
             server.channel.close(promise: Optional<EventLoopPromise<Void>>.none)
         }
-        try? FileManager.default.removeItem(atPath: socketPath)
+        if case .unix(let socketPath) = listener { try? FileManager.default.removeItem(atPath: socketPath) }
+    }
+
+    /// HTTP/1.1 with deadlines; the deadline starts now, so a TLS handshake that never ends is cut too.
+    private static func http(_ channel: any Channel) throws -> Connection {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(HTTPDeadlines(requestTimeout: Self.requestTimeout, idleTimeout: Self.idleTimeout))
+        return try Connection(wrappingChannelSynchronously: channel)
     }
 
     /// A caller past a limit has its connection closed at once (an HTTP answer would need a
     /// request first, which it may never send); everyone else is served.
-    private func refuse(_ connection: Connection, peer: PeerCredentials, limit: String, report: Bool) async {
-        if report { await router.broker.limitReached("broker.connection-limit", uid: peer.uid, limit: limit) }
+    private func refuse(_ connection: Connection, origin: CallOrigin, limit: String, report: Bool) async {
+        if report { await router.broker.limitReached("broker.connection-limit", origin: origin, limit: limit) }
         try? await connection.executeThenClose { _, _ in }
     }
 
-    private func serve(_ connection: Connection, peer: PeerCredentials) async {
+    private func serve(_ connection: Connection, origin: CallOrigin) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -102,7 +146,7 @@ public struct BrokerHTTPServer: Service {
                         } else {
                             let request = BrokerRouter.Request(method: requestHead.method.rawValue, path: requestHead.uri,
                                                                headers: requestHead.headers.map { ($0.name, $0.value) },
-                                                               body: Data(body.readableBytesView), peer: peer)
+                                                               body: Data(body.readableBytesView), origin: origin)
                             response = await router.handle(request)
                         }
                         var headers = HTTPHeaders()

@@ -10,14 +10,18 @@ public struct BrokerRouter: Sendable {
         public var path: String
         public var headers: [(String, String)]
         public var body: Data
-        public var peer: PeerCredentials
+        public var origin: CallOrigin
 
-        public init(method: String, path: String, headers: [(String, String)], body: Data, peer: PeerCredentials) {
+        public init(method: String, path: String, headers: [(String, String)], body: Data, origin: CallOrigin) {
             self.method = method
             self.path = path
             self.headers = headers
             self.body = body
-            self.peer = peer
+            self.origin = origin
+        }
+
+        public init(method: String, path: String, headers: [(String, String)], body: Data, peer: PeerCredentials) {
+            self.init(method: method, path: path, headers: headers, body: body, origin: .local(peer))
         }
 
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
@@ -42,15 +46,18 @@ public struct BrokerRouter: Sendable {
             guard request.header(BrokerAPI.versionHeader) == String(BrokerAPI.version) else {
                 throw BrokerFailure(.unsupportedVersion, "this broker speaks protocol \(BrokerAPI.version); the client sent \(request.header(BrokerAPI.versionHeader) ?? "none")")
             }
-            let identity = try await broker.authenticate(peer: request.peer, authorization: request.header("Authorization"))
             let (path, query) = Self.split(request.path)
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+            // Who calls is established before anything else is said, a missing endpoint included.
+            let anyone = parts == ["v1"] + Endpoints.signIn.segments && request.method == "GET"
+            let identity = anyone ? Identity(principal: Principal(kind: .user, name: "anonymous"), method: "none")
+                : try await broker.authenticate(request.origin, authorization: request.header("Authorization"))
             guard parts.first == "v1" else { throw BrokerFailure(.notFound, "no such endpoint \(path)") }
             let segments = Array(parts.dropFirst())
             for route in routes {
                 guard let parameter = route.match(request.method, segments) else { continue }
                 try await route.admit(identity)
-                let call = Call(identity: identity, parameter: parameter ?? "", query: query, body: request.body, peer: request.peer)
+                let call = Call(identity: identity, parameter: parameter ?? "", query: query, body: request.body, origin: request.origin)
                 return Response(status: 200, body: try await route.answer(call))
             }
             throw BrokerFailure(.notFound, "no such endpoint \(request.method) \(path)")
@@ -68,7 +75,7 @@ public struct BrokerRouter: Sendable {
         let parameter: String
         let query: [String: String]
         let body: Data
-        let peer: PeerCredentials
+        let origin: CallOrigin
     }
 
     /// An endpoint and its handler, with the types erased so that all sit in one table.
@@ -101,10 +108,11 @@ public struct BrokerRouter: Sendable {
     static func routes(_ broker: Broker) -> [Route] {
         typealias E = Endpoints
         return [
+            route(E.signIn, broker) { _, _ in await broker.signInInfo() },
             route(E.whoami, broker) { call, _ in await broker.whoami(call.identity) },
             route(E.status, broker) { call, _ in await broker.status(call.identity) },
             route(E.createSession, broker) { call, body in
-                try await broker.createSession(body, identity: call.identity, caller: CallingProcess.read(call.peer))
+                try await broker.createSession(body, identity: call.identity, caller: call.origin.peer.map(CallingProcess.read), remote: call.origin.peer == nil)
             },
             route(E.listSessions, broker) { call, listing in await broker.listSessions(identity: call.identity, all: listing.all) },
             route(E.endSession, broker) { call, end in try await broker.endSession(call.parameter, end: end, identity: call.identity) },

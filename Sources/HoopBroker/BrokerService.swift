@@ -22,13 +22,24 @@ public enum BrokerService {
         defer { recorder.stop() }
         let port = try configuration.proxyPort ?? ProxyPort.persistent(stateDirectory: configuration.stateDirectory)
         let socketDirectory = URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("proxy").path
-        let proxy = ProxyServer(configuration: .init(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory),
-                                directory: BrokerDirectory(broker: broker), recorder: recorder, logger: logger)
-        await broker.useProxy(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
-        let server = BrokerHTTPServer(socketPath: configuration.socketPath, router: BrokerRouter(broker: broker), logger: logger)
-        let duties = BrokerDuties(broker: broker, configuration: configuration)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: LedgerWriterService(writer: recorder)), .init(service: duties),
-                                                                         .init(service: proxy), .init(service: server)],
+        // One certificate for both network listeners, read now (a bad pair stops the start) and on SIGHUP.
+        let tls = try configuration.network.map { try ServerTLS(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
+        var proxyConfiguration = ProxyServer.Configuration(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
+        if let tls, let address = configuration.network?.proxy {
+            proxyConfiguration.network = .init(host: address.host, port: address.port, tls: tls)
+        }
+        let proxy = ProxyServer(configuration: proxyConfiguration, directory: BrokerDirectory(broker: broker), recorder: recorder, logger: logger)
+        await broker.useProxy(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory,
+                              network: configuration.network.flatMap { network in network.proxy.map { (network.publicHost, $0.port) } })
+        let router = BrokerRouter(broker: broker)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: LedgerWriterService(writer: recorder)), .init(service: BrokerDuties(broker: broker, configuration: configuration, tls: tls)),
+            .init(service: proxy), .init(service: BrokerHTTPServer(socketPath: configuration.socketPath, router: router, logger: logger)),
+        ]
+        if let tls, let address = configuration.network?.api {
+            services.append(.init(service: BrokerHTTPServer(listener: .tls(host: address.host, port: address.port, tls), router: router, logger: logger)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         // The last statements, then a checkpoint of the chain as it is left.
@@ -79,10 +90,11 @@ enum ProxyPort {
     }
 }
 
-/// The reaper (TTLs and vanished clients), the reconciler, and policy reloads on SIGHUP.
+/// The reaper (TTLs and vanished clients), the reconciler, and policy and certificate reloads on SIGHUP.
 struct BrokerDuties: Service {
     let broker: Broker
     let configuration: BrokerConfiguration
+    let tls: ServerTLS?
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
@@ -108,6 +120,7 @@ struct BrokerDuties: Service {
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
                     _ = try? await broker.reloadPolicy(nil)
+                    if let tls { await broker.reloadCertificate(tls) }
                 }
             }
             // Runs until the service group shuts down.

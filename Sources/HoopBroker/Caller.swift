@@ -5,6 +5,17 @@ import HoopDetectors
 import Glibc
 #endif
 
+/// Where a call to the broker came from: this machine's unix socket (the kernel names the
+/// caller) or the network over TLS (only a token does).
+public enum CallOrigin: Sendable, Equatable {
+    case local(PeerCredentials)
+    case remote(address: String)
+
+    public var peer: PeerCredentials? {
+        if case .local(let peer) = self { peer } else { nil }
+    }
+}
+
 /// What the kernel says about the other end of a unix socket (SO_PEERCRED).
 public struct PeerCredentials: Sendable, Equatable {
     public let pid: Int32

@@ -92,9 +92,15 @@ public struct WhoAmI: Codable, Sendable {
     public var access: [String: [String]]
     /// The token the caller presented, if any.
     public var tokenID: String?
+    /// Groups the identity provider put in the caller's token.
+    public var providerGroups: [String]?
+    /// The identity provider that vouched for the caller (`oidc`).
+    public var issuer: String?
 
     public init(principal: String, method: String, uid: UInt32?, osGroups: [String], groups: [String], admin: Bool,
-                auditor: Bool, access: [String: [String]], tokenID: String? = nil) {
+                auditor: Bool, access: [String: [String]], tokenID: String? = nil, providerGroups: [String] = [], issuer: String? = nil) {
+        self.providerGroups = providerGroups.isEmpty ? nil : providerGroups
+        self.issuer = issuer
         self.principal = principal
         self.method = method
         self.uid = uid
@@ -105,4 +111,21 @@ public struct WhoAmI: Codable, Sendable {
         self.access = access
         self.tokenID = tokenID
     }
+}
+
+/// `GET /v1/sign-in`, answered to anyone: which identity provider the broker trusts, for
+/// `hoopctl login`. Nothing secret: a public client has no secret.
+public struct SignInInfo: Codable, Sendable, Equatable {
+    public struct Provider: Codable, Sendable, Equatable {
+        public var issuer: String
+        public var clientID: String
+        public init(issuer: String, clientID: String) {
+            self.issuer = issuer
+            self.clientID = clientID
+        }
+    }
+
+    /// nil: the broker takes no provider's tokens (its own tokens only).
+    public var oidc: Provider?
+    public init(oidc: Provider?) { self.oidc = oidc }
 }

@@ -65,6 +65,8 @@ public struct Endpoint<Body: Codable & Sendable, Answer: Codable & Sendable>: Se
 
 /// Who may call an endpoint (the broker's own checks on ownership and policy come on top).
 public enum Access: String, Sendable {
+    /// Anyone, signed in or not: what a client needs to sign in.
+    case anyone
     /// Any authenticated caller.
     case everyone
     /// The policy's admins and auditors.
@@ -117,6 +119,7 @@ extension Endpoint {
 
 /// Every endpoint of protocol version `BrokerAPI.version`.
 public enum Endpoints {
+    public static let signIn = Endpoint<Empty, SignInInfo>(.get, "sign-in", access: .anyone, action: "learn how to sign in")
     public static let whoami = Endpoint<Empty, WhoAmI>(.get, "whoami", access: .everyone, action: "ask who they are")
     public static let status = Endpoint<Empty, BrokerStatus>(.get, "status", access: .everyone, action: "read the broker's status")
 
@@ -151,7 +154,7 @@ public enum Endpoints {
 
     /// All of the above.
     public static let all: [EndpointDescription] = [
-        whoami.description, status.description,
+        signIn.description, whoami.description, status.description,
         createSession.description, listSessions.description, endSession.description, sessionCatalog.description,
         explain.description, revokeSession.description,
         reloadPolicy.description, initTarget.description, doctorTarget.description,

@@ -91,6 +91,8 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
     public var password: String
     public var database: String
     public var sslMode: String
+    /// The CA to check the server's certificate against (the client's copy; the broker sends none).
+    public var sslRootCert: String?
 
     public init(host: String, port: Int, user: String, password: String, database: String, sslMode: String) {
         self.host = host
@@ -103,8 +105,10 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
 
     /// The same as libpq keywords, for a client that connects itself.
     public func parameters(applicationName: String) -> [String: String] {
-        ["host": host, "port": String(port), "user": user, "password": password, "dbname": database, "sslmode": sslMode,
-         "application_name": applicationName]
+        var parameters = ["host": host, "port": String(port), "user": user, "password": password, "dbname": database,
+                          "sslmode": sslMode, "application_name": applicationName]
+        parameters["sslrootcert"] = sslRootCert
+        return parameters
     }
 
     /// PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE and DATABASE_URL.
@@ -115,6 +119,7 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
         components.password = password
         components.path = "/" + database
         components.queryItems = [URLQueryItem(name: "sslmode", value: sslMode)]
+        if let sslRootCert { components.queryItems?.append(URLQueryItem(name: "sslrootcert", value: sslRootCert)) }
         if host.hasPrefix("/") {
             components.host = ""
             components.queryItems?.append(URLQueryItem(name: "host", value: host))
@@ -123,8 +128,10 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
             components.host = host
             components.port = port
         }
-        return ["PGHOST": host, "PGPORT": String(port), "PGUSER": user, "PGPASSWORD": password,
-                "PGDATABASE": database, "PGSSLMODE": sslMode, "DATABASE_URL": components.string ?? ""]
+        var environment = ["PGHOST": host, "PGPORT": String(port), "PGUSER": user, "PGPASSWORD": password,
+                           "PGDATABASE": database, "PGSSLMODE": sslMode, "DATABASE_URL": components.string ?? ""]
+        environment["PGSSLROOTCERT"] = sslRootCert
+        return environment
     }
 }
 

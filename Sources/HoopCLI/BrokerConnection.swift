@@ -3,20 +3,61 @@ import Foundation
 import HoopBrokerAPI
 import HoopBrokerClient
 import HoopCommon
+import HoopHTTP
 
-/// Who a command speaks as, and how it reaches the broker: `$HOOPCTL_BROKER`, else
-/// `$HOOPCTL_HOME/broker.sock`; as the bearer of a token (`--token-file`, else `$HOOPCTL_TOKEN`),
-/// else as whoever the kernel says we are.
+/// Who a command speaks as, and which broker it reaches: `--broker`, else `$HOOPCTL_BROKER`
+/// (an https:// URL, or a unix socket path), else the broker signed in to last
+/// (`hoopctl login`), else this machine's (`$HOOPCTL_HOME/broker.sock`). On this machine it
+/// speaks as whoever the kernel says it is, or as the bearer of a token (`--token-file`, else
+/// `$HOOPCTL_TOKEN`); to a remote broker, with that token or its sign-in, refreshed silently.
 struct BrokerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).",
                                valueName: "file"),
             completion: .file())
     var tokenFile: String?
 
-    var client: BrokerClient {
-        get throws {
-            BrokerClient(socketPath: BrokerConnection.socketPath, token: try token())
+    @Option(help: ArgumentHelp("""
+        The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, \
+        else the broker you signed in to last, else this machine's).
+        """, valueName: "url|path"))
+    var broker: String?
+
+    /// Where the broker is, as chosen.
+    enum Choice: Equatable {
+        case local(socket: String)
+        case remote(url: String)
+    }
+
+    func choice(environment: [String: String] = ProcessInfo.processInfo.environment) -> Choice {
+        func parse(_ text: String) -> Choice { text.hasPrefix("https://") || text.hasPrefix("http://") ? .remote(url: text) : .local(socket: text) }
+        if let broker, !broker.isEmpty { return parse(broker) }
+        if let named = environment["HOOPCTL_BROKER"], !named.isEmpty { return parse(named) }
+        if let last = CredentialStore.standard(environment: environment).current() { return .remote(url: last) }
+        return .local(socket: BrokerConnection.socketPath)
+    }
+
+    func client() async throws -> BrokerClient {
+        switch choice() {
+        case .local(let socket):
+            return BrokerClient(socketPath: socket, token: try token())
+        case .remote(let url):
+            guard let parsed = URL(string: url) else { throw CLIError("--broker \(url) is not a URL", exitCode: ExitStatus.usage) }
+            let store = CredentialStore.standard()
+            let login = try store.load(url)
+            let address: HTTPAddress
+            do { address = try HTTPAddress(url: parsed, caFile: login?.caFile) } catch {
+                throw CLIError("\(error)", exitCode: ExitStatus.usage)
+            }
+            if let token = try token() { return BrokerClient(address: address, token: token) }
+            guard let login else { throw CLIError("not signed in to \(url): hoopctl login \(url)", exitCode: ExitStatus.denied) }
+            return BrokerClient(address: address, token: try await RemoteSignIn.fresh(login, store: store).accessToken)
         }
+    }
+
+    /// The CA a remote broker's certificates are checked against (for a session's client too).
+    func remoteCA() -> String? {
+        guard case .remote(let url) = choice() else { return nil }
+        return (try? CredentialStore.standard().load(url))?.caFile
     }
 
     func token() throws -> String? {
@@ -32,7 +73,7 @@ struct BrokerOptions: ParsableArguments {
 
     /// Runs a broker call, turning its failures into messages and documented exit codes.
     func call<T>(_ body: (BrokerClient) async throws -> T) async throws -> T {
-        let client = try client
+        let client = try await client()
         do {
             return try await body(client)
         } catch let error as BrokerClientError {

@@ -23,7 +23,12 @@ extension Hoopctl {
             if roles.isEmpty { roles = ["-"] }
             Output.line("\(Output.bold(me.principal)) (via \(me.method)\(me.uid.map { ", uid \($0)" } ?? "")\(me.tokenID.map { ", token \($0)" } ?? ""))")
             Output.line("groups:   \(me.groups.isEmpty ? "-" : me.groups.joined(separator: ", "))")
-            Output.line("os groups: \(me.osGroups.isEmpty ? "-" : me.osGroups.joined(separator: ", "))")
+            if let issuer = me.issuer {
+                Output.line("provider: \(issuer)")
+                Output.line("provider groups: \((me.providerGroups ?? []).isEmpty ? "-" : (me.providerGroups ?? []).joined(separator: ", "))")
+            } else {
+                Output.line("os groups: \(me.osGroups.isEmpty ? "-" : me.osGroups.joined(separator: ", "))")
+            }
             Output.line("policy:   \(roles.joined(separator: ", "))")
             if me.access.isEmpty {
                 Output.line("access:   none")

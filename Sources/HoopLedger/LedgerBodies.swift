@@ -13,13 +13,18 @@ extension LedgerBody {
 public struct IdentityBody: LedgerBody, Equatable {
     public static let kind = RecordKind.identity
     public var principal: String
-    /// `peer` (kernel peer credentials) or `token`.
+    /// `peer` (kernel peer credentials), `token` (the broker's own) or `oidc`.
     public var method: String
     public var uid: Int?
     public var groups: [String]?
     public var tokenID: String?
     /// Who issued the token, nearest first.
     public var issuers: [String]?
+    /// For `oidc`: the provider (the token's `iss`), its name for the user (`sub`), and the
+    /// groups it said the user is in.
+    public var provider: String?
+    public var subject: String?
+    public var providerGroups: [String]?
 
     public init(principal: String, method: String, uid: Int? = nil, groups: [String]? = nil, tokenID: String? = nil,
                 issuers: [String]? = nil) {

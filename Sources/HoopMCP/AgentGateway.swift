@@ -37,8 +37,12 @@ public actor AgentGateway {
     private var connection: PostgresConnection?
     private var catalog: SessionCatalog?
 
-    public init(settings: Settings, broker: BrokerClient) {
+    /// The CA a remote broker's proxy is checked against (nil on the broker's own host).
+    let rootCertificate: String?
+
+    public init(settings: Settings, broker: BrokerClient, rootCertificate: String? = nil) {
         self.settings = settings
+        self.rootCertificate = rootCertificate
         self.broker = broker
         sessions = SessionClient(broker: broker)
         // stdout carries the protocol: anything the SDK logs goes to standard error.
@@ -81,7 +85,9 @@ public actor AgentGateway {
                 throw MCPError.invalidRequest("role \(settings.role ?? "(default)") on \(settings.target) needs an approval: open the session with 'hoopctl exec' after a reviewer approves, or choose a role that needs none")
             }
             self.grant = grant
-            connection = try PostgresConnection(conninfo: ConnectionString.conninfo(grant.connection.parameters(applicationName: "hoopctl-mcp")))
+            var settings = grant.connection
+            settings.sslRootCert = rootCertificate
+            connection = try PostgresConnection(conninfo: ConnectionString.conninfo(settings.parameters(applicationName: "hoopctl-mcp")))
             catalog = try await sessions.catalog(of: grant.session.id)
         } catch let error as MCPError {
             throw error

@@ -83,6 +83,15 @@ enum OIDCHTTP {
     /// POSTs a form; a 4xx answer with an OAuth error body is `.refused`.
     static func postForm<T: Decodable>(_ url: String, _ form: [(String, String)], caFile: String?,
                                        http: HTTPClient = HTTPClient()) async throws(OIDCError) -> T {
+        let body = try await postForm(url, form, caFile: caFile, http: http)
+        do { return try JSONDecoder().decode(T.self, from: body) } catch {
+            throw .provider("cannot read the answer of \(url): \(error)")
+        }
+    }
+
+    /// The same, for the answer's bytes (a revocation answers with none).
+    static func postForm(_ url: String, _ form: [(String, String)], caFile: String?,
+                         http: HTTPClient = HTTPClient()) async throws(OIDCError) -> Data {
         let (address, path) = try address(url, caFile: caFile)
         var client = http
         client.maxBody = 1 << 20
@@ -101,9 +110,7 @@ enum OIDCHTTP {
             }
             throw .provider("\(url) answered HTTP \(response.status)")
         }
-        do { return try JSONDecoder().decode(T.self, from: response.body) } catch {
-            throw .provider("cannot read the answer of \(url): \(error)")
-        }
+        return response.body
     }
 
     struct OAuthFailure: Decodable {

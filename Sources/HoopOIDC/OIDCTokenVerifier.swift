@@ -55,7 +55,7 @@ public struct TokenRejection: Error, Equatable, CustomStringConvertible {
 /// within `skew`. The signature is jwt-kit's to check; the claims are checked here, each with
 /// its own message.
 public actor OIDCTokenVerifier {
-    public let settings: OIDCSettings
+    public nonisolated let settings: OIDCSettings
     let http: HTTPClient
     public var skew: TimeInterval = 60
     public var refetchInterval: TimeInterval = 10

@@ -20,7 +20,7 @@ final class ClientConnection: ChannelInboundHandler {
         let recorder: LedgerWriter
         let analyzer: StatementAnalyzer
         let cancels: CancelRegistry
-        let loginLimits: ConnectionLimits
+        let loginLimits: ConnectionLimits<ProxyCaller>
         let logger: Logger
         var connector = UpstreamConnector.network
         /// Large texts' analyses, shared fairly between identities.
@@ -52,16 +52,20 @@ final class ClientConnection: ChannelInboundHandler {
     private var cancelGraceDeadline: Scheduled<Void>?
     private var idleDeadline: Scheduled<Void>?
 
-    /// The uid of the caller (or ConnectionLimits.network), counted among those not logged in until it is.
-    private let caller: UInt32
+    /// Who calls, counted among those not logged in until it is.
+    private let caller: ProxyCaller
     private var countedBeforeLogin = false
     private let gate: LoginGate
 
-    init(dependencies: Dependencies, caller: UInt32, gate: LoginGate) {
+    /// The certificate to answer SSLRequest with, on the network listener (which requires TLS).
+    private let tls: ServerTLS?
+
+    init(dependencies: Dependencies, caller: ProxyCaller, gate: LoginGate, tls: ServerTLS? = nil) {
         self.dependencies = dependencies
         self.caller = caller
         self.gate = gate
-        login = LoginStateMachine(analyzer: dependencies.analyzer, cancels: dependencies.cancels)
+        self.tls = tls
+        login = LoginStateMachine(analyzer: dependencies.analyzer, cancels: dependencies.cancels, requiresTLS: tls != nil)
     }
 
     // MARK: Client events
@@ -81,8 +85,7 @@ final class ClientConnection: ChannelInboundHandler {
         case .admitted:
             countedBeforeLogin = true
         case .refused(let limit, let firstTime):
-            let who = caller == ConnectionLimits.network ? "TCP clients of unknown uid" : "uid \(caller)"
-            return fail(code: "53300", "too many connections waiting to log in from \(who) (\(limit))",
+            return fail(code: "53300", "too many connections waiting to log in from \(caller) (\(limit))",
                         event: firstTime ? "proxy.connection-limit" : nil)
         }
     }
@@ -199,6 +202,15 @@ final class ClientConnection: ChannelInboundHandler {
     private func perform(_ action: LoginStateMachine.Action) {
         let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
         switch action {
+        case .startClientTLS:
+            guard let tls else { return fail(code: "08P01", "no TLS on this listener", event: nil) }
+            context.writeAndFlush(wrapOutboundOut(MessageWriter.willEncrypt()), promise: nil)
+            // Bytes read from now on are the handshake's: the decoder refused any that came before.
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context), position: .first)
+            } catch {
+                fail(code: "08006", "cannot start TLS", event: nil)
+            }
         case .writeClient(let bytes, let flush):
             flush ? context.writeAndFlush(wrapOutboundOut(bytes), promise: nil) : context.write(wrapOutboundOut(bytes), promise: nil)
         case .lookUpSession(let id):

@@ -12,6 +12,8 @@ import NIOCore
 struct LoginStateMachine {
     enum Action {
         case writeClient(ByteBuffer, flush: Bool)
+        /// Answer the client's SSLRequest with 'S' and start TLS on its connection.
+        case startClientTLS
         /// Ask the broker for the session: answer with `sessionFound(_:)`.
         case lookUpSession(String)
         /// The client has logged in: it no longer counts among those waiting to.
@@ -67,10 +69,14 @@ struct LoginStateMachine {
     private var held: [FrontendMessage] = []
     private var heldBytes = 0
     private var readsPaused = false
+    /// The network listener: a client must ask for TLS before anything else.
+    private let requiresTLS: Bool
+    private var clientEncrypted = false
 
-    init(analyzer: StatementAnalyzer, cancels: CancelRegistry) {
+    init(analyzer: StatementAnalyzer, cancels: CancelRegistry, requiresTLS: Bool = false) {
         self.analyzer = analyzer
         self.cancels = cancels
+        self.requiresTLS = requiresTLS
     }
 
     /// While TLS is set up: the host the server's certificate must name (under verify-full).
@@ -117,9 +123,20 @@ struct LoginStateMachine {
 
     private mutating func startup(_ message: FrontendMessage) {
         switch message {
+        case .sslRequest where requiresTLS:
+            guard !clientEncrypted else {
+                return fail(code: "08P01", "protocol violation: a second SSLRequest", event: "proxy.protocol-violation")
+            }
+            clientEncrypted = true
+            actions.append(.startClientTLS)
         case .sslRequest, .gssEncRequest:
-            // No encryption here: loopback or a unix socket, and the password never crosses (SCRAM).
+            // No encryption on loopback or a unix socket (the password never crosses: SCRAM);
+            // on the network, TLS only (GSSAPI encryption is not offered).
             actions.append(.writeClient(MessageWriter.noEncryption(), flush: true))
+        case _ where requiresTLS && !clientEncrypted:
+            // A cancel too: its key would cross the network in the clear.
+            fail(code: "28000", "the guard proxy accepts connections from the network over TLS only (connect with sslmode=verify-full)",
+                 event: "proxy.refused")
         case .cancel(let processID, let secretKey):
             state = .done
             actions.append(.cancel(processID: processID, secretKey: secretKey))

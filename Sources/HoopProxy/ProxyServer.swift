@@ -17,6 +17,19 @@ public final class ProxyServer: Service, @unchecked Sendable {
         public var host: String
         public var port: Int
         public var socketDirectory: String?
+        /// A listener for the network: TLS required of every client.
+        public var network: NetworkListener?
+
+        public struct NetworkListener: Sendable {
+            public var host: String
+            public var port: Int
+            public var tls: ServerTLS
+            public init(host: String, port: Int, tls: ServerTLS) {
+                self.host = host
+                self.port = port
+                self.tls = tls
+            }
+        }
 
         public init(host: String = "127.0.0.1", port: Int, socketDirectory: String?) {
             self.host = host
@@ -34,38 +47,40 @@ public final class ProxyServer: Service, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         dependencies = .init(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(),
-                             loginLimits: ConnectionLimits(perCaller: Self.loginLimits.perCaller, total: Self.loginLimits.total), logger: logger)
+                             loginLimits: ConnectionLimits<ProxyCaller>(perCaller: Self.loginLimits.perCaller, total: Self.loginLimits.total), logger: logger)
     }
 
-    /// Connections not yet logged in that one caller (a uid on the unix socket; TCP callers
-    /// together) and all callers may hold: a user with no session cannot hold them all.
+    /// Connections not yet logged in that one caller (a uid; loopback TCP callers of unknown uid
+    /// together; a network address) and all callers may hold: a user with no session cannot hold them all.
     public static let loginLimits = (perCaller: 64, total: 512)
 
     public var socketPath: String? { configuration.socketDirectory.map { "\($0)/.s.PGSQL.\(configuration.port)" } }
 
     public func run() async throws {
-        func bootstrap() -> ServerBootstrap {
+        func bootstrap(tls: ServerTLS? = nil) -> ServerBootstrap {
             ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.backlog, value: 512)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [dependencies] channel in
-                    // Who is calling: the kernel says, through SO_PEERCRED for the unix socket and its
-                    // a sock_diag query for loopback TCP; a TCP caller it cannot name counts as `network`.
-                    let caller: EventLoopFuture<UInt32>
+                    // Who is calling: the kernel says, through SO_PEERCRED for the unix socket and
+                    // a sock_diag query for loopback TCP; a network client is its address.
+                    let caller: EventLoopFuture<ProxyCaller>
                     if channel.localAddress?.protocol == .unix {
                         caller = (channel as! SocketOptionProvider).unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET),
                                                                                          name: KernelPeerCredentials.option)
-                            .map { (credentials: KernelPeerCredentials) in credentials.uid }
+                            .map { (credentials: KernelPeerCredentials) in .uid(credentials.uid) }
+                    } else if tls != nil {
+                        caller = channel.eventLoop.makeSucceededFuture(.address(channel.remoteAddress?.ipAddress ?? "unknown"))
                     } else {
                         let uid = channel.remoteAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { client in
                             channel.localAddress.flatMap(LoopbackPeer.SocketAddressParts.init).flatMap { LoopbackPeer.uid(client: client, server: $0) }
                         }
-                        caller = channel.eventLoop.makeSucceededFuture(uid ?? ConnectionLimits.network)
+                        caller = channel.eventLoop.makeSucceededFuture(uid.map { .uid($0) } ?? .unknownLocal)
                     }
                     return caller.flatMapThrowing { caller in
                         let gate = LoginGate()
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder(gate: gate)))
-                        try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies, caller: caller, gate: gate))
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder(gate: gate, encryptionOffered: tls != nil)))
+                        try channel.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies, caller: caller, gate: gate, tls: tls))
                     }
                 }
         }
@@ -75,6 +90,11 @@ public final class ProxyServer: Service, @unchecked Sendable {
         if let directory = configuration.socketDirectory, let path = socketPath {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             bound.append(try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+        }
+        if let network = configuration.network {
+            bound.append(try await bootstrap(tls: network.tls).childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                .bind(host: network.host, port: network.port).get())
+            logger.info("proxy listening", metadata: ["address": "\(network.host):\(network.port)", "tls": "required"])
         }
         let channels = bound
         logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(configuration.port)", "socket": "\(socketPath ?? "-")"])

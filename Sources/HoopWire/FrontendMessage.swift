@@ -78,10 +78,14 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
     /// True until the startup packet (after any SSL or GSS requests).
     public private(set) var inStartup = true
     private let gate: LoginGate?
+    /// The listener answers SSLRequest with TLS: nothing may follow the request before the
+    /// handshake (bytes sent in the clear then would be read as if they had come encrypted).
+    private let encryptionOffered: Bool
 
-    public init(maxMessageLength: Int = 64 << 20, gate: LoginGate? = nil) {
+    public init(maxMessageLength: Int = 64 << 20, gate: LoginGate? = nil, encryptionOffered: Bool = false) {
         self.maxMessageLength = maxMessageLength
         self.gate = gate
+        self.encryptionOffered = encryptionOffered
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> FrontendMessage? {
@@ -102,6 +106,9 @@ public struct FrontendDecoder: NIOSingleStepByteToMessageDecoder {
         switch code {
         case FrontendMessage.sslRequestCode:
             guard length == 8 else { throw WireError.malformed("SSLRequest of \(length) bytes") }
+            guard !encryptionOffered || buffer.readableBytes == 0 else {
+                throw WireError.malformed("unencrypted data after an SSLRequest")
+            }
             return .sslRequest
         case FrontendMessage.gssEncRequestCode:
             guard length == 8 else { throw WireError.malformed("GSSENCRequest of \(length) bytes") }

@@ -67,6 +67,13 @@ public enum MessageWriter {
         }
     }
 
+    /// The single byte that answers an SSLRequest with yes: the TLS handshake follows.
+    public static func willEncrypt() -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 1)
+        buffer.writeInteger(UInt8(ascii: "S"))
+        return buffer
+    }
+
     /// The single byte that answers an SSLRequest or GSSENCRequest: not here.
     public static func noEncryption() -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 1)

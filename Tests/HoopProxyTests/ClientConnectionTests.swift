@@ -96,7 +96,7 @@ final class ClientConnectionTests: XCTestCase {
         }
         var dependencies = ClientConnection.Dependencies(directory: Directory(ticket: ticket(), outcome: review), recorder: writer,
                                                          analyzer: StatementAnalyzer(), cancels: CancelRegistry(),
-                                                         loginLimits: ConnectionLimits(perCaller: 4, total: 8), logger: Logger(label: "test"))
+                                                         loginLimits: ConnectionLimits<ProxyCaller>(perCaller: 4, total: 8), logger: Logger(label: "test"))
         dependencies.connector = connector
         let client = try await Self.client(loop: loop, dependencies: dependencies)
 
@@ -129,7 +129,7 @@ final class ClientConnectionTests: XCTestCase {
         let gate = LoginGate()
         try await loop.executeInContext {
             try client.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrontendDecoder(gate: gate)))
-            try client.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies, caller: 1000, gate: gate))
+            try client.pipeline.syncOperations.addHandler(ClientConnection(dependencies: dependencies, caller: .uid(1000), gate: gate))
         }
         try await client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5000)).get()
         return client

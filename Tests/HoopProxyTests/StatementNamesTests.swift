@@ -97,7 +97,7 @@ final class StartupSettingsTests: XCTestCase {
 
 final class ConnectionLimitsTests: XCTestCase {
     func testEachCallerHasItsOwnLimitAndIsReportedOnce() {
-        let limits = ConnectionLimits(perCaller: 2, total: 3)
+        let limits = ConnectionLimits<UInt32>(perCaller: 2, total: 3)
         XCTAssertEqual(limits.admit(1), .admitted)
         XCTAssertEqual(limits.admit(1), .admitted)
         XCTAssertEqual(limits.admit(1), .refused(limit: "2 connections per caller", firstTime: true))

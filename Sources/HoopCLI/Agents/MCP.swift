@@ -36,7 +36,7 @@ extension Hoopctl {
         func run() async throws {
             let gateway = AgentGateway(settings: .init(target: target, role: role, reason: reason, ttlSeconds: ttl.map { Int($0.seconds) },
                                                        correlation: job.correlation, version: Hoopctl.version),
-                                       broker: try broker.client)
+                                       broker: try await broker.client(), rootCertificate: broker.remoteCA())
             try await gateway.run()
         }
     }

@@ -61,7 +61,7 @@ enum SessionRunner {
         // From here on, signals other processes send us go to the command; before it runs
         // they end us (the broker notices the vanished client and revokes the session).
         ForegroundChild.catchSignals()
-        let sessions = SessionClient(broker: try options.broker.client)
+        let sessions = SessionClient(broker: try await options.broker.client())
         let grant = try await openSession(options, kind: kind, sessions: sessions)
         let session = grant.session
         if !options.quiet {
@@ -74,7 +74,10 @@ enum SessionRunner {
         environment["HOOPCTL_TOKEN"] = options.passToken ? try options.broker.token() : nil
         // Nor can it read the token from this process: /proc/PID/environ, its memory.
         if !options.passToken { ProcessSecrets.conceal(environment: ["HOOPCTL_TOKEN"]) }
-        for (key, value) in grant.connection.environment { environment[key] = value }
+        var connection = grant.connection
+        // A remote broker's proxy is checked against the CA its sign-in keeps (verify-full).
+        connection.sslRootCert = options.broker.remoteCA()
+        for (key, value) in connection.environment { environment[key] = value }
         environment["HOOPCTL_SESSION"] = session.id
         if let correlation = options.correlation { environment["HOOPCTL_CORRELATION_ID"] = correlation }
 

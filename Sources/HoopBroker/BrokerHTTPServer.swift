@@ -17,7 +17,8 @@ import Glibc
 public struct BrokerHTTPServer: Service {
     public enum Listener: Sendable {
         case unix(path: String)
-        case tls(host: String, port: Int, ServerTLS)
+        /// Rate-limited per source address (`SourceRateLimiter`, shared with the proxy's network listener).
+        case tls(host: String, port: Int, ServerTLS, SourceRateLimiter)
     }
 
     let listener: Listener
@@ -47,6 +48,8 @@ public struct BrokerHTTPServer: Service {
     struct Accepted: Sendable {
         let connection: Connection
         let origin: CallOrigin
+        /// Why a network client is turned away before its TLS handshake, reported the first time.
+        var refusal: (reason: String, report: Bool)? = nil
         var key: String {
             switch origin {
             case .local(let peer): "uid:\(peer.uid)"
@@ -73,15 +76,19 @@ public struct BrokerHTTPServer: Service {
             // Anyone on the machine may connect: who they are comes from the kernel, not from them.
             chmod(socketPath, 0o666)
             logger.info("broker listening", metadata: ["socket": "\(socketPath)"])
-        case .tls(let host, let port, let tls):
+        case .tls(let host, let port, let tls, let limiter):
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                        if case .refused(let reason, let firstTime) = limiter.connection(from: address) {
+                            return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), origin: .remote(address: address),
+                                            refusal: (reason, firstTime))
+                        }
                         // The certificate current at accept time (SIGHUP may have renewed it).
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
-                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
                         return Accepted(connection: try Self.http(channel), origin: .remote(address: address))
                     }
                 }
@@ -91,6 +98,10 @@ public struct BrokerHTTPServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await accepted in inbound {
+                        if let refusal = accepted.refusal {
+                            group.addTask { await self.refuse(accepted.connection, origin: accepted.origin, limit: refusal.reason, report: refusal.report) }
+                            continue
+                        }
                         switch connections.admit(accepted.key) {
                         case .admitted:
                             group.addTask {
@@ -148,6 +159,10 @@ public struct BrokerHTTPServer: Service {
                                                                headers: requestHead.headers.map { ($0.name, $0.value) },
                                                                body: Data(body.readableBytesView), origin: origin)
                             response = await router.handle(request)
+                            // A refused token, or none, from the network counts against the address.
+                            if response.status == 401, case .remote(let address) = origin, case .tls(_, _, _, let limiter) = listener {
+                                limiter.failure(from: address)
+                            }
                         }
                         var headers = HTTPHeaders()
                         headers.add(name: "Content-Type", value: "application/json")

@@ -24,9 +24,10 @@ public enum BrokerService {
         let socketDirectory = URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("proxy").path
         // One certificate for both network listeners, read now (a bad pair stops the start) and on SIGHUP.
         let tls = try configuration.network.map { try ServerTLS(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
+        let limiter = SourceRateLimiter()
         var proxyConfiguration = ProxyServer.Configuration(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
         if let tls, let address = configuration.network?.proxy {
-            proxyConfiguration.network = .init(host: address.host, port: address.port, tls: tls)
+            proxyConfiguration.network = .init(host: address.host, port: address.port, tls: tls, limiter: limiter)
         }
         let proxy = ProxyServer(configuration: proxyConfiguration, directory: BrokerDirectory(broker: broker), recorder: recorder, logger: logger)
         await broker.useProxy(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory,
@@ -37,7 +38,7 @@ public enum BrokerService {
             .init(service: proxy), .init(service: BrokerHTTPServer(socketPath: configuration.socketPath, router: router, logger: logger)),
         ]
         if let tls, let address = configuration.network?.api {
-            services.append(.init(service: BrokerHTTPServer(listener: .tls(host: address.host, port: address.port, tls), router: router, logger: logger)))
+            services.append(.init(service: BrokerHTTPServer(listener: .tls(host: address.host, port: address.port, tls, limiter), router: router, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(services: services,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

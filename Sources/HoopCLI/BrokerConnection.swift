@@ -36,7 +36,7 @@ struct BrokerOptions: ParsableArguments {
         return .local(socket: BrokerConnection.socketPath)
     }
 
-    func client() async throws -> BrokerClient {
+    func client(refreshing: Bool = false) async throws -> BrokerClient {
         switch choice() {
         case .local(let socket):
             return BrokerClient(socketPath: socket, token: try token())
@@ -50,7 +50,7 @@ struct BrokerOptions: ParsableArguments {
             }
             if let token = try token() { return BrokerClient(address: address, token: token) }
             guard let login else { throw CLIError("not signed in to \(url): hoopctl login \(url)", exitCode: ExitStatus.denied) }
-            return BrokerClient(address: address, token: try await RemoteSignIn.fresh(login, store: store).accessToken)
+            return BrokerClient(address: address, token: try await RemoteSignIn.fresh(login, store: store, force: refreshing).accessToken)
         }
     }
 
@@ -71,14 +71,28 @@ struct BrokerOptions: ParsableArguments {
         return nil
     }
 
-    /// Runs a broker call, turning its failures into messages and documented exit codes.
+    /// Runs a broker call, turning its failures into messages and documented exit codes. A
+    /// remote broker that refuses the sign-in's access token (the provider rotated its keys,
+    /// say) is asked once more with a refreshed one.
     func call<T>(_ body: (BrokerClient) async throws -> T) async throws -> T {
-        let client = try await client()
+        let first = try await client()
         do {
-            return try await body(client)
+            return try await body(first)
+        } catch BrokerClientError.refused(let failure) where failure.code == .unauthenticated && signInCanRefresh() {
+            do {
+                return try await body(try await client(refreshing: true))
+            } catch let error as BrokerClientError {
+                throw BrokerConnection.cliError(error)
+            }
         } catch let error as BrokerClientError {
             throw BrokerConnection.cliError(error)
         }
+    }
+
+    /// Whether the call spoke with a remote sign-in that has a refresh token.
+    private func signInCanRefresh() -> Bool {
+        guard (try? token()) == nil, case .remote(let url) = choice() else { return false }
+        return (try? CredentialStore.standard().load(url))??.refreshToken != nil
     }
 }
 

@@ -49,8 +49,9 @@ public struct TokenRejection: Error, Equatable, CustomStringConvertible {
 }
 
 /// Validates a provider's JWTs: keys from discovery and JWKS, cached; a token signed with an
-/// unknown `kid` makes it fetch the key set again (the provider rotated), at most once every
-/// `refetchInterval`, so a flood of made-up kids cannot make the broker hammer the provider.
+/// unknown `kid` makes it fetch the key set again (the provider rotated). Fetches are at least
+/// `refetchInterval` apart and shared by everyone waiting for them, so a flood of made-up kids
+/// costs the provider one fetch per interval, and a genuine new key waits at most that long.
 /// RS256 and ES256 only; `iss` exact, `aud` must hold the audience, `exp`, `nbf` and `iat`
 /// within `skew`. The signature is jwt-kit's to check; the claims are checked here, each with
 /// its own message.
@@ -58,10 +59,13 @@ public actor OIDCTokenVerifier {
     public nonisolated let settings: OIDCSettings
     let http: HTTPClient
     public var skew: TimeInterval = 60
-    public var refetchInterval: TimeInterval = 10
+    public var refetchInterval: TimeInterval = 2
     private var keys: JWTKeyCollection?
     private var knownKIDs: Set<String> = []
     private var lastFetch: Date?
+    /// The fetch under way (or waiting for its turn), which every unknown kid awaits.
+    private var fetching: Task<Void, Never>?
+    private var fetchError: String?
 
     public static let algorithms: Set<String> = ["RS256", "ES256"]
 
@@ -90,35 +94,43 @@ public actor OIDCTokenVerifier {
         return try claims(of: token, now: now)
     }
 
-    /// The key set holding `kid`: the cached one, else a fresh one if the last fetch is old enough.
+    /// The key set holding `kid`: the cached one, else after the next fetch of the key set.
     private func keys(for kid: String, now: Date) async throws(TokenRejection) -> JWTKeyCollection {
         if let keys, knownKIDs.contains(kid) { return keys }
-        if let lastFetch, now.timeIntervalSince(lastFetch) < refetchInterval, keys != nil {
-            throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
+        if fetching == nil {
+            let wait = lastFetch.map { max(0, refetchInterval - Date().timeIntervalSince($0)) } ?? 0
+            fetching = Task { await self.fetch(after: wait) }
         }
-        lastFetch = now
-        let discovery: OIDCDiscovery
-        let set: JWKS
+        await fetching?.value
+        if let keys, knownKIDs.contains(kid) { return keys }
+        if let fetchError { throw TokenRejection(.provider, "cannot fetch the identity provider's keys: \(fetchError)") }
+        throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
+    }
+
+    private func fetch(after wait: TimeInterval) async {
+        if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+        defer {
+            lastFetch = Date()
+            fetching = nil
+        }
         do {
-            discovery = try await OIDCDiscovery.fetch(issuer: settings.issuer, caFile: settings.caFile, http: http)
-            set = try await OIDCHTTP.getJSON(discovery.jwksURI, caFile: settings.caFile, http: http)
+            let discovery = try await OIDCDiscovery.fetch(issuer: settings.issuer, caFile: settings.caFile, http: http)
+            let set: JWKS = try await OIDCHTTP.getJSON(discovery.jwksURI, caFile: settings.caFile, http: http)
+            let collection = JWTKeyCollection()
+            var kids: Set<String> = []
+            for key in set.keys {
+                guard let id = key.keyIdentifier?.string else { continue }
+                // A key the provider marks for another algorithm is not used for these.
+                if let declared = key.algorithm?.rawValue, !Self.algorithms.contains(declared) { continue }
+                if (try? await collection.add(jwk: key)) != nil { kids.insert(id) }
+            }
+            keys = collection
+            knownKIDs = kids
+            fetchError = nil
         } catch {
-            throw TokenRejection(.provider, "cannot fetch the identity provider's keys: \(error)")
+            // The keys known so far stay: a provider briefly down does not refuse everyone.
+            fetchError = "\(error)"
         }
-        let collection = JWTKeyCollection()
-        var kids: Set<String> = []
-        for key in set.keys {
-            guard let id = key.keyIdentifier?.string else { continue }
-            // A key the provider marks for another algorithm is not used for these.
-            if let declared = key.algorithm?.rawValue, !Self.algorithms.contains(declared) { continue }
-            if (try? await collection.add(jwk: key)) != nil { kids.insert(id) }
-        }
-        keys = collection
-        knownKIDs = kids
-        guard kids.contains(kid) else {
-            throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
-        }
-        return collection
     }
 
     /// The payload's claims, read after the signature held.
@@ -150,6 +162,10 @@ public actor OIDCTokenVerifier {
         guard let subject = claims["sub"] as? String, !subject.isEmpty else { throw TokenRejection(.claims, "the token has no subject (sub)") }
         guard let username = claims[settings.usernameClaim] as? String, !username.isEmpty else {
             throw TokenRejection(.claims, "the token has no '\(settings.usernameClaim)' claim (the policy's username_claim)")
+        }
+        // An address the provider has not checked could be anyone's (OpenID Connect Core 5.1).
+        if settings.usernameClaim == "email", claims["email_verified"] as? Bool != true {
+            throw TokenRejection(.claims, "the token's email is not verified by the provider (email_verified)")
         }
         var groups: [String] = []
         if let claim = settings.groupsClaim, let value = claims[claim] {

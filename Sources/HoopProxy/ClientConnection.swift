@@ -25,6 +25,8 @@ final class ClientConnection: ChannelInboundHandler {
         var connector = UpstreamConnector.network
         /// Large texts' analyses, shared fairly between identities.
         var analysis = FairAnalysis()
+        /// Rate limits per address of the network listener (nil without one).
+        var networkLimiter: SourceRateLimiter?
     }
 
     private enum Phase {
@@ -442,6 +444,11 @@ final class ClientConnection: ChannelInboundHandler {
     private func fail(code: String, _ message: String, event: String?, who: LoginStateMachine.Who? = nil) {
         guard context != nil else { return }
         if case .closed = phase { return }
+        // From the network, a failed or refused login counts against its address.
+        if case .address(let address) = caller, case .login = phase, event == "proxy.auth-failed" || event == "proxy.refused"
+            || event == "proxy.protocol-violation" {
+            dependencies.networkLimiter?.failure(from: address)
+        }
         if let event {
             var details = ["sqlstate": code, "reason": message]
             var who = who ?? LoginStateMachine.Who()

@@ -24,10 +24,13 @@ public final class ProxyServer: Service, @unchecked Sendable {
             public var host: String
             public var port: Int
             public var tls: ServerTLS
-            public init(host: String, port: Int, tls: ServerTLS) {
+            /// Shared with the broker's own network listener: an address's failures count on both.
+            public var limiter: SourceRateLimiter
+            public init(host: String, port: Int, tls: ServerTLS, limiter: SourceRateLimiter) {
                 self.host = host
                 self.port = port
                 self.tls = tls
+                self.limiter = limiter
             }
         }
 
@@ -46,8 +49,11 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 analyzer: StatementAnalyzer = StatementAnalyzer(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        dependencies = .init(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(),
-                             loginLimits: ConnectionLimits<ProxyCaller>(perCaller: Self.loginLimits.perCaller, total: Self.loginLimits.total), logger: logger)
+        var dependencies = ClientConnection.Dependencies(directory: directory, recorder: recorder, analyzer: analyzer, cancels: CancelRegistry(),
+                                                         loginLimits: ConnectionLimits<ProxyCaller>(perCaller: Self.loginLimits.perCaller, total: Self.loginLimits.total),
+                                                         logger: logger)
+        dependencies.networkLimiter = configuration.network?.limiter
+        self.dependencies = dependencies
     }
 
     /// Connections not yet logged in that one caller (a uid; loopback TCP callers of unknown uid
@@ -61,7 +67,21 @@ public final class ProxyServer: Service, @unchecked Sendable {
             ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.backlog, value: 512)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { [dependencies] channel in
+                .childChannelInitializer { [dependencies, logger] channel in
+                    // A network address over its rate limits is closed before any TLS work.
+                    if tls != nil, let limiter = dependencies.networkLimiter {
+                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                        if case .refused(let reason, let firstTime) = limiter.connection(from: address) {
+                            if firstTime {
+                                logger.notice("network client refused", metadata: ["address": "\(address)", "reason": "\(reason)"])
+                                dependencies.recorder.event(LedgerEntry(EventBody(name: "proxy.rate-limited", message: "\(address): \(reason)",
+                                                                                  details: ["address": address, "reason": reason])))
+                            }
+                            // Closed once registered (the initializer runs before): no handler, no TLS.
+                            channel.eventLoop.execute { channel.close(promise: nil) }
+                            return channel.eventLoop.makeSucceededVoidFuture()
+                        }
+                    }
                     // Who is calling: the kernel says, through SO_PEERCRED for the unix socket and
                     // a sock_diag query for loopback TCP; a network client is its address.
                     let caller: EventLoopFuture<ProxyCaller>

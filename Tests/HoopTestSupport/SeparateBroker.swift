@@ -19,7 +19,7 @@ public final class SeparateBroker: @unchecked Sendable {
     /// `edit` changes the sandbox's demo policy before the broker reads it.
     /// `ledger` puts the ledger somewhere else than the broker's own directory.
     public init(_ pg: TestPostgres.Instance, extraEnvironment: [String: String] = [:], ledger: String? = nil,
-                edit: (String) -> String = { $0 }) throws {
+                serveArguments: [String] = [], edit: (String) -> String = { $0 }) throws {
         directory = try TemporaryDirectory("broker")
         let yaml = try String(contentsOfFile: pg.sandbox.policyFile, encoding: .utf8)
             .replacingOccurrences(of: "admin_dsn_file: admin.dsn", with: "admin_dsn_file: \(pg.sandbox.adminDSNFile)")
@@ -32,7 +32,8 @@ public final class SeparateBroker: @unchecked Sendable {
                        "HOOPCTL_LEDGER": ledger ?? directory.file("ledger.sqlite"), "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
         guard let proxyPort = FreePort.find() else { throw TestSetupError("no free port for the proxy") }
         self.proxyPort = Int(proxyPort)
-        serve = (["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)], environment.merging(extraEnvironment) { $1 })
+        serve = (["serve", "--config", directory.file("policy.yaml"), "--proxy-port", String(proxyPort)] + serveArguments,
+                 environment.merging(extraEnvironment) { $1 })
         process = try Self.start(serve)
     }
 
@@ -44,6 +45,8 @@ public final class SeparateBroker: @unchecked Sendable {
         guard ready else { throw TestSetupError("the broker did not start: \(process.output)") }
         return process
     }
+
+    public func signal(_ signal: Int32) { process.signal(signal) }
 
     /// `kill -9` of the broker, then a new one on the same policy, ledger and ports.
     public func crashAndRestart() throws {

@@ -85,8 +85,9 @@ struct CredentialStore {
     }
 
     func delete(_ broker: String) {
+        let last = try? String(contentsOfFile: "\(directory)/current", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        if last == broker { try? FileManager.default.removeItem(atPath: "\(directory)/current") }
         for suffix in [".json", ".ca.pem", ".lock"] { try? FileManager.default.removeItem(atPath: path(broker, suffix)) }
-        if current() == broker { try? FileManager.default.removeItem(atPath: "\(directory)/current") }
     }
 
     /// The broker signed in to last, if its sign-in is still there.

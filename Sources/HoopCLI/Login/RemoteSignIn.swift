@@ -7,12 +7,13 @@ import HoopOIDC
 enum RemoteSignIn {
     static let margin: TimeInterval = 60
 
-    static func fresh(_ login: StoredLogin, store: CredentialStore, now: Date = Date()) async throws -> StoredLogin {
-        if login.expiresAt.timeIntervalSince(now) > margin { return login }
+    /// `force`: refresh even a token with time left (the broker refused it).
+    static func fresh(_ login: StoredLogin, store: CredentialStore, force: Bool = false, now: Date = Date()) async throws -> StoredLogin {
+        if !force, login.expiresAt.timeIntervalSince(now) > margin { return login }
         return try await store.locked(login.broker) {
             // Another command may have refreshed it while this one waited for the lock.
             let current = try store.load(login.broker) ?? login
-            if current.expiresAt.timeIntervalSince(Date()) > margin { return current }
+            if current.accessToken != login.accessToken || (!force && current.expiresAt.timeIntervalSince(Date()) > margin) { return current }
             guard let refreshToken = current.refreshToken else {
                 throw CLIError("your sign-in to \(current.broker) expired: hoopctl login \(current.broker)", exitCode: ExitStatus.denied)
             }

@@ -118,7 +118,8 @@ class TokenGenerator(JWTBearerTokenGenerator):
     def get_extra_claims(self, client, grant_type, user, scope):
         with lock:
             profile = state["users"].get(user.get_user_id(), {})
-        return {"email": profile.get("email", user.get_user_id()), "groups": profile.get("groups", [])}
+        return {"email": profile.get("email", user.get_user_id()), "email_verified": profile.get("email_verified", True),
+                "groups": profile.get("groups", [])}
 
     def get_audiences(self, client, user, scope):
         return args.audience
@@ -322,7 +323,8 @@ def authorize():
 def add_user():
     body = request.get_json()
     with lock:
-        state["users"][body["name"]] = {"email": body.get("email", body["name"]), "groups": body.get("groups", [])}
+        state["users"][body["name"]] = {"email": body.get("email", body["name"]), "groups": body.get("groups", []),
+                                        "email_verified": body.get("email_verified", True)}
     return jsonify({"ok": True})
 
 
@@ -350,10 +352,11 @@ def settings():
 
 @app.post("/test/rotate")
 def rotate():
-    """A new signing key; the old one leaves the JWKS (its tokens stop verifying)."""
+    """A new signing key signs from now on; the old ones stay published unless 'retire' says."""
     with lock:
         keys.append(new_key(args.alg))
-        del keys[0]
+        if (request.get_json(silent=True) or {}).get("retire"):
+            del keys[:-1]
         return jsonify({"kid": keys[-1].as_dict()["kid"]})
 
 
@@ -366,8 +369,8 @@ def counts():
 @app.post("/test/mint")
 def mint():
     """A token as the token endpoint would make it, with one thing changed: its expiry
-    (exp_offset), audience (aud), issuer (iss) or key (forged: a key nobody publishes,
-    under the current key's kid)."""
+    (exp_offset), issue time (iat_offset), audience (aud), issuer (iss) or key (forged: a key
+    nobody publishes, under the current key's kid; forged_kid: under a kid nobody publishes)."""
     body = request.get_json()
     now = int(time.time())
     with lock:
@@ -376,11 +379,15 @@ def mint():
     claims = {"iss": body.get("iss", args.issuer), "sub": body["user"], "aud": body.get("aud", args.audience),
               "client_id": args.client_id, "iat": now + int(body.get("iat_offset", 0)),
               "exp": now + int(body.get("exp_offset", 300)), "jti": secrets.token_hex(8),
-              "email": profile.get("email", body["user"]), "groups": profile.get("groups", [])}
+              "email": profile.get("email", body["user"]), "email_verified": profile.get("email_verified", True),
+              "groups": profile.get("groups", [])}
     if body.get("forged"):
         forged = new_key(args.alg).as_dict(is_private=True)
         forged["kid"] = key.as_dict()["kid"]
         key = JsonWebKey.import_key(forged)
+    if body.get("forged_kid"):
+        forged = new_key(args.alg)
+        key = forged
     header = {"alg": args.alg, "typ": "at+jwt", "kid": key.as_dict()["kid"]}
     return jsonify({"token": jwt.encode(header, claims, key).decode()})
 

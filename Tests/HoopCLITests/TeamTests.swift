@@ -1,0 +1,216 @@
+import Foundation
+import HoopCommon
+import HoopTestSupport
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The broker used by a team (issue 18): remote users on another OS account with HOMEs of
+/// their own reach it only over TLS on 127.0.0.1, sign in with an OpenID Connect provider
+/// built on authlib, and use every command from there.
+final class TeamTests: XCTestCase {
+    static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients")
+    var pg: TestPostgres.Instance!
+    var team: TeamFixture!
+
+    override func setUpWithError() throws {
+        pg = try TestPostgres.shared()
+        team = try TeamFixture(pg, clients: Self.clients)
+    }
+
+    override func tearDown() {
+        team = nil
+    }
+
+    func testDeviceLoginThenWhoamiWithProviderGroups() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts", "staff"])
+        let output = try alice.login()
+        XCTAssertTrue(output.contains("signed in to \(team.url) as user:alice@example.com"), output)
+        let login = try alice.storedLogin()
+        let token = try XCTUnwrap(login["accessToken"] as? String)
+        XCTAssertFalse(output.contains(token), "the token is never printed")
+
+        let whoami = try alice.hoopctl(["whoami", "--json"])
+        XCTAssertEqual(whoami.status, 0, whoami.stderr)
+        let me = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(whoami.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(me["principal"] as? String, "user:alice@example.com")
+        XCTAssertEqual(me["method"] as? String, "oidc")
+        XCTAssertEqual(me["providerGroups"] as? [String], ["analysts", "staff"])
+        XCTAssertEqual(me["groups"] as? [String], ["analysts"], "idpgroup:analysts makes her a policy analyst")
+        XCTAssertEqual((me["access"] as? [String: [String]])?["sandbox"], ["read", "write"])
+
+        // Kept private, per broker; nothing of it in the ledger.
+        let brokers = alice.home + "/.config/hoopctl/brokers"
+        XCTAssertEqual(mode(brokers), 0o700)
+        for file in try FileManager.default.contentsOfDirectory(atPath: brokers) { XCTAssertEqual(mode(brokers + "/" + file), 0o600, file) }
+        let ledger = try String(contentsOfFile: team.broker.directory.file("ledger.sqlite"), encoding: .isoLatin1)
+            + ((try? String(contentsOfFile: team.broker.directory.file("ledger.sqlite-wal"), encoding: .isoLatin1)) ?? "")
+        XCTAssertFalse(ledger.contains(String(token.suffix(40))), "the token is not in the ledger")
+        // Without a sign-in, the network gets nothing but the way to sign in.
+        let stranger = try team.remoteUser("mallory", email: "mallory@example.com", groups: [])
+        let refused = try stranger.hoopctl(["whoami", "--broker", team.url])
+        XCTAssertEqual(refused.status, 77, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("not signed in to \(team.url)"), refused.stderr)
+    }
+
+    func testRemoteExecRunsPsqlWithVerifyFullAndSeesMaskedRows() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let exec = try alice.hoopctl(["exec", "sandbox", "--role", "read", "--", "psql", "-XAtc",
+                                      "select email, ssn, current_setting('ssl') is not null, inet_client_addr() from customers order by id limit 1"])
+        XCTAssertEqual(exec.status, 0, exec.stderr)
+        let row = exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").map(String.init)
+        XCTAssertTrue(row.first?.contains("***@") == true, "masked email: \(exec.stdout)")
+        XCTAssertEqual(row.dropFirst().first, "[redacted]")
+        // The ledger says how she was known: the provider and its subject.
+        let identities = try team.broker.records(kind: "identity")
+        let identity = identities.compactMap { $0["body"] as? [String: Any] }.first { $0["principal"] as? String == "user:alice@example.com" }
+        XCTAssertNotNil(identity, "\(identities)")
+        XCTAssertEqual(identity?["method"] as? String, "oidc")
+        XCTAssertEqual(identity?["provider"] as? String, team.provider.issuer)
+        XCTAssertEqual(identity?["subject"] as? String, "alice")
+        XCTAssertEqual(identity?["providerGroups"] as? [String], ["analysts"])
+
+        let settings = try alice.hoopctl(["exec", "sandbox", "--role", "read", "--", "sh", "-c", "echo $PGHOST $PGPORT $PGSSLMODE $PGSSLROOTCERT"])
+        XCTAssertEqual(settings.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "localhost \(team.proxyPort) verify-full \(alice.home)/.config/hoopctl/brokers/localhost_\(team.apiPort).ca.pem")
+
+        // A wrong host name is refused by the client; no TLS, by the proxy.
+        let wrongName = try ChildProcess("psql", ["host=wrong.example hostaddr=127.0.0.1 port=\(team.proxyPort) sslmode=verify-full sslrootcert=\(team.caFile) user=x dbname=shop",
+                                                  "-XAtc", "select 1"]).run()
+        XCTAssertNotEqual(wrongName.status, 0)
+        XCTAssertTrue(wrongName.stderr.contains("does not match host name \"wrong.example\""), wrongName.stderr)
+        let plain = try ChildProcess("psql", ["host=127.0.0.1 port=\(team.proxyPort) sslmode=disable user=x dbname=shop password=x", "-XAtc", "select 1"]).run()
+        XCTAssertNotEqual(plain.status, 0)
+        XCTAssertTrue(plain.stderr.contains("over TLS only"), plain.stderr)
+    }
+
+    func testARequestByOneRemoteUserIsApprovedByAnotherAndTheWaitingExecProceeds() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        let carol = try team.remoteUser("carol", email: "carol@example.com", groups: ["dba"])
+        try alice.login()
+        try carol.login()
+        let waiting = try alice.background(["exec", "sandbox", "--role", "write", "--reason", "fix order 3", "--",
+                                            "psql", "-XAtc", "update orders set amount = amount where id = 3"])
+        var id: String?
+        XCTAssertTrue(eventually(timeout: 20) {
+            id = waiting.output.components(separatedBy: "request ").dropFirst().first?.prefix { $0.isHexDigit }.description
+            return waiting.output.contains("created") && id != nil
+        }, waiting.output)
+        let own = try alice.hoopctl(["approve", try XCTUnwrap(id)])
+        XCTAssertEqual(own.status, 77, "nobody approves their own request: \(own.stderr)")
+        let listed = try carol.hoopctl(["requests"])
+        XCTAssertTrue(listed.stdout.contains(id!), listed.stdout + listed.stderr)
+        let approve = try carol.hoopctl(["approve", id!])
+        XCTAssertEqual(approve.status, 0, approve.stderr)
+        XCTAssertEqual(waiting.wait(timeout: 30), 0, waiting.output)
+        XCTAssertTrue(waiting.output.contains("approved by user:carol@example.com"), waiting.output)
+        XCTAssertTrue(waiting.output.contains("UPDATE 1"), waiting.output)
+    }
+
+    func testForgedExpiredForeignAndUnverifiedTokensAreRefusedWith77SayingWhichCheck() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let cases: [(String, [String: Any], String)] = [
+            ("forged", ["forged": true], "(signature)"),
+            ("expired", ["exp_offset": -3600], "(expired)"),
+            ("wrong audience", ["aud": "another-app"], "(audience)"),
+            ("wrong issuer", ["iss": "https://login.evil.example"], "(issuer)"),
+            ("issued in the future", ["iat_offset": 7200, "exp_offset": 9000], "(issued-in-the-future)"),
+        ]
+        for (name, changes, check) in cases {
+            let token = try team.provider.mint("alice", changes)
+            let result = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": token])
+            XCTAssertEqual(result.status, 77, "\(name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(check), "\(name): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains(token), "\(name): the token is not echoed")
+        }
+        // An address the provider did not verify names nobody.
+        try team.provider.addUser("eve", email: "root@example.com", groups: ["dba"], verified: false)
+        let unverified = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("eve", [:])])
+        XCTAssertEqual(unverified.status, 77)
+        XCTAssertTrue(unverified.stderr.contains("email_verified"), unverified.stderr)
+        // The genuine one still works.
+        XCTAssertEqual(try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("alice", [:])]).status, 0)
+    }
+
+    func testKeyRotationAtTheProviderNeedsNoRestartAndTheOldKeysTokensStop() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let old = try team.provider.mint("alice", [:])
+        XCTAssertEqual(try alice.hoopctl(["whoami"]).status, 0)
+        let fetchesBefore = try team.provider.counts()["jwks"] ?? 0
+        try team.provider.post("/test/rotate", ["retire": true])
+        // A token of the new key: the broker fetches the key set again, once.
+        let fresh = try team.provider.mint("alice", [:])
+        let accepted = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": fresh])
+        XCTAssertEqual(accepted.status, 0, accepted.stderr)
+        XCTAssertEqual(try team.provider.counts()["jwks"], fetchesBefore + 1)
+        // The retired key's tokens are refused...
+        let retired = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": old])
+        XCTAssertEqual(retired.status, 77)
+        XCTAssertTrue(retired.stderr.contains("(unknown-key)"), retired.stderr)
+        // ...and the signed-in client refreshes its own at once, unasked.
+        let signedIn = try alice.hoopctl(["whoami"])
+        XCTAssertEqual(signedIn.status, 0, signedIn.stderr)
+        // A flood of made-up kids does not make the broker hammer the provider: they share a fetch.
+        let fetches = try team.provider.counts()["jwks"] ?? 0
+        let flood = try (0..<8).map { _ in try alice.background(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("alice", ["forged_kid": true])]) }
+        for process in flood { XCTAssertEqual(process.wait(timeout: 30), 77, process.output) }
+        XCTAssertLessThanOrEqual((try team.provider.counts()["jwks"] ?? 0) - fetches, 2)
+    }
+
+    func testSilentRefresh() throws {
+        try team.provider.post("/test/settings", ["access_ttl": 30])
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let first = try XCTUnwrap(try alice.storedLogin()["accessToken"] as? String)
+        let tokensBefore = try team.provider.counts()["token"] ?? 0
+        // Under a minute left: the next command refreshes first, and says nothing of it.
+        let whoami = try alice.hoopctl(["whoami"])
+        XCTAssertEqual(whoami.status, 0, whoami.stderr)
+        XCTAssertEqual(whoami.stderr, "")
+        XCTAssertEqual(try team.provider.counts()["token"], tokensBefore + 1)
+        let second = try XCTUnwrap(try alice.storedLogin()["accessToken"] as? String)
+        XCTAssertNotEqual(first, second)
+        // Two commands at once spend the refresh token once between them (the provider rotates it).
+        let both = try (0..<2).map { _ in try alice.background(["whoami"]) }
+        for process in both { XCTAssertEqual(process.wait(timeout: 30), 0, process.output) }
+    }
+
+    func testLogoutRevokesTheSignInAndForgetsIt() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let refreshToken = try XCTUnwrap(try alice.storedLogin()["refreshToken"] as? String)
+        let logout = try alice.hoopctl(["logout"])
+        XCTAssertEqual(logout.status, 0, logout.stderr)
+        XCTAssertTrue(logout.stderr.contains("the provider revoked the sign-in"), logout.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: alice.home + "/.config/hoopctl/brokers").filter { !$0.hasSuffix(".lock") }, [])
+        let reuse = try ChildProcess("curl", ["-s", "-X", "POST", "-d", "grant_type=refresh_token&client_id=hoopctl&refresh_token=\(refreshToken)",
+                                              team.provider.issuer + "/token"]).run()
+        XCTAssertTrue(reuse.stdout.contains("invalid_grant"), "the provider no longer honours it: \(reuse.stdout)")
+        let after = try alice.hoopctl(["whoami", "--broker", team.url])
+        XCTAssertEqual(after.status, 77, after.stderr)
+    }
+
+    func testBrowserLoginWithPKCEAndALoopbackRedirect() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try team.provider.post("/test/browser-user", ["user": "alice"])
+        // The "browser": follows the provider's redirect back to hoopctl's loopback port.
+        let browser = alice.home + "/browser.sh"
+        try "#!/bin/sh\nexec curl -s -L -o /dev/null \"$1\"\n".write(toFile: browser, atomically: true, encoding: .utf8)
+        chmod(browser, 0o755)
+        if let user = alice.osUser { _ = try ChildProcess("chown", [user, browser]).run() }
+        let login = try alice.hoopctl(["login", team.url, "--ca-file", alice.home + "/ca.pem", "--browser"], extra: ["BROWSER": browser])
+        XCTAssertEqual(login.status, 0, login.stderr)
+        XCTAssertTrue(login.stderr.contains("signed in to \(team.url) as user:alice@example.com"), login.stderr)
+        XCTAssertEqual(try alice.hoopctl(["whoami"]).status, 0)
+    }
+
+    private func mode(_ path: String) -> UInt32? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return UInt32(status.st_mode & 0o777)
+    }
+}

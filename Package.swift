@@ -159,6 +159,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "HoopMCPTests", dependencies: ["HoopMCP"]),
+        .testTarget(name: "HoopOIDCTests", dependencies: ["HoopOIDC"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
             "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -58,7 +58,7 @@ public struct TokenRejection: Error, Equatable, CustomStringConvertible {
 public actor OIDCTokenVerifier {
     public nonisolated let settings: OIDCSettings
     let http: HTTPClient
-    public var skew: TimeInterval = 60
+    public nonisolated let skew: TimeInterval = 60
     public var refetchInterval: TimeInterval = 2
     private var keys: JWTKeyCollection?
     private var knownKIDs: Set<String> = []
@@ -134,7 +134,7 @@ public actor OIDCTokenVerifier {
     }
 
     /// The payload's claims, read after the signature held.
-    func claims(of token: String, now: Date) throws(TokenRejection) -> VerifiedToken {
+    nonisolated func claims(of token: String, now: Date) throws(TokenRejection) -> VerifiedToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let data = Self.base64url(String(parts[1])),
               let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {

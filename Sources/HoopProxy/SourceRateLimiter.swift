@@ -85,16 +85,23 @@ public final class SourceRateLimiter: Sendable {
         return source
     }
 
-    /// Forgets idle sources (both buckets full) when too many are tracked; if all are busy,
-    /// the least recently seen go.
+    /// Forgets idle sources (both buckets full) when too many are tracked; if that is not
+    /// enough, those without failures go before those with, the least recently seen first, so
+    /// that many fresh addresses cannot wash out a punished one.
     private func trim(_ sources: inout [String: Source]) {
         guard sources.count > settings.maxSources else { return }
         let now = clock()
-        sources = sources.filter { refilled($0.value, now: now).failures < settings.failureBurst || refilled($0.value, now: now).connections < settings.connectionBurst }
-        if sources.count > settings.maxSources {
-            for (address, _) in sources.sorted(by: { $0.value.updated < $1.value.updated }).prefix(sources.count - settings.maxSources) {
-                sources[address] = nil
-            }
+        sources = sources.filter {
+            let source = refilled($0.value, now: now)
+            return source.failures < settings.failureBurst || source.connections < settings.connectionBurst
         }
+        // Down to nine tenths, so that a flood of new addresses sorts once per many accepts.
+        let target = settings.maxSources - settings.maxSources / 10
+        guard sources.count > target else { return }
+        let order = sources.sorted { one, other in
+            let punished = (refilled(one.value, now: now).failures < settings.failureBurst, refilled(other.value, now: now).failures < settings.failureBurst)
+            return punished.0 != punished.1 ? !punished.0 : one.value.updated < other.value.updated
+        }
+        for (address, _) in order.prefix(sources.count - target) { sources[address] = nil }
     }
 }

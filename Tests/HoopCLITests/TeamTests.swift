@@ -208,6 +208,64 @@ final class TeamTests: XCTestCase {
         XCTAssertEqual(try alice.hoopctl(["whoami"]).status, 0)
     }
 
+    // MARK: The listeners under attack
+
+    func attack(_ arguments: [String]) throws -> [String: Any] {
+        let result = try ChildProcess("python3", [Self.clients.appendingPathComponent("network_attacks.py").path] + arguments).run()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    func testPlaintextSentAfterSSLRequestIsNotReadAsIfEncrypted() throws {
+        let answer = try attack(["plaintext-after-ssl", String(team.proxyPort)])
+        XCTAssertNotEqual(answer["answer"] as? String, "S", "no TLS is started over bytes already sent in the clear")
+        XCTAssertTrue((answer["text"] as? String)?.contains("unencrypted data after an SSLRequest") == true, "\(answer)")
+    }
+
+    func testAFloodFromOneAddressIsCutWhileOthersAreServed() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        // Requests without a token from 127.0.0.2: a few are answered 401, then the address is refused before TLS.
+        let statuses = try attack(["unauthenticated", "127.0.0.2", String(team.apiPort), "30"])
+        XCTAssertEqual(statuses["401"] as? Int, 10, "\(statuses)")
+        XCTAssertEqual(statuses["refused"] as? Int, 20, "\(statuses)")
+        XCTAssertEqual(try attack(["refused", "127.0.0.2", String(team.apiPort)])["refused"] as? Bool, true)
+        XCTAssertEqual(try attack(["refused", "127.0.0.2", String(team.proxyPort)])["refused"] as? Bool, true, "the proxy shares the count")
+        let cut = try team.broker.events("broker.connection-limit")
+        XCTAssertTrue(cut.contains { ($0["body"] as? [String: Any])?["message"] as? String == "127.0.0.2 reached too many failed sign-ins" }, "\(cut)")
+
+        // TLS handshakes from 127.0.0.3 as fast as eight threads go: alice, elsewhere, is served all along.
+        let flood = try BackgroundProcess("python3", [Self.clients.appendingPathComponent("network_attacks.py").path, "handshakes", "127.0.0.3",
+                                                      String(team.apiPort), "6"])
+        Thread.sleep(forTimeInterval: 1)
+        for _ in 0..<3 {
+            let started = Date()
+            let whoami = try alice.hoopctl(["whoami"])
+            XCTAssertEqual(whoami.status, 0, whoami.stderr)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 3, "served promptly during the flood")
+        }
+        XCTAssertEqual(flood.wait(timeout: 30), 0)
+        let counts = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(flood.output.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8))
+                                   as? [String: Int])
+        XCTAssertGreaterThan(counts["refused"] ?? 0, 0, "the flood was cut: \(counts)")
+    }
+
+    func testSIGHUPReloadsTheCertificateAndABrokenOneKeepsTheCurrent() throws {
+        let first = try XCTUnwrap(try attack(["serial", String(team.apiPort), team.caFile])["serial"] as? String)
+        try TestCertificates.make(in: team.directory.path, names: ["DNS:localhost", "IP:127.0.0.1"])
+        team.broker.signal(SIGHUP)
+        var second: String?
+        XCTAssertTrue(eventually(timeout: 10) {
+            second = try? attack(["serial", String(team.apiPort), team.caFile])["serial"] as? String
+            return second != nil && second != first
+        }, "the renewed certificate is served")
+        try "not a key".write(toFile: team.directory.file("server.key"), atomically: true, encoding: .utf8)
+        chmod(team.directory.file("server.key"), 0o600)
+        team.broker.signal(SIGHUP)
+        XCTAssertTrue(eventually(timeout: 10) { ((try? team.broker.events("tls.reload-failed")) ?? []).count == 1 })
+        XCTAssertEqual(try attack(["serial", String(team.apiPort), team.caFile])["serial"] as? String, second, "the current pair stays")
+    }
+
     private func mode(_ path: String) -> UInt32? {
         var status = stat()
         guard lstat(path, &status) == 0 else { return nil }

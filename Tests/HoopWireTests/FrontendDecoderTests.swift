@@ -25,6 +25,19 @@ final class FrontendDecoderTests: XCTestCase {
         XCTAssertEqual(FrontendMessage.parameterTypes(ofParse: WireFixture.parse("select 1")), [])
     }
 
+    /// Where TLS is offered, bytes after an SSLRequest came before the handshake, in the clear:
+    /// read as if encrypted, they would let a man in the middle speak first (CVE-2021-23214's class).
+    func testBytesAfterAnSSLRequestWhereTLSIsOfferedAreRefused() throws {
+        var bytes = MessageWriter.sslRequest()
+        var startup = MessageWriter.startup(parameters: [("user", "x")])
+        bytes.writeBuffer(&startup)
+        var offered = FrontendDecoder(encryptionOffered: true)
+        XCTAssertThrowsError(try offered.decode(buffer: &bytes)) { XCTAssertTrue("\($0)".contains("unencrypted data after an SSLRequest")) }
+        var alone = MessageWriter.sslRequest()
+        var separate = FrontendDecoder(encryptionOffered: true)
+        guard case .sslRequest = try separate.decode(buffer: &alone) else { return XCTFail("the request alone is fine") }
+    }
+
     func testTheStartupPhase() throws {
         var bytes = MessageWriter.sslRequest()
         var startup = MessageWriter.startup(parameters: [("user", "7f3a9c2e1b4d"), ("database", "shop"), ("application_name", "psql")])

@@ -173,13 +173,13 @@ _hoopctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|mcp|target|policy|audit|help)
+    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|login|logout|mcp|target|policy|audit|help)
         # Offer subcommand argument completions
         "_hoopctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami mcp target policy audit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami login logout mcp target policy audit help' -- "${cur}"))
         ;;
     esac
 }
@@ -243,7 +243,7 @@ _hoopctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--config --proxy-port --ledger-sync --log-level)
+    non_repeating_options=(--config --proxy-port --ledger-sync --listen --proxy-listen --tls-cert --tls-key --public-host --log-level)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -259,6 +259,23 @@ _hoopctl_serve() {
         __hoopctl_add_completions -W 'full'$'\n''batched'
         return
         ;;
+    '--listen')
+        return
+        ;;
+    '--proxy-listen')
+        return
+        ;;
+    '--tls-cert')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--tls-key')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--public-host')
+        return
+        ;;
     '--log-level')
         return
         ;;
@@ -269,7 +286,7 @@ _hoopctl_exec() {
     repeating_flags=()
     non_repeating_flags=(--no-wait --quiet --pass-token --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file)
+    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file --broker)
     __hoopctl_offer_flags_options -1
 
     # Offer option value completions
@@ -296,6 +313,9 @@ _hoopctl_exec() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -303,7 +323,7 @@ _hoopctl_connect() {
     repeating_flags=()
     non_repeating_flags=(--no-wait --quiet --pass-token --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file --client)
+    non_repeating_options=(--role --reason --ttl --request --wait --correlation-id --token-file --broker --client)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -330,6 +350,9 @@ _hoopctl_connect() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     '--client')
         return
         ;;
@@ -340,13 +363,16 @@ _hoopctl_sessions() {
     repeating_flags=()
     non_repeating_flags=(--active --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -356,13 +382,16 @@ _hoopctl_revoke() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -372,7 +401,7 @@ _hoopctl_request() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --token-file)
+    non_repeating_options=(--role --reason --ttl --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -388,6 +417,9 @@ _hoopctl_request() {
         ;;
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -420,13 +452,16 @@ _hoopctl_requests_list() {
     repeating_flags=()
     non_repeating_flags=(--pending --mine --all --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -436,13 +471,16 @@ _hoopctl_requests_show() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -452,7 +490,7 @@ _hoopctl_approve() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--comment --token-file)
+    non_repeating_options=(--comment --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -464,6 +502,9 @@ _hoopctl_approve() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -471,7 +512,7 @@ _hoopctl_deny() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--reason --token-file)
+    non_repeating_options=(--reason --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -481,6 +522,9 @@ _hoopctl_deny() {
         ;;
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -513,7 +557,7 @@ _hoopctl_token_issue() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--subject --ttl --token-file)
+    non_repeating_options=(--subject --ttl --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -528,6 +572,9 @@ _hoopctl_token_issue() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -535,13 +582,16 @@ _hoopctl_token_revoke() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -551,13 +601,16 @@ _hoopctl_token_list() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -567,7 +620,7 @@ _hoopctl_whoami() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -576,14 +629,41 @@ _hoopctl_whoami() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
+}
+
+_hoopctl_login() {
+    repeating_flags=()
+    non_repeating_flags=(--browser --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--ca-file)
+    __hoopctl_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--ca-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_logout() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 1
 }
 
 _hoopctl_mcp() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--role --reason --ttl --correlation-id --token-file)
+    non_repeating_options=(--role --reason --ttl --correlation-id --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -602,6 +682,9 @@ _hoopctl_mcp() {
         ;;
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -634,13 +717,16 @@ _hoopctl_target_init() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -650,13 +736,16 @@ _hoopctl_target_doctor() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -737,13 +826,16 @@ _hoopctl_policy_reload() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac
@@ -776,7 +868,7 @@ _hoopctl_audit_log() {
     repeating_flags=()
     non_repeating_flags=(--json --follow --csv --version -h --help)
     repeating_options=(--kind)
-    non_repeating_options=(--since --until --user --target --session --correlation-id --limit --after --ledger --token-file)
+    non_repeating_options=(--since --until --user --target --session --correlation-id --limit --after --ledger --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -817,6 +909,9 @@ _hoopctl_audit_log() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -824,7 +919,7 @@ _hoopctl_audit_replay() {
     repeating_flags=()
     non_repeating_flags=(--reveal --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--key --reason --passphrase-file --ledger --token-file)
+    non_repeating_options=(--key --reason --passphrase-file --ledger --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -848,6 +943,9 @@ _hoopctl_audit_replay() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -855,7 +953,7 @@ _hoopctl_audit_trace() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--since --target --by --ledger --token-file)
+    non_repeating_options=(--since --target --by --ledger --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -878,6 +976,9 @@ _hoopctl_audit_trace() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -885,7 +986,7 @@ _hoopctl_audit_report() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--since --format --ledger --token-file)
+    non_repeating_options=(--since --format --ledger --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -905,6 +1006,9 @@ _hoopctl_audit_report() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -912,7 +1016,7 @@ _hoopctl_audit_verify() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--ledger --token-file)
+    non_repeating_options=(--ledger --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -925,6 +1029,9 @@ _hoopctl_audit_verify() {
         __hoopctl_add_completions -f
         return
         ;;
+    '--broker')
+        return
+        ;;
     esac
 }
 
@@ -932,13 +1039,16 @@ _hoopctl_audit_checkpoint() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--token-file)
+    non_repeating_options=(--token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--token-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker')
         return
         ;;
     esac

@@ -82,7 +82,8 @@ extension Broker {
         let now = Date()
         // A token issued with a token acts for its issuer's line too, and lives no longer than it.
         var expires = Int64(now.timeIntervalSince1970) + Int64(request.ttlSeconds)
-        if let parent = identity.expiresAt { expires = min(expires, Int64(parent.timeIntervalSince1970)) }
+        // (A provider's sign-in is refreshed past its access token's minutes: as with peer credentials, no cap.)
+        if identity.method == "token", let parent = identity.expiresAt { expires = min(expires, Int64(parent.timeIntervalSince1970)) }
         let line = identity.tokenID.map { [$0] + tokenLine($0) } ?? []
         let claims = TokenAuthority.Claims(id: Broker.randomHex(bytes: 6), sub: subject.description,
                                            iat: Int64(now.timeIntervalSince1970), exp: expires,

@@ -27,6 +27,10 @@ final class ClientConnection: ChannelInboundHandler {
         var analysis = FairAnalysis()
         /// Rate limits per address of the network listener (nil without one).
         var networkLimiter: SourceRateLimiter?
+        /// Connections from the network waiting to log in: a budget apart, so that the network
+        /// cannot use up the local users' (`loginLimits`).
+        var networkLoginLimits = ConnectionLimits<ProxyCaller>(perCaller: ProxyServer.loginLimits.perCaller,
+                                                               total: ProxyServer.loginLimits.total)
     }
 
     private enum Phase {
@@ -59,6 +63,11 @@ final class ClientConnection: ChannelInboundHandler {
     private var countedBeforeLogin = false
     private let gate: LoginGate
 
+    /// The budget of connections waiting to log in that this one counts in.
+    private var loginLimits: ConnectionLimits<ProxyCaller> {
+        if case .address = caller { dependencies.networkLoginLimits } else { dependencies.loginLimits }
+    }
+
     /// The certificate to answer SSLRequest with, on the network listener (which requires TLS).
     private let tls: ServerTLS?
 
@@ -83,7 +92,7 @@ final class ClientConnection: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        switch dependencies.loginLimits.admit(caller) {
+        switch loginLimits.admit(caller) {
         case .admitted:
             countedBeforeLogin = true
         case .refused(let limit, let firstTime):
@@ -135,7 +144,7 @@ final class ClientConnection: ChannelInboundHandler {
     private func leaveLogin() {
         guard countedBeforeLogin else { return }
         countedBeforeLogin = false
-        dependencies.loginLimits.release(caller)
+        loginLimits.release(caller)
     }
 
     // MARK: Server events (from UpstreamHandler)

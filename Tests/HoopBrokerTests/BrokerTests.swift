@@ -137,13 +137,50 @@ final class BrokerTests: XCTestCase {
     /// Who may call an endpoint is checked before its request is read: a malformed body from
     /// someone who may not call it is refused as such, and tells nothing about the body.
     func testAccessIsCheckedBeforeTheRequestIsRead() async {
-        for endpoint in Endpoints.all where endpoint.access != .everyone {
+        for endpoint in Endpoints.all where endpoint.access == .admins || endpoint.access == .auditors {
             let path = endpoint.path.replacingOccurrences(of: "{id}", with: "x")
             let (status, answer) = await call(endpoint.method, path, "{not json", as: nobody)
             XCTAssertEqual(status, 403, "\(endpoint): \(answer)")
             let only = endpoint.access == .admins ? "admins only" : "admins and auditors only"
             XCTAssertTrue((answer["message"] as? String ?? "").hasSuffix(only), "\(endpoint): \(answer)")
         }
+    }
+
+    /// From the network there are no peer credentials: every endpoint but sign-in wants a token,
+    /// an unknown one included (nothing is said of what exists), and a session is refused when
+    /// the proxy does not listen on the network.
+    func testFromTheNetworkOnlySignInIsAnsweredWithoutAToken() async {
+        func remote(_ method: String, _ path: String, _ body: String = "", token: String? = nil) async -> (Int, [String: Any]) {
+            var headers = [(BrokerAPI.versionHeader, String(BrokerAPI.version))]
+            if let token { headers.append(("Authorization", "Bearer \(token)")) }
+            let response = await router.handle(.init(method: method, path: path, headers: headers, body: Data(body.utf8),
+                                                     origin: .remote(address: "192.0.2.7")))
+            return (response.status, (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:])
+        }
+        let (signIn, answer) = await remote("GET", "/v1/sign-in")
+        XCTAssertEqual(signIn, 200)
+        XCTAssertEqual(answer.count, 0, "the demo policy names no provider: \(answer)")
+        for endpoint in Endpoints.all where endpoint.access != .anyone {
+            let (status, refusal) = await remote(endpoint.method, endpoint.path.replacingOccurrences(of: "{id}", with: "x"), "{}")
+            XCTAssertEqual(status, 401, "\(endpoint): \(refusal)")
+        }
+        let unknown = await remote("GET", "/v1/no-such-thing").0
+        XCTAssertEqual(unknown, 401, "not even which paths exist")
+        let dotted = await remote("GET", "/v1/sign-in/../whoami").0
+        XCTAssertEqual(dotted, 401)
+        let posted = await remote("POST", "/v1/sign-in").0
+        XCTAssertEqual(posted, 401, "sign-in is a GET")
+        let (forged, why) = await remote("GET", "/v1/whoami", token: "eyJhbGciOiJub25lIn0.e30.")
+        XCTAssertEqual(forged, 401)
+        XCTAssertTrue((why["message"] as? String ?? "").contains("names no identity provider"), "\(why)")
+        // A broker token is good from anywhere; a session from the network needs the proxy there.
+        let token = try? await broker.issueToken(TokenIssue(subject: "user:bob", ttlSeconds: 60), identity: me.identity()).token
+        let (whoami, bob) = await remote("GET", "/v1/whoami", token: token ?? "")
+        XCTAssertEqual(whoami, 200)
+        XCTAssertEqual(bob["principal"] as? String, "user:bob")
+        let (session, refusal) = await remote("POST", "/v1/sessions", #"{"target":"sandbox","role":"read"}"#, token: token ?? "")
+        XCTAssertEqual(session, 503, "\(refusal)")
+        XCTAssertTrue((refusal["message"] as? String ?? "").contains("does not listen on the network"), "\(refusal)")
     }
 
     func testSessionRequestsAreCheckedAgainstTheRole() async {

@@ -67,6 +67,14 @@ final class BrokenPolicyTests: XCTestCase {
         "50-admins-wrong-type": ["2:9: error: 'admins' must be a list, found a mapping"],
         "51-detector-hash-oracle": ["10:65: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
         "52-detect-without-detectors": ["10:7: error: target 'prod' declares free-text columns ('detect') but has no 'detectors' to mask them with"],
+        "56-identity-provider": [
+            "3:19: error: 'issuer' must be an https URL (plain http only to a loopback address)",
+            "3:67: error: unknown key 'userame_claim' in 'identity.oidc'; did you mean 'username_claim'?",
+        ],
+        "57-provider-group-without-provider": [
+            "4:24: error: idpgroup:analysts names a group of an identity provider, and 'identity' names none",
+            "6:9: error: 'identity.oidc' is missing 'issuer' (the provider's URL, as its tokens' iss says)",
+        ],
         "55-capture-keys": [
             "8:15: error: target 'prod' captures values sealed but lists no 'auditor_keys' (make one with `hoopctl audit keygen`)",
             "9:24: error: 'max_value_bytes' of the capture of target 'prod' must be between 16 and 1048576, found 8",

@@ -88,7 +88,7 @@ let package = Package(
         ]),
         // OpenID Connect: discovery, token verification (jwt-kit), and the sign-in flows of `hoopctl login`.
         .target(name: "HoopOIDC", dependencies: [
-            "HoopHTTP", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
+            "HoopCommon", "HoopHTTP", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // How commands talk to the broker.

@@ -64,17 +64,9 @@ struct TokenAuthority: Sendable {
         return claims
     }
 
-    static func base64url(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func base64url(_ data: Data) -> String { Base64URL.encode(data) }
 
-    static func data(base64url text: String) -> Data? {
-        guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
-    }
+    static func data(base64url text: String) -> Data? { Base64URL.decode(text) }
 
     static func bytes(hex: String) -> [UInt8]? {
         var bytes: [UInt8] = []

@@ -1,4 +1,5 @@
 import Foundation
+import HoopCommon
 import HoopHTTP
 import JWTKit
 
@@ -136,7 +137,7 @@ public actor OIDCTokenVerifier {
     /// The payload's claims, read after the signature held.
     nonisolated func claims(of token: String, now: Date) throws(TokenRejection) -> VerifiedToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = Self.base64url(String(parts[1])),
+        guard parts.count == 3, let data = Base64URL.decode(String(parts[1])),
               let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenRejection(.malformed, "the token's claims are not a JSON object")
         }
@@ -192,11 +193,6 @@ public actor OIDCTokenVerifier {
         return String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(200).map(Character.init))
     }
 
-    static func base64url(_ text: String) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
-    }
 
     /// jwt-kit checks the signature only: the claims are ours to check (with our messages).
     struct Signed: JWTPayload {

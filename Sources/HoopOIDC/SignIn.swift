@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HoopCommon
 import HoopHTTP
 import NIOCore
 import NIOHTTP1
@@ -94,7 +95,7 @@ public struct SignIn: Sendable {
             throw OIDCError.provider("the identity provider offers no browser sign-in (authorization endpoint)")
         }
         let verifier = Self.randomURLSafe(bytes: 32)
-        let challenge = Self.base64url(Data(SHA256.hash(data: Data(verifier.utf8))))
+        let challenge = Base64URL.encode(Data(SHA256.hash(data: Data(verifier.utf8))))
         let state = Self.randomURLSafe(bytes: 16)
         let redirect = try await LoopbackRedirect.start()
         defer { redirect.close() }
@@ -142,12 +143,7 @@ public struct SignIn: Sendable {
 
     static func randomURLSafe(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return base64url(Data((0..<count).map { _ in generator.next() as UInt8 }))
-    }
-
-    static func base64url(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode(Data((0..<count).map { _ in generator.next() as UInt8 }))
     }
 }
 

@@ -109,6 +109,21 @@ final class TeamTests: XCTestCase {
         XCTAssertTrue(waiting.output.contains("UPDATE 1"), waiting.output)
     }
 
+    func testARemoteAgentGoesThroughTheProxyOverTLS() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let (executable, arguments) = alice.commandLine(["mcp", "sandbox", "--role", "read", "--reason", "remote agent"])
+        let command = String(decoding: try JSONSerialization.data(withJSONObject: [executable] + arguments), as: UTF8.self)
+        let run = try ChildProcess("python3", [Self.clients.appendingPathComponent("mcp_remote.py").path], environment: ["MCP_COMMAND": command,
+                                   "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]).run()
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((run.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
+        XCTAssertTrue((summary["tables"] as? [String])?.contains("customers") == true, "\(summary)")
+        XCTAssertTrue((summary["rows"] as? String)?.contains("***@") == true, "masked: \(summary)")
+        let sessions = try team.broker.records(kind: "session").filter { ($0["body"] as? [String: Any])?["client"] as? String == "mcp" }
+        XCTAssertEqual(sessions.first?["identity"] as? String, "user:alice@example.com")
+    }
+
     func testForgedExpiredForeignAndUnverifiedTokensAreRefusedWith77SayingWhichCheck() throws {
         let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
         try alice.login()

@@ -209,6 +209,87 @@ final class TeamTests: XCTestCase {
         XCTAssertEqual(after.status, 77, after.stderr)
     }
 
+    /// The device flow polls no faster than the provider says, and five seconds slower after
+    /// each slow_down (RFC 8628 3.5).
+    func testDeviceLoginHonoursSlowDown() throws {
+        try team.provider.post("/test/settings", ["slow_down_below": 3])
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        let process = try alice.background(["login", team.url, "--ca-file", alice.home + "/ca.pem"])
+        XCTAssertTrue(eventually(timeout: 30) {
+            ((try? team.provider.get("/test/polls"))?["slow_down"] as? Int ?? 0) >= 1
+        }, process.output)
+        Thread.sleep(forTimeInterval: 7)  // one more poll at the slower pace
+        let polls = try team.provider.get("/test/polls")
+        let gaps = try XCTUnwrap(polls["gaps"] as? [Double])
+        XCTAssertEqual(polls["slow_down"] as? Int, 1, "one slow_down was enough: \(polls)")
+        XCTAssertFalse(gaps.isEmpty, "\(polls)")
+        XCTAssertTrue(gaps.allSatisfy { $0 >= 5.9 }, "every poll after it waited interval + 5 s: \(gaps)")
+        let code = try XCTUnwrap(process.output.components(separatedBy: "enter the code ").dropFirst().first?.prefix { $0 != "\n" })
+        try team.provider.post("/test/approve", ["user_code": String(code), "user": "alice"])
+        XCTAssertEqual(process.wait(timeout: 30), 0, process.output)
+    }
+
+    /// ES256 keys as well as RS256.
+    func testAnES256ProvidersTokensAreAccepted() throws {
+        team = nil
+        team = try TeamFixture(pg, clients: Self.clients, alg: "ES256")
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        let whoami = try alice.hoopctl(["whoami"])
+        XCTAssertEqual(whoami.status, 0, whoami.stderr)
+        let forged = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("alice", ["forged": true])])
+        XCTAssertEqual(forged.status, 77)
+        XCTAssertTrue(forged.stderr.contains("(signature)"), forged.stderr)
+    }
+
+    /// The other commands, remotely: an admin and an auditor from the provider's groups.
+    func testEveryCommandWorksRemotely() throws {
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        let dave = try team.remoteUser("dave", email: "dave@example.com", groups: ["admins"])
+        try alice.login()
+        try dave.login()
+        // No way in but TLS: the broker's socket is out of reach.
+        let socket = try alice.hoopctl(["whoami", "--broker", team.broker.directory.file("broker.sock")])
+        XCTAssertEqual(socket.status, 69, socket.stderr)
+
+        let asked = try alice.hoopctl(["request", "sandbox", "--role", "write", "--reason", "look at order 9"])
+        XCTAssertEqual(asked.status, 0, asked.stderr)
+        let request = asked.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let mine = try alice.hoopctl(["requests", "--mine"])
+        XCTAssertTrue(mine.stdout.contains(request), mine.stdout + mine.stderr)
+        let denied = try dave.hoopctl(["deny", request, "--reason", "not today"])
+        XCTAssertEqual(denied.status, 77, "dave is an admin, not a reviewer of write: \(denied.stderr)")
+
+        let session = try alice.background(["exec", "sandbox", "--role", "read", "--", "sleep", "4"])
+        var id: String?
+        XCTAssertTrue(eventually(timeout: 20) {
+            id = session.output.components(separatedBy: "session ").dropFirst().first?.prefix { $0.isHexDigit }.description
+            return id?.count == 12
+        }, session.output)
+        let listed = try alice.hoopctl(["sessions", "--active"])
+        XCTAssertTrue(listed.stdout.contains(id!), listed.stdout + listed.stderr)
+        let everyone = try dave.hoopctl(["sessions", "--active"])
+        XCTAssertTrue(everyone.stdout.contains(id!), "an admin sees everyone's: \(everyone.stdout)")
+        let revoked = try dave.hoopctl(["revoke", id!])
+        XCTAssertEqual(revoked.status, 0, revoked.stderr)
+        XCTAssertNotNil(session.wait(timeout: 30))
+        let ended = try alice.hoopctl(["sessions", "--json"])
+        XCTAssertTrue(ended.stdout.contains("\"endedBy\":\"revoked-by-admin\""), ended.stdout)
+
+        let audit = try dave.hoopctl(["audit", "--since", "1h", "--json", "--kind", "session"])
+        XCTAssertEqual(audit.status, 0, audit.stderr)
+        XCTAssertTrue(audit.stdout.contains(id!), audit.stdout)
+        XCTAssertEqual(try alice.hoopctl(["audit", "--since", "1h"]).status, 77, "an analyst does not read the ledger")
+        let issued = try dave.hoopctl(["token", "issue", "--subject", "service:nightly", "--ttl", "1h"])
+        XCTAssertEqual(issued.status, 0, issued.stderr)
+        let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let asService = try alice.hoopctl(["whoami", "--json"], extra: ["HOOPCTL_TOKEN": token])
+        XCTAssertTrue(asService.stdout.contains("service:nightly"), asService.stdout + asService.stderr)
+        let tokens = try dave.hoopctl(["token", "list"])
+        XCTAssertTrue(tokens.stdout.contains("service:nightly"), tokens.stdout)
+        XCTAssertFalse(tokens.stdout.contains(token), "a token is shown once, when issued")
+    }
+
     func testBrowserLoginWithPKCEAndALoopbackRedirect() throws {
         let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
         try team.provider.post("/test/browser-user", ["user": "alice"])

@@ -42,7 +42,10 @@ public final class TeamFixture: @unchecked Sendable {
                 .replacingOccurrences(of: "analysts: [user:root, user:bob, service:retrain-bot]",
                                       with: "analysts: [user:root, user:bob, service:retrain-bot, idpgroup:analysts]")
                 .replacingOccurrences(of: "dba: [user:alice, user:carol]", with: "dba: [user:alice, user:carol, idpgroup:dba]")
+                .replacingOccurrences(of: "admins: [user:root]", with: "admins: [user:root, idpgroup:admins]")
         }
+        // The broker's state and socket are its own: nobody else may even reach the socket.
+        chmod(broker.directory.path, 0o700)
         remoteOSUser = getuid() == 0 ? "nobody" : nil
         if remoteOSUser == nil {
             FileHandle.standardError.write(Data("note: not root, so remote users run as this OS user (own HOME, no broker socket)\n".utf8))
@@ -147,6 +150,11 @@ public final class OIDCProviderProcess: @unchecked Sendable {
             throw TestSetupError("provider \(path) failed: \(result.stderr)")
         }
         return object
+    }
+
+    public func get(_ path: String) throws -> [String: Any] {
+        let result = try ChildProcess("curl", ["-sf", issuer + path]).run()
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
     public func addUser(_ name: String, email: String, groups: [String], verified: Bool = true) throws {

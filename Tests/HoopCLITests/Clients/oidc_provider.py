@@ -40,12 +40,14 @@ state = {
     "users": {},              # name -> {"email": ..., "groups": [...]}
     "browser_user": None,     # whom an /authorize sign-in is for
     "access_ttl": 300,
+    "slow_down_below": 0.9,   # seconds between two polls of a device code below which: slow_down
     "device": {},             # device_code -> DeviceCredentialDict
     "grants": {},             # user_code -> user name (approved)
     "codes": {},              # authorization code -> dict
     "refresh": {},            # refresh token -> dict
     "revoked": set(),
     "polls": {},              # device_code -> last poll time
+    "poll_gaps": [],          # seconds between polls that were answered authorization_pending
     "counts": {"token": 0, "device": 0, "jwks": 0, "revoke": 0},
 }
 
@@ -166,7 +168,13 @@ class DeviceGrant(DeviceCodeGrant):
             now = time.time()
             last = state["polls"].get(credential["device_code"])
             state["polls"][credential["device_code"]] = now
-        return last is not None and now - last < 0.9
+            below = state["slow_down_below"]
+            if last is not None and now - last < below:
+                state["counts"]["slow_down"] = state["counts"].get("slow_down", 0) + 1
+                return True
+            if last is not None:
+                state["poll_gaps"].append(round(now - last, 2))
+        return False
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
@@ -346,7 +354,9 @@ def browser_user():
 @app.post("/test/settings")
 def settings():
     with lock:
-        state["access_ttl"] = int(request.get_json().get("access_ttl", state["access_ttl"]))
+        body = request.get_json()
+        state["access_ttl"] = int(body.get("access_ttl", state["access_ttl"]))
+        state["slow_down_below"] = float(body.get("slow_down_below", state["slow_down_below"]))
     return jsonify({"ok": True})
 
 
@@ -364,6 +374,12 @@ def rotate():
 def counts():
     with lock:
         return jsonify(state["counts"])
+
+
+@app.get("/test/polls")
+def polls():
+    with lock:
+        return jsonify({"gaps": state["poll_gaps"], "slow_down": state["counts"].get("slow_down", 0)})
 
 
 @app.post("/test/mint")

@@ -44,11 +44,12 @@ public struct BrokerHTTPServer: Service {
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    /// A connection and where it comes from, with the key its limits count it under.
+    /// A connection and where it comes from, with the key its limits count it under; or a
+    /// network client turned away before its TLS handshake (closed already: nothing of it is
+    /// read), with why, reported the first time.
     struct Accepted: Sendable {
-        let connection: Connection
+        let connection: Connection?
         let origin: CallOrigin
-        /// Why a network client is turned away before its TLS handshake, reported the first time.
         var refusal: (reason: String, report: Bool)? = nil
         var key: String {
             switch origin {
@@ -84,8 +85,10 @@ public struct BrokerHTTPServer: Service {
                     channel.eventLoop.makeCompletedFuture {
                         let address = channel.remoteAddress?.ipAddress ?? "unknown"
                         if case .refused(let reason, let firstTime) = limiter.connection(from: address) {
-                            return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), origin: .remote(address: address),
-                                            refusal: (reason, firstTime))
+                            // Closed once registered (the initializer runs before), unread: no TLS, no HTTP.
+                            try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+                            channel.eventLoop.execute { channel.close(promise: nil) }
+                            return Accepted(connection: nil, origin: .remote(address: address), refusal: (reason, firstTime))
                         }
                         // The certificate current at accept time (SIGHUP may have renewed it).
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
@@ -98,18 +101,20 @@ public struct BrokerHTTPServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await accepted in inbound {
-                        if let refusal = accepted.refusal {
-                            group.addTask { await self.refuse(accepted.connection, origin: accepted.origin, limit: refusal.reason, report: refusal.report) }
+                        guard let connection = accepted.connection else {
+                            if let refusal = accepted.refusal, refusal.report {
+                                group.addTask { await router.broker.limitReached("broker.connection-limit", origin: accepted.origin, limit: refusal.reason) }
+                            }
                             continue
                         }
                         switch connections.admit(accepted.key) {
                         case .admitted:
                             group.addTask {
-                                await self.serve(accepted.connection, origin: accepted.origin)
+                                await self.serve(connection, origin: accepted.origin)
                                 connections.release(accepted.key)
                             }
                         case .refused(let limit, let firstTime):
-                            group.addTask { await self.refuse(accepted.connection, origin: accepted.origin, limit: limit, report: firstTime) }
+                            group.addTask { await self.refuse(connection, origin: accepted.origin, limit: limit, report: firstTime) }
                         }
                     }
                 }

@@ -327,6 +327,10 @@ final class TeamTests: XCTestCase {
         XCTAssertEqual(statuses["refused"] as? Int, 20, "\(statuses)")
         XCTAssertEqual(try attack(["refused", "127.0.0.2", String(team.apiPort)])["refused"] as? Bool, true)
         XCTAssertEqual(try attack(["refused", "127.0.0.2", String(team.proxyPort)])["refused"] as? Bool, true, "the proxy shares the count")
+        // A refused address that keeps sending is closed, unread, and the broker lives on (red team rt22: it crashed).
+        XCTAssertEqual(try attack(["burst", "127.0.0.2", String(team.apiPort), "50"])["closed"] as? Int, 50)
+        XCTAssertEqual(try attack(["burst", "127.0.0.2", String(team.proxyPort), "50"])["closed"] as? Int, 50)
+        XCTAssertEqual(try team.broker.hoopctl(["whoami"]).status, 0, "the broker is alive")
         let cut = try team.broker.events("broker.connection-limit")
         XCTAssertTrue(cut.contains { ($0["body"] as? [String: Any])?["message"] as? String == "127.0.0.2 reached too many failed sign-ins" }, "\(cut)")
 

@@ -5,6 +5,7 @@
     network_attacks.py handshakes SOURCE PORT SECONDS TLS handshakes from SOURCE as fast as they go
     network_attacks.py serial PORT CA                the serial of the certificate the API presents
     network_attacks.py refused SOURCE PORT           whether a connection from SOURCE is closed before TLS
+    network_attacks.py burst SOURCE PORT N           N connections that send bytes at once; how many were closed
 
 Each prints one JSON line.
 """
@@ -90,6 +91,20 @@ def serial(port, ca):
         print(json.dumps({"serial": tls.getpeercert()["serialNumber"]}))
 
 
+def burst(source, port, count):
+    """Connections that send bytes at once (a ClientHello's worth) and wait for the answer."""
+    closed = 0
+    for _ in range(count):
+        try:
+            with connect(port, source, timeout=2) as sock:
+                sock.sendall(b"\x16\x03\x01\x02\x00" + b"\x01" * 512)
+                if sock.recv(1) == b"":
+                    closed += 1
+        except OSError:
+            closed += 1
+    print(json.dumps({"closed": closed}))
+
+
 def refused(source, port):
     try:
         with connect(port, source) as raw, context().wrap_socket(raw, server_hostname="localhost"):
@@ -108,5 +123,7 @@ if __name__ == "__main__":
         handshakes(rest[0], int(rest[1]), float(rest[2]))
     elif command == "serial":
         serial(int(rest[0]), rest[1])
+    elif command == "burst":
+        burst(rest[0], int(rest[1]), int(rest[2]))
     elif command == "refused":
         refused(rest[0], int(rest[1]))

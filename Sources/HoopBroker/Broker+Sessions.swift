@@ -525,6 +525,7 @@ extension Broker {
     /// (revoked at once when expired); then the database is reconciled.
     public func recover() async {
         recoverTokens()
+        recoverProviderAccounts()
         recoverRequests()
         let horizon = policy.targets.values.flatMap { $0.roles.values.map(\.maxTTL.seconds) }.max() ?? 86400
         let since = Date().addingTimeInterval(-TimeInterval(horizon + 3600))

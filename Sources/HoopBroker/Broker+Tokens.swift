@@ -28,12 +28,52 @@ extension Broker {
         } catch {
             throw BrokerFailure(.unauthenticated, "the identity provider's token was refused (\(error.check.rawValue)): \(error.message)")
         }
-        guard Principal.isValidName(verified.username) else {
+        let name = try Self.providerUserName(verified, claim: oidc.settings.usernameClaim, issuer: oidc.settings.issuer)
+        let identity = Identity(principal: Principal(kind: .user, name: name), method: "oidc", expiresAt: verified.expiresAt,
+                                providerGroups: verified.groups.filter(Principal.isValidName).sorted(), issuer: verified.issuer,
+                                subject: verified.subject)
+        // A name stays with the account at the provider that first used it (iss, sub): another
+        // account given the same address later is not that person.
+        let account = "\(verified.issuer) \(verified.subject)"
+        if let bound = providerAccounts[identity.principal.description], bound != account {
+            throw BrokerFailure(.unauthenticated, "\(identity.principal) belongs to another account at the provider (subject \(bound.split(separator: " ").last ?? "")); this one (subject \(verified.subject)) may not use it")
+        }
+        if providerAccounts[identity.principal.description] == nil {
+            // Bound in the ledger before the name is used: the binding outlives a restart.
+            try record(identityEntries(identity))
+            providerAccounts[identity.principal.description] = account
+        }
+        return identity
+    }
+
+    /// A provider's name for a user, kept apart from this host's users and the broker's own
+    /// subjects: it always holds an `@`. An email (the default claim) must be an address; any
+    /// other claim gets `@` and the issuer's host added (`alice` → `alice@login.example.com`), so
+    /// no provider account can be `user:root` or another local name.
+    static func providerUserName(_ verified: VerifiedToken, claim: String, issuer: String) throws(BrokerFailure) -> String {
+        var name = verified.username
+        if claim == "email" {
+            let parts = name.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else {
+                throw BrokerFailure(.unauthenticated, "the token's email is not an address (name@domain)")
+            }
+        } else if !name.contains("@") {
+            name += "@" + (URL(string: issuer)?.host ?? "provider")
+        }
+        guard Principal.isValidName(name) else {
             throw BrokerFailure(.unauthenticated, "the token's user name is not a valid name (letters, digits, '.', '_', '-', '@')")
         }
-        return Identity(principal: Principal(kind: .user, name: verified.username), method: "oidc", expiresAt: verified.expiresAt,
-                        providerGroups: verified.groups.filter(Principal.isValidName).sorted(), issuer: verified.issuer,
-                        subject: verified.subject)
+        return name
+    }
+
+    /// Which provider account each provider user name belongs to, from the ledger's identity records.
+    func recoverProviderAccounts() {
+        guard let records = try? ledger.records(LedgerQuery(kinds: [.identity])) else { return }
+        for record in records {
+            guard let body = record.decode(IdentityBody.self), body.method == "oidc", let provider = body.provider, let subject = body.subject,
+                  providerAccounts[body.principal] == nil else { continue }
+            providerAccounts[body.principal] = "\(provider) \(subject)"
+        }
     }
 
     private func brokerTokenIdentity(_ token: String) throws(BrokerFailure) -> Identity {

@@ -48,6 +48,8 @@ public actor Broker {
     let tokens: TokenAuthority
     /// Checks the policy's identity provider's tokens (nil when the policy names none).
     var oidc: OIDCTokenVerifier?
+    /// `user:NAME` → the provider account (`iss sub`) it belongs to, from the ledger.
+    var providerAccounts: [String: String] = [:]
     var issuedTokens: [String: TokenInfo] = [:]
     var revokedTokens: Set<String> = []
     /// token → the token it was issued with (none for tokens issued under peer credentials).

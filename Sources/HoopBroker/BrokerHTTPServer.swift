@@ -30,13 +30,17 @@ public struct BrokerHTTPServer: Service {
     public static let limits = (perCaller: 64, total: 2048)
     /// Time to send a whole request (a TLS handshake included), and to send the next one on a kept-alive connection.
     static let requestTimeout = TimeAmount.seconds(10), idleTimeout = TimeAmount.seconds(60)
-    private let connections = ConnectionLimits<String>(perCaller: limits.perCaller, total: limits.total)
+    /// From the network, per address: a person's commands hold a connection or two at a time.
+    public static let networkLimits = (perCaller: 16, total: 4096)
+    private let connections: ConnectionLimits<String>
 
     public init(socketPath: String, router: BrokerRouter, logger: Logger) {
         self.init(listener: .unix(path: socketPath), router: router, logger: logger)
     }
 
     public init(listener: Listener, router: BrokerRouter, logger: Logger) {
+        let limits = if case .tls = listener { Self.networkLimits } else { Self.limits }
+        connections = ConnectionLimits(perCaller: limits.perCaller, total: limits.total)
         self.listener = listener
         self.router = router
         self.logger = logger

@@ -42,6 +42,10 @@ struct BrokerOptions: ParsableArguments {
             return BrokerClient(socketPath: socket, token: try token())
         case .remote(let url):
             guard let parsed = URL(string: url) else { throw CLIError("--broker \(url) is not a URL", exitCode: ExitStatus.usage) }
+            // Tokens travel over TLS only: an http:// broker is refused, loopback or not.
+            guard parsed.scheme?.lowercased() == "https" else {
+                throw CLIError("\(url): a remote broker is reached over https only", exitCode: ExitStatus.usage)
+            }
             let store = CredentialStore.standard()
             let login = try store.load(url)
             let address: HTTPAddress

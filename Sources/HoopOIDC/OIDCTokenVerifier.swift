@@ -145,7 +145,7 @@ public actor OIDCTokenVerifier {
             throw TokenRejection(.issuer, "the token was issued by \(Self.shown(claims["iss"])), not by \(settings.issuer)")
         }
         let audiences: [String]
-        if let single = claims["aud"] as? String { audiences = [single] } else { audiences = claims["aud"] as? [String] ?? [] }
+        if let single = claims["aud"] as? String { audiences = [single] } else { audiences = (claims["aud"] as? [Any]).flatMap(Self.strings) ?? [] }
         guard audiences.contains(settings.audience) else {
             throw TokenRejection(.audience, "the token is meant for \(audiences.isEmpty ? "no audience" : audiences.joined(separator: ", ")), not for \(settings.audience)")
         }
@@ -170,11 +170,27 @@ public actor OIDCTokenVerifier {
         }
         var groups: [String] = []
         if let claim = settings.groupsClaim, let value = claims[claim] {
-            guard let list = value as? [String] else { throw TokenRejection(.claims, "the token's '\(claim)' claim is not a list of names") }
-            groups = list
+            // A single group may come as a string (some providers do that): one group, never its letters.
+            if let single = value as? String {
+                groups = [single]
+            } else if let list = value as? [Any], let names = Self.strings(list) {
+                groups = names
+            } else {
+                throw TokenRejection(.claims, "the token's '\(claim)' claim is not a list of names")
+            }
         }
         return VerifiedToken(issuer: issuer, subject: subject, username: username, groups: groups,
                              expiresAt: Date(timeIntervalSince1970: exp))
+    }
+
+    /// Each element a string, or nil.
+    static func strings(_ list: [Any]) -> [String]? {
+        var names: [String] = []
+        for element in list {
+            guard let name = element as? String else { return nil }
+            names.append(name)
+        }
+        return names
     }
 
     /// A NumericDate (RFC 7519): seconds, whole or not.

@@ -97,7 +97,7 @@ public struct SignIn: Sendable {
         let verifier = Self.randomURLSafe(bytes: 32)
         let challenge = Base64URL.encode(Data(SHA256.hash(data: Data(verifier.utf8))))
         let state = Self.randomURLSafe(bytes: 16)
-        let redirect = try await LoopbackRedirect.start()
+        let redirect = try await LoopbackRedirect.start(state: state)
         defer { redirect.close() }
         let redirectURI = "http://127.0.0.1:\(redirect.port)/callback"
         var components = URLComponents(string: authorize)
@@ -110,8 +110,8 @@ public struct SignIn: Sendable {
         ]
         guard let url = components?.string else { throw OIDCError.provider("cannot build the sign-in URL from \(authorize)") }
         try open(url)
+        // Only an answer carrying this sign-in's state is taken (the listener ignores others).
         let answer = try await redirect.answer(timeout: timeout)
-        guard answer["state"] == state else { throw OIDCError.provider("the browser came back with another sign-in's state: ignored") }
         if let error = answer["error"] { throw OIDCError.refused(code: error, description: answer["error_description"]) }
         guard let code = answer["code"] else { throw OIDCError.provider("the browser came back without a code") }
         return try await OIDCHTTP.postForm(tokenEndpoint, [
@@ -159,13 +159,15 @@ final class LoopbackRedirect: Sendable {
         self.answers = answers
     }
 
-    static func start() async throws -> LoopbackRedirect {
+    /// Answers carrying another `state` (another sign-in, or anyone on this host guessing) are
+    /// told so and ignored: they neither end this sign-in nor take its place.
+    static func start(state: String) async throws -> LoopbackRedirect {
         let (stream, continuation) = AsyncStream<[String: String]>.makeStream()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Callback(continuation: continuation))
+                    try channel.pipeline.syncOperations.addHandler(Callback(continuation: continuation, state: state))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -195,19 +197,21 @@ final class LoopbackRedirect: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let continuation: AsyncStream<[String: String]>.Continuation
+        let state: String
 
-        init(continuation: AsyncStream<[String: String]>.Continuation) { self.continuation = continuation }
+        init(continuation: AsyncStream<[String: String]>.Continuation, state: String) {
+            self.continuation = continuation
+            self.state = state
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let head) = unwrapInboundIn(data) else { return }
             let components = URLComponents(string: head.uri)
-            let found = components?.path == "/callback"
-            if found {
-                var query: [String: String] = [:]
-                for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
-                continuation.yield(query)
-            }
-            let text = found ? "Signed in: you can close this window and go back to hoopctl.\n" : "Not found\n"
+            var query: [String: String] = [:]
+            for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+            let found = components?.path == "/callback" && query["state"] == state
+            if found { continuation.yield(query) }
+            let text = found ? "Back to hoopctl: you can close this window.\n" : "Not this sign-in.\n"
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
             headers.add(name: "Content-Length", value: String(text.utf8.count))

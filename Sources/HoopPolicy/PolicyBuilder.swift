@@ -134,6 +134,9 @@ struct PolicyBuilder {
             return IdentityProviders()
         }
         let audience = oidc["audience"].flatMap { reader.string($0, "'audience' of \(what)") } ?? clientID
+        if audience == clientID {
+            reader.warning("the broker takes tokens meant for the client '\(clientID)': any other service that client signs in to can replay them here; give this broker an 'audience' of its own", at: oidc["audience"]?.location ?? oidc.location)
+        }
         let username = oidc["username_claim"].flatMap { reader.string($0, "'username_claim' of \(what)") } ?? "email"
         let groups = oidc["groups_claim"].flatMap { reader.string($0, "'groups_claim' of \(what)") }
         var caFile: String?

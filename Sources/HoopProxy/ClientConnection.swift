@@ -29,8 +29,8 @@ final class ClientConnection: ChannelInboundHandler {
         var networkLimiter: SourceRateLimiter?
         /// Connections from the network waiting to log in: a budget apart, so that the network
         /// cannot use up the local users' (`loginLimits`).
-        var networkLoginLimits = ConnectionLimits<ProxyCaller>(perCaller: ProxyServer.loginLimits.perCaller,
-                                                               total: ProxyServer.loginLimits.total)
+        var networkLoginLimits = ConnectionLimits<ProxyCaller>(perCaller: ProxyServer.networkLoginLimits.perCaller,
+                                                               total: ProxyServer.networkLoginLimits.total)
     }
 
     private enum Phase {

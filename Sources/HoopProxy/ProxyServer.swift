@@ -59,6 +59,9 @@ public final class ProxyServer: Service, @unchecked Sendable {
     /// Connections not yet logged in that one caller (a uid; loopback TCP callers of unknown uid
     /// together; a network address) and all callers may hold: a user with no session cannot hold them all.
     public static let loginLimits = (perCaller: 64, total: 512)
+    /// The same from the network, per address: few per address (a person's clients log in one at
+    /// a time), so that filling the whole takes many addresses.
+    public static let networkLoginLimits = (perCaller: 8, total: 1024)
 
     public var socketPath: String? { configuration.socketDirectory.map { "\($0)/.s.PGSQL.\(configuration.port)" } }
 

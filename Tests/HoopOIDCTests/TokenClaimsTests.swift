@@ -55,8 +55,16 @@ final class TokenClaimsTests: XCTestCase {
         XCTAssertEqual(try check { $0["email_verified"] = false }, .claims)
         XCTAssertEqual(try check { $0["email_verified"] = "true" }, .claims, "a string is not a yes")
         XCTAssertEqual(try check { $0["email_verified"] = nil }, .claims)
-        XCTAssertEqual(try check { $0["groups"] = "analysts" }, .claims, "groups are a list")
+        XCTAssertEqual(try check { $0["groups"] = ["analysts", 7] }, .claims, "groups are names")
+        XCTAssertEqual(try check { $0["groups"] = 7 }, .claims)
         XCTAssertEqual(try check { $0["groups"] = nil }, nil, "no groups is none")
+    }
+
+    /// A single group as a string is that group, not its letters (red team rt22: "dba" became d, b, a).
+    func testASingleGroupAsAStringIsOneGroup() throws {
+        var claims = good
+        claims["groups"] = "admins"
+        XCTAssertEqual(try OIDCTokenVerifier(settings: settings).claims(of: try token(claims), now: now).groups, ["admins"])
     }
 
     func testNotAJWTIsMalformed() {

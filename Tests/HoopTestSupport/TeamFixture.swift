@@ -36,7 +36,7 @@ public final class TeamFixture: @unchecked Sendable {
             yaml.replacingOccurrences(of: "version: 1\n", with: """
                 version: 1
                 identity:
-                  oidc: { issuer: "\(issuer)", client_id: hoopctl, username_claim: email, groups_claim: groups }
+                  oidc: { issuer: "\(issuer)", client_id: hoopctl, audience: hoopctl-broker, username_claim: email, groups_claim: groups }
 
                 """)
                 .replacingOccurrences(of: "analysts: [user:root, user:bob, service:retrain-bot]",
@@ -134,7 +134,8 @@ public final class OIDCProviderProcess: @unchecked Sendable {
     public init(script: String, alg: String = "RS256") throws {
         guard let port = FreePort.find() else { throw TestSetupError("no free port for the provider") }
         self.port = Int(port)
-        process = try BackgroundProcess("python3", [script, "--port", String(port), "--issuer", "http://127.0.0.1:\(port)", "--alg", alg])
+        process = try BackgroundProcess("python3", [script, "--port", String(port), "--issuer", "http://127.0.0.1:\(port)", "--alg", alg,
+                                                    "--audience", "hoopctl-broker"])
         let issuer = "http://127.0.0.1:\(port)"
         guard eventually(timeout: 20, { (try? ChildProcess("curl", ["-sf", issuer + "/.well-known/openid-configuration"]).run().succeeded) == true }) else {
             throw TestSetupError("the OIDC provider did not start: \(process.output)")

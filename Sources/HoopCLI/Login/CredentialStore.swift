@@ -33,12 +33,15 @@ struct CredentialStore {
         return CredentialStore(directory: config + "/hoopctl/brokers")
     }
 
-    /// `https://broker.example.com:8443` → `broker.example.com_8443`.
+    /// `https://broker.example.com:8443` → `broker.example.com_8443`; another scheme is another
+    /// origin and gets a name of its own (`http_...`), so a sign-in's tokens never go to it.
     static func name(of broker: String) -> String {
         let url = URL(string: broker)
         let host = url?.host ?? broker
         let port = url?.port ?? 443
-        return String("\(host)_\(port)".map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
+        let scheme = url?.scheme?.lowercased() ?? "https"
+        let name = (scheme == "https" ? "" : "\(scheme)_") + "\(host)_\(port)"
+        return String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
     }
 
     func path(_ broker: String, _ suffix: String = ".json") -> String { "\(directory)/\(Self.name(of: broker))\(suffix)" }

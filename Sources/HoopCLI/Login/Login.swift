@@ -34,10 +34,14 @@ extension Hoopctl {
             let store = CredentialStore.standard()
             let named = brokerURL ?? ProcessInfo.processInfo.environment["HOOPCTL_BROKER"].flatMap { $0.hasPrefix("http") ? $0 : nil }
                 ?? store.current()
-            guard let url = named, let parsed = URL(string: url), parsed.host != nil else {
+            guard let url = named, let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else {
                 throw CLIError("give the broker's URL: hoopctl login https://HOST:PORT", exitCode: ExitStatus.usage)
             }
-            let broker = "\(parsed.scheme ?? "https")://\(parsed.host!)\(parsed.port.map { ":\($0)" } ?? "")"
+            // The sign-in and every token after it travel over TLS only.
+            guard parsed.scheme?.lowercased() == "https" else {
+                throw CLIError("\(url): a broker is signed in to over https only", exitCode: ExitStatus.usage)
+            }
+            let broker = "https://\(host)\(parsed.port.map { ":\($0)" } ?? "")"
             let caFile = try self.caFile.map { try store.keepCA($0, for: broker) } ?? (try? store.load(broker))?.caFile
             let address: HTTPAddress
             do { address = try HTTPAddress(url: parsed, caFile: caFile) } catch { throw CLIError("\(error)", exitCode: ExitStatus.usage) }

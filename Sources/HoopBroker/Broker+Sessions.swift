@@ -177,6 +177,7 @@ extension Broker {
         upstream.clientCertificate = parameters["sslcert"]
         upstream.clientKey = parameters["sslkey"]
         var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID, identity: identity)
+        if remote { session.lease = Date().addingTimeInterval(leaseSeconds) }
         let connection: ConnectionSettings
         if let proxy = proxyAddress, !role.direct {
             // The client gets the proxy and a secret of its own; the role's password stays here.
@@ -217,7 +218,9 @@ extension Broker {
             throw BrokerFailure(.unauthenticated, "token \(token) was revoked")
         }
         logger.info("session started", metadata: ["session": "\(id)", "identity": "\(principal)", "target": "\(target.name)", "role": "\(role.name)"])
-        return SessionGrant(session: info, connection: connection)
+        var grant = SessionGrant(session: info, connection: connection)
+        if remote { grant.renewSeconds = max(1, Int(leaseSeconds / 3)) }
+        return grant
     }
 
     /// The proxy asks: may a client log in as this session, and where does it go?
@@ -406,6 +409,22 @@ extension Broker {
 
     /// A session by id or unambiguous prefix (at least 4 characters), if the caller may act on it.
     /// Others' sessions are invisible to a non-admin: not found, as a session that does not exist.
+    var leaseSeconds: TimeInterval {
+        let (seconds, attoseconds) = configuration.remoteLease.components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+
+    /// `POST /v1/sessions/{id}/renew`: the client of a session opened from the network is still
+    /// there, and its sign-in still valid (this call's authentication says so). Its owner only.
+    public func renewSession(_ id: String, identity: Identity) throws(BrokerFailure) -> SessionInfo {
+        let session = try findSession(id, identity: identity, action: "renew")
+        guard session.info.identity == identity.principal.description else {
+            throw BrokerFailure(.denied, "only the session's owner renews it")
+        }
+        if session.lease != nil { sessions[session.info.id]?.lease = Date().addingTimeInterval(leaseSeconds) }
+        return session.info
+    }
+
     func findSession(_ id: String, identity: Identity, action: String) throws(BrokerFailure) -> ActiveSession {
         let admin = policy.isAdmin(identity)
         let visible = sessions.values.filter { admin || $0.info.identity == identity.principal.description }
@@ -511,6 +530,9 @@ extension Broker {
                 await revokeInBackground(session.info.id, endedBy: "ttl")
             } else if let caller = session.caller, !caller.isAlive {
                 await revokeInBackground(session.info.id, endedBy: "client-gone")
+            } else if let lease = session.lease, now >= lease {
+                // A remote client that stopped renewing: gone, or its sign-in is (logged out, refused).
+                await revokeInBackground(session.info.id, endedBy: "lease-expired")
             }
         }
     }
@@ -536,7 +558,11 @@ extension Broker {
                 caller = CallingProcess(pid: Int32(pid), uid: 0, startTime: start, executable: nil, arguments: recovered.info.command,
                                         parentPID: nil, parentArguments: nil)
             }
-            sessions[recovered.info.id] = ActiveSession(info: recovered.info, caller: caller, tokenID: recovered.tokenID)
+            var session = ActiveSession(info: recovered.info, caller: caller, tokenID: recovered.tokenID)
+            // A session without a process to watch was opened from the network: its client has
+            // one lease from now to renew it.
+            if caller == nil, recovered.info.pid == nil { session.lease = Date().addingTimeInterval(leaseSeconds) }
+            sessions[recovered.info.id] = session
         }
         if !active.isEmpty { logger.info("sessions recovered from the ledger", metadata: ["count": "\(active.count)"]) }
         await reap()

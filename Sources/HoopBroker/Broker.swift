@@ -355,4 +355,7 @@ struct ActiveSession: Sendable {
     /// What the proxy needs to let the session's clients in; nil for direct sessions, and for
     /// sessions recovered after a restart (their secrets died with the old process).
     var ticket: ProxyTicket?
+    /// A session opened from the network has no process the broker can watch: its client
+    /// renews it (with a valid sign-in) before this, or it ends.
+    var lease: Date?
 }

@@ -19,6 +19,9 @@ public struct BrokerConfiguration: Sendable {
     /// Where the guard proxy listens; the port is kept in `<state>/proxy.port` when nil.
     public var proxyHost = "127.0.0.1"
     public var proxyPort: Int?
+    /// How long a session opened from the network lives without its client renewing it
+    /// (`$HOOPCTL_TEST_REMOTE_LEASE_SECONDS` in tests); clients renew at a third of it.
+    public var remoteLease: Duration = .seconds(90)
     /// Listeners beyond this machine (TLS); nil: nothing listens but the unix socket and loopback.
     public var network: NetworkListeners?
     /// A record is committed before what it describes happens either way; this says when it
@@ -39,6 +42,9 @@ public struct BrokerConfiguration: Sendable {
     public static func defaults(for state: StateDirectory, policy: String? = nil) -> BrokerConfiguration {
         var configuration = BrokerConfiguration(policyPath: policy ?? state.policyPath(), ledgerPath: state.ledgerPath(),
                                                 socketPath: BrokerAPI.socketPath(stateDirectory: state.path), stateDirectory: state.path)
+        if let lease = ProcessInfo.processInfo.environment["HOOPCTL_TEST_REMOTE_LEASE_SECONDS"].flatMap(Int.init), lease > 0 {
+            configuration.remoteLease = .seconds(lease)
+        }
         if let delay = ProcessInfo.processInfo.environment["HOOPCTL_TEST_LEDGER_COMMIT_DELAY_MS"].flatMap(Int.init), delay > 0 {
             configuration.ledgerCommitDelay = .milliseconds(delay)
         }

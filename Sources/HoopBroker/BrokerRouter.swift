@@ -118,6 +118,7 @@ public struct BrokerRouter: Sendable {
             route(E.endSession, broker) { call, end in try await broker.endSession(call.parameter, end: end, identity: call.identity) },
             route(E.sessionCatalog, broker) { call, _ in try await broker.sessionCatalog(call.parameter, identity: call.identity) },
             route(E.explain, broker) { call, body in try await broker.explainForSession(call.parameter, body, identity: call.identity) },
+            route(E.renewSession, broker) { call, _ in try await broker.renewSession(call.parameter, identity: call.identity) },
             route(E.revokeSession, broker) { call, _ in try await broker.revokeSession(call.parameter, identity: call.identity) },
             route(E.reloadPolicy, broker) { call, _ in try await broker.reloadPolicy(call.identity) },
             route(E.initTarget, broker) { call, _ in try await broker.initTarget(call.parameter, identity: call.identity) },

@@ -121,6 +121,7 @@ extension Endpoint {
 public enum Endpoints {
     public static let signIn = Endpoint<Empty, SignInInfo>(.get, "sign-in", access: .anyone, action: "learn how to sign in")
     public static let whoami = Endpoint<Empty, WhoAmI>(.get, "whoami", access: .everyone, action: "ask who they are")
+    public static let renewSession = Endpoint<Empty, SessionInfo>(.post, "sessions/{id}/renew", access: .everyone, action: "renew sessions")
     public static let status = Endpoint<Empty, BrokerStatus>(.get, "status", access: .everyone, action: "read the broker's status")
 
     public static let createSession = Endpoint<SessionRequest, SessionGrant>(.post, "sessions", access: .everyone, action: "open sessions")
@@ -154,7 +155,7 @@ public enum Endpoints {
 
     /// All of the above.
     public static let all: [EndpointDescription] = [
-        signIn.description, whoami.description, status.description,
+        signIn.description, whoami.description, status.description, renewSession.description,
         createSession.description, listSessions.description, endSession.description, sessionCatalog.description,
         explain.description, revokeSession.description,
         reloadPolicy.description, initTarget.description, doctorTarget.description,

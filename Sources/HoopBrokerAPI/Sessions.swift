@@ -139,6 +139,9 @@ public struct ConnectionSettings: Codable, Sendable, Equatable {
 public struct SessionGrant: Codable, Sendable {
     public var session: SessionInfo
     public var connection: ConnectionSettings
+    /// For a session opened from the network: renew it (`POST /v1/sessions/{id}/renew`) this
+    /// often, or the broker ends it (it cannot watch a process on another machine).
+    public var renewSeconds: Int?
 
     public init(session: SessionInfo, connection: ConnectionSettings) {
         self.session = session

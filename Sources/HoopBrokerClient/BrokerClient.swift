@@ -9,10 +9,20 @@ public struct BrokerClient: Sendable {
     public let address: HTTPAddress
     /// A bearer token to present instead of the kernel's word about us. Never logged.
     public let token: String?
+    /// Or where to get the current one before each call (a sign-in that refreshes itself, for
+    /// clients that outlive an access token: a long wait for approval, a long job, an agent).
+    let tokenSource: (@Sendable () async throws -> String)?
 
     public init(address: HTTPAddress, token: String? = nil) {
         self.address = address
         self.token = token
+        tokenSource = nil
+    }
+
+    public init(address: HTTPAddress, tokenSource: @escaping @Sendable () async throws -> String) {
+        self.address = address
+        token = nil
+        self.tokenSource = tokenSource
     }
 
     public init(socketPath: String, token: String? = nil) {
@@ -40,6 +50,12 @@ public struct BrokerClient: Sendable {
 
     private func call<Response: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?) async throws(BrokerClientError) -> Response {
         var headers = [(BrokerAPI.versionHeader, String(BrokerAPI.version))]
+        var token = self.token
+        if let tokenSource {
+            do { token = try await tokenSource() } catch {
+                throw .refused(BrokerFailure(.unauthenticated, "\(error)"))
+            }
+        }
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         if body != nil { headers.append(("Content-Type", "application/json")) }
         let response: HTTPResponse

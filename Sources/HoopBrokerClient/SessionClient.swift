@@ -68,6 +68,17 @@ public struct SessionClient: Sendable {
         try await broker.call(Endpoints.sessionCatalog, session)
     }
 
+    /// Renews a session opened from the network every `grant.renewSeconds` until cancelled.
+    /// A failed renewal is tried again at the next turn; the broker ends the session if none
+    /// succeeds within its lease (the sign-in ended, the broker is unreachable).
+    public func keepAlive(_ grant: SessionGrant) async {
+        guard let every = grant.renewSeconds else { return }
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(every)) } catch { return }
+            let _: SessionInfo? = try? await broker.call(Endpoints.renewSession, grant.session.id)
+        }
+    }
+
     public func end(_ id: String, _ end: SessionEnd) async throws(BrokerClientError) {
         let _: SessionInfo = try await broker.call(Endpoints.endSession, id, end)
     }

@@ -54,7 +54,15 @@ struct BrokerOptions: ParsableArguments {
             }
             if let token = try token() { return BrokerClient(address: address, token: token) }
             guard let login else { throw CLIError("not signed in to \(url): hoopctl login \(url)", exitCode: ExitStatus.denied) }
-            return BrokerClient(address: address, token: try await RemoteSignIn.fresh(login, store: store, force: refreshing).accessToken)
+            // Fresh now, and again before each later call (a long wait or job outlives an access token).
+            let first = try await RemoteSignIn.fresh(login, store: store, force: refreshing)
+            let issued = Date()
+            return BrokerClient(address: address) {
+                if Date().timeIntervalSince(issued) < 1 { return first.accessToken }
+                // Signed out meanwhile (the file is gone): nothing more is asked in this sign-in's name.
+                guard let current = try store.load(url) else { throw CLIError("signed out of \(url)", exitCode: ExitStatus.denied) }
+                return try await RemoteSignIn.fresh(current, store: store).accessToken
+            }
         }
     }
 

@@ -34,6 +34,7 @@ public actor AgentGateway {
     let sessions: SessionClient
     let logger: Logger
     private var grant: SessionGrant?
+    private var keepAlive: Task<Void, Never>?
     private var connection: PostgresConnection?
     private var catalog: SessionCatalog?
 
@@ -85,6 +86,7 @@ public actor AgentGateway {
                 throw MCPError.invalidRequest("role \(settings.role ?? "(default)") on \(settings.target) needs an approval: open the session with 'hoopctl exec' after a reviewer approves, or choose a role that needs none")
             }
             self.grant = grant
+            keepAlive = Task { [sessions] in await sessions.keepAlive(grant) }
             var settings = grant.connection
             settings.sslRootCert = rootCertificate
             connection = try PostgresConnection(conninfo: ConnectionString.conninfo(settings.parameters(applicationName: "hoopctl-mcp")))
@@ -100,6 +102,7 @@ public actor AgentGateway {
     }
 
     private func end() async {
+        keepAlive?.cancel()
         connection = nil
         guard let grant else { return }
         self.grant = nil

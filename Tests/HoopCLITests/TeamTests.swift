@@ -270,6 +270,37 @@ final class TeamTests: XCTestCase {
         }
     }
 
+    /// A session opened from the network lives while its client renews it with a valid sign-in:
+    /// a killed client, or a sign-out, ends it within the lease (red team rt22: it lived to its TTL).
+    func testARemoteSessionEndsWhenItsClientOrSignInDoes() throws {
+        team = nil
+        team = try TeamFixture(pg, clients: Self.clients, brokerEnvironment: ["HOOPCTL_TEST_REMOTE_LEASE_SECONDS": "3"])
+        let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
+        try alice.login()
+        func endedBy(_ marker: String) throws -> String? {
+            let list = try team.broker.hoopctl(["sessions", "--json"])
+            return list.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { ($0["reason"] as? String) == marker }?["endedBy"] as? String
+        }
+        // Renewed while the client runs: it outlives several leases.
+        let kept = try alice.background(["exec", "sandbox", "--role", "read", "--reason", "kept", "--", "sleep", "8"])
+        XCTAssertEqual(kept.wait(timeout: 30), 0, kept.output)
+        XCTAssertEqual(try endedBy("kept"), "exit")
+
+        // kill -9 of the client: nothing renews it.
+        let killed = try alice.background(["exec", "sandbox", "--role", "read", "--reason", "killed", "--", "sleep", "60"])
+        XCTAssertTrue(eventually(timeout: 20) { killed.output.contains("session ") })
+        _ = try ChildProcess("pkill", ["-KILL", "-f", "reason killed -- sleep"]).run()
+        XCTAssertTrue(eventually(timeout: 15) { (try? endedBy("killed")) == "lease-expired" }, (try? endedBy("killed")) ?? "still active")
+
+        // A sign-out: the running client can no longer renew in its name.
+        let signedOut = try alice.background(["exec", "sandbox", "--role", "read", "--reason", "signed-out", "--", "sleep", "60"])
+        XCTAssertTrue(eventually(timeout: 20) { signedOut.output.contains("session ") })
+        XCTAssertEqual(try alice.hoopctl(["logout"]).status, 0)
+        XCTAssertTrue(eventually(timeout: 15) { (try? endedBy("signed-out")) == "lease-expired" }, (try? endedBy("signed-out")) ?? "still active")
+        _ = try ChildProcess("pkill", ["-KILL", "-f", "reason signed-out -- sleep"]).run()
+    }
+
     /// ES256 keys as well as RS256.
     func testAnES256ProvidersTokensAreAccepted() throws {
         team = nil

@@ -20,7 +20,7 @@ public final class TeamFixture: @unchecked Sendable {
     /// The OS user remote commands run as (nil: this one, when the tests cannot switch users).
     public let remoteOSUser: String?
 
-    public init(_ pg: TestPostgres.Instance, clients: URL, alg: String = "RS256") throws {
+    public init(_ pg: TestPostgres.Instance, clients: URL, alg: String = "RS256", brokerEnvironment: [String: String] = [:]) throws {
         directory = try TemporaryDirectory("team")
         chmod(directory.path, 0o755)
         try TestCertificates.make(in: directory.path, names: ["DNS:localhost", "IP:127.0.0.1"])
@@ -29,7 +29,7 @@ public final class TeamFixture: @unchecked Sendable {
         apiPort = Int(api)
         proxyPort = Int(proxy)
         let issuer = provider.issuer
-        broker = try SeparateBroker(pg, serveArguments: [
+        broker = try SeparateBroker(pg, extraEnvironment: brokerEnvironment, serveArguments: [
             "--listen", "127.0.0.1:\(api)", "--proxy-listen", "127.0.0.1:\(proxy)", "--tls-cert", directory.file("server.pem"),
             "--tls-key", directory.file("server.key"), "--public-host", "localhost",
         ]) { yaml in

@@ -81,6 +81,9 @@ enum SessionRunner {
         environment["HOOPCTL_SESSION"] = session.id
         if let correlation = options.correlation { environment["HOOPCTL_CORRELATION_ID"] = correlation }
 
+        // A session opened from the network lives while this process renews it.
+        let keepAlive = Task { await sessions.keepAlive(grant) }
+        defer { keepAlive.cancel() }
         let termination: ForegroundChild.Termination
         do {
             let child = try ForegroundChild(executable: command[0], arguments: Array(command.dropFirst()), environment: environment)

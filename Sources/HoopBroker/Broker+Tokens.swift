@@ -16,7 +16,10 @@ extension Broker {
             }
             return peer.identity()
         }
-        guard authorization.hasPrefix("Bearer ") else { throw BrokerFailure(.unauthenticated, "unsupported authorization scheme") }
+        // The scheme is case-insensitive (RFC 9110 11.1); the token is what follows one space.
+        guard authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+            throw BrokerFailure(.unauthenticated, "unsupported authorization scheme")
+        }
         let token = String(authorization.dropFirst("Bearer ".count))
         if token.hasPrefix(TokenAuthority.prefix + ".") { return try brokerTokenIdentity(token) }
         guard let oidc else {

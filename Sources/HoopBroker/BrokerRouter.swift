@@ -50,6 +50,10 @@ public struct BrokerRouter: Sendable {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
             // Who calls is established before anything else is said, a missing endpoint included.
             let anyone = parts == ["v1"] + Endpoints.signIn.segments && request.method == "GET"
+            // One way of saying who calls: two Authorization headers are not a choice to make.
+            guard request.headers.filter({ $0.0.lowercased() == "authorization" }).count <= 1 else {
+                throw BrokerFailure(.invalid, "more than one Authorization header")
+            }
             let identity = anyone ? Identity(principal: Principal(kind: .user, name: "anonymous"), method: "none")
                 : try await broker.authenticate(request.origin, authorization: request.header("Authorization"))
             guard parts.first == "v1" else { throw BrokerFailure(.notFound, "no such endpoint \(path)") }

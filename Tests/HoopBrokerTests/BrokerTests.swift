@@ -178,6 +178,11 @@ final class BrokerTests: XCTestCase {
         let (whoami, bob) = await remote("GET", "/v1/whoami", token: token ?? "")
         XCTAssertEqual(whoami, 200)
         XCTAssertEqual(bob["principal"] as? String, "user:bob")
+        // Two Authorization headers are refused, whichever comes first (red team rt22: the first won).
+        let twice = await router.handle(.init(method: "GET", path: "/v1/whoami", headers: [
+            (BrokerAPI.versionHeader, String(BrokerAPI.version)), ("Authorization", "Bearer \(token ?? "")"), ("authorization", "Bearer other"),
+        ], body: Data(), origin: .remote(address: "192.0.2.7")))
+        XCTAssertEqual(twice.status, 400)
         let (session, refusal) = await remote("POST", "/v1/sessions", #"{"target":"sandbox","role":"read"}"#, token: token ?? "")
         XCTAssertEqual(session, 503, "\(refusal)")
         XCTAssertTrue((refusal["message"] as? String ?? "").contains("does not listen on the network"), "\(refusal)")

@@ -68,6 +68,7 @@ final class BrokenPolicyTests: XCTestCase {
         "51-detector-hash-oracle": ["10:65: error: detector 'employee_id' cannot use 'hash': a session can send text of its choice through the detectors (select 'EMP-' || n from generate_series(...)) and compare, so a keyed hash in flight is an oracle for every value it masks; use redact or partial(N)"],
         "52-detect-without-detectors": ["10:7: error: target 'prod' declares free-text columns ('detect') but has no 'detectors' to mask them with"],
         "56-identity-provider": [
+            "3:9: warning: the broker takes tokens meant for the client 'hoopctl': any other service that client signs in to can replay them here; give this broker an 'audience' of its own",
             "3:19: error: 'issuer' must be an https URL (plain http only to a loopback address)",
             "3:67: error: unknown key 'userame_claim' in 'identity.oidc'; did you mean 'username_claim'?",
         ],

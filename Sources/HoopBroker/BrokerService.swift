@@ -23,7 +23,7 @@ public enum BrokerService {
         let port = try configuration.proxyPort ?? ProxyPort.persistent(stateDirectory: configuration.stateDirectory)
         let socketDirectory = URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("proxy").path
         // One certificate for both network listeners, read now (a bad pair stops the start) and on SIGHUP.
-        let tls = try configuration.network.map { try ServerTLS(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
+        let tls = try configuration.network.map { try ServerTLS(certificateFile: $0.certificateFile, keyFile: $0.keyFile, publicHost: $0.publicHost) }
         let limiter = SourceRateLimiter()
         var proxyConfiguration = ProxyServer.Configuration(host: configuration.proxyHost, port: port, socketDirectory: socketDirectory)
         if let tls, let address = configuration.network?.proxy {

@@ -12,28 +12,35 @@ import Glibc
 public final class ServerTLS: Sendable {
     public let certificateFile: String
     public let keyFile: String
+    /// The name clients reach the listeners by: a certificate that does not hold it is refused
+    /// (sessions are handed it with verify-full, and every client would fail).
+    public let publicHost: String
     private let current: NIOLockedValueBox<NIOSSLContext>
 
-    public init(certificateFile: String, keyFile: String) throws(ServerTLSError) {
+    public init(certificateFile: String, keyFile: String, publicHost: String) throws(ServerTLSError) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
-        current = NIOLockedValueBox(try Self.context(certificateFile: certificateFile, keyFile: keyFile))
+        self.publicHost = publicHost
+        current = NIOLockedValueBox(try Self.context(certificateFile: certificateFile, keyFile: keyFile, publicHost: publicHost))
     }
 
     public var context: NIOSSLContext { current.withLockedValue { $0 } }
 
     /// Reads the files again; on failure the current pair stays.
     public func reload() throws(ServerTLSError) {
-        let fresh = try Self.context(certificateFile: certificateFile, keyFile: keyFile)
+        let fresh = try Self.context(certificateFile: certificateFile, keyFile: keyFile, publicHost: publicHost)
         current.withLockedValue { $0 = fresh }
     }
 
     /// TLS 1.2 or newer, the certificate chain and key given; clients are not asked for certificates.
-    static func context(certificateFile: String, keyFile: String) throws(ServerTLSError) -> NIOSSLContext {
+    static func context(certificateFile: String, keyFile: String, publicHost: String) throws(ServerTLSError) -> NIOSSLContext {
         try checkKeyFile(keyFile)
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
-            guard !chain.isEmpty else { throw ServerTLSError("\(certificateFile) holds no certificate") }
+            guard let leaf = chain.first else { throw ServerTLSError("\(certificateFile) holds no certificate") }
+            guard ClientConnection.names(publicHost, in: leaf) else {
+                throw ServerTLSError("the certificate \(certificateFile) does not name \(publicHost) (--public-host), which clients check")
+            }
             let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12

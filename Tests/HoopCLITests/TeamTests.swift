@@ -379,6 +379,28 @@ final class TeamTests: XCTestCase {
         XCTAssertEqual(try alice.hoopctl(["whoami"]).status, 0)
     }
 
+    /// A certificate that does not name --public-host, or a key others can read, stops the start.
+    func testServeRefusesACertificateWithoutItsNameOrAKeyOthersCanRead() throws {
+        let home = try TemporaryDirectory("serve")
+        defer { home.remove() }
+        let environment = ["HOOPCTL_HOME": home.path, "HOOPCTL_BROKER": home.file("broker.sock"), "HOOPCTL_LEDGER": home.file("ledger.sqlite"),
+                           "HOOPCTL_POLICY": "", "HOOPCTL_TOKEN": ""]
+        func serve(_ host: String) throws -> ChildProcess.Result {
+            guard let port = FreePort.find(), let proxy = FreePort.find() else { throw TestSetupError("no port") }
+            return try HoopctlBinary.run(["serve", "--config", team.broker.policyPath, "--proxy-port", String(proxy), "--listen", "127.0.0.1:\(port)",
+                                          "--tls-cert", team.directory.file("server.pem"), "--tls-key", team.directory.file("server.key"),
+                                          "--public-host", host], environment: environment)
+        }
+        let wrongName = try serve("db.example.org")
+        XCTAssertNotEqual(wrongName.status, 0)
+        XCTAssertTrue(wrongName.stderr.contains("does not name db.example.org"), wrongName.stderr)
+        chmod(team.directory.file("server.key"), 0o644)
+        defer { chmod(team.directory.file("server.key"), 0o600) }
+        let readable = try serve("localhost")
+        XCTAssertNotEqual(readable.status, 0)
+        XCTAssertTrue(readable.stderr.contains("may be read by others"), readable.stderr)
+    }
+
     // MARK: The listeners under attack
 
     func attack(_ arguments: [String]) throws -> [String: Any] {

@@ -37,9 +37,10 @@ extension Broker {
                                 subject: verified.subject)
         // A name stays with the account at the provider that first used it (iss, sub): another
         // account given the same address later is not that person.
-        let account = "\(verified.issuer) \(verified.subject)"
+        let account = ProviderAccount(issuer: verified.issuer, subject: verified.subject)
         if let bound = providerAccounts[identity.principal.description], bound != account {
-            throw BrokerFailure(.unauthenticated, "\(identity.principal) belongs to another account at the provider (subject \(bound.split(separator: " ").last ?? "")); this one (subject \(verified.subject)) may not use it")
+            // (The other account's subject is not said: it is not the caller's to know.)
+            throw BrokerFailure(.unauthenticated, "\(identity.principal) belongs to another account at the provider; this one (subject \(verified.subject)) may not use it")
         }
         if providerAccounts[identity.principal.description] == nil {
             // Bound in the ledger before the name is used: the binding outlives a restart.
@@ -75,7 +76,7 @@ extension Broker {
         for record in records {
             guard let body = record.decode(IdentityBody.self), body.method == "oidc", let provider = body.provider, let subject = body.subject,
                   providerAccounts[body.principal] == nil else { continue }
-            providerAccounts[body.principal] = "\(provider) \(subject)"
+            providerAccounts[body.principal] = ProviderAccount(issuer: provider, subject: subject)
         }
     }
 

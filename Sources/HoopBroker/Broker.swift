@@ -48,8 +48,8 @@ public actor Broker {
     let tokens: TokenAuthority
     /// Checks the policy's identity provider's tokens (nil when the policy names none).
     var oidc: OIDCTokenVerifier?
-    /// `user:NAME` → the provider account (`iss sub`) it belongs to, from the ledger.
-    var providerAccounts: [String: String] = [:]
+    /// `user:NAME` → the provider account it belongs to, from the ledger.
+    var providerAccounts: [String: ProviderAccount] = [:]
     var issuedTokens: [String: TokenInfo] = [:]
     var revokedTokens: Set<String> = []
     /// token → the token it was issued with (none for tokens issued under peer credentials).
@@ -343,6 +343,13 @@ public actor Broker {
 }
 
 /// A session the broker is responsible for.
+/// An account at an identity provider: its issuer and its subject there (OpenID Connect's
+/// stable identifier of a user, unlike an email).
+struct ProviderAccount: Sendable, Equatable {
+    var issuer: String
+    var subject: String
+}
+
 struct ActiveSession: Sendable {
     var info: SessionInfo
     var caller: CallingProcess?

@@ -246,7 +246,7 @@ final class TeamTests: XCTestCase {
         try team.provider.addUser("alice_dup", email: "alice@example.com", groups: ["dba"])
         let impostor = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("alice_dup", [:])])
         XCTAssertEqual(impostor.status, 77, impostor.stdout)
-        XCTAssertTrue(impostor.stderr.contains("belongs to another account at the provider (subject alice)"), impostor.stderr)
+        XCTAssertTrue(impostor.stderr.contains("belongs to another account at the provider; this one (subject alice_dup)"), impostor.stderr)
         // And after a restart: the binding is in the ledger.
         try team.broker.crashAndRestart()
         let again = try alice.hoopctl(["whoami"], extra: ["HOOPCTL_TOKEN": try team.provider.mint("alice_dup", [:])])

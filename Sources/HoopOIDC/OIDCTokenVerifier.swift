@@ -83,14 +83,14 @@ public actor OIDCTokenVerifier {
             throw TokenRejection(.malformed, "the token is not a well-formed JWT")
         }
         guard let algorithm = header.alg, Self.algorithms.contains(algorithm) else {
-            throw TokenRejection(.algorithm, "the token is signed with \(header.alg ?? "no algorithm"); only RS256 and ES256 are accepted")
+            throw TokenRejection(.algorithm, "the token is signed with \(header.alg.map { Self.shown($0) } ?? "no algorithm"); only RS256 and ES256 are accepted")
         }
         guard let kid = header.kid, !kid.isEmpty else { throw TokenRejection(.unknownKey, "the token names no signing key (kid)") }
         let collection = try await keys(for: kid, now: now)
         do {
             _ = try await collection.verify(token, as: Signed.self)
         } catch {
-            throw TokenRejection(.signature, "the token's signature does not verify with the provider's key \(kid)")
+            throw TokenRejection(.signature, "the token's signature does not verify with the provider's key \(Self.shown(kid))")
         }
         return try claims(of: token, now: now)
     }
@@ -105,7 +105,7 @@ public actor OIDCTokenVerifier {
         await fetching?.value
         if let keys, knownKIDs.contains(kid) { return keys }
         if let fetchError { throw TokenRejection(.provider, "cannot fetch the identity provider's keys: \(fetchError)") }
-        throw TokenRejection(.unknownKey, "the token is signed with key \(kid), which the provider does not publish")
+        throw TokenRejection(.unknownKey, "the token is signed with key \(Self.shown(kid)), which the provider does not publish")
     }
 
     private func fetch(after wait: TimeInterval) async {
@@ -147,7 +147,7 @@ public actor OIDCTokenVerifier {
         let audiences: [String]
         if let single = claims["aud"] as? String { audiences = [single] } else { audiences = (claims["aud"] as? [Any]).flatMap(Self.strings) ?? [] }
         guard audiences.contains(settings.audience) else {
-            throw TokenRejection(.audience, "the token is meant for \(audiences.isEmpty ? "no audience" : audiences.joined(separator: ", ")), not for \(settings.audience)")
+            throw TokenRejection(.audience, "the token is meant for \(audiences.isEmpty ? "no audience" : Self.shown(audiences.joined(separator: ", "))), not for \(settings.audience)")
         }
         guard let exp = Self.seconds(claims["exp"]) else { throw TokenRejection(.claims, "the token has no expiry (exp)") }
         guard now.timeIntervalSince1970 < exp + skew else {
@@ -203,7 +203,7 @@ public actor OIDCTokenVerifier {
         }
     }
 
-    /// A claim's value in a message: short, printable.
+    /// What the token says, in a message: short and printable (the caller wrote it).
     static func shown(_ value: Any?) -> String {
         guard let text = value as? String else { return "nobody" }
         return String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(200).map(Character.init))

@@ -320,9 +320,12 @@ final class TeamTests: XCTestCase {
         let dave = try team.remoteUser("dave", email: "dave@example.com", groups: ["admins"])
         try alice.login()
         try dave.login()
-        // No way in but TLS: the broker's socket is out of reach.
-        let socket = try alice.hoopctl(["whoami", "--broker", team.broker.directory.file("broker.sock")])
-        XCTAssertEqual(socket.status, 69, socket.stderr)
+        // No way in but TLS: the broker's socket is out of reach (of another OS user: as the
+        // broker's own user, without root, the tests cannot play one).
+        if alice.osUser != nil {
+            let socket = try alice.hoopctl(["whoami", "--broker", team.broker.directory.file("broker.sock")])
+            XCTAssertEqual(socket.status, 69, socket.stderr)
+        }
 
         let asked = try alice.hoopctl(["request", "sandbox", "--role", "write", "--reason", "look at order 9"])
         XCTAssertEqual(asked.status, 0, asked.stderr)

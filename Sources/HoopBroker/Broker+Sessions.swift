@@ -416,11 +416,19 @@ extension Broker {
 
     /// `POST /v1/sessions/{id}/renew`: the client of a session opened from the network is still
     /// there, and its sign-in still valid (this call's authentication says so). Its owner only.
-    public func renewSession(_ id: String, identity: Identity) throws(BrokerFailure) -> SessionInfo {
+    /// The caller's access is decided again, as they are now (a provider's groups come fresh
+    /// with each token): a user taken out of the group that gave the role loses the session.
+    public func renewSession(_ id: String, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
         let session = try findSession(id, identity: identity, action: "renew")
         guard session.info.identity == identity.principal.description else {
             throw BrokerFailure(.denied, "only the session's owner renews it")
         }
+        guard policy.roles(of: identity, on: session.info.target).contains(session.info.role) else {
+            await revoke(session.info.id, endedBy: "access-removed", exitCode: nil, by: nil)
+            throw BrokerFailure(.denied, "\(identity.principal) may no longer use role \(session.info.role) on \(session.info.target): the session ended")
+        }
+        // The identity as it is now is the one a policy reload judges.
+        sessions[session.info.id]?.identity = identity
         if session.lease != nil { sessions[session.info.id]?.lease = Date().addingTimeInterval(leaseSeconds) }
         return session.info
     }

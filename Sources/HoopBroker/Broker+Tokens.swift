@@ -120,6 +120,10 @@ extension Broker {
         guard let subject = try? Principal(parsing: request.subject), subject.kind == .user || subject.kind == .service else {
             throw BrokerFailure(.invalid, "--subject must be user:NAME or service:NAME")
         }
+        // Names with an @ are the identity provider's (bound to its accounts): a token cannot be one.
+        if subject.kind == .user, subject.name.contains("@"), policy.identity.oidc != nil {
+            throw BrokerFailure(.invalid, "--subject \(subject): names with an @ belong to the identity provider's accounts; choose another")
+        }
         guard request.ttlSeconds > 0, Int64(request.ttlSeconds) <= TokenAuthority.maxTTL else {
             throw BrokerFailure(.invalid, "--ttl must be between 1s and 30d")
         }

@@ -149,6 +149,7 @@ public struct BrokerHTTPServer: Service {
                 var head: HTTPRequestHead?
                 var body = ByteBuffer()
                 var tooLarge = false
+                var lockedOut = false
                 for try await part in inbound {
                     switch part {
                     case .head(let requestHead):
@@ -168,16 +169,18 @@ public struct BrokerHTTPServer: Service {
                                                                headers: requestHead.headers.map { ($0.name, $0.value) },
                                                                body: Data(body.readableBytesView), origin: origin)
                             response = await router.handle(request)
-                            // A refused token, or none, from the network counts against the address.
+                            // A refused token, or none, from the network counts against the address; past
+                            // its allowance the connection is closed after this answer, kept alive or not.
                             if response.status == 401, case .remote(let address) = origin, case .tls(_, _, _, let limiter) = listener {
                                 limiter.failure(from: address)
+                                if limiter.isLockedOut(address) { lockedOut = true }
                             }
                         }
                         var headers = HTTPHeaders()
                         headers.add(name: "Content-Type", value: "application/json")
                         headers.add(name: "Content-Length", value: String(response.body.count))
                         headers.add(name: BrokerAPI.versionHeader, value: String(BrokerAPI.version))
-                        let keepAlive = requestHead.isKeepAlive && !tooLarge
+                        let keepAlive = requestHead.isKeepAlive && !tooLarge && !lockedOut
                         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
                         try await outbound.write(.head(HTTPResponseHead(version: requestHead.version,
                                                                         status: HTTPResponseStatus(statusCode: response.status), headers: headers)))

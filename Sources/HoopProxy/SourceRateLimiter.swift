@@ -65,6 +65,13 @@ public final class SourceRateLimiter: Sendable {
         }
     }
 
+    /// Whether `address` has spent its failures (its connections are refused; one already open
+    /// is closed after a failure, rather than left to fail on).
+    public func isLockedOut(_ address: String) -> Bool {
+        let now = clock()
+        return sources.withLockedValue { refilled($0[address], now: now).failures < 1 }
+    }
+
     /// A failed sign-in (or a request without one) from `address`.
     public func failure(from address: String) {
         let now = clock()

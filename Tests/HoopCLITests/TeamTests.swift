@@ -275,6 +275,8 @@ final class TeamTests: XCTestCase {
     func testARemoteSessionEndsWhenItsClientOrSignInDoes() throws {
         team = nil
         team = try TeamFixture(pg, clients: Self.clients, brokerEnvironment: ["HOOPCTL_TEST_REMOTE_LEASE_SECONDS": "3"])
+        // Access tokens of 20 s: every renewal carries a fresh one (the provider's groups as they are now).
+        try team.provider.post("/test/settings", ["access_ttl": 20])
         let alice = try team.remoteUser("alice", email: "alice@example.com", groups: ["analysts"])
         try alice.login()
         func endedBy(_ marker: String) throws -> String? {
@@ -292,6 +294,15 @@ final class TeamTests: XCTestCase {
         XCTAssertTrue(eventually(timeout: 20) { killed.output.contains("session ") })
         _ = try ChildProcess("pkill", ["-KILL", "-f", "reason killed -- sleep"]).run()
         XCTAssertTrue(eventually(timeout: 15) { (try? endedBy("killed")) == "lease-expired" }, (try? endedBy("killed")) ?? "still active")
+
+        // Taken out of the provider's group that gave the role: the next renewal, with a fresh
+        // token, ends it (red team rt23: it renewed on to the TTL).
+        let demoted = try alice.background(["exec", "sandbox", "--role", "read", "--reason", "demoted", "--", "sleep", "60"])
+        XCTAssertTrue(eventually(timeout: 20) { demoted.output.contains("session ") })
+        try team.provider.addUser("alice", email: "alice@example.com", groups: [])
+        XCTAssertTrue(eventually(timeout: 15) { (try? endedBy("demoted")) == "access-removed" }, (try? endedBy("demoted")) ?? "still active")
+        _ = try ChildProcess("pkill", ["-KILL", "-f", "reason demoted -- sleep"]).run()
+        try team.provider.addUser("alice", email: "alice@example.com", groups: ["analysts"])
 
         // A sign-out: the running client can no longer renew in its name.
         let signedOut = try alice.background(["exec", "sandbox", "--role", "read", "--reason", "signed-out", "--", "sleep", "60"])
@@ -360,6 +371,8 @@ final class TeamTests: XCTestCase {
         let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let asService = try alice.hoopctl(["whoami", "--json"], extra: ["HOOPCTL_TOKEN": token])
         XCTAssertTrue(asService.stdout.contains("service:nightly"), asService.stdout + asService.stderr)
+        let providers = try dave.hoopctl(["token", "issue", "--subject", "user:alice@example.com", "--ttl", "1h"])
+        XCTAssertEqual(providers.status, 64, "a provider's name is not a token's (red team rt23): \(providers.stderr)")
         let tokens = try dave.hoopctl(["token", "list"])
         XCTAssertTrue(tokens.stdout.contains("service:nightly"), tokens.stdout)
         XCTAssertFalse(tokens.stdout.contains(token), "a token is shown once, when issued")
@@ -431,6 +444,9 @@ final class TeamTests: XCTestCase {
         XCTAssertEqual(try attack(["burst", "127.0.0.2", String(team.apiPort), "50"])["closed"] as? Int, 50)
         XCTAssertEqual(try attack(["burst", "127.0.0.2", String(team.proxyPort), "50"])["closed"] as? Int, 50)
         XCTAssertEqual(try team.broker.hoopctl(["whoami"]).status, 0, "the broker is alive")
+        // Failures on a connection kept alive count too: it is closed once they are spent (red
+        // team rt23: one connection sent 1,000 failed sign-ins).
+        XCTAssertEqual(try attack(["keepalive-failures", "127.0.0.4", String(team.apiPort), "100"])["answered"] as? Int, 10)
         let cut = try team.broker.events("broker.connection-limit")
         XCTAssertTrue(cut.contains { ($0["body"] as? [String: Any])?["message"] as? String == "127.0.0.2 reached too many failed sign-ins" }, "\(cut)")
 

@@ -5,6 +5,7 @@
     network_attacks.py handshakes SOURCE PORT SECONDS TLS handshakes from SOURCE as fast as they go
     network_attacks.py serial PORT CA                the serial of the certificate the API presents
     network_attacks.py refused SOURCE PORT           whether a connection from SOURCE is closed before TLS
+    network_attacks.py keepalive-failures SOURCE PORT N  N requests with a bad token on one connection; how many answered
     network_attacks.py burst SOURCE PORT N           N connections that send bytes at once; how many were closed
 
 Each prints one JSON line.
@@ -86,6 +87,31 @@ def handshakes(source, port, seconds):
     print(json.dumps(done))
 
 
+def keepalive_failures(source, port, count):
+    """Requests with a made-up token on one kept-alive connection: how many are answered."""
+    answered = 0
+    try:
+        with connect(port, source) as raw, context().wrap_socket(raw, server_hostname="localhost") as tls:
+            reader = tls.makefile("rb")
+            for _ in range(count):
+                tls.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nHoopctl-Protocol: 1\r\nAuthorization: Bearer a.b.c\r\n\r\n")
+                status = reader.readline()
+                if not status:
+                    break
+                length = 0
+                while True:
+                    line = reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                reader.read(length)
+                answered += 1
+    except (OSError, ssl.SSLError):
+        pass
+    print(json.dumps({"answered": answered}))
+
+
 def serial(port, ca):
     with connect(port) as raw, context(ca).wrap_socket(raw, server_hostname="localhost") as tls:
         print(json.dumps({"serial": tls.getpeercert()["serialNumber"]}))
@@ -123,6 +149,8 @@ if __name__ == "__main__":
         handshakes(rest[0], int(rest[1]), float(rest[2]))
     elif command == "serial":
         serial(int(rest[0]), rest[1])
+    elif command == "keepalive-failures":
+        keepalive_failures(rest[0], int(rest[1]), int(rest[2]))
     elif command == "burst":
         burst(rest[0], int(rest[1]), int(rest[2]))
     elif command == "refused":

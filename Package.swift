@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(name: "HoopMCPTests", dependencies: ["HoopMCP"]),
         .testTarget(name: "HoopOIDCTests", dependencies: ["HoopOIDC"]),
         .testTarget(name: "HoopBrokerTests", dependencies: [
-            "HoopBroker", "HoopBrokerAPI", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
+            "HoopBroker", "HoopBrokerAPI", "HoopOIDC", "HoopCommon", "HoopLedger", "HoopSandbox", "HoopTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "HoopCLITests", dependencies: [

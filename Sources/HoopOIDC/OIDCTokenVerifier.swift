@@ -29,6 +29,14 @@ public struct VerifiedToken: Sendable, Equatable {
     /// The `groups_claim`'s values (empty without one).
     public var groups: [String]
     public var expiresAt: Date
+
+    public init(issuer: String, subject: String, username: String, groups: [String], expiresAt: Date) {
+        self.issuer = issuer
+        self.subject = subject
+        self.username = username
+        self.groups = groups
+        self.expiresAt = expiresAt
+    }
 }
 
 /// Which check a token failed: said to the caller (exit 77), so it knows what to fix.

@@ -89,6 +89,7 @@ let package = Package(
         // OpenID Connect: discovery, token verification (jwt-kit), and the sign-in flows of `hoopctl login`.
         .target(name: "HoopOIDC", dependencies: [
             "HoopCommon", "HoopHTTP", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // How commands talk to the broker.

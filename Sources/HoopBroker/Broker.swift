@@ -151,10 +151,6 @@ public actor Broker {
 
     /// A caller hit a limit of a listener: one event per limit and caller (the listener reports
     /// only the first refusal until the caller is under the limit again).
-    public func limitReached(_ name: String, uid: UInt32, limit: String) {
-        limitReached(name, origin: .local(PeerCredentials(pid: 0, uid: uid, gid: 0)), limit: limit)
-    }
-
     public func limitReached(_ name: String, origin: CallOrigin, limit: String) {
         switch origin {
         case .local(let peer):

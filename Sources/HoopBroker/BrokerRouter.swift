@@ -48,20 +48,21 @@ public struct BrokerRouter: Sendable {
             }
             let (path, query) = Self.split(request.path)
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-            // Who calls is established before anything else is said, a missing endpoint included.
-            let anyone = parts == ["v1"] + Endpoints.signIn.segments && request.method == "GET"
             // One way of saying who calls: two Authorization headers are not a choice to make.
             guard request.headers.filter({ $0.0.lowercased() == "authorization" }).count <= 1 else {
                 throw BrokerFailure(.invalid, "more than one Authorization header")
             }
-            let identity = anyone ? Identity(principal: Principal(kind: .user, name: "anonymous"), method: "none")
+            let segments = parts.first == "v1" ? Array(parts.dropFirst()) : nil
+            let found = segments.flatMap { segments in
+                routes.lazy.compactMap { route in route.match(request.method, segments).map { (route, $0 ?? "") } }.first
+            }
+            // Who calls is established before anything else is said, a missing endpoint included;
+            // only an endpoint open to anyone (sign-in) is answered without.
+            let identity = found?.0.access == .anyone ? Identity(principal: Principal(kind: .user, name: "anonymous"), method: "none")
                 : try await broker.authenticate(request.origin, authorization: request.header("Authorization"))
-            guard parts.first == "v1" else { throw BrokerFailure(.notFound, "no such endpoint \(path)") }
-            let segments = Array(parts.dropFirst())
-            for route in routes {
-                guard let parameter = route.match(request.method, segments) else { continue }
+            if let (route, parameter) = found {
                 try await route.admit(identity)
-                let call = Call(identity: identity, parameter: parameter ?? "", query: query, body: request.body, origin: request.origin)
+                let call = Call(identity: identity, parameter: parameter, query: query, body: request.body, origin: request.origin)
                 return Response(status: 200, body: try await route.answer(call))
             }
             throw BrokerFailure(.notFound, "no such endpoint \(request.method) \(path)")
@@ -84,6 +85,7 @@ public struct BrokerRouter: Sendable {
 
     /// An endpoint and its handler, with the types erased so that all sit in one table.
     struct Route: Sendable {
+        let access: Access
         let match: @Sendable (String, [String]) -> String??
         let admit: @Sendable (Identity) async throws(BrokerFailure) -> Void
         let answer: @Sendable (Call) async throws -> Data
@@ -91,7 +93,7 @@ public struct BrokerRouter: Sendable {
 
     static func route<Body, Answer>(_ endpoint: Endpoint<Body, Answer>, _ broker: Broker,
                                     _ handler: @escaping @Sendable (Call, Body) async throws -> Answer) -> Route {
-        Route(match: { endpoint.match($0, $1) },
+        Route(access: endpoint.access, match: { endpoint.match($0, $1) },
               admit: { identity throws(BrokerFailure) in try await broker.admit(identity, to: endpoint.access, action: endpoint.action) },
               answer: { call in
                   let body: Body

@@ -34,10 +34,10 @@ struct TokenAuthority: Sendable {
     }
 
     func issue(_ claims: Claims) throws -> String {
-        let payload = TokenAuthority.base64url(try JSONEncoder().encode(claims))
+        let payload = Base64URL.encode(try JSONEncoder().encode(claims))
         let signed = "\(TokenAuthority.prefix).\(payload)"
         let signature = try key.signature(for: Data(signed.utf8))
-        return "\(signed).\(TokenAuthority.base64url(signature))"
+        return "\(signed).\(Base64URL.encode(signature))"
     }
 
     /// The claims of a well-formed, authentic, unexpired token. Revocation is the caller's check.
@@ -45,8 +45,8 @@ struct TokenAuthority: Sendable {
     func verify(_ token: String, now: Date = Date()) throws(BrokerFailure) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == TokenAuthority.prefix, !parts[1].isEmpty, !parts[2].isEmpty,
-              let payload = TokenAuthority.data(base64url: String(parts[1])),
-              let signature = TokenAuthority.data(base64url: String(parts[2])) else {
+              let payload = Base64URL.decode(String(parts[1])),
+              let signature = Base64URL.decode(String(parts[2])) else {
             throw BrokerFailure(.unauthenticated, "the token is malformed")
         }
         guard key.publicKey.isValidSignature(signature, for: Data("\(parts[0]).\(parts[1])".utf8)) else {
@@ -63,10 +63,6 @@ struct TokenAuthority: Sendable {
         }
         return claims
     }
-
-    static func base64url(_ data: Data) -> String { Base64URL.encode(data) }
-
-    static func data(base64url text: String) -> Data? { Base64URL.decode(text) }
 
     static func bytes(hex: String) -> [UInt8]? {
         var bytes: [UInt8] = []

@@ -1,6 +1,7 @@
 import Foundation
 @testable import HoopBroker
 import HoopBrokerAPI
+import HoopCommon
 import HoopTestSupport
 import XCTest
 
@@ -36,7 +37,7 @@ final class TokenAuthorityTests: XCTestCase {
         let parts = token.split(separator: ".").map(String.init)
         var raised = claims(expiresIn: 60)
         raised.sub = "user:root"
-        let swapped = parts[0] + "." + TokenAuthority.base64url(try JSONEncoder().encode(raised)) + "." + parts[2]
+        let swapped = parts[0] + "." + Base64URL.encode(try JSONEncoder().encode(raised)) + "." + parts[2]
         XCTAssertEqual(refusal { _ = try authority.verify(swapped) }, "the token was not issued by this broker")
         XCTAssertEqual(refusal { _ = try authority.verify(try authority.issue(claims(expiresIn: -1))) }, "token abc123 expired")
         let other = try TemporaryDirectory("tokens")

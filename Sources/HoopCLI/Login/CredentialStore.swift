@@ -93,6 +93,12 @@ struct CredentialStore {
         for suffix in [".json", ".ca.pem", ".lock"] { try? FileManager.default.removeItem(atPath: path(broker, suffix)) }
     }
 
+    /// The broker a `login`/`logout` is about: the one given, else `$HOOPCTL_BROKER` when it is a
+    /// URL, else the one signed in to last.
+    func named(_ argument: String?) -> String? {
+        argument ?? ProcessInfo.processInfo.environment["HOOPCTL_BROKER"].flatMap { $0.hasPrefix("http") ? $0 : nil } ?? current()
+    }
+
     /// The broker signed in to last, if its sign-in is still there.
     func current() -> String? {
         guard let text = try? String(contentsOfFile: "\(directory)/current", encoding: .utf8) else { return nil }

@@ -32,8 +32,7 @@ extension Hoopctl {
 
         func run() async throws {
             let store = CredentialStore.standard()
-            let named = brokerURL ?? ProcessInfo.processInfo.environment["HOOPCTL_BROKER"].flatMap { $0.hasPrefix("http") ? $0 : nil }
-                ?? store.current()
+            let named = store.named(brokerURL)
             guard let url = named, let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else {
                 throw CLIError("give the broker's URL: hoopctl login https://HOST:PORT", exitCode: ExitStatus.usage)
             }
@@ -104,8 +103,7 @@ extension Hoopctl {
 
         func run() async throws {
             let store = CredentialStore.standard()
-            let named = brokerURL ?? ProcessInfo.processInfo.environment["HOOPCTL_BROKER"].flatMap { $0.hasPrefix("http") ? $0 : nil }
-                ?? store.current()
+            let named = store.named(brokerURL)
             guard let broker = named, let login = try store.load(broker) else {
                 throw CLIError("not signed in to \(named ?? "any broker")", exitCode: ExitStatus.usage)
             }

@@ -51,6 +51,10 @@ let package = Package(
         ]),
         // libpq: admin connections, quoting, parameters.
         .target(name: "HoopPostgres", dependencies: ["CLibPQ"]),
+        // The control store in PostgreSQL that several brokers share (issue 19), through libpq:
+        // the same connection strings, service files and sslmodes as the targets' admin DSNs,
+        // blocking calls like the SQLite ledger's, and no second PostgreSQL client to build.
+        .target(name: "HoopControlStore", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres"]),
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
         .target(name: "HoopGuardrails", dependencies: ["HoopPolicy", "HoopSQL"]),
@@ -70,7 +74,7 @@ let package = Package(
         // The broker: `hoopctl serve`. Policy, ledger and admin connections live only here.
         .target(name: "HoopBroker", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopProvisioning", "HoopBrokerAPI", "HoopPostgres", "HoopProxy", "HoopWire", "HoopDetectors",
-            "HoopSQL", "HoopGuardrails", "HoopOIDC",
+            "HoopSQL", "HoopGuardrails", "HoopOIDC", "HoopControlStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -126,14 +130,14 @@ let package = Package(
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",
-            "HoopGuardrails", "HoopSQL", "HoopMCP", "HoopOIDC",
+            "HoopGuardrails", "HoopSQL", "HoopMCP", "HoopOIDC", "HoopControlStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "hoopctl", dependencies: ["HoopCLI"]),
         // `make bench`: figures with baselines from the same run.
         .executableTarget(name: "hoopctl-bench", dependencies: [
-            "HoopCommon", "HoopLedger", "HoopPolicy", "HoopPostgres", "HoopProvisioning", "HoopSandbox",
+            "HoopCommon", "HoopLedger", "HoopPolicy", "HoopPostgres", "HoopProvisioning", "HoopSandbox", "HoopControlStore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
@@ -149,6 +153,7 @@ let package = Package(
         .testTarget(name: "HoopDetectorsTests", dependencies: ["HoopDetectors", "HoopPolicy", "HoopSandbox"]),
         .testTarget(name: "HoopGuardrailsTests", dependencies: ["HoopGuardrails", "HoopPolicy", "HoopSQL", "HoopSandbox"],
                     resources: [.copy("Corpus")]),
+        .testTarget(name: "HoopControlStoreTests", dependencies: ["HoopControlStore", "HoopLedger", "HoopPostgres", "HoopCommon", "HoopTestSupport"]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
         .testTarget(name: "HoopWireTests", dependencies: [
             "HoopWire", "HoopTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),

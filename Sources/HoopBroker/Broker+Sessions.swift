@@ -126,6 +126,7 @@ extension Broker {
                                   client: client, correlation: correlation)
         started.agent = agent
         started.token = identity.tokenID
+        started.broker = brokerID
         started.sealedProcess = sealedCommandLines(original, reason: reason, target: target, role: role, session: id)
         try record(identityEntries(identity) + (approval?.entries ?? []) + [
             LedgerEntry(started,
@@ -628,6 +629,8 @@ extension Broker {
             guard let id = record.session, let body = record.decode(SessionBody.self) else { continue }
             switch body.phase {
             case .started:
+                // Another broker's, in a shared store: it is that broker's to watch and end.
+                if let broker = body.broker, broker != brokerID { continue }
                 let expires = body.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
                 let info = SessionInfo(id: id, identity: record.identity ?? "-", target: record.target ?? "-", role: body.role ?? "-",
                                        roleName: body.roleName ?? SessionRoles.roleName(session: id), reason: body.reason,

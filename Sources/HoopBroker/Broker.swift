@@ -3,6 +3,7 @@ import Foundation
 import HoopDetectors
 import HoopBrokerAPI
 import HoopCommon
+import HoopControlStore
 import HoopLedger
 import HoopOIDC
 import HoopPolicy
@@ -16,7 +17,7 @@ public actor Broker {
     public static let version = "0.2.0"
 
     let configuration: BrokerConfiguration
-    let ledger: Ledger
+    let ledger: any LedgerStore
     let logger: Logger
     let startedAt = Date()
 
@@ -87,7 +88,7 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        ledger = try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
+        ledger = try Broker.openLedger(configuration)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
@@ -98,6 +99,18 @@ public actor Broker {
         self.pools = pools
         poolErrors = errors
         oidc = Broker.verifier(for: policy, keeping: nil)
+    }
+
+    /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
+    static func openLedger(_ configuration: BrokerConfiguration) throws -> any LedgerStore {
+        guard let dsnFile = configuration.storeDSNFile else {
+            return try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
+        }
+        do {
+            return try PostgresLedger(address: try StoreAddress(dsnFile: dsnFile))
+        } catch let error as StoreError {
+            throw BrokerFailure(.unavailable, "\(error)")
+        }
     }
 
     /// The verifier for the policy's provider: the current one (its cached keys) when the
@@ -197,7 +210,7 @@ public actor Broker {
     public func status(_ identity: Identity) -> BrokerStatus {
         guard policy.isAdmin(identity) else { return BrokerStatus(version: Broker.version) }
         return BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
-                     ledger: configuration.ledgerPath, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
+                     ledger: ledger.location, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
                      targets: policy.targets.keys.sorted(), proxy: proxyAddress.map { "\($0.host):\($0.port)" })
     }
 

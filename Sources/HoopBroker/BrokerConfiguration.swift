@@ -7,6 +7,9 @@ import HoopLedger
 public struct BrokerConfiguration: Sendable {
     public var policyPath: String
     public var ledgerPath: String
+    /// The control store in PostgreSQL (its DSN file) that holds the ledger instead of
+    /// `ledgerPath`, shared with other brokers; nil: the SQLite file, one broker.
+    public var storeDSNFile: String?
     public var socketPath: String
     /// Per-target secrets (the masking hash keys) live here, mode 0600.
     public var stateDirectory: String

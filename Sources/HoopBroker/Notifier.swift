@@ -13,12 +13,12 @@ import Logging
 /// The ledger names a webhook by its place in the policy and its host, never its URL (Slack
 /// URLs are secrets).
 actor Notifier {
-    let ledger: Ledger
+    let ledger: any LedgerStore
     let logger: Logger
     /// Delays before each retry.
     static let backoff: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16)]
 
-    init(ledger: Ledger, logger: Logger) {
+    init(ledger: any LedgerStore, logger: Logger) {
         self.ledger = ledger
         self.logger = logger
     }

@@ -26,7 +26,7 @@ public struct Hoopctl: AsyncParsableCommand {
         subcommands: [
             SandboxCommand.self, Serve.self, Exec.self, Connect.self, Sessions.self, Revoke.self,
             Request.self, Requests.self, Approve.self, Deny.self, Token.self, WhoAmI.self, Login.self, Logout.self,
-            MCP.self, TargetCommand.self, PolicyCommand.self, AuditCommand.self,
+            MCP.self, TargetCommand.self, PolicyCommand.self, AuditCommand.self, StoreCommand.self,
         ]
     )
 

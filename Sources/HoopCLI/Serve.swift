@@ -35,6 +35,13 @@ extension Hoopctl {
             """, valueName: "full|batched"))
         var ledgerSync: LedgerSync = .batched
 
+        @Option(help: ArgumentHelp("""
+            Keep the ledger in a PostgreSQL control store shared with other brokers (a file holding its libpq \
+            connection string, mode 0600; TLS as its sslmode says) instead of $HOOPCTL_HOME's SQLite file. \
+            Made by 'hoopctl store init'.
+            """, valueName: "file"), completion: .file())
+        var storeDSNFile: String?
+
         @Option(help: ArgumentHelp("Serve the broker's API to the network over TLS at this address (e.g. 0.0.0.0:8443).",
                                    valueName: "host:port"))
         var listen: String?
@@ -103,6 +110,7 @@ extension Hoopctl {
             configuration.proxyPort = proxyPort
             configuration.ledgerDurability = ledgerSync == .full ? .full : .batched(interval: .milliseconds(20))
             configuration.network = try network()
+            configuration.storeDSNFile = storeDSNFile
             do {
                 try await BrokerService.run(configuration: configuration, logger: logger)
             } catch {

@@ -7,12 +7,12 @@ public struct ChainVerifier {
 
     public init() {}
 
-    /// Returns false once the chain is broken (further records are not checked).
-    public mutating func consume(_ record: LedgerRecord) -> Bool {
+    /// Returns false once the chain is broken (further records are not checked). `computedHash`:
+    /// the record's hash as `HashChain.hash(of:)` computes it, when the caller hashed records
+    /// in parallel (the links between them are checked here, in order).
+    public mutating func consume(_ record: LedgerRecord, computedHash: String? = nil) -> Bool {
         guard report.failure == nil else { return false }
-        let computed = HashChain.hash(id: record.id, timestamp: record.timestamp, kind: record.kind,
-                                      identity: record.identity, target: record.target, session: record.session,
-                                      body: record.body, previousHash: record.previousHash)
+        let computed = computedHash ?? HashChain.hash(of: record)
         if computed != record.hash {
             report.failure = .init(recordID: record.id, reason: .edited)
         } else if record.previousHash != previousHash {

@@ -37,6 +37,12 @@ public enum HashChain {
         return hex(SHA256.hash(data: encoding))
     }
 
+    /// What a record's hash should be, from its fields and the hash it names as previous.
+    public static func hash(of record: LedgerRecord) -> String {
+        hash(id: record.id, timestamp: record.timestamp, kind: record.kind, identity: record.identity, target: record.target,
+             session: record.session, body: record.body, previousHash: record.previousHash)
+    }
+
     /// `String(value)`'s digits (a small string: no allocation).
     static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
         bytes.append(contentsOf: String(value).utf8)

@@ -101,7 +101,7 @@ public final class Ledger: Sendable {
     /// not a SQLite transaction). With `checkpoint`, a WAL grown past `checkpointRecords` is
     /// checkpointed before it returns.
     @discardableResult
-    public func append(_ entries: [LedgerEntry], checkpoint: Bool = true, index: Bool = true) throws(LedgerError) -> [LedgerRecord] {
+    public func append(_ entries: [LedgerEntry], checkpoint: Bool, index: Bool) throws(LedgerError) -> [LedgerRecord] {
         guard !entries.isEmpty else { return [] }
         guard let journal else { throw .storage(path: path, message: "the ledger is open read-only") }
         let now = Date()
@@ -109,7 +109,7 @@ public final class Ledger: Sendable {
         do {
             records = try journal.exclusively {
                 let head = try journal.head { try self.pool.read { try Ledger.head($0) }.map { .init(id: $0.0, hash: $0.1) } }
-                let records = Ledger.chain(entries, after: head, now: now)
+                let records = Ledger.chain(entries, after: head.map { (id: $0.id, hash: $0.hash) }, now: now)
                 try journal.append(records)
                 for (entry, record) in zip(entries, records) {
                     if countsLineage, let items = entry.lineage, !items.items.isEmpty {
@@ -128,13 +128,8 @@ public final class Ledger: Sendable {
         return records
     }
 
-    @discardableResult
-    public func append(_ entry: LedgerEntry) throws(LedgerError) -> LedgerRecord {
-        try append([entry])[0]
-    }
-
-    /// The entries as records chained after `head`.
-    private static func chain(_ entries: [LedgerEntry], after head: IntakeJournal.Head?, now: Date) -> [LedgerRecord] {
+    /// The entries as records chained after `head` (nil: the first records of a ledger).
+    public static func chain(_ entries: [LedgerEntry], after head: (id: Int64, hash: String)?, now: Date) -> [LedgerRecord] {
         var (lastID, lastHash) = (head?.id ?? 0, head?.hash ?? HashChain.genesis)
         var records: [LedgerRecord] = []
         records.reserveCapacity(entries.count)
@@ -302,7 +297,7 @@ public final class Ledger: Sendable {
     // MARK: Reading
 
     /// Records matching the query, oldest first: SQLite's, then the journal's not copied yet.
-    public func records(_ query: LedgerQuery = LedgerQuery()) throws(LedgerError) -> [LedgerRecord] {
+    public func records(_ query: LedgerQuery) throws(LedgerError) -> [LedgerRecord] {
         let tail = try journalTail()
         let (sql, arguments) = query.sql(through: tail?.through)
         do {
@@ -323,6 +318,23 @@ public final class Ledger: Sendable {
             }
             let merged = stored + tail.records.filter { query.matches($0, correlatedSessions: correlated) }
             return query.limit.map { Array(merged.suffix($0)) } ?? merged
+        } catch {
+            throw Ledger.storageError(error, path: path)
+        }
+    }
+
+    /// Up to `count` records after id `after`, in id order (SQLite's, then the journal's): for
+    /// reading a whole ledger a page at a time (`hoopctl store migrate`).
+    public func page(after: Int64, count: Int) throws(LedgerError) -> [LedgerRecord] {
+        let tail = try journalTail()
+        do {
+            let stored = try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT id, ts, kind, identity, target, session, body, prev_hash, hash FROM records WHERE id > ? AND id <= ? ORDER BY id LIMIT ?
+                    """, arguments: [after, tail?.through ?? Int64.max, count]).map(Ledger.record)
+            }
+            guard stored.count < count, let tail else { return stored }
+            return stored + tail.records.filter { $0.id > after }.prefix(count - stored.count)
         } catch {
             throw Ledger.storageError(error, path: path)
         }
@@ -447,6 +459,21 @@ public final class Ledger: Sendable {
     /// Compared by the table's own key (item, hour, session, shape, access, masking): the
     /// who, where and job beside it must be among those the records give for that key.
     static func lineageProblems(_ db: Database, expected: [LineageIndex.Key: LineageIndex.Counts], through: Int64, head: Int64) throws -> [String] {
+        var rows: [LineageIndex.Row] = []
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last FROM lineage
+            """)
+        while let row = try cursor.next() {
+            rows.append(LineageIndex.Row(key: LineageIndex.Key(item: row[0], hour: row[1], session: row[2], fingerprint: row[3], access: row[4],
+                                                               masking: row[5], identity: row[6], target: row[7], job: row[8]),
+                                         counts: LineageIndex.Counts(statements: row[9], first: row[10], last: row[11])))
+        }
+        return lineageProblems(rows, expected: expected, through: through, head: head)
+    }
+
+    /// The rows of a lineage table (any store's) that the records do not bear out, and the counts it lacks.
+    public static func lineageProblems(_ table: [LineageIndex.Row], expected: [LineageIndex.Key: LineageIndex.Counts], through: Int64,
+                                       head: Int64) -> [String] {
         struct RowKey: Hashable { var item: String, hour: Int64, session: String, fingerprint: String, access: String, masking: String }
         struct Expected { var counts = LineageIndex.Counts(), identities: Set<String> = [], targets: Set<String> = [], jobs: Set<String> = [] }
         var missing: [RowKey: Expected] = [:]
@@ -467,13 +494,11 @@ public final class Ledger: Sendable {
             "\(key.access) \(key.item)\(key.masking.isEmpty ? "" : " \(key.masking)") by \(identity.isEmpty ? "-" : identity) "
                 + "in session \(key.session.isEmpty ? "-" : key.session), hour \(UTCTime.seconds(key.hour))"
         }
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT item, hour, session, fingerprint, access, masking, identity, target, job, statements, first, last FROM lineage
-            """)
-        while let row = try rows.next() {
-            let key = RowKey(item: row[0], hour: row[1], session: row[2], fingerprint: row[3], access: row[4], masking: row[5])
-            let identity: String = row[6], target: String = row[7], job: String = row[8]
-            let statements: Int = row[9], first: Int64 = row[10], last: Int64 = row[11]
+        for row in table {
+            let key = RowKey(item: row.key.item, hour: row.key.hour, session: row.key.session, fingerprint: row.key.fingerprint,
+                             access: row.key.access, masking: row.key.masking)
+            let identity = row.key.identity, target = row.key.target, job = row.key.job
+            let statements = row.counts.statements, first = row.counts.first, last = row.counts.last
             guard let records = missing.removeValue(forKey: key) else {
                 problems.append("lineage row not borne out by any statement record: \(describe(key, identity: identity)), \(statements) statements")
                 continue

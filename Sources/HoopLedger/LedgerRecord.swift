@@ -74,7 +74,7 @@ extension LedgerRecord {
 }
 
 public enum LedgerCoding {
-    static let decoder = JSONDecoder()
+    package static let decoder = JSONDecoder()
 
     /// A JSON string literal; what JSONEncoder writes with `.withoutEscapingSlashes` (`\b` and
     /// `\f` included: the hand-written encoders wrote `\u0008` and `\u000c` until a test of every
@@ -114,7 +114,7 @@ public enum LedgerCoding {
     }
 
     /// The strings of a JSON array SQLite built (`json_group_array`), sorted.
-    static func sortedStrings(jsonArray json: String?) -> [String] {
+    package static func sortedStrings(jsonArray json: String?) -> [String] {
         ((try? JSONSerialization.jsonObject(with: Data((json ?? "[]").utf8))) as? [Any] ?? []).compactMap { $0 as? String }.sorted()
     }
 

@@ -3,7 +3,7 @@ import GRDB
 
 
 extension Ledger {
-    public func report(since: Date, until: Date = Date()) throws(LedgerError) -> AuditReport {
+    public func report(since: Date, until: Date) throws(LedgerError) -> AuditReport {
         let from = Int64((since.timeIntervalSince1970 * 1_000_000).rounded()), to = Int64((until.timeIntervalSince1970 * 1_000_000).rounded())
         let verification = try verify()
         do {

@@ -27,7 +27,7 @@ public final class LedgerWriter: @unchecked Sendable {
 
     private enum State { case idle, running, stopping, stopped }
 
-    public let ledger: Ledger
+    public let ledger: any LedgerStore
     /// A test hook: each commit takes this much longer (a slow disk).
     private let commitDelay: Duration
     private let onFailure: @Sendable (LedgerError) -> Void
@@ -40,7 +40,7 @@ public final class LedgerWriter: @unchecked Sendable {
     private var ridersTaken = DispatchTime.now()
     static let ridersDelay: TimeInterval = 0.05
 
-    public init(ledger: Ledger, commitDelay: Duration = .zero, onFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }) {
+    public init(ledger: any LedgerStore, commitDelay: Duration = .zero, onFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }) {
         self.ledger = ledger
         self.commitDelay = commitDelay
         self.onFailure = onFailure
@@ -69,7 +69,7 @@ public final class LedgerWriter: @unchecked Sendable {
             condition.signal()
             return true
         }
-        if !accepted { done(.failure(.storage(path: ledger.path, message: "the broker is stopping"))) }
+        if !accepted { done(.failure(.storage(path: ledger.location, message: "the broker is stopping"))) }
     }
 
     /// Notes how a recorded statement ended; written with the next batch.
@@ -122,7 +122,7 @@ public final class LedgerWriter: @unchecked Sendable {
     private func index(force: Bool = false) {
         guard force || DispatchTime.now() >= indexRetry else { return }
         do {
-            if force { try ledger.indexJournal() } else { try ledger.indexJournalIfDue() }
+            if force { try ledger.indexJournal(checkpoint: true, flushLineage: false) } else { try ledger.indexJournalIfDue() }
             indexFailed = false
         } catch {
             if !indexFailed { onFailure(error) }

@@ -6,33 +6,55 @@ import GRDB
 /// memory and written at most once a second (or before a trace or report reads it), so a
 /// statement costs a dictionary update, not index writes. Derived data: the statement records
 /// (hash-chained) keep each statement's lineage; a crash loses at most the last second of it.
-final class LineageIndex: @unchecked Sendable {
-    struct Key: Hashable {
-        var item: String
-        var hour: Int64
-        var session: String
-        var fingerprint: String
-        var access: String
-        var masking: String
-        var identity: String
-        var target: String
-        var job: String
+public final class LineageIndex: @unchecked Sendable {
+    public struct Key: Hashable, Sendable {
+        public var item: String
+        public var hour: Int64
+        public var session: String
+        public var fingerprint: String
+        public var access: String
+        public var masking: String
+        public var identity: String
+        public var target: String
+        public var job: String
+
+        public init(item: String, hour: Int64, session: String, fingerprint: String, access: String, masking: String, identity: String,
+                    target: String, job: String) {
+            (self.item, self.hour, self.session, self.fingerprint, self.access) = (item, hour, session, fingerprint, access)
+            (self.masking, self.identity, self.target, self.job) = (masking, identity, target, job)
+        }
     }
 
-    struct Counts {
-        var statements = 0
-        var first = Int64.max
-        var last = Int64.min
+    public struct Counts: Sendable {
+        public var statements = 0
+        public var first = Int64.max
+        public var last = Int64.min
+
+        public init(statements: Int = 0, first: Int64 = .max, last: Int64 = .min) {
+            (self.statements, self.first, self.last) = (statements, first, last)
+        }
     }
+
+    /// One row of a lineage table.
+    public struct Row: Sendable {
+        public var key: Key
+        public var counts: Counts
+        public init(key: Key, counts: Counts) {
+            self.key = key
+            self.counts = counts
+        }
+    }
+
+    public init() {}
 
     private let lock = NSLock()
     private var pending: [Key: Counts] = [:]
     private var lastFlush = Date()
     static let flushInterval: TimeInterval = 1
 
-    static let hourMicros: Int64 = 3_600_000_000
+    public static let hourMicros: Int64 = 3_600_000_000
 
-    func add(_ lineage: StatementLineage, timestamp: Int64, identity: String?, target: String?, session: String?) {
+    public func add(_ lineage: StatementLineage, timestamp: Int64, identity: String?, target: String?, session: String?) {
         let hour = timestamp / Self.hourMicros * Self.hourMicros
         lock.withLock {
             for item in lineage.items {
@@ -76,11 +98,13 @@ final class LineageIndex: @unchecked Sendable {
 extension LineageIndex {
     /// Counts what the statement records say, as `add` would have (a session's job comes from
     /// its `started` record).
-    struct Recount {
+    public struct Recount {
         private var jobs: [String: String] = [:]
-        private(set) var index = LineageIndex()
+        public private(set) var index = LineageIndex()
 
-        mutating func consume(_ record: LedgerRecord) {
+        public init() {}
+
+        public mutating func consume(_ record: LedgerRecord) {
             switch record.kind {
             case RecordKind.session.rawValue:
                 guard let session = record.session, let body = record.decode(SessionBody.self), body.phase == .started else { return }
@@ -161,5 +185,13 @@ extension LineageIndex {
     }
 
     /// The counts not yet written, by key (for comparing a recount with the table).
-    var counted: [Key: Counts] { lock.withLock { pending } }
+    public var counted: [Key: Counts] { lock.withLock { pending } }
+
+    /// Takes what was counted, leaving the index empty.
+    public func take() -> [Key: Counts] {
+        lock.withLock {
+            defer { pending.removeAll(keepingCapacity: true); lastFlush = Date() }
+            return pending
+        }
+    }
 }

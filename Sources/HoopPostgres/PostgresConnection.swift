@@ -45,6 +45,21 @@ public final class PostgresConnection {
         return try consume(result)
     }
 
+    /// Prepares `sql` under `name` on this connection (once; run it with `executePrepared`):
+    /// the server parses and plans it once instead of per call.
+    public func prepare(_ name: String, _ sql: String, parameterCount: Int) throws(PostgresError) {
+        try consume(PQprepare(handle, name, sql, Int32(parameterCount), nil))
+    }
+
+    /// Runs the statement prepared as `name` with text parameters (nil is SQL NULL).
+    @discardableResult
+    public func executePrepared(_ name: String, _ parameters: [String?]) throws(PostgresError) -> QueryResult {
+        let result = withCStrings(parameters) { values in
+            PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
     /// Runs one or more statements without parameters (a script). Use only for text we wrote.
     @discardableResult
     public func executeScript(_ sql: String) throws(PostgresError) -> QueryResult {
@@ -98,6 +113,7 @@ public final class PostgresConnection {
         "\(try quoteIdentifier(schema)).\(try quoteIdentifier(name))"
     }
 
+    @discardableResult
     private func consume(_ result: OpaquePointer?) throws(PostgresError) -> QueryResult {
         guard let result else {
             throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle))

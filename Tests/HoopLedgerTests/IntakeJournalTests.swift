@@ -30,7 +30,7 @@ final class IntakeJournalTests: XCTestCase {
     func testRecordsInTheJournalAreReadAndVerifiedBeforeTheyAreCopied() throws {
         let ledger = try Ledger(path: path)
         try ledger.append((1...3).map { event("stored\($0)") })
-        try ledger.append((4...6).map { event("journal\($0)", session: $0 == 5 ? "s5" : nil) }, index: false)
+        try ledger.append((4...6).map { event("journal\($0)", session: $0 == 5 ? "s5" : nil) }, checkpoint: true, index: false)
         XCTAssertEqual(try storedIDs(), [1, 2, 3])
 
         let reader = try Ledger(path: path, mode: .readOnly)
@@ -54,7 +54,7 @@ final class IntakeJournalTests: XCTestCase {
     func testTheNextOpeningCopiesWhatAStoppedProcessLeft() throws {
         do {
             let ledger = try Ledger(path: path, durability: .batched(interval: .milliseconds(20)))
-            try ledger.append((1...5).map { event("e\($0)") }, index: false)
+            try ledger.append((1...5).map { event("e\($0)") }, checkpoint: true, index: false)
         }
         XCTAssertEqual(try storedIDs(), [])
         let reopened = try Ledger(path: path)
@@ -67,7 +67,7 @@ final class IntakeJournalTests: XCTestCase {
     /// is no record: readers skip it, and the next writer cuts it off and chains after the last whole record.
     func testATornLastFrameIsNoRecordAndIsCutOff() throws {
         let ledger = try Ledger(path: path)
-        try ledger.append((1...2).map { event("e\($0)") }, index: false)
+        try ledger.append((1...2).map { event("e\($0)") }, checkpoint: true, index: false)
         var frame: [UInt8] = []
         IntakeJournal.encode(LedgerRecord(id: 3, timestamp: 1, kind: "event", identity: nil, target: nil, session: nil,
                                           body: "{}", previousHash: HashChain.genesis, hash: HashChain.genesis), into: &frame)
@@ -89,8 +89,8 @@ final class IntakeJournalTests: XCTestCase {
     func testTwoWritersKeepOneChainThroughAppendsAndCopies() throws {
         let first = try Ledger(path: path), second = try Ledger(path: path)
         for round in 0..<20 {
-            try first.append([event("a\(round)")], index: false)
-            try second.append([event("b\(round)")], index: round % 3 == 0)
+            try first.append([event("a\(round)")], checkpoint: true, index: false)
+            try second.append([event("b\(round)")], checkpoint: true, index: round % 3 == 0)
             if round % 4 == 1 { try first.indexJournal() }
         }
         let report = try Ledger(path: path, mode: .readOnly).verify()
@@ -104,10 +104,10 @@ final class IntakeJournalTests: XCTestCase {
     /// record would take an id already used).
     func testAJournalRefilledToTheSameSizeIsNotMistakenForTheOldOne() throws {
         let first = try Ledger(path: path), second = try Ledger(path: path)
-        try second.append([event("b1")], index: false)
+        try second.append([event("b1")], checkpoint: true, index: false)
         try first.indexJournal()
-        try first.append([event("a1")], index: false)  // the same frame size as b1's
-        XCTAssertEqual(try second.append([event("b2")], index: false).map(\.id), [3])
+        try first.append([event("a1")], checkpoint: true, index: false)  // the same frame size as b1's
+        XCTAssertEqual(try second.append([event("b2")], checkpoint: true, index: false).map(\.id), [3])
         XCTAssertTrue(try second.verify().passed)
     }
 
@@ -115,7 +115,7 @@ final class IntakeJournalTests: XCTestCase {
     /// writer's next copy is gone too (else the writer would come back to an empty journal at once, forever).
     func testACopyByAnotherProcessEndsThisOnesBacklog() throws {
         let broker = try Ledger(path: path), other = try Ledger(path: path, countsLineage: false)
-        try broker.append([event("waits")], index: false)
+        try broker.append([event("waits")], checkpoint: true, index: false)
         XCTAssertNotNil(broker.indexDeadline)
         try other.append([event("copies")])
         try broker.indexJournal()
@@ -126,7 +126,7 @@ final class IntakeJournalTests: XCTestCase {
     func testAnEditedJournalRecordIsCaughtAndNotCopied() throws {
         let ledger = try Ledger(path: path)
         try ledger.append(event("stored"))
-        try ledger.append([event("secret-plan")], index: false)
+        try ledger.append([event("secret-plan")], checkpoint: true, index: false)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path + "-intake"))
         let range = try XCTUnwrap(bytes.range(of: Data("secret-plan".utf8)))
         bytes.replaceSubrange(range, with: Data("public-plan".utf8))
@@ -151,7 +151,7 @@ final class IntakeJournalTests: XCTestCase {
     func testDamageInTheMiddleIsNotTakenForATornEnd() throws {
         let ledger = try Ledger(path: path)
         try ledger.append([event("stored")])
-        for index in 2...6 { try ledger.append([event("journal\(index)")], index: false) }
+        for index in 2...6 { try ledger.append([event("journal\(index)")], checkpoint: true, index: false) }
         let url = URL(fileURLWithPath: path + "-intake")
         var bytes = try Data(contentsOf: url)
         let frames = bytes.ranges(of: Data(IntakeJournal.frameMagic))
@@ -175,7 +175,7 @@ final class IntakeJournalTests: XCTestCase {
     func testARecordWrittenBehindTheBrokerIsAFork() throws {
         let ledger = try Ledger(path: path)
         try ledger.append([event("stored")])
-        try ledger.append([event("ran")], index: false)
+        try ledger.append([event("ran")], checkpoint: true, index: false)
         let head = try XCTUnwrap(try ledger.head())
         let forged = LedgerRecord(id: 2, timestamp: 1, kind: "event", identity: nil, target: nil, session: nil, body: "{}",
                                   previousHash: try XCTUnwrap(try ledger.records().first).hash, hash: "")

@@ -74,9 +74,9 @@ extension Hoopctl.AuditCommand {
             query.afterID = after
             if follow { return try await self.follow(query) }
             let records: [LedgerRecord]
-            if let path = ledgerOptions.ledger {
+            if let ledger = try ledgerOptions.opened() {
                 do {
-                    records = try ledgerOptions.open(path).records(query)
+                    records = try ledger.records(query)
                 } catch let error as CLIError {
                     throw error
                 } catch {
@@ -110,7 +110,7 @@ extension Hoopctl.AuditCommand {
         /// log shipper reading a pipe sees each record as soon as it is committed.
         private func follow(_ query: LedgerQuery) async throws {
             var query = query
-            let ledger = try ledgerOptions.ledger.map { try ledgerOptions.open($0) }
+            let ledger = try ledgerOptions.opened()
             func fetch(_ query: LedgerQuery) async throws -> [LedgerRecord] {
                 if let ledger {
                     do { return try ledger.records(query) } catch { throw CLIError(error) }

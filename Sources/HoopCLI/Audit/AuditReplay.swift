@@ -43,7 +43,7 @@ extension Hoopctl.AuditCommand {
             if reveal {
                 guard key != nil else { throw ValidationError("--reveal needs --key FILE (the auditor's private key)") }
                 guard let reason, !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reveal needs --reason TEXT (it is recorded)") }
-                if ledgerOptions.ledger != nil { throw ValidationError("--reveal goes through the broker, which records it first; it cannot read --ledger") }
+                if ledgerOptions.byHand { throw ValidationError("--reveal goes through the broker, which records it first; it cannot read --ledger or --store-dsn-file") }
             } else if key != nil || reason != nil {
                 throw ValidationError("--key and --reason go with --reveal")
             }
@@ -105,8 +105,8 @@ extension Hoopctl.AuditCommand {
 
         /// From the ledger file given by hand, else from the broker.
         private func records(_ query: LedgerQuery) async throws -> [LedgerRecord] {
-            if let path = ledgerOptions.ledger {
-                do { return try ledgerOptions.open(path).records(query) } catch { throw CLIError(error) }
+            if let ledger = try ledgerOptions.opened() {
+                do { return try ledger.records(query) } catch { throw CLIError(error) }
             }
             return try await broker.call { client -> AuditRecords in try await client.call(Endpoints.auditRecords, nil, query) }.records
         }

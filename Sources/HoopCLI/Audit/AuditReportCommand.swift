@@ -24,8 +24,8 @@ extension Hoopctl.AuditCommand {
 
         func run() async throws {
             let report: AuditReport
-            if let path = ledgerOptions.ledger {
-                do { report = try ledgerOptions.open(path).report(since: since.date) } catch { throw CLIError(error) }
+            if let ledger = try ledgerOptions.opened() {
+                do { report = try ledger.report(since: since.date) } catch { throw CLIError(error) }
             } else {
                 report = try await broker.call { try await $0.call(Endpoints.auditReport, nil, ReportPeriod(since: since.date)) }
             }

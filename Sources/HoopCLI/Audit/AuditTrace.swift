@@ -54,9 +54,8 @@ extension Hoopctl.AuditCommand {
         func run() async throws {
             let query = TraceQuery(items: items, since: since.date, target: target, by: by)
             let lines: [TraceLine], verification: String?
-            if let path = ledgerOptions.ledger {
+            if let ledger = try ledgerOptions.opened() {
                 do {
-                    let ledger = try ledgerOptions.open(path)
                     (lines, verification) = (try ledger.trace(query), try ledger.lineageVerification())
                 } catch { throw CLIError(error) }
             } else {

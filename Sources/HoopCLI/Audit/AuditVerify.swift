@@ -22,12 +22,16 @@ extension Hoopctl.AuditCommand {
 
         func run() async throws {
             let report: VerificationReport
-            if let path = ledgerOptions.ledger {
+            if ledgerOptions.byHand {
                 do {
-                    report = try Ledger(path: path, mode: .readOnly).verify()
+                    // (Opened here, not by `opened()`: a missing file must stay a missing file.)
+                    let ledger: any LedgerStore = try ledgerOptions.ledger.map { try Ledger(path: $0, mode: .readOnly) } ?? ledgerOptions.opened()!
+                    report = try ledger.verify()
                 } catch LedgerError.missing(let path) {
                     // A ledger that disappeared is the most complete tampering there is.
                     throw CLIError("verification failed: no ledger at \(path)", exitCode: ExitStatus.tampered)
+                } catch let error as CLIError {
+                    throw error
                 } catch {
                     throw CLIError(error)
                 }

@@ -126,7 +126,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The throwaway local PostgreSQL cluster with demo data and a demo policy.
-        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres", "HoopProvisioning"]),
+        .target(name: "HoopSandbox", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres", "HoopProvisioning", "HoopControlStore"]),
         // Every command of the command line; the executable is a shim over it.
         .target(name: "HoopCLI", dependencies: [
             "HoopCommon", "HoopPolicy", "HoopLedger", "HoopSandbox", "HoopBroker", "HoopBrokerClient", "HoopBrokerAPI",

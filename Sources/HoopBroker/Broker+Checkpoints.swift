@@ -15,6 +15,11 @@ extension Broker {
         guard !checkpointing, let head = try? ledger.head(), let origin = try? ledger.origin() else { return }
         // Nothing new: the head is the last checkpoint's own record, which came right after what it signed.
         if let last = lastCheckpointRecord, head.id <= last, lastCheckpointSigned == last - 1 { return }
+        // Nor when all that came since are the checkpoints of the other brokers sharing the chain
+        // (else each would sign the other's checkpoint record, every interval, forever).
+        if let signed = lastCheckpointSigned, head.id > signed, head.id - signed <= 64,
+           let since = try? ledger.records(LedgerQuery(afterID: signed)),
+           since.allSatisfy({ $0.decode(EventBody.self)?.name == "ledger.checkpoint" }) { return }
         checkpointing = true
         defer { checkpointing = false }
         let timestamp = Broker.micros(Date())
@@ -63,6 +68,14 @@ extension Broker {
     /// signing key beside it, and one swapped file must not make old checkpoints disappear.
     func checkCheckpoints(into report: inout VerificationReport) async throws {
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey).publicKey else { return }
+        // Brokers sharing a control store sign checkpoints of the one chain, each with its own key.
+        let peers = ((try? roster.brokers()) ?? []).filter { $0.id != brokerID }
+        let keys = [key] + peers.compactMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0.checkpointKey) }
+        let peerIDs = Set(peers.map(\.id))
+        func signedByAKeyOfThisLedger(_ signature: String, _ text: String) -> Bool {
+            guard let signature = Data(base64Encoded: signature) else { return false }
+            return keys.contains { $0.isValidSignature(signature, for: Data(text.utf8)) }
+        }
         let origin = try ledger.origin() ?? ""
         var problems: [String] = []
         var reached: [String: Set<Int64>] = [:]
@@ -73,13 +86,13 @@ extension Broker {
                 let rows = try await pool.run { try CheckpointTable.read($0, source: "target \(name)") }
                 var kept: Set<Int64> = []
                 for row in rows {
-                    let signed = Data(base64Encoded: row.signature).map { key.isValidSignature($0, for: Data(row.signedText.utf8)) } ?? false
+                    let signed = signedByAKeyOfThisLedger(row.signature, row.signedText)
                     guard row.broker == brokerID || signed || (!origin.isEmpty && row.origin == origin) else { continue }
                     if !signed {
-                        problems.append("a checkpoint kept in \(row.source ?? "?") (record #\(row.recordID)) is not signed by this broker's key")
+                        problems.append("a checkpoint kept in \(row.source ?? "?") (record #\(row.recordID)) is not signed by the key of any broker of this ledger")
                         continue
                     }
-                    if row.broker != brokerID { otherIdentities.insert(row.broker) }
+                    if row.broker != brokerID, !peerIDs.contains(row.broker) { otherIdentities.insert(row.broker) }
                     ours.append(row)
                     kept.insert(row.recordID)
                 }
@@ -97,7 +110,7 @@ extension Broker {
         // The other way round: a checkpoint the ledger recorded as kept in a target that the
         // target no longer has means its table lost rows (emptied, it would check nothing).
         for recorded in try ledger.recordedCheckpoints() {
-            guard let signature = Data(base64Encoded: recorded.signature), key.isValidSignature(signature, for: Data(recorded.signedText.utf8)),
+            guard signedByAKeyOfThisLedger(recorded.signature, recorded.signedText),
                   let target = recorded.kept.first(where: { reached[$0].map { !$0.contains(recorded.recordID) } ?? false }) else { continue }
             problems.append("the checkpoint of record #\(recorded.recordID) (\(UTCTime.seconds(recorded.timestamp))) was kept in target \(target), "
                             + "which no longer has it: checkpoints were deleted there")

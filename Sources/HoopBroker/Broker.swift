@@ -18,6 +18,8 @@ public actor Broker {
 
     let configuration: BrokerConfiguration
     let ledger: any LedgerStore
+    /// The brokers sharing the state (this one alone on a SQLite ledger).
+    let roster: any BrokerRoster
     let logger: Logger
     let startedAt = Date()
 
@@ -88,7 +90,7 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        ledger = try Broker.openLedger(configuration)
+        (ledger, roster) = try Broker.openState(configuration)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
@@ -102,15 +104,37 @@ public actor Broker {
     }
 
     /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
-    static func openLedger(_ configuration: BrokerConfiguration) throws -> any LedgerStore {
+    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster) {
         guard let dsnFile = configuration.storeDSNFile else {
-            return try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability)
+            return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster())
         }
         do {
-            return try PostgresLedger(address: try StoreAddress(dsnFile: dsnFile))
+            let store = try ControlStore(address: try StoreAddress(dsnFile: dsnFile))
+            return (store.ledger, store.roster)
         } catch let error as StoreError {
             throw BrokerFailure(.unavailable, "\(error)")
         }
+    }
+
+    /// This broker as the others sharing its state see it.
+    func presence(now: Date = Date()) -> BrokerPresence? {
+        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey) else { return nil }
+        return BrokerPresence(id: brokerID, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
+                              checkpointKey: key.publicKey.rawRepresentation, started: startedAt, heartbeat: now)
+    }
+
+    /// Says this broker is alive to the others sharing its state (a failure is logged: the
+    /// others will treat it as dead after `BrokerRosterTiming.deadAfter`, and take over its sessions).
+    public func heartbeat() {
+        guard let presence = presence() else { return }
+        do { try roster.heartbeat(presence) } catch {
+            logger.error("heartbeat to the control store failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// At a clean stop: the others need not wait for the heartbeat to go stale.
+    public func leaveRoster() {
+        try? roster.leave(brokerID)
     }
 
     /// The verifier for the policy's provider: the current one (its cached keys) when the

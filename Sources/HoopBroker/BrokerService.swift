@@ -1,5 +1,6 @@
 import Foundation
 import HoopCommon
+import HoopControlStore
 import HoopLedger
 import HoopProxy
 import Logging
@@ -13,6 +14,7 @@ public enum BrokerService {
         let lock = try StateLock(configuration: configuration)
         defer { withExtendedLifetime(lock) {} }
         let broker = try Broker(configuration: configuration, logger: logger)
+        await broker.heartbeat()
         await broker.noteHowTheLastRunEnded()
         await broker.recover()
         let recorder = LedgerWriter(ledger: broker.ledger, commitDelay: configuration.ledgerCommitDelay) { error in
@@ -48,6 +50,7 @@ public enum BrokerService {
         // Sessions ending meanwhile may still append: until the checkpoint is the last record.
         for _ in 0..<3 { await broker.checkpoint() }
         await broker.markCleanStop()
+        await broker.leaveRoster()
         // What the lineage index counted since its last write (the records have it either way).
         broker.ledger.flushPendingLineage()
         logger.info("broker stopped")
@@ -109,6 +112,12 @@ struct BrokerDuties: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.reconcileInterval)
                     await broker.reconcile()
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(BrokerRosterTiming.heartbeat))
+                    await broker.heartbeat()
                 }
             }
             group.addTask {

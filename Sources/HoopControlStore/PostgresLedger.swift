@@ -23,7 +23,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
 
     // MARK: Appending
 
-    static let insertRecords = """
+    package static let insertRecords = """
         INSERT INTO hoopctl.records (id, ts, kind, identity, target, session, body, prev_hash, hash)
         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
         """
@@ -80,7 +80,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
     }
 
     /// The records as nine array parameters, one per column.
-    static func columns(of records: [LedgerRecord]) throws -> [String?] {
+    package static func columns(of records: [LedgerRecord]) throws -> [String?] {
         var ids = PostgresArray(), times = PostgresArray(), kinds = PostgresArray(), identities = PostgresArray(), targets = PostgresArray()
         var sessions = PostgresArray(), bodies = PostgresArray(), previous = PostgresArray(), hashes = PostgresArray()
         for record in records {
@@ -230,12 +230,18 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
     /// hashed (on every core; the links between records are then checked in order).
     public func verify() throws(LedgerError) -> VerificationReport {
         try read { connection in
+            // One snapshot for every read of the walk (the chain, its head, the lineage table),
+            // shared with the page fetcher's connection: brokers go on appending meanwhile.
+            let snapshot = try connection.executeScript("""
+                BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot()
+                """).scalar ?? ""
+            defer { _ = try? connection.execute("COMMIT") }
             var verifier = ChainVerifier()
             var recount = LineageIndex.Recount()
             let bounds = try connection.execute("SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM hoopctl.records").rows.first ?? []
             let first = bounds.first.flatMap { $0.flatMap { Int64($0) } } ?? 1, last = bounds.last.flatMap { $0.flatMap { Int64($0) } } ?? 0
             // From the lowest id there is (a row below 1 was put there by hand: the verifier names it).
-            let fetcher = try PageFetcher(address: connections.address, first: min(first, 1), last: last, page: Self.verifyPage)
+            let fetcher = try PageFetcher(address: connections.address, snapshot: snapshot, first: min(first, 1), last: last, page: Self.verifyPage)
             var broken = false
             while !broken, let page = try fetcher.next() {
                 let hashes = Self.hashes(of: page)
@@ -304,8 +310,9 @@ private final class PageFetcher: @unchecked Sendable {
     private var ready: Result<[LedgerRecord], Error>?
     private var fetching = false
 
-    init(address: StoreAddress, first: Int64, last: Int64, page: Int64) throws {
+    init(address: StoreAddress, snapshot: String, first: Int64, last: Int64, page: Int64) throws {
         connection = try address.connect()
+        try connection.executeScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT \(try connection.quoteLiteral(snapshot))")
         nextStart = first
         self.last = last
         self.page = page

@@ -61,6 +61,18 @@ public enum StoreSchema {
             PRIMARY KEY (item, hour, session, fingerprint, access, masking)
         );
 
+        -- The brokers sharing the store: alive while their heartbeat is fresh; each one's key
+        -- for the checkpoints it signs (any of them may sign the one chain).
+        CREATE TABLE hoopctl.brokers (
+            id             text PRIMARY KEY,       -- the broker's broker.id
+            host           text NOT NULL,
+            pid            integer NOT NULL,
+            checkpoint_key text NOT NULL,          -- Ed25519 public key, base64
+            started        bigint NOT NULL,        -- microseconds since the epoch
+            heartbeat      bigint NOT NULL,
+            stopped        bigint                  -- a clean stop
+        );
+
         -- Every insert must continue the chain: ids contiguous after the head, each record's
         -- prev_hash the hash before it. Then the head moves. Runs as the owner (the brokers'
         -- role cannot write the head), once per statement (a batch), not per row.
@@ -115,6 +127,7 @@ public enum StoreSchema {
             "GRANT SELECT ON hoopctl.store_schema, hoopctl.chain_head TO \(role)",
             "GRANT SELECT, INSERT ON hoopctl.records TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.lineage TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE ON hoopctl.brokers TO \(role)",
         ]
     }
 

@@ -158,7 +158,7 @@ public struct Sandbox: Sendable {
     private func adminPassword() throws -> String { try secret(at: passwordFile) }
 
     /// A password made once and kept in a 0600 file.
-    private func secret(at path: String) throws -> String {
+    func secret(at path: String) throws -> String {
         if let existing = try? String(contentsOfFile: path, encoding: .utf8), !existing.isEmpty {
             return existing.trimmingCharacters(in: .whitespacesAndNewlines)
         }

@@ -37,6 +37,17 @@ enum Bench {
                 }
             }
         }
+        if sections.first == "store-append", sections.count == 4, let records = Int(sections[2]), let batch = Int(sections[3]) {
+            // A second process appending to the control store (one "broker" of StoreBench's two).
+            try StoreBench.appendChild(dsnFile: sections[1], records: records, batch: batch)
+            return
+        }
+        if sections.contains("store") {
+            // Hidden: the control store's figures alone (issue 19), on a 1M-record ledger built for them.
+            let big = scratch.file("big.sqlite")
+            _ = try LedgerBench(scratch: scratch).buildBigLedger(at: big)
+            try StoreBench(scratch: scratch, bigLedger: big, sqliteAppendRate: 0).run()
+        }
         if sections.contains("entry1") {
             // Hidden: a statement record's body encoded alone (the event loop's share of a record).
             let seconds = Clock.seconds {

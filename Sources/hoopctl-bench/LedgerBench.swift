@@ -80,9 +80,11 @@ struct LedgerBench {
         report.print()
         print("baselines: plain SQLite inserts of the same rows and pragmas without the chain; the sqlite3 CLI running")
         print("the same query; a full scan of the same columns. ratio = hoopctl / baseline (for verify: rate / rate).\n")
+
+        try StoreBench(scratch: scratch, bigLedger: big, sqliteAppendRate: batched).run()
     }
 
-    private func entry(_ i: Int, time: Date? = nil) -> LedgerEntry {
+    static func entry(_ i: Int, time: Date? = nil) -> LedgerEntry {
         switch i % 4 {
         case 0:
             return LedgerEntry(StatementBody(sql: "SELECT id, name, email FROM customers WHERE id = $1", fingerprint: "5a1f0b3c9d2e7f60",
@@ -104,7 +106,7 @@ struct LedgerBench {
     private func appendRate(batch: Int, records: Int, durability: Ledger.Durability = .full) throws -> Double {
         let path = scratch.file("append-\(batch)-\(durability == .full ? "full" : "batched").sqlite")
         let ledger = try Ledger(path: path, durability: durability)
-        let entries = (0..<records).map { entry($0) }
+        let entries = (0..<records).map { Self.entry($0) }
         let seconds = try Clock.seconds {
             for start in stride(from: 0, to: records, by: batch) {
                 try ledger.append(Array(entries[start..<min(start + batch, records)]))
@@ -129,7 +131,7 @@ struct LedgerBench {
                 CREATE INDEX records_session ON records(session) WHERE session IS NOT NULL;
                 """)
         }
-        let entries = (0..<records).map { entry($0) }
+        let entries = (0..<records).map { Self.entry($0) }
         let filler = String(repeating: "0", count: 64)
         let seconds = try Clock.seconds {
             for start in stride(from: 0, to: records, by: batch) {
@@ -193,13 +195,13 @@ struct LedgerBench {
     }
 
     /// 1,000,000 records over the last 30 days, so the last hour holds about 1,400.
-    private func buildBigLedger(at path: String) throws -> Double {
+    func buildBigLedger(at path: String) throws -> Double {
         let ledger = try Ledger(path: path)
         let span = 30.0 * 86400, start = Date().addingTimeInterval(-span)
         let step = span / Double(Self.bigLedgerRecords)
         return try Clock.seconds {
             for batchStart in stride(from: 0, to: Self.bigLedgerRecords, by: 10_000) {
-                try ledger.append((batchStart..<batchStart + 10_000).map { entry($0, time: start.addingTimeInterval(Double($0) * step)) })
+                try ledger.append((batchStart..<batchStart + 10_000).map { Self.entry($0, time: start.addingTimeInterval(Double($0) * step)) })
             }
         }
     }

@@ -115,6 +115,28 @@ final class PostgresLedgerTests: XCTestCase {
         XCTAssertLessThanOrEqual(runs, 4 * 25 - 1)
     }
 
+    func testVerifyWhileAnotherBrokerAppendsSeesOneConsistentChain() throws {
+        // Pages are fetched on a second connection while the head, the records and the lineage
+        // move on: without one snapshot for all of it, the head is past the records walked.
+        let writer = try ledger()
+        try writer.append((0..<64).map { statement($0, session: "w") })
+        let stop = ManagedAtomicFlag()
+        let appending = Thread {
+            var n = 0
+            while !stop.isSet {
+                _ = try? writer.append((0..<16).map { Self.statement(n + $0, session: "w") })
+                n += 16
+            }
+        }
+        appending.start()
+        defer { stop.set() }
+        let verifier = try ledger()
+        for _ in 0..<8 {
+            let report = try verifier.verify()
+            XCTAssertTrue(report.passed, "\(report.failure.map { "\($0)" } ?? "") \(report.lineageProblems ?? [])")
+        }
+    }
+
     func testTheBrokersRoleCannotChangeOrRemoveRecords() throws {
         let postgres = try ledger()
         try postgres.append((1...5).map { event("e\($0)") })
@@ -272,4 +294,12 @@ final class PostgresLedgerTests: XCTestCase {
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertTrue(second.stdout.contains("already"), second.stdout)
     }
+}
+
+/// A flag set once, read from another thread.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

@@ -75,13 +75,7 @@ extension Hoopctl.AuditCommand {
             if follow { return try await self.follow(query) }
             let records: [LedgerRecord]
             if let ledger = try ledgerOptions.opened() {
-                do {
-                    records = try ledger.records(query)
-                } catch let error as CLIError {
-                    throw error
-                } catch {
-                    throw CLIError(error)
-                }
+                do { records = try ledger.records(query) } catch { throw CLIError(error) }
             } else {
                 let answer: AuditRecords = try await broker.call { try await $0.call(Endpoints.auditRecords, nil, query) }
                 records = answer.records

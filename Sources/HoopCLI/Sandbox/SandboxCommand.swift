@@ -14,7 +14,7 @@ extension Hoopctl {
                 data, and orders), a demo policy that uses every policy feature, and a broker serving \
                 it. When run as root, the cluster is owned by the 'postgres' OS user.
                 """,
-            subcommands: [Up.self, Down.self, Status.self, Env.self]
+            subcommands: [Up.self, Down.self, Status.self, Env.self, Store.self]
         )
     }
 }

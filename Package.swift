@@ -54,7 +54,7 @@ let package = Package(
         // The control store in PostgreSQL that several brokers share (issue 19), through libpq:
         // the same connection strings, service files and sslmodes as the targets' admin DSNs,
         // blocking calls like the SQLite ledger's, and no second PostgreSQL client to build.
-        .target(name: "HoopControlStore", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres"]),
+        .target(name: "HoopControlStore", dependencies: ["HoopCommon", "HoopLedger", "HoopPostgres", "HoopBrokerAPI"]),
         // libpg_query: split, normalize, fingerprint, parse.
         .target(name: "HoopSQL", dependencies: ["CPgQuery"]),
         .target(name: "HoopGuardrails", dependencies: ["HoopPolicy", "HoopSQL"]),

@@ -1,6 +1,7 @@
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopControlStore
 import HoopDetectors
 import HoopLedger
 import HoopPolicy
@@ -140,7 +141,12 @@ extension Broker {
             idleInTransactionTimeout: role.idleInTransactionTimeout.map { TimeInterval($0.seconds) },
             comment: "hoopctl session \(id) for \(principal) until \(UTCTime.seconds(Broker.micros(expires))) broker \(brokerID)",
             maxRowsPerWrite: role.privileges.contains(.update) || role.privileges.contains(.delete) ? target.guardrails.maxRowsPerWrite : nil)
+        let info = SessionInfo(id: id, identity: principal, target: target.name, role: role.name, roleName: dbRole,
+                               reason: recordedReason, startedAt: now, expiresAt: expires, state: .active,
+                               pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
         do {
+            // Every broker sharing the state knows the role is in use before it exists (their reconcilers leave it be).
+            try sessionStore.opening(StoredSession(info: info, broker: brokerID, lease: remote ? now.addingTimeInterval(leaseSeconds) : nil))
             do {
                 try await pool.run { [spec] in try SessionRoles.create($0, spec) }
             } catch let error as PostgresError where error.sqlState == "42704" || error.sqlState == "3F000" {
@@ -164,11 +170,9 @@ extension Broker {
                                            identity: principal, target: target.name))
             }
             recordBestEffort(entries)
+            try? sessionStore.ended(ended(info, by: "provisioning-failed", exitCode: nil))
             throw BrokerFailure(.unavailable, "could not create the session role on '\(target.name)': \(error)")
         }
-        let info = SessionInfo(id: id, identity: principal, target: target.name, role: role.name, roleName: dbRole,
-                               reason: recordedReason, startedAt: now, expiresAt: expires, state: .active,
-                               pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
         let host = parameters["host"].flatMap { $0.split(separator: ",").first.map(String.init) } ?? parameters["hostaddr"] ?? "localhost"
         let port = parameters["port"].flatMap { $0.split(separator: ",").first.flatMap { Int($0) } } ?? 5432
@@ -363,7 +367,7 @@ extension Broker {
         if sessions[id] == nil, let done = endedSessions[id], done.identity == identity.principal.description || policy.isAdmin(identity) {
             return done  // already revoked (TTL, revoke, vanished client): nothing left to do
         }
-        let session = try findSession(id, identity: identity, action: "end")
+        let session = try findSession(id, identity: identity, action: "end", adopting: true)
         await revoke(session.info.id, endedBy: end.endedBy, exitCode: end.exitCode, by: identity.principal.description)
         return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: end.endedBy, exitCode: end.exitCode)
     }
@@ -393,7 +397,7 @@ extension Broker {
 
     /// `hoopctl revoke`: the session's owner or an admin.
     public func revokeSession(_ id: String, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
-        let session = try findSession(id, identity: identity, action: "revoke")
+        let session = try findSession(id, identity: identity, action: "revoke", adopting: true)
         let by = session.info.identity == identity.principal.description ? "revoked" : "revoked-by-admin"
         await revoke(session.info.id, endedBy: by, exitCode: nil, by: identity.principal.description)
         return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: by, exitCode: nil)
@@ -420,6 +424,19 @@ extension Broker {
     /// The caller's access is decided again, as they are now (a provider's groups come fresh
     /// with each token): a user taken out of the group that gave the role loses the session.
     public func renewSession(_ id: String, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
+        if sessions[id] == nil, let stored = try findStoredSession(id, identity: identity, action: "renew"), stored.info.id == id {
+            // Another broker's: its lease moves in the store, where that broker reads it.
+            guard stored.info.identity == identity.principal.description else { throw BrokerFailure(.denied, "only the session's owner renews it") }
+            guard policy.roles(of: identity, on: stored.info.target).contains(stored.info.role) else {
+                _ = adopt(stored)
+                await revoke(id, endedBy: "access-removed", exitCode: nil, by: nil)
+                throw BrokerFailure(.denied, "\(identity.principal) may no longer use role \(stored.info.role) on \(stored.info.target): the session ended")
+            }
+            do { try sessionStore.renew(id, until: Date().addingTimeInterval(leaseSeconds)) } catch {
+                throw BrokerFailure(.unavailable, "the control store cannot be written: \(error)")
+            }
+            return stored.info
+        }
         let session = try findSession(id, identity: identity, action: "renew")
         guard session.info.identity == identity.principal.description else {
             throw BrokerFailure(.denied, "only the session's owner renews it")
@@ -430,14 +447,20 @@ extension Broker {
         }
         // The identity as it is now is the one a policy reload judges.
         sessions[session.info.id]?.identity = identity
-        if session.lease != nil { sessions[session.info.id]?.lease = Date().addingTimeInterval(leaseSeconds) }
+        if session.lease != nil {
+            let lease = Date().addingTimeInterval(leaseSeconds)
+            sessions[session.info.id]?.lease = lease
+            try? sessionStore.renew(session.info.id, until: lease)
+        }
         return session.info
     }
 
-    func findSession(_ id: String, identity: Identity, action: String) throws(BrokerFailure) -> ActiveSession {
+    /// With `adopting`, another broker's session (sharing a control store) is taken in to be ended here.
+    func findSession(_ id: String, identity: Identity, action: String, adopting: Bool = false) throws(BrokerFailure) -> ActiveSession {
         let admin = policy.isAdmin(identity)
         let visible = sessions.values.filter { admin || $0.info.identity == identity.principal.description }
         let matches = id.count >= 4 ? visible.filter { $0.info.id.hasPrefix(id) } : visible.filter { $0.info.id == id }
+        if matches.isEmpty, adopting, let stored = try findStoredSession(id, identity: identity, action: action) { return adopt(stored) }
         guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no active session '\(id.prefix(64))'") }
         guard matches.count == 1 else {
             throw BrokerFailure(.invalid, "'\(id)' matches \(matches.count) sessions: \(matches.map(\.info.id).sorted().joined(separator: ", "))")
@@ -454,6 +477,12 @@ extension Broker {
     func revoke(_ id: String, endedBy: String, exitCode: Int?, by actor: String?) async {
         guard var session = sessions[id] else { return }
         if session.revocation == nil {
+            // One broker ends a session: this one, unless another already took it on. (A store
+            // that cannot be reached does not stop a revocation: a role dropped twice is no harm.)
+            if (try? sessionStore.claim(id, for: brokerID)) == false {
+                handOver(id, (try? sessionStore.session(id))?.info ?? ended(session.info, by: "ended-elsewhere", exitCode: nil))
+                return
+            }
             session.info.state = .ending
             let target = session.info.target, roleName = session.info.roleName, principal = session.info.identity
             session.revocation = Task { [weak self] in
@@ -489,9 +518,11 @@ extension Broker {
             var entries = steps.map {
                 LedgerEntry(CredentialBody(action: $0.action, roleName: roleName, detail: $0.detail), identity: principal, target: target, session: id)
             }
-            entries.append(LedgerEntry(SessionBody(phase: .ended, exitCode: exitCode, endedBy: endedBy, roleName: roleName),
-                                       identity: principal, target: target, session: id))
+            var end = SessionBody(phase: .ended, exitCode: exitCode, endedBy: endedBy, roleName: roleName)
+            end.broker = brokerID
+            entries.append(LedgerEntry(end, identity: principal, target: target, session: id))
             recordBestEffort(entries)
+            if let info = sessions[id]?.info { try? sessionStore.ended(ended(info, by: endedBy, exitCode: exitCode)) }
             if let session = sessions.removeValue(forKey: id) {
                 endedSessions[id] = ended(session.info, by: endedBy, exitCode: exitCode)
                 // Its statement reviews could only ever run in it.
@@ -518,12 +549,13 @@ extension Broker {
 
     public func listSessions(identity: Identity, all: Bool) -> SessionList {
         let admin = policy.isAdmin(identity)
-        let visible = sessions.values.map(\.info).filter { admin || $0.identity == identity.principal.description }
+        let others = ((try? sessionStore.open()) ?? []).filter { sessions[$0.info.id] == nil }.map(\.info)
+        let visible = (sessions.values.map(\.info) + others).filter { admin || $0.identity == identity.principal.description }
         var list = visible
         if all {
             // Recently ended sessions, from the ledger.
             let since = Date().addingTimeInterval(-86400)
-            let ended = ((try? recoverSessions(since: since, includeEnded: true)) ?? []).map(\.info)
+            let ended = ((try? recoverSessions(since: since, includeEnded: true, everyBroker: true)) ?? []).map(\.info)
             list += ended.filter { $0.state == .ended && (admin || $0.identity == identity.principal.description) }
         }
         return SessionList(sessions: list.sorted { $0.startedAt < $1.startedAt })
@@ -534,6 +566,7 @@ extension Broker {
     /// Revokes sessions past their TTL and sessions whose client process is gone.
     public func reap(now: Date = Date()) async {
         expireRequests(now: now)
+        await followOtherBrokers(now: now)
         for session in sessions.values where session.revocation == nil {
             if now >= session.info.expiresAt {
                 await revokeInBackground(session.info.id, endedBy: "ttl")
@@ -560,7 +593,12 @@ extension Broker {
         recoverRequests()
         let horizon = policy.targets.values.flatMap { $0.roles.values.map(\.maxTTL.seconds) }.max() ?? 86400
         let since = Date().addingTimeInterval(-TimeInterval(horizon + 3600))
-        let active = (try? recoverSessions(since: since, includeEnded: false)) ?? []
+        var active = (try? recoverSessions(since: since, includeEnded: false)) ?? []
+        if sessionStore.isShared, let open = try? sessionStore.open() {
+            // Ended (or being ended) by another broker while this one was down.
+            let stillMine = Set(open.filter { $0.info.state == .active }.map(\.info.id))
+            active = active.filter { stillMine.contains($0.info.id) }
+        }
         for recovered in active {
             var caller: CallingProcess?
             if let pid = recovered.info.pid, let start = recovered.clientStartTime {
@@ -590,7 +628,7 @@ extension Broker {
                 continue
             }
             let existing = found.map(\.name)
-            let known = Set(sessions.values.map(\.info.roleName))
+            let known = Set(sessions.values.map(\.info.roleName)).union(((try? sessionStore.open()) ?? []).map(\.info.roleName))
             // Another broker's live session (several brokers may serve one cluster) is its to end;
             // anything else in the namespace goes: ours, expired, or made by hand.
             let others = Set(found.filter { role in
@@ -621,7 +659,8 @@ extension Broker {
     }
 
     /// Sessions from the ledger's session records since `since`.
-    func recoverSessions(since: Date, includeEnded: Bool) throws -> [RecoveredSession] {
+    /// `everyBroker`: also the sessions of the other brokers sharing the ledger (else this one's own).
+    func recoverSessions(since: Date, includeEnded: Bool, everyBroker: Bool = false) throws -> [RecoveredSession] {
         let records = try ledger.records(LedgerQuery(since: since, kinds: [.session]))
         var started: [String: RecoveredSession] = [:]
         var order: [String] = []
@@ -630,7 +669,7 @@ extension Broker {
             switch body.phase {
             case .started:
                 // Another broker's, in a shared store: it is that broker's to watch and end.
-                if let broker = body.broker, broker != brokerID { continue }
+                if !everyBroker, let broker = body.broker, broker != brokerID { continue }
                 let expires = body.expiresAt.flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
                 let info = SessionInfo(id: id, identity: record.identity ?? "-", target: record.target ?? "-", role: body.role ?? "-",
                                        roleName: body.roleName ?? SessionRoles.roleName(session: id), reason: body.reason,

@@ -20,6 +20,8 @@ public actor Broker {
     let ledger: any LedgerStore
     /// The brokers sharing the state (this one alone on a SQLite ledger).
     let roster: any BrokerRoster
+    /// Every broker's sessions (none but this one's, in memory, on a SQLite ledger).
+    let sessionStore: any SessionStore
     let logger: Logger
     let startedAt = Date()
 
@@ -90,7 +92,7 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        (ledger, roster) = try Broker.openState(configuration)
+        (ledger, roster, sessionStore) = try Broker.openState(configuration)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
@@ -104,13 +106,13 @@ public actor Broker {
     }
 
     /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
-    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster) {
+    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster, any SessionStore) {
         guard let dsnFile = configuration.storeDSNFile else {
-            return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster())
+            return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster(), LocalSessionStore())
         }
         do {
             let store = try ControlStore(address: try StoreAddress(dsnFile: dsnFile))
-            return (store.ledger, store.roster)
+            return (store.ledger, store.roster, store.sessions)
         } catch let error as StoreError {
             throw BrokerFailure(.unavailable, "\(error)")
         }

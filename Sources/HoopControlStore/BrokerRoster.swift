@@ -96,11 +96,13 @@ public final class ControlStore: Sendable {
     public let address: StoreAddress
     public let ledger: PostgresLedger
     public let roster: PostgresBrokerRoster
+    public let sessions: PostgresSessionStore
 
     /// Connects and checks the schema version: a broker refuses a store it does not know.
     public init(address: StoreAddress) throws {
         self.address = address
         ledger = try PostgresLedger(address: address)
         roster = PostgresBrokerRoster(connections: ledger.connections)
+        sessions = PostgresSessionStore(connections: ledger.connections)
     }
 }

@@ -73,6 +73,23 @@ public enum StoreSchema {
             stopped        bigint                  -- a clean stop
         );
 
+        -- Sessions of every broker: listed, revoked and reaped through any of them. The ledger
+        -- holds their history; this, who is ending each one (one broker: `claimed_by`).
+        CREATE TABLE hoopctl.sessions (
+            id         text PRIMARY KEY,
+            broker     text NOT NULL,          -- the broker that opened it
+            identity   text NOT NULL,
+            target     text NOT NULL,
+            role_name  text NOT NULL,
+            expires    bigint NOT NULL,
+            lease      bigint,                 -- a remote client renews it
+            state      text NOT NULL CHECK (state IN ('active', 'ending', 'ended')),
+            claimed_by text,                   -- the broker ending it
+            claimed_at bigint,
+            info       text NOT NULL           -- as `hoopctl sessions` lists it (JSON)
+        );
+        CREATE INDEX sessions_open ON hoopctl.sessions (expires) WHERE state <> 'ended';
+
         -- Every insert must continue the chain: ids contiguous after the head, each record's
         -- prev_hash the hash before it. Then the head moves. Runs as the owner (the brokers'
         -- role cannot write the head), once per statement (a batch), not per row.
@@ -95,8 +112,10 @@ public enum StoreSchema {
             IF first_id <> head_id + 1 OR last_id - first_id + 1 <> added_count THEN
                 RAISE EXCEPTION 'ledger records must continue the chain at #%, not #%..#%', head_id + 1, first_id, last_id;
             END IF;
-            IF (SELECT a.prev_hash FROM added a WHERE a.id = first_id) <> head_hash
-               OR EXISTS (SELECT 1 FROM added a JOIN added b ON b.id = a.id + 1 WHERE b.prev_hash <> a.hash) THEN
+            -- Each link against the record before it, in one ordered pass (a transition table has
+            -- no index: a self-join on id would compare every pair of a large batch).
+            IF EXISTS (SELECT 1 FROM (SELECT a.prev_hash, lag(a.hash, 1, head_hash) OVER (ORDER BY a.id) AS before FROM added a) links
+                       WHERE links.prev_hash <> links.before) THEN
                 RAISE EXCEPTION 'ledger records must name the hash of the record before them';
             END IF;
             INSERT INTO hoopctl.chain_head (one, id, hash) SELECT 1, a.id, a.hash FROM added a WHERE a.id = last_id
@@ -128,6 +147,7 @@ public enum StoreSchema {
             "GRANT SELECT, INSERT ON hoopctl.records TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.lineage TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.brokers TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE ON hoopctl.sessions TO \(role)",
         ]
     }
 

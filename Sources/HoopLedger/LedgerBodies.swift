@@ -88,7 +88,8 @@ public struct SessionBody: LedgerBody, Equatable {
     public var token: String?
     /// The command lines as they were (`process` holds them masked), sealed to the auditor's key.
     public var sealedProcess: String?
-    /// The broker that opened it (`broker.id`): brokers sharing a control store each take back their own.
+    /// The broker that opened it (`started`: brokers sharing a control store each take back their
+    /// own after a restart) or ended it (`ended`: one broker ends a session, maybe not its own).
     public var broker: String?
 
     public init(phase: Phase, role: String? = nil, reason: String? = nil, ttlSeconds: Int? = nil,

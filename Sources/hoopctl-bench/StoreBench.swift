@@ -101,17 +101,17 @@ struct StoreBench {
     /// What a broker's append path would cost without the chain: the same rows, one INSERT per batch.
     private func plainInsertRate(_ store: SandboxControlStore, records: Int) throws -> Double {
         let owner = try StoreAddress(dsnFile: store.ownerDSNFile).connect()
-        try owner.execute("CREATE TABLE plain_records (LIKE hoopctl.records INCLUDING INDEXES)")
+        try owner.execute("CREATE TABLE public.plain_records (LIKE hoopctl.records INCLUDING INDEXES)")
         let entries = (0..<records).map { LedgerBench.entry($0) }
         let chained = Ledger.chain(entries, after: nil, now: Date())
-        try owner.prepare("plain", PostgresLedger.insertRecords.replacingOccurrences(of: "hoopctl.records", with: "plain_records"),
+        try owner.prepare("plain", PostgresLedger.insertRecords.replacingOccurrences(of: "hoopctl.records", with: "public.plain_records"),
                           parameterCount: 9)
         let seconds = try Clock.seconds {
             for start in stride(from: 0, to: records, by: Self.batch) {
                 try owner.executePrepared("plain", try PostgresLedger.columns(of: Array(chained[start..<min(start + Self.batch, records)])))
             }
         }
-        try owner.execute("DROP TABLE plain_records")
+        try owner.execute("DROP TABLE public.plain_records")
         return Double(records) / seconds
     }
 

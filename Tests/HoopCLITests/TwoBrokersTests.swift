@@ -2,6 +2,9 @@ import Foundation
 import HoopCommon
 import HoopTestSupport
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Two brokers (separate processes, state directories, sockets and proxies) sharing one
 /// PostgreSQL control store, as a team runs them behind one name.
@@ -98,5 +101,95 @@ final class TwoBrokersTests: XCTestCase {
         }
         let sessions = try brokers[0].records(kind: "session").compactMap { ($0["body"] as? [String: Any])?["broker"] as? String }
         XCTAssertEqual(Set(sessions).count, 2, "sessions of both brokers are in the one ledger: \(sessions)")
+    }
+
+    /// The active sessions a broker lists (every broker's, sharing a store).
+    func activeSessions(_ broker: SeparateBroker) throws -> [[String: Any]] {
+        try broker.hoopctl(["sessions", "--json"]).stdout.split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["state"] as? String == "active" }
+    }
+
+    func testARevokeThroughBCutsTheSessionOpenedOnA() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        let session = try OpenSession(a)
+        let client = try session.loggedIn()
+        XCTAssertTrue(client.send(RawPostgresClient.message("Q", Array("select 1\0".utf8))))
+        var answer: [RawPostgresClient.Message] = []
+        while let message = client.read(), message.type != UInt8(ascii: "Z") { answer.append(message) }
+        XCTAssertTrue(answer.contains { $0.type == UInt8(ascii: "D") }, "the session works through A's proxy")
+        // B lists the session A opened (one store of sessions).
+        let listed = try XCTUnwrap(try activeSessions(b).first { $0["id"] as? String == session.sessionID })
+        let role = try XCTUnwrap(listed["roleName"] as? String)
+        XCTAssertEqual(try activeSessions(a).compactMap { $0["id"] as? String }, [session.sessionID])
+
+        let revoke = try b.hoopctl(["revoke", session.sessionID])
+        XCTAssertEqual(revoke.status, 0, revoke.stderr)
+        // Its connection through A is cut, its role is gone, A forgets it and lets no one in with its secret.
+        XCTAssertTrue(eventually(timeout: 10) { client.isClosed() }, "the connection through A's proxy was not cut")
+        XCTAssertTrue(try store.pg.admin().execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty, "the role outlived the revoke")
+        XCTAssertTrue(try eventually(timeout: 5) { try self.activeSessions(a).isEmpty }, "A still lists the session")
+        XCTAssertThrowsError(try session.loggedIn(), "A's proxy still admits the revoked session")
+        // One revocation, by B, in the one ledger.
+        let ends = try a.records(kind: "session").filter {
+            $0["session"] as? String == session.sessionID && ($0["body"] as? [String: Any])?["phase"] as? String == "ended"
+        }
+        XCTAssertEqual(ends.count, 1, "\(ends)")
+        let bID = try String(contentsOfFile: b.directory.file("broker.id"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual((ends.first?["body"] as? [String: Any])?["broker"] as? String, bID)
+        XCTAssertEqual((ends.first?["body"] as? [String: Any])?["endedBy"] as? String, "revoked")
+    }
+
+    func testKill9OfABrokerUnderLoadThenTheOtherReapsItsSessions() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        let directory = try TemporaryDirectory("kill-a")
+        defer { directory.remove() }
+        let marker = "kill-\(UUID().uuidString.prefix(8))"
+        for k in 1...8 {
+            let value = (["0"] + Array(repeating: "0", count: k)).joined(separator: " + ")
+            try String(repeating: "insert into load_test (v, note) values (\(value), '\(marker)-\(k)');\n", count: 20_000)
+                .write(toFile: directory.file("client\(k).sql"), atomically: true, encoding: .utf8)
+        }
+        let script = (1...8).map { "psql -X -q -f \(directory.file("client\($0).sql")) >/dev/null 2>&1 &" }.joined(separator: " ") + " wait"
+        let exec = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--quiet", "--role", "loader", "--ttl", "25s", "--", "sh", "-c", script],
+                                         environment: a.environment)
+        let admin = try store.pg.admin()
+        func rows() throws -> [Int: Int] {
+            var counts: [Int: Int] = [:]
+            for row in try admin.execute("SELECT note, count(*) FROM loadtest.load_test WHERE note LIKE $1 GROUP BY note", [marker + "-%"]).rows {
+                counts[Int(row[0]!.split(separator: "-").last!)!] = Int(row[1]!)!
+            }
+            return counts
+        }
+        XCTAssertTrue(try eventually(timeout: 60) { let now = try rows(); return now.count == 8 && now.values.allSatisfy { $0 >= 200 } },
+                      "the load did not start: \(exec.output)")
+        let session = try XCTUnwrap(try activeSessions(b).first)
+        let id = try XCTUnwrap(session["id"] as? String), role = try XCTUnwrap(session["roleName"] as? String)
+        a.signal(SIGKILL)
+        XCTAssertNotNil(exec.wait(timeout: 60), "the clients end when A's proxy goes away")
+
+        // B ends A's session at its TTL (A is dead by then: no heartbeat), and drops its role.
+        let reaped = try eventually(timeout: 60) { try admin.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty }
+        XCTAssertTrue(reaped, "B did not reap the session of the dead broker")
+        let ends = try b.records(kind: "session").filter { $0["session"] as? String == id && ($0["body"] as? [String: Any])?["phase"] as? String == "ended" }
+        XCTAssertEqual(ends.count, 1, "\(ends)")
+        XCTAssertEqual((ends.first?["body"] as? [String: Any])?["endedBy"] as? String, "ttl")
+        XCTAssertEqual(try b.events("session.taken-over").filter { $0["session"] as? String == id }.count, 1)
+        XCTAssertTrue(try activeSessions(b).isEmpty)
+
+        // Every row has its statement record in the shared ledger (at most the statement in flight at the kill is recorded without its row).
+        _ = try eventually(timeout: 10) { try admin.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", [role]).scalar == "0" }
+        let inDatabase = try rows()
+        var recorded: [Int: Int] = [:]
+        for record in try b.records(kind: "statement") {
+            guard let sql = (record["body"] as? [String: Any])?["sql"] as? String, sql.contains("load_test"), record["session"] as? String == id else { continue }
+            recorded[sql.filter { $0 == "$" }.count - 2, default: 0] += 1
+        }
+        for k in 1...8 {
+            let stored = inDatabase[k] ?? 0, logged = recorded[k] ?? 0
+            XCTAssertTrue(logged == stored || logged == stored + 1, "client \(k): \(stored) rows, \(logged) INSERT records")
+        }
+        let verify = try b.hoopctl(["audit", "verify"])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
     }
 }

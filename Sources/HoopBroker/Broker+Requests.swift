@@ -246,6 +246,7 @@ extension Broker {
     /// was recorded as used).
     func releaseApproval(_ id: String, session: String) {
         guard var request = requests[id], request.info.state == .used, request.info.session == session else { return }
+        try? requestStore.releaseApproval(id, session: session)
         request.info.state = .approved
         request.info.session = nil
         requests[id] = request
@@ -280,6 +281,10 @@ extension Broker {
         guard info.binding == Broker.binding(kind: info.kind, requester: info.requester, target: info.target, role: info.role,
                                              ttlSeconds: info.ttlSeconds, reason: info.reason) else {
             throw BrokerFailure(.internal, "request \(info.id) does not match what was approved")
+        }
+        // Brokers sharing a store: one session uses an approval, whichever broker it opens through.
+        guard (try? requestStore.claimApproval(info.id, session: sessionID)) == true else {
+            throw BrokerFailure(.approvalExpired, "request \(info.id) is used (or the control store cannot say it is not)")
         }
         request.info.state = .used
         request.info.session = sessionID
@@ -423,65 +428,88 @@ extension Broker {
     func recoverRequests() {
         let horizon = policy.targets.values.flatMap { $0.roles.values.compactMap { $0.approval.map { $0.requestTTL.seconds + $0.approvalTTL.seconds } } }.max() ?? 0
         let since = Date().addingTimeInterval(-TimeInterval(max(horizon, 86400) + 3600))
+        let headBefore = (try? ledger.head())?.id ?? 0
         guard let records = try? ledger.records(LedgerQuery(since: since, kinds: [.request, .decision])) else { return }
-        for record in records {
-            if let body = record.decode(RequestBody.self) {
-                if body.state == "created" {
-                    // Records of older brokers lack some settings: those come from the policy.
-                    let fallback = body.requestKind == "statement"
-                        ? record.target.flatMap { policy.targets[$0]?.guardrails.approval }
-                        : record.target.flatMap { policy.targets[$0]?.roles[body.role ?? ""]?.approval }
-                    let rule = body.rule(fallback: fallback)
-                    var info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
-                                           target: record.target ?? "-", role: body.role ?? "-", reason: body.reason ?? "",
-                                           ttlSeconds: body.ttlSeconds ?? 0, createdAt: record.time,
-                                           expiresAt: body.expiresAt.flatMap(Broker.date) ?? record.time, state: .pending,
-                                           approvers: body.approvers ?? [], needed: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
-                                           votes: [], approvalExpiresAt: nil, session: body.session, binding: body.binding ?? "")
-                    info.statement = body.statement
-                    info.fingerprint = body.fingerprint
-                    var pending = PendingRequest(info: info, rule: rule)
-                    pending.normalizedStatement = body.statement
-                    pending.tokenID = body.token
-                    pending.requesterIssuers = body.issuers ?? []
-                    pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
-                    requests[body.requestID] = pending
-                } else if body.state == "rerouted", var request = requests[body.requestID] {
-                    var votes = request.approvals.filter { (body.kept ?? []).contains($0.key) }
-                    for (voter, names) in body.counted ?? [:] where votes[voter] != nil {
-                        votes[voter] = Set(names.compactMap { try? Principal(parsing: $0) })
-                    }
-                    request.reroute(to: body.rule(fallback: request.rule), counting: votes, now: record.time)
-                    // Exactly as it was decided then, not as the clock reads now.
-                    if request.info.state == .approved, let deadline = body.approvalExpiresAt.flatMap(Broker.date) {
-                        request.info.approvalExpiresAt = deadline
-                    }
-                    if let expires = body.expiresAt.flatMap(Broker.date) { request.info.expiresAt = expires }
-                    requests[body.requestID] = request
-                } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
-                    request.info.state = state
-                    if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
-                    if let session = body.session { request.info.session = session }
-                    requests[body.requestID] = request
-                }
-            } else if let body = record.decode(DecisionBody.self), var request = requests[body.requestID], let voter = record.identity {
-                request.info.votes.append(.init(approver: voter, verdict: body.verdict, comment: body.comment, at: record.time,
-                                                selfApproval: body.selfApproval ?? false))
-                if body.verdict == "approve" {
-                    request.approvals[voter] = Set((body.principals ?? []).compactMap { try? Principal(parsing: $0) })
-                    request.voteTokens[voter] = body.token
-                }
-                requests[body.requestID] = request
-            }
-        }
+        for record in records { applyRequestRecord(record) }
+        // Records other brokers sharing the ledger append are followed from here on.
+        followedRequestsThrough = max(headBefore, records.last?.id ?? 0)
         expireRequests()
         // A statement review runs only in its session's connections, which ended with the
-        // previous process (their secrets died with it): it can never be used now.
-        for (id, request) in requests where request.info.kind == "statement" {
+        // previous process (their secrets died with it): it can never be used now. (Another
+        // broker's open session, sharing the store, still has its connections.)
+        let othersOpen = sessionStore.isShared
+            ? Set(((try? sessionStore.open()) ?? []).filter { $0.broker != brokerID && $0.info.state == .active }.map(\.info.id)) : []
+        for (id, request) in requests where request.info.kind == "statement" && !othersOpen.contains(request.info.session ?? "") {
             withdraw(id, reason: "the broker restarted: session \(request.info.session ?? "-")'s connections ended with it; send the statement in a new session")
         }
         // The policy may have changed while the broker was down.
         judgeRequestsAgain(by: nil)
+    }
+
+    /// What other brokers sharing the ledger recorded about requests since the last look (woken
+    /// by the store's notification): a request made through another broker is listed and decided
+    /// here, a vote given through another counts here, and a client waiting here sees it.
+    public func followRequests() {
+        guard requestStore.isShared, let through = followedRequestsThrough,
+              let records = try? ledger.records(LedgerQuery(kinds: [.request, .decision], afterID: through)) else { return }
+        for record in records {
+            // This broker's own records are applied already.
+            if ownRequestRecords.remove(record.id) == nil { applyRequestRecord(record) }
+            followedRequestsThrough = record.id
+        }
+    }
+
+    /// One `request` or `decision` record applied to the requests in memory: at start-up for
+    /// every record of the last day, then for each one another broker sharing the ledger appends.
+    func applyRequestRecord(_ record: LedgerRecord) {
+        if let body = record.decode(RequestBody.self) {
+            if body.state == "created" {
+                // Records of older brokers lack some settings: those come from the policy.
+                let fallback = body.requestKind == "statement"
+                    ? record.target.flatMap { policy.targets[$0]?.guardrails.approval }
+                    : record.target.flatMap { policy.targets[$0]?.roles[body.role ?? ""]?.approval }
+                let rule = body.rule(fallback: fallback)
+                var info = RequestInfo(id: body.requestID, kind: body.requestKind ?? "access", requester: record.identity ?? "-",
+                                       target: record.target ?? "-", role: body.role ?? "-", reason: body.reason ?? "",
+                                       ttlSeconds: body.ttlSeconds ?? 0, createdAt: record.time,
+                                       expiresAt: body.expiresAt.flatMap(Broker.date) ?? record.time, state: .pending,
+                                       approvers: body.approvers ?? [], needed: body.needed ?? 1, everyGroup: body.everyGroup ?? false,
+                                       votes: [], approvalExpiresAt: nil, session: body.session, binding: body.binding ?? "")
+                info.statement = body.statement
+                info.fingerprint = body.fingerprint
+                var pending = PendingRequest(info: info, rule: rule)
+                pending.normalizedStatement = body.statement
+                pending.tokenID = body.token
+                pending.requesterIssuers = body.issuers ?? []
+                pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
+                requests[body.requestID] = pending
+            } else if body.state == "rerouted", var request = requests[body.requestID] {
+                var votes = request.approvals.filter { (body.kept ?? []).contains($0.key) }
+                for (voter, names) in body.counted ?? [:] where votes[voter] != nil {
+                    votes[voter] = Set(names.compactMap { try? Principal(parsing: $0) })
+                }
+                request.reroute(to: body.rule(fallback: request.rule), counting: votes, now: record.time)
+                // Exactly as it was decided then, not as the clock reads now.
+                if request.info.state == .approved, let deadline = body.approvalExpiresAt.flatMap(Broker.date) {
+                    request.info.approvalExpiresAt = deadline
+                }
+                if let expires = body.expiresAt.flatMap(Broker.date) { request.info.expiresAt = expires }
+                requests[body.requestID] = request
+            } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
+                request.info.state = state
+                if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
+                if let session = body.session { request.info.session = session }
+                requests[body.requestID] = request
+            }
+        } else if let body = record.decode(DecisionBody.self), var request = requests[body.requestID], let voter = record.identity {
+            request.info.votes.append(.init(approver: voter, verdict: body.verdict, comment: body.comment, at: record.time,
+                                            selfApproval: body.selfApproval ?? false))
+            if body.verdict == "approve" {
+                request.approvals[voter] = Set((body.principals ?? []).compactMap { try? Principal(parsing: $0) })
+                request.voteTokens[voter] = body.token
+            }
+            requests[body.requestID] = request
+        }
     }
 
     func notify(_ event: NotificationEvent, _ request: RequestInfo) {

@@ -22,6 +22,12 @@ public actor Broker {
     let roster: any BrokerRoster
     /// Every broker's sessions (none but this one's, in memory, on a SQLite ledger).
     let sessionStore: any SessionStore
+    /// Which session used each approval, among brokers sharing a store.
+    let requestStore: any RequestStore
+    /// The last ledger record whose requests and decisions are applied here (`followRequests`).
+    var followedRequestsThrough: Int64?
+    /// Request and decision records this broker appended that `followRequests` has not passed yet.
+    var ownRequestRecords: Set<Int64> = []
     let logger: Logger
     let startedAt = Date()
 
@@ -92,7 +98,7 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        (ledger, roster, sessionStore) = try Broker.openState(configuration)
+        (ledger, roster, sessionStore, requestStore) = try Broker.openState(configuration)
         tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
@@ -106,13 +112,14 @@ public actor Broker {
     }
 
     /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
-    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster, any SessionStore) {
+    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster, any SessionStore, any RequestStore) {
         guard let dsnFile = configuration.storeDSNFile else {
-            return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster(), LocalSessionStore())
+            return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster(), LocalSessionStore(),
+                    LocalRequestStore())
         }
         do {
             let store = try ControlStore(address: try StoreAddress(dsnFile: dsnFile))
-            return (store.ledger, store.roster, store.sessions)
+            return (store.ledger, store.roster, store.sessions, store.requests)
         } catch let error as StoreError {
             throw BrokerFailure(.unavailable, "\(error)")
         }
@@ -174,16 +181,27 @@ public actor Broker {
     @discardableResult
     func record(_ entries: [LedgerEntry]) throws(BrokerFailure) -> [LedgerRecord] {
         do {
-            return try ledger.append(entries)
+            return noteOwn(try ledger.append(entries))
         } catch {
             logger.error("ledger append failed", metadata: ["error": "\(error)"])
             throw BrokerFailure(.internal, "the ledger cannot be written; nothing was done")
         }
     }
 
+    /// Request and decision records of this broker, which `followRequests` must not apply twice.
+    @discardableResult
+    func noteOwn(_ records: [LedgerRecord]) -> [LedgerRecord] {
+        if requestStore.isShared {
+            for record in records where record.kind == RecordKind.request.rawValue || record.kind == RecordKind.decision.rawValue {
+                ownRequestRecords.insert(record.id)
+            }
+        }
+        return records
+    }
+
     /// Records that must not stop what they describe (a revocation step that already happened).
     func recordBestEffort(_ entries: [LedgerEntry]) {
-        do { try ledger.append(entries) } catch {
+        do { noteOwn(try ledger.append(entries)) } catch {
             logger.critical("ledger append failed", metadata: ["error": "\(error)"])
         }
     }

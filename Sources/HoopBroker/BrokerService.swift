@@ -17,6 +17,9 @@ public enum BrokerService {
         await broker.heartbeat()
         await broker.noteHowTheLastRunEnded()
         await broker.recover()
+        // Requests and decisions recorded through other brokers sharing the store, as they come.
+        let following = broker.requestStore.follow(fallback: 5) { Task { await broker.followRequests() } }
+        defer { following?.stop() }
         let recorder = LedgerWriter(ledger: broker.ledger, commitDelay: configuration.ledgerCommitDelay) { error in
             logger.critical("ledger write failed", metadata: ["error": "\(error)"])
         }

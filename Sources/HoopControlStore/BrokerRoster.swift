@@ -97,6 +97,7 @@ public final class ControlStore: Sendable {
     public let ledger: PostgresLedger
     public let roster: PostgresBrokerRoster
     public let sessions: PostgresSessionStore
+    public let requests: PostgresRequestStore
 
     /// Connects and checks the schema version: a broker refuses a store it does not know.
     public init(address: StoreAddress) throws {
@@ -104,5 +105,6 @@ public final class ControlStore: Sendable {
         ledger = try PostgresLedger(address: address)
         roster = PostgresBrokerRoster(connections: ledger.connections)
         sessions = PostgresSessionStore(connections: ledger.connections)
+        requests = PostgresRequestStore(connections: ledger.connections)
     }
 }

@@ -90,6 +90,12 @@ public enum StoreSchema {
         );
         CREATE INDEX sessions_open ON hoopctl.sessions (expires) WHERE state <> 'ended';
 
+        -- Which session used each approval: one, whichever broker it opened through.
+        CREATE TABLE hoopctl.approvals_used (
+            request text PRIMARY KEY,
+            session text NOT NULL
+        );
+
         -- Every insert must continue the chain: ids contiguous after the head, each record's
         -- prev_hash the hash before it. Then the head moves. Runs as the owner (the brokers'
         -- role cannot write the head), once per statement (a batch), not per row.
@@ -148,6 +154,7 @@ public enum StoreSchema {
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.lineage TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.brokers TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.sessions TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON hoopctl.approvals_used TO \(role)",
         ]
     }
 

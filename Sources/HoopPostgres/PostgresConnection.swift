@@ -79,6 +79,42 @@ public final class PostgresConnection {
         }
     }
 
+    /// A notification this connection LISTENs for.
+    public struct Notification: Sendable, Equatable {
+        public let channel: String
+        public let payload: String
+        public let senderPID: Int32
+    }
+
+    /// The notifications that arrived (after `LISTEN channel`), waiting up to `timeout` for
+    /// the first: an empty answer means none came. Throws when the connection broke.
+    public func notifications(waitingUpTo timeout: Double) throws(PostgresError) -> [Notification] {
+        var arrived = takeNotifications()
+        guard arrived.isEmpty else { return arrived }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { throw PostgresError(kind: .connection, message: "the connection is closed") }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, Int32(max(0, timeout) * 1000))
+        if ready > 0 {
+            guard PQconsumeInput(handle) == 1 else {
+                throw PostgresError(kind: .connection, message: PostgresConnection.message(of: handle))
+            }
+            arrived = takeNotifications()
+        }
+        guard isHealthy else { throw PostgresError(kind: .connection, message: PostgresConnection.message(of: handle)) }
+        return arrived
+    }
+
+    private func takeNotifications() -> [Notification] {
+        var arrived: [Notification] = []
+        while let notify = PQnotifies(handle) {
+            arrived.append(Notification(channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra),
+                                        senderPID: notify.pointee.be_pid))
+            PQfreemem(notify)
+        }
+        return arrived
+    }
+
     /// `"name"` with embedded quotes doubled, by libpq.
     public func quoteIdentifier(_ identifier: String) throws(PostgresError) -> String {
         guard let quoted = PQescapeIdentifier(handle, identifier, identifier.utf8.count) else {

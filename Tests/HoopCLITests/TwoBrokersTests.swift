@@ -192,4 +192,34 @@ final class TwoBrokersTests: XCTestCase {
         let verify = try b.hoopctl(["audit", "verify"])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
     }
+
+    func testARequestMadeOnAIsApprovedOnBAndTheExecOnAProceedsWithinASecond() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        // Tokens are each broker's own (bob signs in to A, alice to B).
+        let bob = try a.token("user:bob"), alice = try b.token("user:alice")
+        let directory = try TemporaryDirectory("approve-on-b")
+        defer { directory.remove() }
+        let ran = directory.file("ran")
+        let exec = try BackgroundProcess(HoopctlBinary.path, ["exec", "sandbox", "--role", "write", "--reason", "fix order 3", "--",
+                                                              "sh", "-c", "date +%s.%N > \(ran).tmp; mv \(ran).tmp \(ran)"],
+                                         environment: a.environment.merging(["HOOPCTL_TOKEN": bob]) { $1 })
+        var id: String?
+        XCTAssertTrue(eventually { id = exec.output.firstMatch(of: /request ([0-9a-f]{12}) created/).map { String($0.1) }; return id != nil }, exec.output)
+        let request = try XCTUnwrap(id)
+        // B lists the request made through A (its `created` record, followed as it was appended).
+        XCTAssertTrue(try eventually(timeout: 5) { try b.hoopctl(["requests"], token: alice).stdout.contains(request) }, "B does not list A's request")
+        let approve = try b.hoopctl(["approve", request, "--comment", "from B"], token: alice)
+        XCTAssertEqual(approve.status, 0, approve.stderr)
+        let approvedAt = Date().timeIntervalSince1970
+        XCTAssertEqual(exec.wait(timeout: 30), 0, exec.output)
+        let ranAt = try XCTUnwrap(Double(try String(contentsOfFile: ran, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // From the approval on B to the command running on A: the notification, the client's next look, the session's role.
+        print("approved on B → command ran on A: \(String(format: "%.0f", (ranAt - approvedAt) * 1000)) ms")
+        XCTAssertLessThan(ranAt - approvedAt, 1.0, "the exec on A did not proceed within a second of the approval on B")
+        XCTAssertTrue(exec.output.contains("approved by user:alice"), exec.output)
+        // The approval is used once: through B too it is used.
+        let again = try b.hoopctl(["exec", "sandbox", "--request", request, "--", "true"], token: try b.token("user:bob"))
+        XCTAssertEqual(again.status, 78, "an approval used on A was used again on B: \(again.stderr)")
+        XCTAssertTrue(again.stderr.contains("used"), again.stderr)
+    }
 }

@@ -173,13 +173,13 @@ _hoopctl() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|login|logout|mcp|target|policy|audit|help)
+    sandbox|serve|exec|connect|sessions|revoke|request|requests|approve|deny|token|whoami|login|logout|mcp|target|policy|audit|store|help)
         # Offer subcommand argument completions
         "_hoopctl_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami login logout mcp target policy audit help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'sandbox serve exec connect sessions revoke request requests approve deny token whoami login logout mcp target policy audit store help' -- "${cur}"))
         ;;
     esac
 }
@@ -196,13 +196,13 @@ _hoopctl_sandbox() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    up|down|status|env)
+    up|down|status|env|store)
         # Offer subcommand argument completions
         "_hoopctl_sandbox_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'up down status env' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'up down status env store' -- "${cur}"))
         ;;
     esac
 }
@@ -239,11 +239,26 @@ _hoopctl_sandbox_env() {
     __hoopctl_offer_flags_options 0
 }
 
+_hoopctl_sandbox_store() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--name)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--name')
+        return
+        ;;
+    esac
+}
+
 _hoopctl_serve() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--config --proxy-port --ledger-sync --listen --proxy-listen --tls-cert --tls-key --public-host --log-level)
+    non_repeating_options=(--config --proxy-port --ledger-sync --store-dsn-file --listen --proxy-listen --tls-cert --tls-key --public-host --log-level)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -257,6 +272,10 @@ _hoopctl_serve() {
         ;;
     '--ledger-sync')
         __hoopctl_add_completions -W 'full'$'\n''batched'
+        return
+        ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
         return
         ;;
     '--listen')
@@ -868,7 +887,7 @@ _hoopctl_audit_log() {
     repeating_flags=()
     non_repeating_flags=(--json --follow --csv --version -h --help)
     repeating_options=(--kind)
-    non_repeating_options=(--since --until --user --target --session --correlation-id --limit --after --ledger --token-file --broker)
+    non_repeating_options=(--since --until --user --target --session --correlation-id --limit --after --ledger --store-dsn-file --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -905,6 +924,10 @@ _hoopctl_audit_log() {
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     '--token-file')
         __hoopctl_add_completions -f
         return
@@ -919,7 +942,7 @@ _hoopctl_audit_replay() {
     repeating_flags=()
     non_repeating_flags=(--reveal --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--key --reason --passphrase-file --ledger --token-file --broker)
+    non_repeating_options=(--key --reason --passphrase-file --ledger --store-dsn-file --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -939,6 +962,10 @@ _hoopctl_audit_replay() {
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     '--token-file')
         __hoopctl_add_completions -f
         return
@@ -953,7 +980,7 @@ _hoopctl_audit_trace() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--since --target --by --ledger --token-file --broker)
+    non_repeating_options=(--since --target --by --ledger --store-dsn-file --token-file --broker)
     __hoopctl_offer_flags_options 1
 
     # Offer option value completions
@@ -972,6 +999,10 @@ _hoopctl_audit_trace() {
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
     '--token-file')
         __hoopctl_add_completions -f
         return
@@ -986,7 +1017,7 @@ _hoopctl_audit_report() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=()
-    non_repeating_options=(--since --format --ledger --token-file --broker)
+    non_repeating_options=(--since --format --ledger --store-dsn-file --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
@@ -1000,6 +1031,10 @@ _hoopctl_audit_report() {
         ;;
     '--ledger')
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
         return
         ;;
     '--token-file')
@@ -1016,13 +1051,17 @@ _hoopctl_audit_verify() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--ledger --token-file --broker)
+    non_repeating_options=(--ledger --store-dsn-file --token-file --broker)
     __hoopctl_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--ledger')
         __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
+        return
+        ;;
+    '--store-dsn-file')
+        __hoopctl_add_completions -f
         return
         ;;
     '--token-file')
@@ -1069,6 +1108,68 @@ _hoopctl_audit_keygen() {
         ;;
     '--passphrase-file')
         __hoopctl_add_completions -f
+        return
+        ;;
+    esac
+}
+
+_hoopctl_store() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __hoopctl_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    init|migrate)
+        # Offer subcommand argument completions
+        "_hoopctl_store_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'init migrate' -- "${cur}"))
+        ;;
+    esac
+}
+
+_hoopctl_store_init() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--dsn-file --broker-role)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--dsn-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--broker-role')
+        return
+        ;;
+    esac
+}
+
+_hoopctl_store_migrate() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--dsn-file --from)
+    __hoopctl_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--dsn-file')
+        __hoopctl_add_completions -f
+        return
+        ;;
+    '--from')
+        __hoopctl_add_completions -o plusdirs -fX '!*.@(sqlite)'
         return
         ;;
     esac

@@ -33,9 +33,11 @@ function __hoopctl_parse_tokens -S
                 __hoopctl_parse_subcommand 0 'json' 'version' 'h/help'
             case 'env'
                 __hoopctl_parse_subcommand 0 'version' 'h/help'
+            case 'store'
+                __hoopctl_parse_subcommand 0 'name=' 'version' 'h/help'
             end
         case 'serve'
-            __hoopctl_parse_subcommand 0 'config=' 'proxy-port=' 'ledger-sync=' 'listen=' 'proxy-listen=' 'tls-cert=' 'tls-key=' 'public-host=' 'log-level=' 'version' 'h/help'
+            __hoopctl_parse_subcommand 0 'config=' 'proxy-port=' 'ledger-sync=' 'store-dsn-file=' 'listen=' 'proxy-listen=' 'tls-cert=' 'tls-key=' 'public-host=' 'log-level=' 'version' 'h/help'
         case 'exec'
             __hoopctl_parse_subcommand -r 2 'role=' 'reason=' 'ttl=' 'request=' 'wait=' 'no-wait' 'quiet' 'pass-token' 'correlation-id=' 'token-file=' 'broker=' 'version' 'h/help'
         case 'connect'
@@ -98,19 +100,27 @@ function __hoopctl_parse_tokens -S
             __hoopctl_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'log'
-                __hoopctl_parse_subcommand 0 'since=' 'until=' 'user=' 'target=' 'session=' 'correlation-id=' 'kind=+' 'limit=' 'json' 'follow' 'after=' 'csv' 'ledger=' 'token-file=' 'broker=' 'version' 'h/help'
+                __hoopctl_parse_subcommand 0 'since=' 'until=' 'user=' 'target=' 'session=' 'correlation-id=' 'kind=+' 'limit=' 'json' 'follow' 'after=' 'csv' 'ledger=' 'store-dsn-file=' 'token-file=' 'broker=' 'version' 'h/help'
             case 'replay'
-                __hoopctl_parse_subcommand 1 'reveal' 'key=' 'reason=' 'passphrase-file=' 'json' 'ledger=' 'token-file=' 'broker=' 'version' 'h/help'
+                __hoopctl_parse_subcommand 1 'reveal' 'key=' 'reason=' 'passphrase-file=' 'json' 'ledger=' 'store-dsn-file=' 'token-file=' 'broker=' 'version' 'h/help'
             case 'trace'
-                __hoopctl_parse_subcommand 1 'since=' 'target=' 'by=' 'json' 'ledger=' 'token-file=' 'broker=' 'version' 'h/help'
+                __hoopctl_parse_subcommand 1 'since=' 'target=' 'by=' 'json' 'ledger=' 'store-dsn-file=' 'token-file=' 'broker=' 'version' 'h/help'
             case 'report'
-                __hoopctl_parse_subcommand 0 'since=' 'format=' 'ledger=' 'token-file=' 'broker=' 'version' 'h/help'
+                __hoopctl_parse_subcommand 0 'since=' 'format=' 'ledger=' 'store-dsn-file=' 'token-file=' 'broker=' 'version' 'h/help'
             case 'verify'
-                __hoopctl_parse_subcommand 0 'json' 'ledger=' 'token-file=' 'broker=' 'version' 'h/help'
+                __hoopctl_parse_subcommand 0 'json' 'ledger=' 'store-dsn-file=' 'token-file=' 'broker=' 'version' 'h/help'
             case 'checkpoint'
                 __hoopctl_parse_subcommand 0 'token-file=' 'broker=' 'version' 'h/help'
             case 'keygen'
                 __hoopctl_parse_subcommand 0 'out=' 'passphrase-file=' 'no-passphrase' 'version' 'h/help'
+            end
+        case 'store'
+            __hoopctl_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'init'
+                __hoopctl_parse_subcommand 0 'dsn-file=' 'broker-role=' 'version' 'h/help'
+            case 'migrate'
+                __hoopctl_parse_subcommand 0 'dsn-file=' 'from=' 'version' 'h/help'
             end
         case 'help'
             __hoopctl_parse_subcommand -r 1 'version'
@@ -187,6 +197,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoo
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'target' -d 'Prepare a target database for masked sessions, and check it.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'policy' -d 'Check the policy file, explain its guardrails\' decisions, or have the broker reload it.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'audit' -d 'Read and verify the tamper-evident ledger.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'store' -d 'Set up the PostgreSQL control store that several brokers share, or move a SQLite ledger into it.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox" h help' -s 'h' -l 'help' -d 'Show help information.'
@@ -194,6 +205,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoo
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'down' -d 'Stop the sandbox\'s broker and PostgreSQL.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'status' -d 'Say what runs where.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'env' -d 'Print shell exports that point hoopctl, and psql as the sandbox admin, at the sandbox.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl sandbox" -eq 1' -fa 'store' -d 'Make a PostgreSQL control store in the sandbox\'s cluster, for trying several brokers on one machine.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox up" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox up" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox down" purge' -l 'purge' -d 'Also delete the cluster, its data and the sandbox\'s files (the ledger is kept).'
@@ -204,9 +216,13 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox status" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox env" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox env" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox store" name' -l 'name' -d 'The database\'s name (its roles are NAME_owner and NAME_broker).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox store" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl sandbox store" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" config' -l 'config' -d 'The policy file (default: $HOOPCTL_POLICY, else $HOOPCTL_HOME/policy.yaml).' -rfa '(set -l exts \'yaml\' \'yml\';for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.{$exts};printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" proxy-port' -l 'proxy-port' -d 'The guard proxy\'s TCP port on 127.0.0.1 (default: chosen once, kept in $HOOPCTL_HOME/proxy.port).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" ledger-sync' -l 'ledger-sync' -d 'When ledger records reach the disk: \'batched\' (default) within 20 ms, without slowing statements; \'full\' before each statement runs (an fsync each). Either way a record is committed before its statement runs.' -rfka 'full batched'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" store-dsn-file' -l 'store-dsn-file' -d 'Keep the ledger in a PostgreSQL control store shared with other brokers (a file holding its libpq connection string, mode 0600; TLS as its sslmode says) instead of $HOOPCTL_HOME\'s SQLite file. Made by \'hoopctl store init\'.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" listen' -l 'listen' -d 'Serve the broker\'s API to the network over TLS at this address (e.g. 0.0.0.0:8443).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" proxy-listen' -l 'proxy-listen' -d 'Serve the guard proxy to the network over TLS at this address (e.g. 0.0.0.0:6432).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl serve" tls-cert' -l 'tls-cert' -d 'The network listeners\' certificate chain (PEM).' -rF
@@ -385,6 +401,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" after' -l 'after' -d 'Only records after this id: resumes a --follow where it stopped.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" csv' -l 'csv' -d 'CSV with a header line.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" store-dsn-file' -l 'store-dsn-file' -d 'Read the PostgreSQL control store this DSN file names directly instead of asking the broker.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" broker' -l 'broker' -d 'The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, else the broker you signed in to last, else this machine\'s).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit log" version' -l 'version' -d 'Show the version.'
@@ -395,6 +412,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" passphrase-file' -l 'passphrase-file' -d 'Read the key\'s passphrase from the first line of this file.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" json' -l 'json' -d 'One JSON object per line.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" store-dsn-file' -l 'store-dsn-file' -d 'Read the PostgreSQL control store this DSN file names directly instead of asking the broker.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" broker' -l 'broker' -d 'The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, else the broker you signed in to last, else this machine\'s).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit replay" version' -l 'version' -d 'Show the version.'
@@ -404,6 +422,7 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" by' -l 'by' -d 'One line per identity (the default), session or job (its correlation id, else the command it ran).' -rfka 'identity session job'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" json' -l 'json' -d 'One JSON object per line.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" store-dsn-file' -l 'store-dsn-file' -d 'Read the PostgreSQL control store this DSN file names directly instead of asking the broker.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" broker' -l 'broker' -d 'The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, else the broker you signed in to last, else this machine\'s).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit trace" version' -l 'version' -d 'Show the version.'
@@ -411,12 +430,14 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" since' -l 'since' -d 'The start of the period.' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" format' -l 'format' -d 'markdown, html or json.' -rfka 'markdown html json'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" store-dsn-file' -l 'store-dsn-file' -d 'Read the PostgreSQL control store this DSN file names directly instead of asking the broker.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" broker' -l 'broker' -d 'The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, else the broker you signed in to last, else this machine\'s).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit report" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" json' -l 'json' -d 'Print one JSON object.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" ledger' -l 'ledger' -d 'Read this ledger file directly instead of asking the broker.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" store-dsn-file' -l 'store-dsn-file' -d 'Read the PostgreSQL control store this DSN file names directly instead of asking the broker.' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" token-file' -l 'token-file' -d 'Present the broker-issued token in this file instead of your OS identity (default: $HOOPCTL_TOKEN).' -rF
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" broker' -l 'broker' -d 'The broker: an https:// URL you signed in to, or a unix socket path (default: $HOOPCTL_BROKER, else the broker you signed in to last, else this machine\'s).' -rfka ''
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit verify" version' -l 'version' -d 'Show the version.'
@@ -430,4 +451,16 @@ complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_option
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" no-passphrase' -l 'no-passphrase' -d 'Write the private key without a passphrase.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" version' -l 'version' -d 'Show the version.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl audit keygen" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl store" -eq 1' -fa 'init' -d 'Create the control store\'s tables (or check them), as their owner, and grant the brokers\' role what it uses.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_positional "hoopctl store" -eq 1' -fa 'migrate' -d 'Copy a broker\'s SQLite ledger into an empty control store, keeping every id and hash.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store init" dsn-file' -l 'dsn-file' -d 'A file holding the control store\'s libpq connection string (mode 0600).' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store init" broker-role' -l 'broker-role' -d 'The role the brokers connect as (it must exist; LOGIN and nothing more).' -rfka ''
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store init" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store init" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store migrate" dsn-file' -l 'dsn-file' -d 'A file holding the control store\'s libpq connection string (mode 0600).' -rF
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store migrate" from' -l 'from' -d 'The SQLite ledger to copy.' -rfa '(for p in (string match -e -- \'*/\' (commandline -t);or printf \n)*.\'sqlite\';printf %s\n $p;end;__fish_complete_directories (commandline -t) \'\')'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store migrate" version' -l 'version' -d 'Show the version.'
+complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl store migrate" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'hoopctl' -n '__hoopctl_should_offer_completions_for_flags_or_options "hoopctl help" version' -l 'version' -d 'Show the version.'

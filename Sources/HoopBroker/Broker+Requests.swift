@@ -446,16 +446,29 @@ extension Broker {
         judgeRequestsAgain(by: nil)
     }
 
-    /// What other brokers sharing the ledger recorded about requests since the last look (woken
-    /// by the store's notification): a request made through another broker is listed and decided
-    /// here, a vote given through another counts here, and a client waiting here sees it.
-    public func followRequests() {
+    /// What other brokers sharing the ledger recorded since the last look (woken by the store's
+    /// notification): a request made through another broker is listed and decided here, a vote
+    /// given through another counts here (and a client waiting here sees it); a token issued
+    /// through another is listed here, one revoked there ends this broker's sessions opened with
+    /// it; a provider name bound there is bound here.
+    public func followLedger() async {
         guard requestStore.isShared, let through = followedRequestsThrough,
-              let records = try? ledger.records(LedgerQuery(kinds: [.request, .decision], afterID: through)) else { return }
+              let records = try? ledger.records(LedgerQuery(kinds: [.request, .decision, .event, .identity], afterID: through)) else { return }
+        var revoked: [String] = []
         for record in records {
-            // This broker's own records are applied already.
-            if ownRequestRecords.remove(record.id) == nil { applyRequestRecord(record) }
             followedRequestsThrough = record.id
+            // This broker's own records are applied already.
+            guard ownRequestRecords.remove(record.id) == nil else { continue }
+            switch record.kind {
+            case RecordKind.request.rawValue, RecordKind.decision.rawValue: applyRequestRecord(record)
+            case RecordKind.identity.rawValue: applyIdentityRecord(record)
+            default: if let id = applyTokenRecord(record) { revoked.append(id) }
+            }
+        }
+        for id in revoked {
+            for session in sessions.values.filter({ token($0.tokenID, descendsFrom: id) && $0.revocation == nil }).map(\.info.id) {
+                await revoke(session, endedBy: "token-revoked", exitCode: nil, by: nil)
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopControlStore
 import HoopLedger
 import HoopPolicy
 import HoopProvisioning
@@ -74,7 +75,17 @@ extension Broker {
                 return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)
             }
             guard bytes.count == 32 else { throw BrokerFailure(.internal, "\(path) is damaged: expected 32 bytes of hex") }
-            return bytes
+            // Brokers sharing a store hash alike: the first one's key, kept here too from then on.
+            let agreed: String
+            do { agreed = try secrets.agree(on: "target-hash-key:\(target)", offering: hex) } catch {
+                throw BrokerFailure(.unavailable, "the control store cannot be read: \(error)")
+            }
+            guard agreed != hex else { return bytes }
+            guard agreed.count == 64, agreed.allSatisfy(\.isHexDigit) else { throw BrokerFailure(.internal, "the control store's hash key of '\(target)' is damaged") }
+            do { try PrivateFile.write(agreed + "\n", to: path) } catch {
+                throw BrokerFailure(.internal, "cannot keep the hash key of '\(target)': \(error)")
+            }
+            return try hashKey(for: target)
         }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

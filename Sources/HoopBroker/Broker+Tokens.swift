@@ -73,11 +73,7 @@ extension Broker {
     /// Which provider account each provider user name belongs to, from the ledger's identity records.
     func recoverProviderAccounts() {
         guard let records = try? ledger.records(LedgerQuery(kinds: [.identity])) else { return }
-        for record in records {
-            guard let body = record.decode(IdentityBody.self), body.method == "oidc", let provider = body.provider, let subject = body.subject,
-                  providerAccounts[body.principal] == nil else { continue }
-            providerAccounts[body.principal] = ProviderAccount(issuer: provider, subject: subject)
-        }
+        for record in records { applyIdentityRecord(record) }
     }
 
     private func brokerTokenIdentity(_ token: String) throws(BrokerFailure) -> Identity {
@@ -208,20 +204,33 @@ extension Broker {
     func recoverTokens() {
         let since = Date().addingTimeInterval(-TimeInterval(TokenAuthority.maxTTL + 86400))
         guard let records = try? ledger.records(LedgerQuery(since: since, kinds: [.event])) else { return }
-        for record in records {
-            guard let body = record.decode(EventBody.self), let details = body.details, let id = details["id"] else { continue }
-            switch body.name {
-            case "token.issued":
-                let expires = details["expires"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
-                issuedTokens[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
-                                             issuedAt: record.time, expiresAt: expires, revoked: false, token: nil)
-                tokenParents[id] = details["parent"]
-            case "token.revoked":
-                revokedTokens.insert(id)
-                issuedTokens[id]?.revoked = true
-            default:
-                continue
-            }
+        for record in records { _ = applyTokenRecord(record) }
+    }
+
+    /// A `token.issued` or `token.revoked` event applied to the tokens in memory; returns the
+    /// id of a token it revoked.
+    func applyTokenRecord(_ record: LedgerRecord) -> String? {
+        guard let body = record.decode(EventBody.self), let details = body.details, let id = details["id"] else { return nil }
+        switch body.name {
+        case "token.issued":
+            let expires = details["expires"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
+            issuedTokens[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
+                                         issuedAt: record.time, expiresAt: expires, revoked: revokedTokens.contains(id), token: nil)
+            tokenParents[id] = details["parent"]
+            return nil
+        case "token.revoked":
+            revokedTokens.insert(id)
+            issuedTokens[id]?.revoked = true
+            return id
+        default:
+            return nil
         }
+    }
+
+    /// A provider name's binding to its account, from an identity record (the first binding stays).
+    func applyIdentityRecord(_ record: LedgerRecord) {
+        guard let body = record.decode(IdentityBody.self), body.method == "oidc", let provider = body.provider, let subject = body.subject,
+              providerAccounts[body.principal] == nil else { return }
+        providerAccounts[body.principal] = ProviderAccount(issuer: provider, subject: subject)
     }
 }

@@ -24,9 +24,11 @@ public actor Broker {
     let sessionStore: any SessionStore
     /// Which session used each approval, among brokers sharing a store.
     let requestStore: any RequestStore
-    /// The last ledger record whose requests and decisions are applied here (`followRequests`).
+    /// Keys all brokers sharing a store hold alike (tokens, masking hashes).
+    let secrets: any SharedSecrets
+    /// The last ledger record whose requests, decisions, tokens and identities are applied here (`followLedger`).
     var followedRequestsThrough: Int64?
-    /// Request and decision records this broker appended that `followRequests` has not passed yet.
+    /// Records of those kinds this broker appended that `followLedger` has not passed yet.
     var ownRequestRecords: Set<Int64> = []
     let logger: Logger
     let startedAt = Date()
@@ -98,8 +100,8 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        (ledger, roster, sessionStore, requestStore) = try Broker.openState(configuration)
-        tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory)
+        (ledger, roster, sessionStore, requestStore, secrets) = try Broker.openState(configuration)
+        tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory, agreeing: secrets)
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
         ranBefore = FileManager.default.fileExists(atPath: URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("checkpoint-signing.key").path)
@@ -112,14 +114,15 @@ public actor Broker {
     }
 
     /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
-    static func openState(_ configuration: BrokerConfiguration) throws -> (any LedgerStore, any BrokerRoster, any SessionStore, any RequestStore) {
+    static func openState(_ configuration: BrokerConfiguration) throws
+        -> (any LedgerStore, any BrokerRoster, any SessionStore, any RequestStore, any SharedSecrets) {
         guard let dsnFile = configuration.storeDSNFile else {
             return (try Ledger(path: configuration.ledgerPath, durability: configuration.ledgerDurability), LocalBrokerRoster(), LocalSessionStore(),
-                    LocalRequestStore())
+                    LocalRequestStore(), LocalSecrets())
         }
         do {
             let store = try ControlStore(address: try StoreAddress(dsnFile: dsnFile))
-            return (store.ledger, store.roster, store.sessions, store.requests)
+            return (store.ledger, store.roster, store.sessions, store.requests, store.secrets)
         } catch let error as StoreError {
             throw BrokerFailure(.unavailable, "\(error)")
         }
@@ -188,11 +191,11 @@ public actor Broker {
         }
     }
 
-    /// Request and decision records of this broker, which `followRequests` must not apply twice.
+    /// Records of this broker of the kinds others follow, which `followLedger` must not apply twice.
     @discardableResult
     func noteOwn(_ records: [LedgerRecord]) -> [LedgerRecord] {
         if requestStore.isShared {
-            for record in records where record.kind == RecordKind.request.rawValue || record.kind == RecordKind.decision.rawValue {
+            for record in records where PostgresRequestStore.followed.contains(where: { $0.rawValue == record.kind }) {
                 ownRequestRecords.insert(record.id)
             }
         }

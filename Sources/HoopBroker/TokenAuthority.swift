@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopControlStore
 
 /// Broker-signed bearer tokens: `hoop1.<claims>.<signature>`, base64url, Ed25519 over
 /// `hoop1.<claims>`. The signing key is made once and kept in the state directory (0600).
@@ -29,8 +30,13 @@ struct TokenAuthority: Sendable {
     private let rawKey: Data
     private var key: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: rawKey) }
 
-    init(stateDirectory: String) throws {
-        rawKey = try SigningKeyFile.loadOrCreate("token-signing.key", stateDirectory: stateDirectory)
+    /// The key in the state directory, unless brokers sharing a store agreed on another (the first one's).
+    init(stateDirectory: String, agreeing secrets: any SharedSecrets = LocalSecrets()) throws {
+        let own = try SigningKeyFile.loadOrCreate("token-signing.key", stateDirectory: stateDirectory)
+        guard let agreed = Data(base64Encoded: try secrets.agree(on: "token-signing-key", offering: own.base64EncodedString())), agreed.count == own.count else {
+            throw BrokerFailure(.internal, "the control store's token signing key is damaged")
+        }
+        rawKey = agreed
     }
 
     func issue(_ claims: Claims) throws -> String {

@@ -98,6 +98,7 @@ public final class ControlStore: Sendable {
     public let roster: PostgresBrokerRoster
     public let sessions: PostgresSessionStore
     public let requests: PostgresRequestStore
+    public let secrets: PostgresSecrets
 
     /// Connects and checks the schema version: a broker refuses a store it does not know.
     public init(address: StoreAddress) throws {
@@ -106,5 +107,6 @@ public final class ControlStore: Sendable {
         roster = PostgresBrokerRoster(connections: ledger.connections)
         sessions = PostgresSessionStore(connections: ledger.connections)
         requests = PostgresRequestStore(connections: ledger.connections)
+        secrets = PostgresSecrets(connections: ledger.connections)
     }
 }

@@ -71,8 +71,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             if let lineage = try Self.lineageColumns(entries, records) {
                 try connection.executePrepared("hoop_upsert_lineage", lineage)
             }
-            // Brokers sharing the store follow requests and decisions as they are recorded (sent at commit).
-            if entries.contains(where: { $0.kind == .request || $0.kind == .decision }), let last = records.last {
+            // Brokers sharing the store follow requests, decisions, tokens and identities as they are recorded (sent at commit).
+            if entries.contains(where: { PostgresRequestStore.followed.contains($0.kind) }), let last = records.last {
                 try connection.execute("SELECT pg_notify($1, $2)", [PostgresRequestStore.channel, String(last.id)])
             }
             try connection.execute("COMMIT")

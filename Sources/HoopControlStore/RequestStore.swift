@@ -1,4 +1,5 @@
 import Foundation
+import HoopLedger
 import HoopPostgres
 
 /// Access and statement requests, the brokers' shared concern. Their history is the ledger's
@@ -34,6 +35,8 @@ public struct LocalRequestStore: RequestStore {
 public final class PostgresRequestStore: RequestStore, @unchecked Sendable {
     /// What the ledger's appends NOTIFY when they hold requests or decisions (the payload is the last record's id).
     public static let channel = "hoopctl_requests"
+    /// The kinds of record other brokers follow (`Broker.followLedger`).
+    public static let followed: Set<RecordKind> = [.request, .decision, .event, .identity]
 
     let connections: StoreConnections
 

@@ -96,6 +96,13 @@ public enum StoreSchema {
             session text NOT NULL
         );
 
+        -- Keys every broker must hold alike (tokens' signing key, targets' masking hash keys):
+        -- the first broker's, kept. Brokers may add a name, never change one.
+        CREATE TABLE hoopctl.shared_secrets (
+            name  text PRIMARY KEY,
+            value text NOT NULL
+        );
+
         -- Every insert must continue the chain: ids contiguous after the head, each record's
         -- prev_hash the hash before it. Then the head moves. Runs as the owner (the brokers'
         -- role cannot write the head), once per statement (a batch), not per row.
@@ -155,6 +162,7 @@ public enum StoreSchema {
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.brokers TO \(role)",
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.sessions TO \(role)",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON hoopctl.approvals_used TO \(role)",
+            "GRANT SELECT, INSERT ON hoopctl.shared_secrets TO \(role)",
         ]
     }
 

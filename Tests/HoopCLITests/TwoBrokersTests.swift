@@ -222,4 +222,27 @@ final class TwoBrokersTests: XCTestCase {
         XCTAssertEqual(again.status, 78, "an approval used on A was used again on B: \(again.stderr)")
         XCTAssertTrue(again.stderr.contains("used"), again.stderr)
     }
+
+    func testATokenIssuedThroughAIsGoodAtBAndItsRevocationThroughBEndsItsSessionOnA() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        // One signing key for both: a token issued through A is good at B.
+        let token = try a.token("user:bob")
+        let whoami = try b.hoopctl(["whoami", "--json"], token: token)
+        XCTAssertEqual(whoami.status, 0, whoami.stderr)
+        let tokenID = try XCTUnwrap(whoami.stdout.firstMatch(of: /"tokenID":"([0-9a-f]+)"/).map { String($0.1) })
+        let session = try OpenSession(a, token: token)
+        XCTAssertTrue(try eventually(timeout: 5) { try b.hoopctl(["token", "list"]).stdout.contains(tokenID) }, "B does not list A's token")
+
+        let revoke = try b.hoopctl(["token", "revoke", tokenID])
+        XCTAssertEqual(revoke.status, 0, revoke.stderr)
+        // A learns of it: the token is refused there, and the session it opened there ends.
+        XCTAssertTrue(try eventually(timeout: 5) { try a.hoopctl(["whoami"], token: token).status == 77 }, "A still accepts the revoked token")
+        XCTAssertTrue(try eventually(timeout: 10) { try self.activeSessions(a).allSatisfy { $0["id"] as? String != session.sessionID } },
+                      "the session the token opened on A did not end")
+        let ends = try b.records(kind: "session").filter {
+            $0["session"] as? String == session.sessionID && ($0["body"] as? [String: Any])?["phase"] as? String == "ended"
+        }
+        XCTAssertEqual(ends.count, 1)
+        XCTAssertEqual((ends.first?["body"] as? [String: Any])?["endedBy"] as? String, "token-revoked")
+    }
 }

@@ -247,11 +247,26 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             // From the lowest id there is (a row below 1 was put there by hand: the verifier names it).
             let fetcher = try PageFetcher(address: connections.address, snapshot: snapshot, first: min(first, 1), last: last, page: Self.verifyPage)
             var broken = false
+            // The hash of the record before (genesis before the first), as the database holds it.
+            var previous = Array(HashChain.genesis.utf8)
             while !broken, let page = try fetcher.next() {
-                let hashes = Self.hashes(of: page)
-                for (record, hash) in zip(page, hashes) {
-                    if !verifier.consume(record, computedHash: hash) { broken = true; break }
-                    recount.consume(record)
+                let matches = Self.hashesMatch(page)
+                for row in 0..<page.count {
+                    guard let id = page.int64(row, 0), let previousHash = page.value(row, 7), let hash = page.value(row, 8) else {
+                        throw LedgerError.storage(path: location, message: "a ledger row could not be read")
+                    }
+                    if !verifier.consume(id: id, hashMatches: matches[row], linksToPrevious: previousHash.elementsEqual(previous),
+                                         hash: String(decoding: hash, as: UTF8.self)) {
+                        broken = true
+                        break
+                    }
+                    previous.replaceSubrange(previous.indices, with: hash)
+                    // Only what the lineage recount reads becomes a record: a session's start, a statement with lineage.
+                    if let kind = page.value(row, 2), let body = page.value(row, 6),
+                       (kind.elementsEqual("session".utf8) && Self.contains(Self.startedMark, in: body))
+                        || (kind.elementsEqual("statement".utf8) && Self.contains(Self.lineageMark, in: body)) {
+                        recount.consume(try Self.record(page, row))
+                    }
                 }
             }
             fetcher.stop()
@@ -273,20 +288,52 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
         }
     }
 
-    /// Each record's hash as its fields say, computed on every core.
-    static func hashes(of records: [LedgerRecord]) -> [String] {
+    static let startedMark = Array(#""phase":"started""#.utf8)
+    static let lineageMark = Array(#""lineage":["#.utf8)
+
+    static func contains(_ needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var start = 0
+        let last = haystack.count - needle.count
+        while start <= last {
+            if haystack[start] == first, needle.indices.allSatisfy({ haystack[start + $0] == needle[$0] }) { return true }
+            start += 1
+        }
+        return false
+    }
+
+    /// Whether each row's hash is its content's, computed on every core from the bytes libpq holds.
+    static func hashesMatch(_ page: RowSet) -> [Bool] {
+        let count = page.count
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        var hashes = [String](repeating: "", count: records.count)
-        let chunk = (records.count + lanes - 1) / max(lanes, 1)
-        hashes.withUnsafeMutableBufferPointer { out in
-            let out = SendableBuffer(out)
+        var matches = [Bool](repeating: false, count: count)
+        let chunk = (count + lanes - 1) / lanes
+        matches.withUnsafeMutableBufferPointer { out in
+            let out = SendableBools(out)
             DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                var scratch: [UInt8] = []
+                scratch.reserveCapacity(4096)
                 let start = lane * chunk
-                guard start < records.count else { return }
-                for index in start..<min(start + chunk, records.count) { out.buffer[index] = HashChain.hash(of: records[index]) }
+                guard start < count else { return }
+                for row in start..<min(start + chunk, count) {
+                    guard let id = page.int64(row, 0), let ts = page.int64(row, 1), let kind = page.value(row, 2), let body = page.value(row, 6),
+                          let previous = page.value(row, 7), let hash = page.value(row, 8) else { continue }
+                    out.buffer[row] = HashChain.matches(id: id, timestamp: ts, kind: kind, identity: page.value(row, 3), target: page.value(row, 4),
+                                                        session: page.value(row, 5), body: body, previousHash: previous, storedHash: hash,
+                                                        scratch: &scratch)
+                }
             }
         }
-        return hashes
+        return matches
+    }
+
+    static func record(_ page: RowSet, _ row: Int) throws -> LedgerRecord {
+        guard let id = page.int64(row, 0), let ts = page.int64(row, 1), let kind = page.string(row, 2), let body = page.string(row, 6),
+              let previous = page.string(row, 7), let hash = page.string(row, 8) else {
+            throw LedgerError.storage(path: "", message: "a ledger row could not be read")
+        }
+        return LedgerRecord(id: id, timestamp: ts, kind: kind, identity: page.string(row, 3), target: page.string(row, 4),
+                            session: page.string(row, 5), body: body, previousHash: previous, hash: hash)
     }
 
     static func lineageRow(_ row: [String?]) -> LineageIndex.Row {
@@ -299,9 +346,9 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
 }
 
 /// A buffer written at distinct indexes from several threads.
-private struct SendableBuffer: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<String>
-    init(_ buffer: UnsafeMutableBufferPointer<String>) { self.buffer = buffer }
+private struct SendableBools: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Bool>
+    init(_ buffer: UnsafeMutableBufferPointer<Bool>) { self.buffer = buffer }
 }
 
 /// Reads the records in id order a page ahead, on a connection and a thread of its own.
@@ -311,7 +358,7 @@ private final class PageFetcher: @unchecked Sendable {
     private let page: Int64
     private var nextStart: Int64 = 1
     private let condition = NSCondition()
-    private var ready: Result<[LedgerRecord], Error>?
+    private var ready: Result<RowSet, Error>?
     private var fetching = false
 
     init(address: StoreAddress, snapshot: String, first: Int64, last: Int64, page: Int64) throws {
@@ -329,10 +376,10 @@ private final class PageFetcher: @unchecked Sendable {
         nextStart = to + 1
         fetching = true
         Thread.detachNewThread { [self] in
-            let result = Result { () throws -> [LedgerRecord] in
-                try connection.execute("""
+            let result = Result { () throws -> RowSet in
+                try connection.rowSet("""
                     SELECT \(PostgresLedger.recordColumns) FROM hoopctl.records WHERE id BETWEEN $1::bigint AND $2::bigint ORDER BY id
-                    """, [String(from), String(to)]).rows.map(PostgresLedger.record)
+                    """, [String(from), String(to)])
             }
             condition.withLock {
                 ready = result
@@ -343,8 +390,8 @@ private final class PageFetcher: @unchecked Sendable {
     }
 
     /// The next page (nil after the last).
-    func next() throws -> [LedgerRecord]? {
-        let result: Result<[LedgerRecord], Error>? = condition.withLock {
+    func next() throws -> RowSet? {
+        let result: Result<RowSet, Error>? = condition.withLock {
             while fetching { condition.wait() }
             defer { ready = nil }
             return ready

@@ -13,20 +13,27 @@ public struct ChainVerifier {
     public mutating func consume(_ record: LedgerRecord, computedHash: String? = nil) -> Bool {
         guard report.failure == nil else { return false }
         let computed = computedHash ?? HashChain.hash(of: record)
-        if computed != record.hash {
-            report.failure = .init(recordID: record.id, reason: .edited)
-        } else if record.previousHash != previousHash {
-            report.failure = .init(recordID: record.id, reason: .brokenLink(previousID: previousID))
-        } else if record.id != expectedID {
-            report.failure = .init(recordID: record.id, reason: .gap(expectedID: expectedID))
+        return consume(id: record.id, hashMatches: computed == record.hash, linksToPrevious: record.previousHash == previousHash, hash: record.hash)
+    }
+
+    /// The same for a record the caller checked itself (hashed and compared as bytes, in
+    /// parallel): whether its hash is its content's, and whether it names the hash before it.
+    public mutating func consume(id: Int64, hashMatches: Bool, linksToPrevious: Bool, hash: String) -> Bool {
+        guard report.failure == nil else { return false }
+        if !hashMatches {
+            report.failure = .init(recordID: id, reason: .edited)
+        } else if !linksToPrevious {
+            report.failure = .init(recordID: id, reason: .brokenLink(previousID: previousID))
+        } else if id != expectedID {
+            report.failure = .init(recordID: id, reason: .gap(expectedID: expectedID))
         }
         guard report.failure == nil else { return false }
         report.verified += 1
-        report.headID = record.id
-        report.headHash = record.hash
-        previousHash = record.hash
-        previousID = record.id
-        expectedID = record.id + 1
+        report.headID = id
+        report.headHash = hash
+        previousHash = hash
+        previousID = id
+        expectedID = id + 1
         return true
     }
 

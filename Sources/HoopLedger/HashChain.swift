@@ -37,6 +37,41 @@ public enum HashChain {
         return hex(SHA256.hash(data: encoding))
     }
 
+    /// Whether `storedHash` (64 lowercase hex digits) is the hash of these fields, given as the
+    /// bytes a database hands them (no string is made): the same encoding as `hash(id:...)`.
+    /// `scratch` is reused between calls.
+    public static func matches(id: Int64, timestamp: Int64, kind: UnsafeBufferPointer<UInt8>, identity: UnsafeBufferPointer<UInt8>?,
+                               target: UnsafeBufferPointer<UInt8>?, session: UnsafeBufferPointer<UInt8>?, body: UnsafeBufferPointer<UInt8>,
+                               previousHash: UnsafeBufferPointer<UInt8>, storedHash: UnsafeBufferPointer<UInt8>,
+                               scratch: inout [UInt8]) -> Bool {
+        guard storedHash.count == 64 else { return false }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: "hoopctl-ledger-v1\n".utf8)
+        scratch.append(contentsOf: previousHash)
+        scratch.append(UInt8(ascii: "\n"))
+        appendDecimal(id, to: &scratch)
+        scratch.append(UInt8(ascii: "\n"))
+        appendDecimal(timestamp, to: &scratch)
+        scratch.append(UInt8(ascii: "\n"))
+        for value in [kind, identity, target, session, body] {
+            guard let value else {
+                scratch.append(contentsOf: "~\n".utf8)
+                continue
+            }
+            appendDecimal(Int64(value.count), to: &scratch)
+            scratch.append(UInt8(ascii: ":"))
+            scratch.append(contentsOf: value)
+            scratch.append(UInt8(ascii: "\n"))
+        }
+        let digits: StaticString = "0123456789abcdef"
+        var index = 0
+        for byte in SHA256.hash(data: scratch) {
+            guard storedHash[index] == digits.utf8Start[Int(byte >> 4)], storedHash[index + 1] == digits.utf8Start[Int(byte & 0x0f)] else { return false }
+            index += 2
+        }
+        return true
+    }
+
     /// What a record's hash should be, from its fields and the hash it names as previous.
     public static func hash(of record: LedgerRecord) -> String {
         hash(id: record.id, timestamp: record.timestamp, kind: record.kind, identity: record.identity, target: record.target,

@@ -111,7 +111,7 @@ extension LineageIndex {
             switch record.kind {
             case RecordKind.session.rawValue:
                 // Canonical JSON: `"phase":"started"` can only be the key and its value.
-                guard let session = record.session, record.body.contains(#""phase":"started""#) else { return }
+                guard let session = record.session, Self.find(Self.startedMark, in: Array(record.body.utf8)[...]) != nil else { return }
                 startedBodies[session] = record.body
                 jobs[session] = nil
             case RecordKind.statement.rawValue:
@@ -124,6 +124,8 @@ extension LineageIndex {
                 return
             }
         }
+
+        static let startedMark = Array(#""phase":"started""#.utf8)
 
         /// A session's job (its correlation id, else its command), from its `started` record.
         private mutating func job(of session: String) -> String? {

@@ -60,6 +60,20 @@ public final class PostgresConnection {
         return try consume(result)
     }
 
+    /// Runs one statement and keeps its rows as libpq holds them, without copying a value into a
+    /// Swift string: for reading many rows fast (`audit verify`). The rows may go to another thread.
+    public func rowSet(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> RowSet {
+        let result = withCStrings(parameters) { values in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard let result else { throw PostgresError(kind: .client, message: PostgresConnection.message(of: handle)) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            defer { PQclear(result) }
+            throw PostgresError(result: result, fallback: PostgresConnection.message(of: handle))
+        }
+        return RowSet(result: result)
+    }
+
     /// Runs one or more statements without parameters (a script). Use only for text we wrote.
     @discardableResult
     public func executeScript(_ sql: String) throws(PostgresError) -> QueryResult {
@@ -166,6 +180,46 @@ public final class PostgresConnection {
     static func message(of handle: OpaquePointer) -> String {
         guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
         return String(cString: text).trimmingCharacters(in: " \n")
+    }
+}
+
+/// The rows of a result as libpq holds them (freed with the last reference to the set).
+public final class RowSet: @unchecked Sendable {
+    let result: OpaquePointer
+
+    init(result: OpaquePointer) {
+        self.result = result
+    }
+
+    deinit { PQclear(result) }
+
+    public var count: Int { Int(PQntuples(result)) }
+
+    /// A value's bytes (text format), nil for NULL.
+    public func value(_ row: Int, _ column: Int) -> UnsafeBufferPointer<UInt8>? {
+        guard PQgetisnull(result, Int32(row), Int32(column)) == 0, let start = PQgetvalue(result, Int32(row), Int32(column)) else { return nil }
+        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+        return UnsafeBufferPointer(start: UnsafeRawPointer(start).assumingMemoryBound(to: UInt8.self), count: length)
+    }
+
+    /// A value as a string (nil for NULL).
+    public func string(_ row: Int, _ column: Int) -> String? {
+        value(row, column).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A value as an integer (nil for NULL or anything else).
+    public func int64(_ row: Int, _ column: Int) -> Int64? {
+        guard let bytes = value(row, column), !bytes.isEmpty else { return nil }
+        var value: Int64 = 0, negative = false
+        for (index, byte) in bytes.enumerated() {
+            if index == 0, byte == UInt8(ascii: "-") { negative = true; continue }
+            guard byte >= 48, byte <= 57 else { return nil }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(Int64(byte - 48))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        return negative ? -value : value
     }
 }
 

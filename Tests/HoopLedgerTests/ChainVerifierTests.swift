@@ -73,4 +73,36 @@ final class ChainVerifierTests: XCTestCase {
         let report = verify(chain(3), head: nil)
         XCTAssertEqual(report.failure, VerificationFailure(recordID: 3, reason: .headMismatch(recordedHeadID: 0)))
     }
+
+    /// `audit verify` on PostgreSQL hashes the bytes libpq holds: the same encoding as the strings'.
+    func testHashingBytesAgreesWithHashingStrings() {
+        let cases: [(String, String?, String?, String?, String)] = [
+            ("event", "user:alice", "prod", nil, #"{"name":"one"}"#),
+            ("statement", nil, nil, nil, ""),
+            ("session", "user:ünïcödé", "", "0123456789ab", #"{"reason":"naïve \"quoted\" 🙂","phase":"started"}"#),
+            ("event", "", "t", "s", String(repeating: "x", count: 5000)),
+        ]
+        var scratch: [UInt8] = []
+        for (index, (kind, identity, target, session, body)) in cases.enumerated() {
+            let previous = index == 0 ? HashChain.genesis : String(repeating: "ab", count: 32)
+            let id = Int64(index + 1), ts = Int64(1_700_000_000_000_000 + index)
+            let hash = HashChain.hash(id: id, timestamp: ts, kind: kind, identity: identity, target: target, session: session, body: body, previousHash: previous)
+            func bytes(_ text: String?) -> [UInt8]? { text.map { Array($0.utf8) } }
+            func check(_ stored: String, body: String = body, id: Int64 = id) -> Bool {
+                let fields = [bytes(kind), bytes(identity), bytes(target), bytes(session), bytes(body), bytes(previous), bytes(stored)]
+                return fields[0]!.withUnsafeBufferPointer { k in fields[4]!.withUnsafeBufferPointer { b in fields[5]!.withUnsafeBufferPointer { p in
+                    fields[6]!.withUnsafeBufferPointer { h in
+                        let i = fields[1], t = fields[2], s = fields[3]
+                        return (i ?? []).withUnsafeBufferPointer { ib in (t ?? []).withUnsafeBufferPointer { tb in (s ?? []).withUnsafeBufferPointer { sb in
+                            HashChain.matches(id: id, timestamp: ts, kind: k, identity: i == nil ? nil : ib, target: t == nil ? nil : tb,
+                                              session: s == nil ? nil : sb, body: b, previousHash: p, storedHash: h, scratch: &scratch)
+                        } } }
+                    } } } }
+            }
+            XCTAssertTrue(check(hash), "case \(index)")
+            XCTAssertFalse(check(String(hash.dropLast()) + (hash.last == "0" ? "1" : "0")), "a hash one digit off, case \(index)")
+            XCTAssertFalse(check(hash, body: body + " "), "a body one byte longer, case \(index)")
+            XCTAssertFalse(check(hash, id: id + 1), "another id, case \(index)")
+        }
+    }
 }

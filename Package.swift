@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "HoopDetectorsTests", dependencies: ["HoopDetectors", "HoopPolicy", "HoopSandbox"]),
         .testTarget(name: "HoopGuardrailsTests", dependencies: ["HoopGuardrails", "HoopPolicy", "HoopSQL", "HoopSandbox"],
                     resources: [.copy("Corpus")]),
-        .testTarget(name: "HoopControlStoreTests", dependencies: ["HoopControlStore", "HoopLedger", "HoopPostgres", "HoopCommon", "HoopTestSupport"]),
+        .testTarget(name: "HoopControlStoreTests", dependencies: ["HoopControlStore", "HoopLedger", "HoopPostgres", "HoopCommon", "HoopBrokerAPI", "HoopTestSupport"]),
         .testTarget(name: "HoopPostgresTests", dependencies: ["HoopPostgres", "HoopTestSupport"]),
         .testTarget(name: "HoopWireTests", dependencies: [
             "HoopWire", "HoopTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -10,7 +10,7 @@ import HoopSQL
 extension Broker {
     private func ownSession(_ id: String, identity: Identity) throws(BrokerFailure) -> ActiveSession {
         // Someone else's session is as unknown as one that does not exist: nothing says whose it is.
-        guard let session = sessions[id], session.info.state == .active, session.info.identity == identity.principal.description else {
+        guard let session = sessions.byID[id], session.info.state == .active, session.info.identity == identity.principal.description else {
             throw BrokerFailure(.notFound, "no active session '\(id.prefix(64))'")
         }
         return session

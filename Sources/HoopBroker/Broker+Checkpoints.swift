@@ -12,16 +12,16 @@ import HoopProvisioning
 extension Broker {
     /// Signs the head and publishes it, unless no record came since the last checkpoint.
     public func checkpoint() async {
-        guard !checkpointing, let head = try? ledger.head(), let origin = try? ledger.origin() else { return }
+        guard !recording.checkpointing, let head = try? ledger.head(), let origin = try? ledger.origin() else { return }
         // Nothing new: the head is the last checkpoint's own record, which came right after what it signed.
-        if let last = lastCheckpointRecord, head.id <= last, lastCheckpointSigned == last - 1 { return }
+        if let last = recording.lastCheckpointRecord, head.id <= last, recording.lastCheckpointSigned == last - 1 { return }
         // Nor when all that came since are the checkpoints of the other brokers sharing the chain
         // (else each would sign the other's checkpoint record, every interval, forever).
-        if let signed = lastCheckpointSigned, head.id > signed, head.id - signed <= 64,
+        if let signed = recording.lastCheckpointSigned, head.id > signed, head.id - signed <= 64,
            let since = try? ledger.records(LedgerQuery(afterID: signed)),
            since.allSatisfy({ $0.decode(EventBody.self)?.name == "ledger.checkpoint" }) { return }
-        checkpointing = true
-        defer { checkpointing = false }
+        recording.checkpointing = true
+        defer { recording.checkpointing = false }
         let timestamp = Broker.micros(Date())
         let text = LedgerCheckpoint.signedText(broker: brokerID, origin: origin, recordID: head.id, hash: head.hash, timestamp: timestamp)
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey),
@@ -29,7 +29,7 @@ extension Broker {
         let checkpoint = LedgerCheckpoint(broker: brokerID, origin: origin, recordID: head.id, hash: head.hash, timestamp: timestamp,
                                           signature: signature.base64EncodedString())
         var kept: [String] = []
-        for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
+        for (name, pool) in targets.pools.sorted(by: { $0.key < $1.key }) {
             do {
                 try await pool.run { try CheckpointTable.append($0, checkpoint) }
                 kept.append(name)
@@ -43,8 +43,8 @@ extension Broker {
             "signature": checkpoint.signature,
             "kept": kept.joined(separator: ","),
         ])))
-        lastCheckpointRecord = recorded?.id ?? head.id
-        lastCheckpointSigned = head.id
+        recording.lastCheckpointRecord = recorded?.id ?? head.id
+        recording.lastCheckpointSigned = head.id
         let endpoints = policy.notifications.enumerated().filter { $0.element.events.contains(.ledgerCheckpoint) }
         if !endpoints.isEmpty {
             let notifier = self.notifier
@@ -59,7 +59,7 @@ extension Broker {
         let head: (id: Int64, hash: String)?
         do { head = try ledger.head() } catch { throw BrokerFailure(.internal, "the ledger cannot be read: \(error)") }
         guard let head else { throw BrokerFailure(.invalid, "the ledger has no records yet: nothing to sign") }
-        return LedgerCheckpointMade(record: lastCheckpointRecord ?? head.id)
+        return LedgerCheckpointMade(record: recording.lastCheckpointRecord ?? head.id)
     }
 
     /// Reads the targets' checkpoints and checks this ledger's against the chain. A checkpoint
@@ -81,7 +81,7 @@ extension Broker {
         var reached: [String: Set<Int64>] = [:]
         var ours: [LedgerCheckpoint] = []
         var otherIdentities: Set<String> = []
-        for (name, pool) in pools.sorted(by: { $0.key < $1.key }) {
+        for (name, pool) in targets.pools.sorted(by: { $0.key < $1.key }) {
             do {
                 let rows = try await pool.run { try CheckpointTable.read($0, source: "target \(name)") }
                 var kept: Set<Int64> = []
@@ -125,7 +125,7 @@ extension Broker {
 
     /// At a clean stop, after the last checkpoint.
     public func markCleanStop() {
-        try? PrivateFile.write("\(lastCheckpointRecord ?? 0)\n", to: cleanStopMarker)
+        try? PrivateFile.write("\(recording.lastCheckpointRecord ?? 0)\n", to: cleanStopMarker)
     }
 
     /// At start-up, before anything is recorded: a broker that ran here before and did not

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HoopBrokerAPI
 import HoopCommon
+import HoopControlStore
 import HoopLedger
 import HoopPolicy
 import HoopSQL
@@ -119,7 +120,7 @@ extension Broker {
         created.issuers = identity.issuers.isEmpty ? nil : identity.issuers
         created.identityExpiresAt = identity.expiresAt.map(Broker.iso)
         try record(identityEntries(identity) + [LedgerEntry(created, identity: info.requester, target: target.name, time: now)])
-        requests[id] = PendingRequest(info: info, rule: rule, tokenID: identity.tokenID, requesterIssuers: identity.issuers,
+        requests.byID[id] = PendingRequest(info: info, rule: rule, tokenID: identity.tokenID, requesterIssuers: identity.issuers,
                                       identityExpiresAt: identity.expiresAt)
         logger.info("request created", metadata: ["request": "\(id)", "requester": "\(info.requester)", "role": "\(role.name)"])
         notify(.requestCreated, info)
@@ -128,7 +129,7 @@ extension Broker {
 
     /// The caller's own request, a request they may decide, or any request for admins and auditors.
     func findRequest(_ id: String, identity: Identity) throws(BrokerFailure) -> PendingRequest {
-        let matches = id.count >= 4 ? requests.values.filter { $0.info.id.hasPrefix(id) } : requests.values.filter { $0.info.id == id }
+        let matches = id.count >= 4 ? requests.byID.values.filter { $0.info.id.hasPrefix(id) } : requests.byID.values.filter { $0.info.id == id }
         guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no request '\(id)'") }
         guard matches.count == 1 else {
             throw BrokerFailure(.invalid, "'\(id)' matches \(matches.count) requests: \(matches.map(\.info.id).sorted().joined(separator: ", "))")
@@ -151,7 +152,7 @@ extension Broker {
     public func listRequests(filter: String, identity: Identity) -> RequestList {
         expireRequests()
         let me = identity.principal.description, mine = policy.principals(of: identity)
-        let visible = requests.values.filter { canSee($0, identity) }.filter { request in
+        let visible = requests.byID.values.filter { canSee($0, identity) }.filter { request in
             switch filter {
             case "mine": return request.info.requester == me
             case "all": return true
@@ -222,7 +223,7 @@ extension Broker {
             decided = true
         }
         try record(entries)
-        requests[request.info.id] = request
+        requests.byID[request.info.id] = request
         logger.info("vote", metadata: ["request": "\(request.info.id)", "by": "\(me)", "approve": "\(approve)", "state": "\(request.info.state)"])
         if decided { notify(.requestDecided, request.info) }
         return request.info
@@ -238,18 +239,18 @@ extension Broker {
         request.info.state = .withdrawn
         try record([LedgerEntry(RequestBody(requestID: request.info.id, state: "withdrawn"), identity: identity.principal.description,
                                 target: request.info.target)])
-        requests[request.info.id] = request
+        requests.byID[request.info.id] = request
         return request.info
     }
 
     /// A session that reserved an approval did not start: the approval is usable again (nothing
     /// was recorded as used).
     func releaseApproval(_ id: String, session: String) {
-        guard var request = requests[id], request.info.state == .used, request.info.session == session else { return }
-        try? requestStore.releaseApproval(id, session: session)
+        guard var request = requests.byID[id], request.info.state == .used, request.info.session == session else { return }
+        try? requests.store.releaseApproval(id, session: session)
         request.info.state = .approved
         request.info.session = nil
-        requests[id] = request
+        requests.byID[id] = request
     }
 
     /// Checks and reserves an approval for a session: bound to exactly what was asked, used once.
@@ -283,12 +284,12 @@ extension Broker {
             throw BrokerFailure(.internal, "request \(info.id) does not match what was approved")
         }
         // Brokers sharing a store: one session uses an approval, whichever broker it opens through.
-        guard (try? requestStore.claimApproval(info.id, session: sessionID)) == true else {
+        guard (try? requests.store.claimApproval(info.id, session: sessionID)) == true else {
             throw BrokerFailure(.approvalExpired, "request \(info.id) is used (or the control store cannot say it is not)")
         }
         request.info.state = .used
         request.info.session = sessionID
-        requests[info.id] = request
+        requests.byID[info.id] = request
         let entry = LedgerEntry(RequestBody(requestID: info.id, state: "used", session: sessionID),
                                 identity: identity.principal.description, target: info.target, session: sessionID)
         return (request.info, [entry])
@@ -301,7 +302,7 @@ extension Broker {
     /// one it would route to other reviewers, or under other settings, is re-routed: the votes
     /// that still count stay (the request may go back to pending). The ledger says why.
     func judgeRequestsAgain(by actor: String?) {
-        for (id, request) in requests where [.pending, .approved].contains(request.info.state) {
+        for (id, request) in requests.byID where [.pending, .approved].contains(request.info.state) {
             let rule: ApprovalRule
             switch verdictOfPolicy(on: request) {
             case .withdraw(let why):
@@ -333,7 +334,7 @@ extension Broker {
     /// Re-routes a request (a new rule, or fewer votes that count), with the ledger records a
     /// restart replays exactly.
     func reroute(_ id: String, to rule: ApprovalRule, counting votes: [String: Set<Principal>], why: String, by actor: String?) {
-        guard let request = requests[id] else { return }
+        guard let request = requests.byID[id] else { return }
         var updated = request
         updated.reroute(to: rule, counting: votes)
         var body = RequestBody(requestID: id, state: "rerouted", reason: why, expiresAt: Broker.iso(updated.info.expiresAt),
@@ -348,7 +349,7 @@ extension Broker {
                                        identity: actor, target: request.info.target))
         }
         recordBestEffort(entries)
-        requests[id] = updated
+        requests.byID[id] = updated
         logger.info("request re-routed", metadata: ["request": "\(id)", "why": "\(why)"])
     }
 
@@ -390,9 +391,9 @@ extension Broker {
 
     /// Takes a request back for the broker (its token expired or was revoked, the policy changed).
     func withdraw(_ id: String, reason: String, by actor: String? = nil) {
-        guard var request = requests[id], [.pending, .approved].contains(request.info.state) else { return }
+        guard var request = requests.byID[id], [.pending, .approved].contains(request.info.state) else { return }
         request.info.state = .withdrawn
-        requests[id] = request
+        requests.byID[id] = request
         recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "withdrawn", reason: reason), identity: actor, target: request.info.target)])
         logger.info("request withdrawn", metadata: ["request": "\(id)", "why": "\(reason)"])
     }
@@ -401,7 +402,7 @@ extension Broker {
 
     /// Pending requests past their request TTL, and approvals past their approval TTL, expire.
     func expireRequests(now: Date = Date()) {
-        for (id, request) in requests {
+        for (id, request) in requests.byID {
             if [.pending, .approved].contains(request.info.state), let until = request.identityExpiresAt, now >= until {
                 // The token that asked expired: nothing it asked for outlives it.
                 withdraw(id, reason: "the token it was asked with (\(request.tokenID ?? "-")) expired", by: nil)
@@ -412,15 +413,15 @@ extension Broker {
             guard expired else { continue }
             var updated = request
             updated.info.state = .expired
-            requests[id] = updated
+            requests.byID[id] = updated
             recordBestEffort([LedgerEntry(RequestBody(requestID: id, state: "expired"), target: request.info.target)])
             notify(.requestExpired, updated.info)
         }
         // Keep a day of finished requests for `requests --all` and late clients.
         let horizon = now.addingTimeInterval(-86400)
-        for (id, request) in requests where request.info.state != .pending && request.info.state != .approved
+        for (id, request) in requests.byID where request.info.state != .pending && request.info.state != .approved
             && request.info.createdAt < horizon {
-            requests[id] = nil
+            requests.byID[id] = nil
         }
     }
 
@@ -432,18 +433,23 @@ extension Broker {
         guard let records = try? ledger.records(LedgerQuery(since: since, kinds: [.request, .decision])) else { return }
         for record in records { applyRequestRecord(record) }
         // Records other brokers sharing the ledger append are followed from here on.
-        followedRequestsThrough = max(headBefore, records.last?.id ?? 0)
+        requests.followedThrough = max(headBefore, records.last?.id ?? 0)
         expireRequests()
         // A statement review runs only in its session's connections, which ended with the
         // previous process (their secrets died with it): it can never be used now. (Another
         // broker's open session, sharing the store, still has its connections.)
-        let othersOpen = sessionStore.isShared
-            ? Set(((try? sessionStore.open()) ?? []).filter { $0.broker != brokerID && $0.info.state == .active }.map(\.info.id)) : []
-        for (id, request) in requests where request.info.kind == "statement" && !othersOpen.contains(request.info.session ?? "") {
+        let othersOpen = sessions.store.isShared
+            ? Set(((try? sessions.store.open()) ?? []).filter { $0.broker != brokerID && $0.info.state == .active }.map(\.info.id)) : []
+        for (id, request) in requests.byID where request.info.kind == "statement" && !othersOpen.contains(request.info.session ?? "") {
             withdraw(id, reason: "the broker restarted: session \(request.info.session ?? "-")'s connections ended with it; send the statement in a new session")
         }
         // The policy may have changed while the broker was down.
         judgeRequestsAgain(by: nil)
+    }
+
+    /// Starts following what other brokers sharing the store record (nil: no store is shared).
+    public func followOtherBrokers() -> StoreFollowing? {
+        requests.store.follow(fallback: 5) { Task { await self.followLedger() } }
     }
 
     /// What other brokers sharing the ledger recorded since the last look (woken by the store's
@@ -452,13 +458,13 @@ extension Broker {
     /// through another is listed here, one revoked there ends this broker's sessions opened with
     /// it; a provider name bound there is bound here.
     public func followLedger() async {
-        guard requestStore.isShared, let through = followedRequestsThrough,
+        guard requests.store.isShared, let through = requests.followedThrough,
               let records = try? ledger.records(LedgerQuery(kinds: [.request, .decision, .event, .identity], afterID: through)) else { return }
         var revoked: [String] = []
         for record in records {
-            followedRequestsThrough = record.id
+            requests.followedThrough = record.id
             // This broker's own records are applied already.
-            guard ownRequestRecords.remove(record.id) == nil else { continue }
+            guard requests.ownRecords.remove(record.id) == nil else { continue }
             switch record.kind {
             case RecordKind.request.rawValue, RecordKind.decision.rawValue: applyRequestRecord(record)
             case RecordKind.identity.rawValue: applyIdentityRecord(record)
@@ -466,7 +472,7 @@ extension Broker {
             }
         }
         for id in revoked {
-            for session in sessions.values.filter({ token($0.tokenID, descendsFrom: id) && $0.revocation == nil }).map(\.info.id) {
+            for session in sessions.byID.values.filter({ token($0.tokenID, descendsFrom: id) && $0.revocation == nil }).map(\.info.id) {
                 await revoke(session, endedBy: "token-revoked", exitCode: nil, by: nil)
             }
         }
@@ -495,8 +501,8 @@ extension Broker {
                 pending.tokenID = body.token
                 pending.requesterIssuers = body.issuers ?? []
                 pending.identityExpiresAt = body.identityExpiresAt.flatMap(Broker.date)
-                requests[body.requestID] = pending
-            } else if body.state == "rerouted", var request = requests[body.requestID] {
+                requests.byID[body.requestID] = pending
+            } else if body.state == "rerouted", var request = requests.byID[body.requestID] {
                 var votes = request.approvals.filter { (body.kept ?? []).contains($0.key) }
                 for (voter, names) in body.counted ?? [:] where votes[voter] != nil {
                     votes[voter] = Set(names.compactMap { try? Principal(parsing: $0) })
@@ -507,21 +513,21 @@ extension Broker {
                     request.info.approvalExpiresAt = deadline
                 }
                 if let expires = body.expiresAt.flatMap(Broker.date) { request.info.expiresAt = expires }
-                requests[body.requestID] = request
-            } else if var request = requests[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
+                requests.byID[body.requestID] = request
+            } else if var request = requests.byID[body.requestID], let state = RequestInfo.State(rawValue: body.state) {
                 request.info.state = state
                 if let approval = body.approvalExpiresAt.flatMap(Broker.date) { request.info.approvalExpiresAt = approval }
                 if let session = body.session { request.info.session = session }
-                requests[body.requestID] = request
+                requests.byID[body.requestID] = request
             }
-        } else if let body = record.decode(DecisionBody.self), var request = requests[body.requestID], let voter = record.identity {
+        } else if let body = record.decode(DecisionBody.self), var request = requests.byID[body.requestID], let voter = record.identity {
             request.info.votes.append(.init(approver: voter, verdict: body.verdict, comment: body.comment, at: record.time,
                                             selfApproval: body.selfApproval ?? false))
             if body.verdict == "approve" {
                 request.approvals[voter] = Set((body.principals ?? []).compactMap { try? Principal(parsing: $0) })
                 request.voteTokens[voter] = body.token
             }
-            requests[body.requestID] = request
+            requests.byID[body.requestID] = request
         }
     }
 
@@ -531,7 +537,7 @@ extension Broker {
         var request = request
         if request.kind == "statement" {
             // Webhooks get the normalized text: literals (where personal data lives) stay with the broker.
-            request.statement = requests[request.id]?.normalizedStatement ?? request.statement.map { _ in "(a statement)" }
+            request.statement = requests.byID[request.id]?.normalizedStatement ?? request.statement.map { _ in "(a statement)" }
         }
         let notifier = self.notifier
         Task { await notifier.send(event: event, request: request, to: endpoints.map { ($0.offset, $0.element.endpoint) }) }

@@ -20,10 +20,10 @@ extension Broker {
         guard let rule = target.guardrails.approval else {
             return .refused("\(why); the policy names no reviewers for statements (guardrails.approval), so it cannot run")
         }
-        guard sessions[statement.sessionID] != nil else { return .refused("session \(statement.sessionID) has ended") }
+        guard sessions.byID[statement.sessionID] != nil else { return .refused("session \(statement.sessionID) has ended") }
         expireRequests()
         let binding = Broker.statementBinding(requester: statement.identity, target: target.name, session: statement.sessionID, sql: statement.sql)
-        let mine = requests.values.filter { $0.info.kind == "statement" && $0.info.binding == binding }
+        let mine = requests.byID.values.filter { $0.info.kind == "statement" && $0.info.binding == binding }
         // The session's connection judged it under the guardrails it was opened with; a reload
         // since may deny it. What the policy in force denies is never reviewed, nor run.
         if let denial = deniedByPolicyInForce(statement.facts, target: target) {
@@ -38,13 +38,13 @@ extension Broker {
                                 + "send it again outside a transaction block")
             }
             approved.info.state = .used
-            requests[approved.info.id] = approved
+            requests.byID[approved.info.id] = approved
             do {
                 try record([LedgerEntry(RequestBody(requestID: approved.info.id, state: "used", session: statement.sessionID),
                                         identity: statement.identity, target: target.name, session: statement.sessionID)])
             } catch {
                 approved.info.state = .approved
-                requests[approved.info.id] = approved
+                requests.byID[approved.info.id] = approved
                 return .refused("the ledger cannot record the use of request \(approved.info.id), so the statement did not run")
             }
             logger.info("statement review used", metadata: ["request": "\(approved.info.id)", "session": "\(statement.sessionID)"])
@@ -89,9 +89,9 @@ extension Broker {
                                   binding: binding, approvers: info.approvers, needed: info.needed, everyGroup: info.everyGroup,
                                   session: statement.sessionID, statement: statement.normalized)
         // Asked in a session opened with a token: revoking the token withdraws it.
-        created.token = sessions[statement.sessionID]?.tokenID
+        created.token = sessions.byID[statement.sessionID]?.tokenID
         created.keep(rule)
-        let asker = sessions[statement.sessionID]?.identity
+        let asker = sessions.byID[statement.sessionID]?.identity
         created.issuers = asker.flatMap { $0.issuers.isEmpty ? nil : $0.issuers }
         created.identityExpiresAt = asker?.expiresAt.map(Broker.iso)
         try record([LedgerEntry(created, identity: statement.identity, target: statement.target, session: statement.sessionID, time: now)])
@@ -101,7 +101,7 @@ extension Broker {
         pending.tokenID = created.token
         pending.requesterIssuers = asker?.issuers ?? []
         pending.identityExpiresAt = asker?.expiresAt
-        requests[id] = pending
+        requests.byID[id] = pending
         logger.info("statement review requested", metadata: ["request": "\(id)", "requester": "\(statement.identity)", "session": "\(statement.sessionID)"])
         notify(.requestCreated, info)
         return info
@@ -129,7 +129,7 @@ extension Broker {
             return .failedAsOwner(request: request, role: "-", sqlState: "58000", message: "hoopctl: \(error)")
         }
         // A session revoked since the approval was used runs nothing more.
-        guard let session = sessions[statement.sessionID], session.revocation == nil, session.info.state == .active else {
+        guard let session = sessions.byID[statement.sessionID], session.revocation == nil, session.info.state == .active else {
             return .failedAsOwner(request: request, role: "-", sqlState: "57P01", message: "hoopctl: session \(statement.sessionID) has ended")
         }
         let runAs = target.guardrails.runAs

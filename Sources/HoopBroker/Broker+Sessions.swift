@@ -18,7 +18,7 @@ extension Broker {
     /// A `remote` caller (from the network) is handed the proxy's TLS listener, verify-full.
     public func createSession(_ request: SessionRequest, identity: Identity, caller: CallingProcess?,
                               remote: Bool = false) async throws(BrokerFailure) -> SessionGrant {
-        if remote, networkProxy == nil {
+        if remote, proxy.network == nil {
             throw BrokerFailure(.unavailable, "this broker's guard proxy does not listen on the network (hoopctl serve --proxy-listen): sessions are for callers on its host")
         }
         var request = request
@@ -146,12 +146,12 @@ extension Broker {
                                pid: caller.map { Int($0.pid) }, command: caller?.arguments, request: approval?.request.id)
         do {
             // Every broker sharing the state knows the role is in use before it exists (their reconcilers leave it be).
-            try sessionStore.opening(StoredSession(info: info, broker: brokerID, lease: remote ? now.addingTimeInterval(leaseSeconds) : nil))
+            try sessions.store.opening(StoredSession(info: info, broker: brokerID, lease: remote ? now.addingTimeInterval(leaseSeconds) : nil))
             do {
                 try await pool.run { [spec] in try SessionRoles.create($0, spec) }
             } catch let error as PostgresError where error.sqlState == "42704" || error.sqlState == "3F000" {
                 // The cached views are gone (another init dropped that version): look again, once.
-                maskingSchemas[target.name] = nil
+                targets.maskingSchemas[target.name] = nil
                 schema = try await maskingSchema(target: target, role: role, pool: pool, identity: identity)
                 spec.readerRole = schema.reader
                 spec.schemas = schema.schemas
@@ -170,7 +170,7 @@ extension Broker {
                                            identity: principal, target: target.name))
             }
             recordBestEffort(entries)
-            try? sessionStore.ended(ended(info, by: "provisioning-failed", exitCode: nil))
+            try? sessions.store.ended(ended(info, by: "provisioning-failed", exitCode: nil))
             throw BrokerFailure(.unavailable, "could not create the session role on '\(target.name)': \(error)")
         }
         let parameters = (try? AdminPool.conninfo(for: target).parameters) ?? [:]
@@ -184,7 +184,7 @@ extension Broker {
         var session = ActiveSession(info: info, caller: caller, tokenID: identity.tokenID, identity: identity)
         if remote { session.lease = Date().addingTimeInterval(leaseSeconds) }
         let connection: ConnectionSettings
-        if let proxy = proxyAddress, !role.direct {
+        if let address = proxy.address, !role.direct {
             // The client gets the proxy and a secret of its own; the role's password stays here.
             let secret = Broker.randomHex(bytes: 32)
             do {
@@ -198,13 +198,13 @@ extension Broker {
             }
             // A client of the broker's own OS user can reach the proxy's unix socket (in the
             // broker's private state directory): faster than loopback TCP.
-            if remote, let network = networkProxy {
+            if remote, let network = proxy.network {
                 // From elsewhere: TLS, the name in the broker's certificate checked by the client.
                 connection = ConnectionSettings(host: network.host, port: network.port, user: id, password: secret,
                                                 database: target.database, sslMode: "verify-full")
             } else {
-                let host = caller.map { $0.uid == getuid() } == true && proxySocketDirectory != nil ? proxySocketDirectory! : proxy.host
-                connection = ConnectionSettings(host: host, port: proxy.port, user: id, password: secret, database: target.database,
+                let host = caller.map { $0.uid == getuid() } == true && proxy.socketDirectory != nil ? proxy.socketDirectory! : address.host
+                connection = ConnectionSettings(host: host, port: address.port, user: id, password: secret, database: target.database,
                                                 sslMode: "disable")
             }
         } else {
@@ -215,7 +215,7 @@ extension Broker {
             connection = ConnectionSettings(host: host, port: port, user: dbRole, password: password, database: target.database,
                                             sslMode: parameters["sslmode"] ?? SSLMode.verifyFull.rawValue)
         }
-        sessions[id] = session
+        sessions.byID[id] = session
         // The token may have been revoked while the role was being made (the broker answers
         // other calls while it waits for the database): then the session ends before it is used.
         if let token = identity.tokenID, tokenIsRevoked(token) {
@@ -230,7 +230,7 @@ extension Broker {
 
     /// The proxy asks: may a client log in as this session, and where does it go?
     public func proxyTicket(forSession id: String) -> ProxyTicket? {
-        guard let session = sessions[id], session.info.state == .active, session.revocation == nil,
+        guard let session = sessions.byID[id], session.info.state == .active, session.revocation == nil,
               Date() < session.info.expiresAt, var ticket = session.ticket,
               !(session.tokenID.map(tokenIsRevoked) ?? false) else { return nil }
         // The guardrails and detectors of the policy in force now: a reload applies to the next connection.
@@ -283,22 +283,22 @@ extension Broker {
 
     /// The current masking schema of a role; built on first use after a policy or schema change.
     func maskingSchema(target: Target, role: Role, pool: AdminPool, identity: Identity) async throws(BrokerFailure) -> (schemas: [String], reader: String) {
-        if let cached = maskingSchemas[target.name]?[role.name] { return cached }
+        if let cached = targets.maskingSchemas[target.name]?[role.name] { return cached }
         let current: [String: (schemas: [String], reader: String)?]
         do {
             let found = try await pool.run { try MaskingInstaller.currentSchemas($0, target: target) }
             current = found.schemas
-            catalogs[target.name] = found.catalog
-            systemRelations[target.name] = found.systemRelations
+            targets.catalogs[target.name] = found.catalog
+            targets.systemRelations[target.name] = found.systemRelations
         } catch {
             throw BrokerFailure(.unavailable, "cannot read the catalog of '\(target.name)': \(error)")
         }
         if let found = current[role.name] ?? nil {
-            maskingSchemas[target.name, default: [:]][role.name] = found
+            targets.maskingSchemas[target.name, default: [:]][role.name] = found
             return found
         }
         _ = try await initializeTarget(target, identity: identity)
-        guard let built = maskingSchemas[target.name]?[role.name] else {
+        guard let built = targets.maskingSchemas[target.name]?[role.name] else {
             throw BrokerFailure(.internal, "masking views for role '\(role.name)' were not built")
         }
         return built
@@ -307,8 +307,8 @@ extension Broker {
     /// The tables a role's sessions see, for lineage: built from the catalog the views were
     /// made from, once per policy and catalog.
     func visibleTables(target name: String, role roleName: String) -> VisibleTables? {
-        if let cached = visibleTableCache[name]?[roleName] { return cached }
-        guard let target = policy.targets[name], let role = target.roles[roleName], let catalog = catalogs[name] else { return nil }
+        if let cached = targets.visibleTables[name]?[roleName] { return cached }
+        guard let target = policy.targets[name], let role = target.roles[roleName], let catalog = targets.catalogs[name] else { return nil }
         let plan = MaskingPlan(target: target, role: role, catalog: catalog)
         let scanned = !(target.detectors.isEmpty)
         let tables = plan.tables.map { table in
@@ -324,10 +324,10 @@ extension Broker {
                 })
         }
         // Every relation a name could reach: the target's own tables and the system schemas.
-        var others = systemRelations[name] ?? [:]
+        var others = targets.systemRelations[name] ?? [:]
         for table in catalog { others[table.schema, default: []].insert(table.name) }
         let visible = VisibleTables(tables, searchPath: plan.viewSchemas, others: others)
-        visibleTableCache[name, default: [:]][roleName] = visible
+        targets.visibleTables[name, default: [:]][roleName] = visible
         return visible
     }
 
@@ -348,11 +348,11 @@ extension Broker {
     static let commandLineDetectors = try? DetectorEngine(detectors: BuiltinDetector.allCases.map { Detector(kind: .builtin($0), strategy: .redact) })
 
     func detectorEngine(for target: String) -> DetectorEngine? {
-        if let cached = detectorEngines[target] { return cached }
+        if let cached = targets.detectorEngines[target] { return cached }
         guard let detectors = policy.targets[target]?.detectors, !detectors.isEmpty else { return nil }
         do {
             let engine = try DetectorEngine(detectors: detectors)
-            detectorEngines[target] = engine
+            targets.detectorEngines[target] = engine
             return engine
         } catch {
             logger.error("the detectors of target cannot be built", metadata: ["target": "\(target)", "error": "\(error)"])
@@ -364,19 +364,19 @@ extension Broker {
 
     /// The client is done: revoke now and answer once the role is gone (or being retried).
     public func endSession(_ id: String, end: SessionEnd, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
-        if sessions[id] == nil, let done = endedSessions[id], done.identity == identity.principal.description || policy.isAdmin(identity) {
+        if sessions.byID[id] == nil, let done = sessions.ended[id], done.identity == identity.principal.description || policy.isAdmin(identity) {
             return done  // already revoked (TTL, revoke, vanished client): nothing left to do
         }
         let session = try findSession(id, identity: identity, action: "end", adopting: true)
         await revoke(session.info.id, endedBy: end.endedBy, exitCode: end.exitCode, by: identity.principal.description)
-        return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: end.endedBy, exitCode: end.exitCode)
+        return sessions.byID[session.info.id]?.info ?? sessions.ended[session.info.id] ?? ended(session.info, by: end.endedBy, exitCode: end.exitCode)
     }
 
     /// After a reload, a session whose identity may no longer use its role on its target (the
     /// identity, the access rule, the role or the target is gone) ends now, as a revocation.
     /// Requests are judged again under the new policy (`judgeRequestsAgain`).
     func endSessionsThePolicyNoLongerAllows(by actor: String?) {
-        for session in sessions.values where session.revocation == nil {
+        for session in sessions.byID.values where session.revocation == nil {
             guard let principal = try? Principal(parsing: session.info.identity) else { continue }
             let identity = session.identity ?? Self.identity(of: principal, tokenID: session.tokenID)
             guard !policy.roles(of: identity, on: session.info.target).contains(session.info.role) else { continue }
@@ -400,7 +400,7 @@ extension Broker {
         let session = try findSession(id, identity: identity, action: "revoke", adopting: true)
         let by = session.info.identity == identity.principal.description ? "revoked" : "revoked-by-admin"
         await revoke(session.info.id, endedBy: by, exitCode: nil, by: identity.principal.description)
-        return sessions[session.info.id]?.info ?? endedSessions[session.info.id] ?? ended(session.info, by: by, exitCode: nil)
+        return sessions.byID[session.info.id]?.info ?? sessions.ended[session.info.id] ?? ended(session.info, by: by, exitCode: nil)
     }
 
     func ended(_ info: SessionInfo, by: String, exitCode: Int?) -> SessionInfo {
@@ -424,7 +424,7 @@ extension Broker {
     /// The caller's access is decided again, as they are now (a provider's groups come fresh
     /// with each token): a user taken out of the group that gave the role loses the session.
     public func renewSession(_ id: String, identity: Identity) async throws(BrokerFailure) -> SessionInfo {
-        if sessions[id] == nil, let stored = try findStoredSession(id, identity: identity, action: "renew"), stored.info.id == id {
+        if sessions.byID[id] == nil, let stored = try findStoredSession(id, identity: identity, action: "renew"), stored.info.id == id {
             // Another broker's: its lease moves in the store, where that broker reads it.
             guard stored.info.identity == identity.principal.description else { throw BrokerFailure(.denied, "only the session's owner renews it") }
             guard policy.roles(of: identity, on: stored.info.target).contains(stored.info.role) else {
@@ -432,7 +432,7 @@ extension Broker {
                 await revoke(id, endedBy: "access-removed", exitCode: nil, by: nil)
                 throw BrokerFailure(.denied, "\(identity.principal) may no longer use role \(stored.info.role) on \(stored.info.target): the session ended")
             }
-            do { try sessionStore.renew(id, until: Date().addingTimeInterval(leaseSeconds)) } catch {
+            do { try sessions.store.renew(id, until: Date().addingTimeInterval(leaseSeconds)) } catch {
                 throw BrokerFailure(.unavailable, "the control store cannot be written: \(error)")
             }
             return stored.info
@@ -446,11 +446,11 @@ extension Broker {
             throw BrokerFailure(.denied, "\(identity.principal) may no longer use role \(session.info.role) on \(session.info.target): the session ended")
         }
         // The identity as it is now is the one a policy reload judges.
-        sessions[session.info.id]?.identity = identity
+        sessions.byID[session.info.id]?.identity = identity
         if session.lease != nil {
             let lease = Date().addingTimeInterval(leaseSeconds)
-            sessions[session.info.id]?.lease = lease
-            try? sessionStore.renew(session.info.id, until: lease)
+            sessions.byID[session.info.id]?.lease = lease
+            try? sessions.store.renew(session.info.id, until: lease)
         }
         return session.info
     }
@@ -458,7 +458,7 @@ extension Broker {
     /// With `adopting`, another broker's session (sharing a control store) is taken in to be ended here.
     func findSession(_ id: String, identity: Identity, action: String, adopting: Bool = false) throws(BrokerFailure) -> ActiveSession {
         let admin = policy.isAdmin(identity)
-        let visible = sessions.values.filter { admin || $0.info.identity == identity.principal.description }
+        let visible = sessions.byID.values.filter { admin || $0.info.identity == identity.principal.description }
         let matches = id.count >= 4 ? visible.filter { $0.info.id.hasPrefix(id) } : visible.filter { $0.info.id == id }
         if matches.isEmpty, adopting, let stored = try findStoredSession(id, identity: identity, action: action) { return adopt(stored) }
         guard !matches.isEmpty else { throw BrokerFailure(.notFound, "no active session '\(id.prefix(64))'") }
@@ -475,12 +475,12 @@ extension Broker {
     /// Revokes a session's role, retrying with backoff until it is gone; every step is recorded.
     /// Returns when the first attempt succeeded, or after 15 s while retries go on.
     func revoke(_ id: String, endedBy: String, exitCode: Int?, by actor: String?) async {
-        guard var session = sessions[id] else { return }
+        guard var session = sessions.byID[id] else { return }
         if session.revocation == nil {
             // One broker ends a session: this one, unless another already took it on. (A store
             // that cannot be reached does not stop a revocation: a role dropped twice is no harm.)
-            if (try? sessionStore.claim(id, for: brokerID)) == false {
-                handOver(id, (try? sessionStore.session(id))?.info ?? ended(session.info, by: "ended-elsewhere", exitCode: nil))
+            if (try? sessions.store.claim(id, for: brokerID)) == false {
+                handOver(id, (try? sessions.store.session(id))?.info ?? ended(session.info, by: "ended-elsewhere", exitCode: nil))
                 return
             }
             session.info.state = .ending
@@ -494,9 +494,9 @@ extension Broker {
                     delay = min(delay * 2, .seconds(60))
                 }
             }
-            sessions[id] = session
+            sessions.byID[id] = session
         }
-        guard let task = sessions[id]?.revocation else { return }
+        guard let task = sessions.byID[id]?.revocation else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await task.value }
             group.addTask { try? await Task.sleep(for: .seconds(15)) }
@@ -522,16 +522,16 @@ extension Broker {
             end.broker = brokerID
             entries.append(LedgerEntry(end, identity: principal, target: target, session: id))
             recordBestEffort(entries)
-            if let info = sessions[id]?.info { try? sessionStore.ended(ended(info, by: endedBy, exitCode: exitCode)) }
-            if let session = sessions.removeValue(forKey: id) {
-                endedSessions[id] = ended(session.info, by: endedBy, exitCode: exitCode)
+            if let info = sessions.byID[id]?.info { try? sessions.store.ended(ended(info, by: endedBy, exitCode: exitCode)) }
+            if let session = sessions.byID.removeValue(forKey: id) {
+                sessions.ended[id] = ended(session.info, by: endedBy, exitCode: exitCode)
                 // Its statement reviews could only ever run in it.
-                for (requestID, request) in requests where request.info.kind == "statement" && request.info.session == id {
+                for (requestID, request) in requests.byID where request.info.kind == "statement" && request.info.session == id {
                     withdraw(requestID, reason: "session \(id) ended", by: actor)
                 }
-                if endedSessions.count > 10_000 {
-                    for old in endedSessions.values.sorted(by: { ($0.endedAt ?? .distantPast) < ($1.endedAt ?? .distantPast) }).prefix(1_000) {
-                        endedSessions[old.id] = nil
+                if sessions.ended.count > 10_000 {
+                    for old in sessions.ended.values.sorted(by: { ($0.endedAt ?? .distantPast) < ($1.endedAt ?? .distantPast) }).prefix(1_000) {
+                        sessions.ended[old.id] = nil
                     }
                 }
             }
@@ -549,8 +549,8 @@ extension Broker {
 
     public func listSessions(identity: Identity, all: Bool) -> SessionList {
         let admin = policy.isAdmin(identity)
-        let others = ((try? sessionStore.open()) ?? []).filter { sessions[$0.info.id] == nil }.map(\.info)
-        let visible = (sessions.values.map(\.info) + others).filter { admin || $0.identity == identity.principal.description }
+        let others = ((try? sessions.store.open()) ?? []).filter { sessions.byID[$0.info.id] == nil }.map(\.info)
+        let visible = (sessions.byID.values.map(\.info) + others).filter { admin || $0.identity == identity.principal.description }
         var list = visible
         if all {
             // Recently ended sessions, from the ledger.
@@ -567,7 +567,7 @@ extension Broker {
     public func reap(now: Date = Date()) async {
         expireRequests(now: now)
         await followOtherBrokers(now: now)
-        for session in sessions.values where session.revocation == nil {
+        for session in sessions.byID.values where session.revocation == nil {
             if now >= session.info.expiresAt {
                 await revokeInBackground(session.info.id, endedBy: "ttl")
             } else if let caller = session.caller, !caller.isAlive {
@@ -594,7 +594,7 @@ extension Broker {
         let horizon = policy.targets.values.flatMap { $0.roles.values.map(\.maxTTL.seconds) }.max() ?? 86400
         let since = Date().addingTimeInterval(-TimeInterval(horizon + 3600))
         var active = (try? recoverSessions(since: since, includeEnded: false)) ?? []
-        if sessionStore.isShared, let open = try? sessionStore.open() {
+        if sessions.store.isShared, let open = try? sessions.store.open() {
             // Ended (or being ended) by another broker while this one was down.
             let stillMine = Set(open.filter { $0.info.state == .active }.map(\.info.id))
             active = active.filter { stillMine.contains($0.info.id) }
@@ -609,7 +609,7 @@ extension Broker {
             // A session without a process to watch was opened from the network: its client has
             // one lease from now to renew it.
             if caller == nil, recovered.info.pid == nil { session.lease = Date().addingTimeInterval(leaseSeconds) }
-            sessions[recovered.info.id] = session
+            sessions.byID[recovered.info.id] = session
         }
         if !active.isEmpty { logger.info("sessions recovered from the ledger", metadata: ["count": "\(active.count)"]) }
         await reap()
@@ -619,7 +619,10 @@ extension Broker {
     /// Session roles in the database that the broker does not hold as active are dropped;
     /// active sessions whose role has vanished are closed.
     public func reconcile() async {
-        for (target, pool) in pools {
+        for (target, pool) in targets.pools {
+            // One broker at a time reconciles a target (brokers sharing a store): the lease holder.
+            let interval = configuration.reconcileInterval.components
+            guard (try? roster.lease("reconcile:\(target)", for: brokerID, seconds: 2 * (Double(interval.seconds) + 1))) ?? true else { continue }
             let found: [SessionRoles.Existing]
             do {
                 found = try await pool.run { try SessionRoles.existing($0) }
@@ -628,7 +631,7 @@ extension Broker {
                 continue
             }
             let existing = found.map(\.name)
-            let known = Set(sessions.values.map(\.info.roleName)).union(((try? sessionStore.open()) ?? []).map(\.info.roleName))
+            let known = Set(sessions.byID.values.map(\.info.roleName)).union(((try? sessions.store.open()) ?? []).map(\.info.roleName))
             // Another broker's live session (several brokers may serve one cluster) is its to end;
             // anything else in the namespace goes: ours, expired, or made by hand.
             let others = Set(found.filter { role in
@@ -642,11 +645,11 @@ extension Broker {
                 _ = await attemptRevocation(id: id, target: target, roleName: roleName, principal: "-", endedBy: "reconcile",
                                             exitCode: nil, by: nil)
             }
-            for session in sessions.values where session.info.target == target && session.revocation == nil
+            for session in sessions.byID.values where session.info.target == target && session.revocation == nil
                 && !existing.contains(session.info.roleName) {
                 recordBestEffort([LedgerEntry(SessionBody(phase: .ended, endedBy: "role-missing", roleName: session.info.roleName),
                                               identity: session.info.identity, target: target, session: session.info.id)])
-                sessions.removeValue(forKey: session.info.id)
+                sessions.byID.removeValue(forKey: session.info.id)
             }
         }
     }

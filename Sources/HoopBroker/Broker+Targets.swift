@@ -26,11 +26,11 @@ extension Broker {
         }
         var schemas: [String: (schemas: [String], reader: String)] = [:]
         for role in result.roles { schemas[role.role] = (role.schemas, role.readerRole) }
-        maskingSchemas[target.name] = schemas
-        catalogs[target.name] = result.catalog
-        systemRelations[target.name] = result.systemRelations
-        visibleTableCache[target.name] = nil
-        doctorCache[target.name] = nil
+        targets.maskingSchemas[target.name] = schemas
+        targets.catalogs[target.name] = result.catalog
+        targets.systemRelations[target.name] = result.systemRelations
+        targets.visibleTables[target.name] = nil
+        targets.doctorCache[target.name] = nil
         let created = result.roles.filter(\.created).map(\.schema)
         recordBestEffort([LedgerEntry(EventBody(name: "target.init", message: created.isEmpty ? "up to date" : "built \(created.joined(separator: ", "))",
                                                 details: ["dropped": result.dropped.joined(separator: ","), "kept": result.kept.joined(separator: ",")]),
@@ -49,7 +49,7 @@ extension Broker {
     }
 
     func doctor(target: Target, pool: AdminPool, maxAge: TimeInterval) async throws(BrokerFailure) -> DoctorReport {
-        if let cached = doctorCache[target.name], Date().timeIntervalSince(cached.at) < maxAge { return cached.report }
+        if let cached = targets.doctorCache[target.name], Date().timeIntervalSince(cached.at) < maxAge { return cached.report }
         let findings: [DoctorReport.Finding]
         do {
             findings = try await pool.run { try TargetDoctor.examine($0, target: target) }
@@ -57,7 +57,7 @@ extension Broker {
             throw BrokerFailure(.unavailable, "cannot examine '\(target.name)': \(error)")
         }
         let report = DoctorReport(target: target.name, findings: findings)
-        doctorCache[target.name] = (Date(), report)
+        targets.doctorCache[target.name] = (Date(), report)
         return report
     }
 

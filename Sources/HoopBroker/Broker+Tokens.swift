@@ -22,7 +22,7 @@ extension Broker {
         }
         let token = String(authorization.dropFirst("Bearer ".count))
         if token.hasPrefix(TokenAuthority.prefix + ".") { return try brokerTokenIdentity(token) }
-        guard let oidc else {
+        guard let oidc = tokens.oidc else {
             throw BrokerFailure(.unauthenticated, "the token is not one of this broker's, and the policy names no identity provider")
         }
         let verified: VerifiedToken
@@ -38,14 +38,14 @@ extension Broker {
         // A name stays with the account at the provider that first used it (iss, sub): another
         // account given the same address later is not that person.
         let account = ProviderAccount(issuer: verified.issuer, subject: verified.subject)
-        if let bound = providerAccounts[identity.principal.description], bound != account {
+        if let bound = tokens.providerAccounts[identity.principal.description], bound != account {
             // (The other account's subject is not said: it is not the caller's to know.)
             throw BrokerFailure(.unauthenticated, "\(identity.principal) belongs to another account at the provider; this one (subject \(verified.subject)) may not use it")
         }
-        if providerAccounts[identity.principal.description] == nil {
+        if tokens.providerAccounts[identity.principal.description] == nil {
             // Bound in the ledger before the name is used: the binding outlives a restart.
             try record(identityEntries(identity))
-            providerAccounts[identity.principal.description] = account
+            tokens.providerAccounts[identity.principal.description] = account
         }
         return identity
     }
@@ -77,9 +77,9 @@ extension Broker {
     }
 
     private func brokerTokenIdentity(_ token: String) throws(BrokerFailure) -> Identity {
-        let claims = try tokens.verify(token)
-        guard !revokedTokens.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
-        if let revoked = (claims.via ?? []).first(where: revokedTokens.contains) {
+        let claims = try tokens.authority.verify(token)
+        guard !tokens.revoked.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
+        if let revoked = (claims.via ?? []).first(where: tokens.revoked.contains) {
             throw BrokerFailure(.unauthenticated, "token \(claims.id) was issued through token \(revoked), which was revoked")
         }
         guard let principal = try? Principal(parsing: claims.sub), principal.kind == .user || principal.kind == .service else {
@@ -91,17 +91,17 @@ extension Broker {
 
     /// The tokens a token was issued through, nearest first (from what this broker issued).
     func tokenLine(_ id: String) -> [String] {
-        var line: [String] = [], next = tokenParents[id]
+        var line: [String] = [], next = tokens.parents[id]
         while let parent = next, !line.contains(parent) {
             line.append(parent)
-            next = tokenParents[parent]
+            next = tokens.parents[parent]
         }
         return line
     }
 
     /// Whether the token, or one it was issued through, was revoked.
     func tokenIsRevoked(_ id: String) -> Bool {
-        revokedTokens.contains(id) || tokenLine(id).contains(where: revokedTokens.contains)
+        tokens.revoked.contains(id) || tokenLine(id).contains(where: tokens.revoked.contains)
     }
 
     /// Whether `id` is `revoked` or was issued through it.
@@ -133,7 +133,7 @@ extension Broker {
                                            iat: Int64(now.timeIntervalSince1970), exp: expires,
                                            by: [identity.principal.description] + identity.issuers, via: line)
         let token: String
-        do { token = try tokens.issue(claims) } catch { throw BrokerFailure(.internal, "cannot sign the token: \(error)") }
+        do { token = try tokens.authority.issue(claims) } catch { throw BrokerFailure(.internal, "cannot sign the token: \(error)") }
         let info = TokenInfo(id: claims.id, subject: claims.sub, issuedBy: identity.principal.description, issuedAt: now,
                              expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)), revoked: false, token: nil)
         var details = ["id": claims.id, "subject": claims.sub, "expires": UTCTime.seconds(claims.exp * 1_000_000),
@@ -142,8 +142,8 @@ extension Broker {
         try record(identityEntries(identity) + [LedgerEntry(EventBody(name: "token.issued", message: "token \(claims.id) for \(claims.sub)",
                                                                       details: details),
                                                             identity: identity.principal.description)])
-        issuedTokens[claims.id] = info
-        tokenParents[claims.id] = identity.tokenID
+        tokens.issued[claims.id] = info
+        tokens.parents[claims.id] = identity.tokenID
         var answer = info
         answer.token = token
         return answer
@@ -153,39 +153,39 @@ extension Broker {
     /// with it end (connections cut, roles dropped) and its pending requests are withdrawn.
     public func revokeToken(_ id: String, identity: Identity) async throws(BrokerFailure) -> TokenInfo {
         try requireAdmin(identity, to: "revoke tokens")
-        let matches = issuedTokens.keys.filter { $0.hasPrefix(id) && id.count >= 4 || $0 == id }
-        guard matches.count == 1, var info = issuedTokens[matches[0]] else {
+        let matches = tokens.issued.keys.filter { $0.hasPrefix(id) && id.count >= 4 || $0 == id }
+        guard matches.count == 1, var info = tokens.issued[matches[0]] else {
             throw BrokerFailure(matches.isEmpty ? .notFound : .invalid, matches.isEmpty ? "no token '\(id)'" : "'\(id)' matches \(matches.count) tokens")
         }
         // The tokens issued through it go with it (their holders act for its holder).
-        let issuedThrough = issuedTokens.keys.filter { $0 != info.id && token($0, descendsFrom: info.id) && !revokedTokens.contains($0) }.sorted()
+        let issuedThrough = tokens.issued.keys.filter { $0 != info.id && token($0, descendsFrom: info.id) && !tokens.revoked.contains($0) }.sorted()
         try record([LedgerEntry(EventBody(name: "token.revoked", message: "token \(info.id) of \(info.subject)",
                                           details: ["id": info.id, "subject": info.subject]),
                                 identity: identity.principal.description)]
                    + issuedThrough.map { child in
                        LedgerEntry(EventBody(name: "token.revoked", message: "token \(child): issued through token \(info.id)",
-                                             details: ["id": child, "subject": issuedTokens[child]?.subject ?? "-", "through": info.id]),
+                                             details: ["id": child, "subject": tokens.issued[child]?.subject ?? "-", "through": info.id]),
                                    identity: identity.principal.description)
                    })
         for id in [info.id] + issuedThrough {
-            revokedTokens.insert(id)
-            issuedTokens[id]?.revoked = true
+            tokens.revoked.insert(id)
+            tokens.issued[id]?.revoked = true
         }
         info.revoked = true
         var withdrawn = 0
-        for (requestID, request) in requests where token(request.tokenID, descendsFrom: info.id) && [.pending, .approved].contains(request.info.state) {
+        for (requestID, request) in requests.byID where token(request.tokenID, descendsFrom: info.id) && [.pending, .approved].contains(request.info.state) {
             withdraw(requestID, reason: "token \(info.id) revoked", by: identity.principal.description)
             withdrawn += 1
         }
         // Votes cast with it no longer count (a request they approved may be pending again).
-        for (requestID, request) in requests where [.pending, .approved].contains(request.info.state) {
+        for (requestID, request) in requests.byID where [.pending, .approved].contains(request.info.state) {
             let revokedVoters = Set(request.voteTokens.filter { token($0.value, descendsFrom: info.id) }.keys)
             guard !revokedVoters.isEmpty else { continue }
             reroute(requestID, to: request.rule, counting: request.approvals.filter { !revokedVoters.contains($0.key) },
                     why: "the vote of \(revokedVoters.sorted().joined(separator: ", ")) was cast with token \(info.id), revoked",
                     by: identity.principal.description)
         }
-        let opened = sessions.values.filter { token($0.tokenID, descendsFrom: info.id) }.map(\.info.id)
+        let opened = sessions.byID.values.filter { token($0.tokenID, descendsFrom: info.id) }.map(\.info.id)
         for session in opened {
             await revoke(session, endedBy: "token-revoked", exitCode: nil, by: identity.principal.description)
         }
@@ -197,7 +197,7 @@ extension Broker {
 
     public func listTokens(identity: Identity) throws(BrokerFailure) -> TokenList {
         try requireAdmin(identity, to: "list tokens")
-        return TokenList(tokens: issuedTokens.values.sorted { $0.issuedAt < $1.issuedAt })
+        return TokenList(tokens: tokens.issued.values.sorted { $0.issuedAt < $1.issuedAt })
     }
 
     /// Tokens issued and revoked in the last 30 days, from the ledger: revocations survive restarts.
@@ -214,13 +214,13 @@ extension Broker {
         switch body.name {
         case "token.issued":
             let expires = details["expires"].flatMap { ISO8601DateFormatter().date(from: $0) } ?? record.time
-            issuedTokens[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
-                                         issuedAt: record.time, expiresAt: expires, revoked: revokedTokens.contains(id), token: nil)
-            tokenParents[id] = details["parent"]
+            tokens.issued[id] = TokenInfo(id: id, subject: details["subject"] ?? "-", issuedBy: record.identity ?? "-",
+                                         issuedAt: record.time, expiresAt: expires, revoked: tokens.revoked.contains(id), token: nil)
+            tokens.parents[id] = details["parent"]
             return nil
         case "token.revoked":
-            revokedTokens.insert(id)
-            issuedTokens[id]?.revoked = true
+            tokens.revoked.insert(id)
+            tokens.issued[id]?.revoked = true
             return id
         default:
             return nil
@@ -230,7 +230,7 @@ extension Broker {
     /// A provider name's binding to its account, from an identity record (the first binding stays).
     func applyIdentityRecord(_ record: LedgerRecord) {
         guard let body = record.decode(IdentityBody.self), body.method == "oidc", let provider = body.provider, let subject = body.subject,
-              providerAccounts[body.principal] == nil else { return }
-        providerAccounts[body.principal] = ProviderAccount(issuer: provider, subject: subject)
+              tokens.providerAccounts[body.principal] == nil else { return }
+        tokens.providerAccounts[body.principal] = ProviderAccount(issuer: provider, subject: subject)
     }
 }

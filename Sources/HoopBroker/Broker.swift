@@ -17,69 +17,32 @@ public actor Broker {
     public static let version = "0.2.0"
 
     let configuration: BrokerConfiguration
-    let ledger: any LedgerStore
-    /// The brokers sharing the state (this one alone on a SQLite ledger).
-    let roster: any BrokerRoster
-    /// Every broker's sessions (none but this one's, in memory, on a SQLite ledger).
-    let sessionStore: any SessionStore
-    /// Which session used each approval, among brokers sharing a store.
-    let requestStore: any RequestStore
-    /// Keys all brokers sharing a store hold alike (tokens, masking hashes).
-    let secrets: any SharedSecrets
-    /// The last ledger record whose requests, decisions, tokens and identities are applied here (`followLedger`).
-    var followedRequestsThrough: Int64?
-    /// Records of those kinds this broker appended that `followLedger` has not passed yet.
-    var ownRequestRecords: Set<Int64> = []
     let logger: Logger
     let startedAt = Date()
-
     private(set) var policy: Policy
-    var pools: [String: AdminPool] = [:]
-    /// Why a target has no pool (its admin DSN could not be read).
-    var poolErrors: [String: String] = [:]
-    var sessions: [String: ActiveSession] = [:]
-    /// Sessions that ended lately, so a late `end` from their client gets an answer.
-    var endedSessions: [String: SessionInfo] = [:]
-    /// target → role → current masking schema and reader role.
-    var maskingSchemas: [String: [String: (schemas: [String], reader: String)]] = [:]
-    var doctorCache: [String: (at: Date, report: DoctorReport)] = [:]
-    /// Each target's catalog as the masking views were last built from or checked against.
-    var catalogs: [String: [CatalogTable]] = [:]
-    /// target → pg_catalog's and information_schema's relations, for resolving names.
-    var systemRelations: [String: [String: Set<String>]] = [:]
-    /// target → role → what its sessions see, for lineage.
-    var visibleTableCache: [String: [String: VisibleTables]] = [:]
-    /// In-flight detectors per target, built on first use under the current policy.
-    var detectorEngines: [String: DetectorEngine] = [:]
-    /// Where clients reach the guard proxy.
-    var proxyAddress: (host: String, port: Int)?
-    var proxySocketDirectory: String?
-    /// Where callers from the network reach it over TLS: the name in the certificate, and the port.
-    var networkProxy: (host: String, port: Int)?
-    /// Principals with an identity record in the ledger since this broker started.
-    var recordedIdentities: Set<String> = []
-    let tokens: TokenAuthority
-    /// Checks the policy's identity provider's tokens (nil when the policy names none).
-    var oidc: OIDCTokenVerifier?
-    /// `user:NAME` → the provider account it belongs to, from the ledger.
-    var providerAccounts: [String: ProviderAccount] = [:]
-    var issuedTokens: [String: TokenInfo] = [:]
-    var revokedTokens: Set<String> = []
-    /// token → the token it was issued with (none for tokens issued under peer credentials).
-    var tokenParents: [String: String] = [:]
-    var requests: [String: PendingRequest] = [:]
-    let notifier: Notifier
     /// Names this broker in the comments of the roles it creates: brokers sharing a cluster
     /// leave each other's live sessions alone. Random, made once and kept in the state
     /// directory (`broker.id`): two hosts with the same layout are still two brokers.
     let brokerID: String
+
+    // The stores (SQLite and local for one broker, a PostgreSQL control store for several).
+    let ledger: any LedgerStore
+    /// The brokers sharing the state (this one alone on a SQLite ledger).
+    let roster: any BrokerRoster
+    /// Keys all brokers sharing a store hold alike (tokens, masking hashes).
+    let secrets: any SharedSecrets
+
+    // The state, one component per concern (BrokerComponents.swift).
+    var sessions: SessionBook
+    var requests: RequestBook
+    var tokens: TokenBook
+    var targets = TargetBook()
+    var proxy = ProxyEndpoints()
+    var recording = RecordingState()
+
+    let notifier: Notifier
     /// Signs the ledger's checkpoints (`checkpoint-signing.key`, apart from the tokens' key).
     let checkpointKey: Data
-    /// The record the last checkpoint was recorded as: until the head moves past it, nothing new.
-    var lastCheckpointRecord: Int64?
-    /// The record the last checkpoint signed.
-    var lastCheckpointSigned: Int64?
-    var checkpointing = false
     let ranBefore: Bool
 
     static func brokerID(stateDirectory: String) throws -> String {
@@ -100,17 +63,19 @@ public actor Broker {
         self.configuration = configuration
         self.logger = logger
         policy = try PolicyLoader.load(path: configuration.policyPath).get()
-        (ledger, roster, sessionStore, requestStore, secrets) = try Broker.openState(configuration)
-        tokens = try TokenAuthority(stateDirectory: configuration.stateDirectory, agreeing: secrets)
+        let (ledger, roster, sessionStore, requestStore, secrets) = try Broker.openState(configuration)
+        (self.ledger, self.roster, self.secrets) = (ledger, roster, secrets)
+        sessions = SessionBook(store: sessionStore)
+        requests = RequestBook(store: requestStore)
+        tokens = TokenBook(authority: try TokenAuthority(stateDirectory: configuration.stateDirectory, agreeing: secrets),
+                           oidc: Broker.verifier(for: policy, keeping: nil))
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
         ranBefore = FileManager.default.fileExists(atPath: URL(fileURLWithPath: configuration.stateDirectory).appendingPathComponent("checkpoint-signing.key").path)
         checkpointKey = try SigningKeyFile.loadOrCreate("checkpoint-signing.key", stateDirectory: configuration.stateDirectory)
         notifier = Notifier(ledger: ledger, logger: logger)
         let (pools, errors) = Broker.makePools(policy)
-        self.pools = pools
-        poolErrors = errors
-        oidc = Broker.verifier(for: policy, keeping: nil)
+        targets.policyChanged(pools: pools, errors: errors)
     }
 
     /// The SQLite file, or the control store in PostgreSQL when the configuration names one.
@@ -172,8 +137,8 @@ public actor Broker {
     }
 
     func pool(_ target: String) throws(BrokerFailure) -> AdminPool {
-        guard let pool = pools[target] else {
-            throw BrokerFailure(.unavailable, poolErrors[target] ?? "target '\(target)' has no admin connection")
+        guard let pool = targets.pools[target] else {
+            throw BrokerFailure(.unavailable, targets.poolErrors[target] ?? "target '\(target)' has no admin connection")
         }
         return pool
     }
@@ -194,9 +159,9 @@ public actor Broker {
     /// Records of this broker of the kinds others follow, which `followLedger` must not apply twice.
     @discardableResult
     func noteOwn(_ records: [LedgerRecord]) -> [LedgerRecord] {
-        if requestStore.isShared {
+        if requests.store.isShared {
             for record in records where PostgresRequestStore.followed.contains(where: { $0.rawValue == record.kind }) {
-                ownRequestRecords.insert(record.id)
+                requests.ownRecords.insert(record.id)
             }
         }
         return records
@@ -225,8 +190,8 @@ public actor Broker {
 
     func identityEntries(_ identity: Identity) -> [LedgerEntry] {
         let key = "\(identity.principal) \(identity.method) \(identity.tokenID ?? "") \(identity.issuer ?? "") \(identity.subject ?? "") \(identity.providerGroups)"
-        guard !recordedIdentities.contains(key) else { return [] }
-        recordedIdentities.insert(key)
+        guard !recording.recordedIdentities.contains(key) else { return [] }
+        recording.recordedIdentities.insert(key)
         var body = IdentityBody(principal: identity.principal.description, method: identity.method,
                                 uid: identity.uid.map(Int.init), groups: identity.osGroups, tokenID: identity.tokenID,
                                 issuers: identity.issuers.isEmpty ? nil : identity.issuers)
@@ -257,15 +222,15 @@ public actor Broker {
     public func status(_ identity: Identity) -> BrokerStatus {
         guard policy.isAdmin(identity) else { return BrokerStatus(version: Broker.version) }
         return BrokerStatus(version: Broker.version, pid: Int(getpid()), startedAt: startedAt, policyFile: configuration.policyPath,
-                     ledger: ledger.location, activeSessions: sessions.values.filter { $0.info.state != .ended }.count,
-                     targets: policy.targets.keys.sorted(), proxy: proxyAddress.map { "\($0.host):\($0.port)" })
+                     ledger: ledger.location, activeSessions: sessions.byID.values.filter { $0.info.state != .ended }.count,
+                     targets: policy.targets.keys.sorted(), proxy: proxy.address.map { "\($0.host):\($0.port)" })
     }
 
     /// Set once the proxy listens: sessions are then handed the proxy instead of the database.
     public func useProxy(host: String, port: Int, socketDirectory: String?, network: (host: String, port: Int)? = nil) {
-        proxyAddress = (host, port)
-        proxySocketDirectory = socketDirectory
-        networkProxy = network
+        proxy.address = (host, port)
+        proxy.socketDirectory = socketDirectory
+        proxy.network = network
     }
 
     /// Whether the identity may call an endpoint at all (its handler checks ownership and policy after).
@@ -300,15 +265,9 @@ public actor Broker {
             return PolicyReloadResult(applied: false, file: configuration.policyPath, diagnostics: lines, summary: nil)
         }
         let (newPools, errors) = Broker.makePools(newPolicy)
-        for pool in pools.values { pool.close() }
         policy = newPolicy
-        oidc = Broker.verifier(for: newPolicy, keeping: oidc)
-        pools = newPools
-        poolErrors = errors
-        maskingSchemas = [:]
-        doctorCache = [:]
-        detectorEngines = [:]
-        visibleTableCache = [:]
+        tokens.oidc = Broker.verifier(for: newPolicy, keeping: tokens.oidc)
+        targets.policyChanged(pools: newPools, errors: errors)
         let summary = "\(newPolicy.targets.count) targets, \(newPolicy.access.count) access rules"
         recordBestEffort([LedgerEntry(EventBody(name: "policy.reloaded", message: summary), identity: identity?.principal.description)])
         endSessionsThePolicyNoLongerAllows(by: identity?.principal.description)

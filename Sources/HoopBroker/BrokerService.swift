@@ -18,7 +18,7 @@ public enum BrokerService {
         await broker.noteHowTheLastRunEnded()
         await broker.recover()
         // Requests and decisions recorded through other brokers sharing the store, as they come.
-        let following = broker.requestStore.follow(fallback: 5) { Task { await broker.followLedger() } }
+        let following = await broker.followOtherBrokers()
         defer { following?.stop() }
         let recorder = LedgerWriter(ledger: broker.ledger, commitDelay: configuration.ledgerCommitDelay) { error in
             logger.critical("ledger write failed", metadata: ["error": "\(error)"])

@@ -27,6 +27,9 @@ public protocol BrokerRoster: Sendable {
     func brokers() throws -> [BrokerPresence]
     /// A clean stop: the others need not wait for the heartbeat to go stale.
     func leave(_ id: String) throws
+    /// Takes (or keeps) the lease on a piece of shared work for `seconds`: true for the one
+    /// broker that holds it, until it lapses (a broker that died lets it lapse).
+    func lease(_ work: String, for broker: String, seconds: TimeInterval) throws -> Bool
 }
 
 public enum BrokerRosterTiming {
@@ -52,6 +55,7 @@ public final class LocalBrokerRoster: BrokerRoster, @unchecked Sendable {
     public func heartbeat(_ broker: BrokerPresence) throws { lock.withLock { me = broker } }
     public func brokers() throws -> [BrokerPresence] { lock.withLock { me.map { [$0] } ?? [] } }
     public func leave(_ id: String) throws { lock.withLock { me?.stopped = Date() } }
+    public func lease(_ work: String, for broker: String, seconds: TimeInterval) throws -> Bool { true }
 }
 
 /// The brokers sharing a PostgreSQL control store (`hoopctl.brokers`).
@@ -88,6 +92,18 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
 
     public func leave(_ id: String) throws {
         try connections.with { try $0.execute("UPDATE hoopctl.brokers SET stopped = $2::bigint WHERE id = $1", [id, Self.micros(Date())]) }
+    }
+
+    public func lease(_ work: String, for broker: String, seconds: TimeInterval) throws -> Bool {
+        let now = Date()
+        return try connections.with { connection in
+            try connection.execute("""
+                INSERT INTO hoopctl.leases AS l (work, holder, until) VALUES ($1, $2, $3::bigint)
+                ON CONFLICT (work) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                WHERE l.holder = excluded.holder OR l.until <= $4::bigint
+                RETURNING work
+                """, [work, broker, Self.micros(now.addingTimeInterval(seconds)), Self.micros(now)]).rows.count == 1
+        }
     }
 }
 

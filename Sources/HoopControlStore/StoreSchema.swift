@@ -90,6 +90,13 @@ public enum StoreSchema {
         );
         CREATE INDEX sessions_open ON hoopctl.sessions (expires) WHERE state <> 'ended';
 
+        -- Shared work one broker does at a time (a target's reconciliation): held until `until`.
+        CREATE TABLE hoopctl.leases (
+            work   text PRIMARY KEY,
+            holder text NOT NULL,
+            until  bigint NOT NULL
+        );
+
         -- Which session used each approval: one, whichever broker it opened through.
         CREATE TABLE hoopctl.approvals_used (
             request text PRIMARY KEY,
@@ -163,6 +170,7 @@ public enum StoreSchema {
             "GRANT SELECT, INSERT, UPDATE ON hoopctl.sessions TO \(role)",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON hoopctl.approvals_used TO \(role)",
             "GRANT SELECT, INSERT ON hoopctl.shared_secrets TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE ON hoopctl.leases TO \(role)",
         ]
     }
 

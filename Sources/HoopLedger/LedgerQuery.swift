@@ -17,7 +17,8 @@ extension LedgerQuery {
             arguments.append(contentsOf: kinds.map { $0.rawValue })
         }
         if let afterID { conditions.append("id > ?"); arguments.append(afterID) }
-        if let through { conditions.append("id <= ?"); arguments.append(through) }
+        // `+id`: a filter only (the journal's tail comes after it); as a rowid range it made SQLite walk the table instead of an index.
+        if let through { conditions.append("+id <= ?"); arguments.append(through) }
         if let correlation {
             conditions.append("session IN (SELECT session FROM records WHERE kind = 'session' AND json_extract(body, '$.correlation') = ?)")
             arguments.append(correlation)

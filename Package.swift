@@ -172,6 +172,7 @@ let package = Package(
         ]),
         .testTarget(name: "HoopCLITests", dependencies: [
             "HoopCLI", "HoopLedger", "HoopCommon", "HoopTestSupport", "HoopWire", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Clients"]),  // client scripts the tests run, found by #filePath
     ],
     swiftLanguageModes: [.v6]

@@ -55,8 +55,31 @@ extension Broker {
             }
         }
         guard let brokers = try? roster.brokers() else { return }
-        let live = Set(brokers.filter { $0.isAlive(now: now) }.map(\.id))
+        // Alive: a fresh heartbeat, or one this broker saw change lately (a heartbeat written back
+        // in time, in a store changed behind the brokers, is a change: not a death).
+        var live: Set<String> = []
+        for broker in brokers where broker.id != brokerID {
+            if sessions.peerHeartbeats[broker.id]?.value != broker.heartbeat { sessions.peerHeartbeats[broker.id] = (broker.heartbeat, now) }
+            let changedAt = sessions.peerHeartbeats[broker.id]?.changedAt ?? now
+            if broker.isAlive(now: now) || (broker.stopped == nil && now.timeIntervalSince(changedAt) < BrokerRosterTiming.deadAfter) {
+                live.insert(broker.id)
+            }
+        }
         for orphan in (try? sessions.store.claimOrphans(for: brokerID, liveBrokers: live, now: now, limit: 32)) ?? [] {
+            // The TTL the store says, held to the one the session's ledger record says: a store
+            // changed behind the brokers ends no session early (nor gives a false reason).
+            let recorded = ((try? ledger.records(LedgerQuery(session: orphan.info.id, kinds: [.session]))) ?? [])
+                .compactMap { $0.decode(SessionBody.self) }.first { $0.phase == .started }?.expiresAt
+                .flatMap { ISO8601DateFormatter().date(from: $0) }
+            let leaseOver = orphan.lease.map { $0 <= now } ?? false
+            if let recorded, recorded > now, !leaseOver {
+                try? sessions.store.unclaim(orphan.info.id, for: brokerID, expires: recorded)
+                recordBestEffort([LedgerEntry(EventBody(name: "store.inconsistent",
+                                                        message: "the control store says session \(orphan.info.id) expired; its ledger record says \(UTCTime.seconds(Broker.micros(recorded))): left open",
+                                                        details: ["broker": orphan.broker]),
+                                              identity: orphan.info.identity, target: orphan.info.target, session: orphan.info.id)])
+                continue
+            }
             recordBestEffort([LedgerEntry(EventBody(name: "session.taken-over",
                                                     message: "broker \(orphan.broker) stopped answering; broker \(brokerID) ends its session",
                                                     details: ["broker": orphan.broker]),

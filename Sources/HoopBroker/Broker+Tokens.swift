@@ -21,7 +21,7 @@ extension Broker {
             throw BrokerFailure(.unauthenticated, "unsupported authorization scheme")
         }
         let token = String(authorization.dropFirst("Bearer ".count))
-        if token.hasPrefix(TokenAuthority.prefix + ".") { return try brokerTokenIdentity(token) }
+        if token.hasPrefix(TokenAuthority.prefix + ".") { return try await brokerTokenIdentity(token) }
         guard let oidc = tokens.oidc else {
             throw BrokerFailure(.unauthenticated, "the token is not one of this broker's, and the policy names no identity provider")
         }
@@ -76,8 +76,25 @@ extension Broker {
         for record in records { applyIdentityRecord(record) }
     }
 
-    private func brokerTokenIdentity(_ token: String) throws(BrokerFailure) -> Identity {
-        let claims = try tokens.authority.verify(token)
+    private func brokerTokenIdentity(_ token: String) async throws(BrokerFailure) -> Identity {
+        var verified: (claims: TokenAuthority.Claims, byPeer: Bool)
+        do {
+            verified = try tokens.authority.verify(token, peers: tokens.peerKeys)
+        } catch {
+            // A broker that joined since the last heartbeat: its key, once.
+            guard sessions.store.isShared else { throw error }
+            refreshPeerTokenKeys()
+            verified = try tokens.authority.verify(token, peers: tokens.peerKeys)
+        }
+        let claims = verified.claims
+        // Another broker's token counts only once its issue is in the ledger (followed from
+        // there): a key alone, taken from wherever, mints no token nobody issued.
+        if verified.byPeer, tokens.issued[claims.id] == nil {
+            await followLedger()
+            guard tokens.issued[claims.id] != nil else {
+                throw BrokerFailure(.unauthenticated, "token \(claims.id) has no issue record in the ledger")
+            }
+        }
         guard !tokens.revoked.contains(claims.id) else { throw BrokerFailure(.unauthenticated, "token \(claims.id) was revoked") }
         if let revoked = (claims.via ?? []).first(where: tokens.revoked.contains) {
             throw BrokerFailure(.unauthenticated, "token \(claims.id) was issued through token \(revoked), which was revoked")

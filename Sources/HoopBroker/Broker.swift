@@ -67,7 +67,7 @@ public actor Broker {
         (self.ledger, self.roster, self.secrets) = (ledger, roster, secrets)
         sessions = SessionBook(store: sessionStore)
         requests = RequestBook(store: requestStore)
-        tokens = TokenBook(authority: try TokenAuthority(stateDirectory: configuration.stateDirectory, agreeing: secrets),
+        tokens = TokenBook(authority: try TokenAuthority(stateDirectory: configuration.stateDirectory),
                            oidc: Broker.verifier(for: policy, keeping: nil))
         brokerID = try Broker.brokerID(stateDirectory: configuration.stateDirectory)
         // A broker ran on this state directory before when its checkpoint key is there already.
@@ -96,8 +96,10 @@ public actor Broker {
     /// This broker as the others sharing its state see it.
     func presence(now: Date = Date()) -> BrokerPresence? {
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: checkpointKey) else { return nil }
-        return BrokerPresence(id: brokerID, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
-                              checkpointKey: key.publicKey.rawRepresentation, started: startedAt, heartbeat: now)
+        var presence = BrokerPresence(id: brokerID, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
+                                      checkpointKey: key.publicKey.rawRepresentation, started: startedAt, heartbeat: now)
+        presence.tokenKey = tokens.authority.publicKey
+        return presence
     }
 
     /// Says this broker is alive to the others sharing its state (a failure is logged: the
@@ -107,6 +109,13 @@ public actor Broker {
         do { try roster.heartbeat(presence) } catch {
             logger.error("heartbeat to the control store failed", metadata: ["error": "\(error)"])
         }
+        refreshPeerTokenKeys()
+    }
+
+    /// The token keys of the other brokers sharing the store, as the roster has them now.
+    func refreshPeerTokenKeys() {
+        guard let brokers = try? roster.brokers() else { return }
+        tokens.peerKeys = brokers.filter { $0.id != brokerID && !$0.tokenKey.isEmpty }.map(\.tokenKey)
     }
 
     /// At a clean stop: the others need not wait for the heartbeat to go stale.

@@ -20,6 +20,9 @@ struct SessionBook {
     var byID: [String: ActiveSession] = [:]
     /// Sessions that ended lately, so a late `end` from their client gets an answer.
     var ended: [String: SessionInfo] = [:]
+    /// Each other broker's heartbeat as last read, and when this broker saw it change: a broker
+    /// is dead when this one has seen no change for a while, whatever the value says.
+    var peerHeartbeats: [String: (value: Date, changedAt: Date)] = [:]
 }
 
 /// Access and statement requests: in memory, rebuilt from the ledger and kept up with the
@@ -33,10 +36,12 @@ struct RequestBook {
     var ownRecords: Set<Int64> = []
 }
 
-/// Who callers are: the broker's own tokens (one signing key for brokers sharing a store) and
-/// the policy's identity provider.
+/// Who callers are: broker tokens (this broker's, and those of the brokers sharing its store,
+/// checked with their public keys) and the policy's identity provider.
 struct TokenBook {
     let authority: TokenAuthority
+    /// The public token keys of the other brokers sharing the store (from the roster).
+    var peerKeys: [Data] = []
     /// Checks the policy's identity provider's tokens (nil when the policy names none).
     var oidc: OIDCTokenVerifier?
     /// `user:NAME` → the provider account it belongs to, from the ledger.

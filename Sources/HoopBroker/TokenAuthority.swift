@@ -5,7 +5,9 @@ import HoopCommon
 import HoopControlStore
 
 /// Broker-signed bearer tokens: `hoop1.<claims>.<signature>`, base64url, Ed25519 over
-/// `hoop1.<claims>`. The signing key is made once and kept in the state directory (0600).
+/// `hoop1.<claims>`. The signing key is made once and kept in the state directory (0600), and
+/// never leaves it: brokers sharing a control store publish only the public half (a store's
+/// readers, its backups among them, cannot mint tokens).
 struct TokenAuthority: Sendable {
     struct Claims: Codable, Sendable, Equatable {
         /// The token's id (for revocation and the ledger).
@@ -30,14 +32,12 @@ struct TokenAuthority: Sendable {
     private let rawKey: Data
     private var key: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: rawKey) }
 
-    /// The key in the state directory, unless brokers sharing a store agreed on another (the first one's).
-    init(stateDirectory: String, agreeing secrets: any SharedSecrets = LocalSecrets()) throws {
-        let own = try SigningKeyFile.loadOrCreate("token-signing.key", stateDirectory: stateDirectory)
-        guard let agreed = Data(base64Encoded: try secrets.agree(on: "token-signing-key", offering: own.base64EncodedString())), agreed.count == own.count else {
-            throw BrokerFailure(.internal, "the control store's token signing key is damaged")
-        }
-        rawKey = agreed
+    init(stateDirectory: String) throws {
+        rawKey = try SigningKeyFile.loadOrCreate("token-signing.key", stateDirectory: stateDirectory)
     }
+
+    /// What other brokers check this one's tokens with.
+    var publicKey: Data { key.publicKey.rawRepresentation }
 
     func issue(_ claims: Claims) throws -> String {
         let payload = Base64URL.encode(try JSONEncoder().encode(claims))
@@ -46,16 +46,23 @@ struct TokenAuthority: Sendable {
         return "\(signed).\(Base64URL.encode(signature))"
     }
 
-    /// The claims of a well-formed, authentic, unexpired token. Revocation is the caller's check.
-    /// Errors never echo the token.
-    func verify(_ token: String, now: Date = Date()) throws(BrokerFailure) -> Claims {
+    /// The claims of a well-formed, authentic, unexpired token, signed by this broker or by one
+    /// of `peers` (the public keys of the other brokers sharing its store: `byPeer` says so).
+    /// Revocation is the caller's check. Errors never echo the token.
+    func verify(_ token: String, peers: [Data] = [], now: Date = Date()) throws(BrokerFailure) -> (claims: Claims, byPeer: Bool) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == TokenAuthority.prefix, !parts[1].isEmpty, !parts[2].isEmpty,
               let payload = Base64URL.decode(String(parts[1])),
               let signature = Base64URL.decode(String(parts[2])) else {
             throw BrokerFailure(.unauthenticated, "the token is malformed")
         }
-        guard key.publicKey.isValidSignature(signature, for: Data("\(parts[0]).\(parts[1])".utf8)) else {
+        let signed = Data("\(parts[0]).\(parts[1])".utf8)
+        let byPeer: Bool
+        if key.publicKey.isValidSignature(signature, for: signed) {
+            byPeer = false
+        } else if peers.contains(where: { (try? Curve25519.Signing.PublicKey(rawRepresentation: $0))?.isValidSignature(signature, for: signed) == true }) {
+            byPeer = true
+        } else {
             throw BrokerFailure(.unauthenticated, "the token was not issued by this broker")
         }
         guard let claims = try? JSONDecoder().decode(Claims.self, from: payload) else {
@@ -67,7 +74,7 @@ struct TokenAuthority: Sendable {
         guard let by = claims.by, !by.isEmpty, claims.via != nil else {
             throw BrokerFailure(.unauthenticated, "token \(claims.id) does not say who issued it (it predates hoopctl 0.3): issue a new one")
         }
-        return claims
+        return (claims, byPeer)
     }
 
     static func bytes(hex: String) -> [UInt8]? {

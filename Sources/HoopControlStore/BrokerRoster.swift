@@ -8,6 +8,8 @@ public struct BrokerPresence: Sendable, Equatable {
     public var pid: Int
     /// Its checkpoint signing key's public half (raw Ed25519, 32 bytes).
     public var checkpointKey: Data
+    /// Its token signing key's public half: tokens it issued are good at the others too.
+    public var tokenKey: Data = Data()
     public var started: Date
     public var heartbeat: Date
     /// Set by a clean stop.
@@ -72,20 +74,26 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
     public func heartbeat(_ broker: BrokerPresence) throws {
         try connections.with { connection in
             try connection.execute("""
-                INSERT INTO hoopctl.brokers (id, host, pid, checkpoint_key, started, heartbeat) VALUES ($1, $2, $3::integer, $4, $5::bigint, $6::bigint)
+                INSERT INTO hoopctl.brokers (id, host, pid, checkpoint_key, token_key, started, heartbeat)
+                VALUES ($1, $2, $3::integer, $4, $5, $6::bigint, $7::bigint)
                 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, checkpoint_key = excluded.checkpoint_key,
-                    started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL
-                """, [broker.id, broker.host, String(broker.pid), broker.checkpointKey.base64EncodedString(), Self.micros(broker.started),
-                      Self.micros(broker.heartbeat)])
+                    token_key = excluded.token_key, started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL
+                """, [broker.id, broker.host, String(broker.pid), broker.checkpointKey.base64EncodedString(), broker.tokenKey.base64EncodedString(),
+                      Self.micros(broker.started), Self.micros(broker.heartbeat)])
         }
     }
 
     public func brokers() throws -> [BrokerPresence] {
         try connections.with { connection in
-            try connection.execute("SELECT id, host, pid, checkpoint_key, started, heartbeat, stopped FROM hoopctl.brokers ORDER BY id").rows.compactMap { row in
+            try connection.execute("""
+                SELECT id, host, pid, checkpoint_key, started, heartbeat, stopped, token_key FROM hoopctl.brokers ORDER BY id
+                """).rows.compactMap { row in
                 guard let id = row[0], let host = row[1], let pid = row[2].flatMap({ Int($0) }), let key = row[3].flatMap({ Data(base64Encoded: $0) }),
                       let started = Self.date(row[4]), let heartbeat = Self.date(row[5]) else { return nil }
-                return BrokerPresence(id: id, host: host, pid: pid, checkpointKey: key, started: started, heartbeat: heartbeat, stopped: Self.date(row[6]))
+                var presence = BrokerPresence(id: id, host: host, pid: pid, checkpointKey: key, started: started, heartbeat: heartbeat,
+                                              stopped: Self.date(row[6]))
+                presence.tokenKey = row[7].flatMap { Data(base64Encoded: $0) } ?? Data()
+                return presence
             }
         }
     }

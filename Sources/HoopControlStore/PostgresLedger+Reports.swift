@@ -136,22 +136,9 @@ extension PostgresLedger {
     public func checkpointProblems(_ checkpoints: [LedgerCheckpoint]) throws(LedgerError) -> [String] {
         try read { connection in
             let last = Int64(try connection.execute("SELECT coalesce(max(id), 0) FROM hoopctl.records").scalar ?? "") ?? 0
-            var problems: [String] = []
-            var rewritten = false
-            for checkpoint in checkpoints.sorted(by: { $0.recordID < $1.recordID }) {
-                let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { " (kept in \($0))" } ?? "")
-                guard let hash = try connection.execute("SELECT hash FROM hoopctl.records WHERE id = $1::bigint", [String(checkpoint.recordID)]).scalar else {
-                    let range = checkpoint.recordID == last + 1 ? "record #\(last + 1) was" : "records #\(last + 1)–#\(checkpoint.recordID) were"
-                    problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): \(range) cut off the end")
-                    break
-                }
-                if hash != checkpoint.hash, !rewritten {
-                    rewritten = true
-                    problems.append("record #\(checkpoint.recordID) is not the one the checkpoint of \(when) signed: "
-                                    + "the chain up to it was rewritten (its hash is \(hash.prefix(12))…, the checkpoint's \(checkpoint.hash.prefix(12))…)")
-                }
+            return try LedgerCheckpoint.problems(checkpoints, ledgerEndsAt: last) {
+                try connection.execute("SELECT hash FROM hoopctl.records WHERE id = $1::bigint", [String($0)]).scalar
             }
-            return problems
         }
     }
 

@@ -35,6 +35,10 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             statements = l.statements + excluded.statements, first = least(l.first, excluded.first), last = greatest(l.last, excluded.last)
         """
 
+    /// How long an append waits for the chain's lock (held by another broker's batch for
+    /// milliseconds): past it the append fails, and what it records does not happen.
+    static let chainLockWait = 5
+
     public func append(_ entries: [LedgerEntry], checkpoint: Bool, index: Bool) throws(LedgerError) -> [LedgerRecord] {
         guard !entries.isEmpty else { return [] }
         do {
@@ -61,7 +65,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             // One round trip: the lock, then the head read after it (a statement of its own, so
             // it sees what the previous holder committed).
             let head = try connection.executeScript("""
-                BEGIN; SELECT pg_advisory_xact_lock(\(StoreSchema.chainLock)); SELECT id, hash FROM hoopctl.chain_head WHERE one = 1
+                BEGIN; SET LOCAL lock_timeout = '\(Self.chainLockWait)s'; SELECT pg_advisory_xact_lock(\(StoreSchema.chainLock));
+                SELECT id, hash FROM hoopctl.chain_head WHERE one = 1
                 """).rows.first.flatMap { row -> (id: Int64, hash: String)? in
                 guard let id = row[0].flatMap({ Int64($0) }), let hash = row[1] else { return nil }
                 return (id, hash)

@@ -40,6 +40,9 @@ public protocol SessionStore: Sendable {
     /// Work a dead broker left: its sessions past their TTL or lease, and ends it began and
     /// never finished; each claimed for `broker` (FOR UPDATE SKIP LOCKED: never two claimants).
     func claimOrphans(for broker: String, liveBrokers: Set<String>, now: Date, limit: Int) throws -> [StoredSession]
+    /// Gives back a claimed session, open again until `expires` (the store said it had expired
+    /// and the ledger says otherwise).
+    func unclaim(_ id: String, for broker: String, expires: Date) throws
 }
 
 /// One broker on its SQLite ledger: its own sessions in memory are all there is.
@@ -54,6 +57,7 @@ public struct LocalSessionStore: SessionStore {
     public func open() throws -> [StoredSession] { [] }
     public func changes(among ids: [String], for broker: String) throws -> [StoredSession] { [] }
     public func claimOrphans(for broker: String, liveBrokers: Set<String>, now: Date, limit: Int) throws -> [StoredSession] { [] }
+    public func unclaim(_ id: String, for broker: String, expires: Date) throws {}
 }
 
 /// `hoopctl.sessions` in the control store.
@@ -140,6 +144,15 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
                 SELECT \(Self.columns) FROM hoopctl.sessions
                 WHERE id = ANY($1::text[]) AND (state = 'ended' OR claimed_by <> $2 OR lease IS NOT NULL)
                 """, [PostgresArray.text(ids), broker]).rows.compactMap(Self.stored)
+        }
+    }
+
+    public func unclaim(_ id: String, for broker: String, expires: Date) throws {
+        try connections.with { connection in
+            try connection.execute("""
+                UPDATE hoopctl.sessions SET state = 'active', claimed_by = NULL, claimed_at = NULL, expires = $3::bigint
+                WHERE id = $1 AND state = 'ending' AND claimed_by = $2
+                """, [id, broker, Self.micros(expires)])
         }
     }
 

@@ -28,7 +28,9 @@ public struct StoreAddress: Sendable, CustomStringConvertible {
         }
         if parameters["application_name"] == nil { parameters["application_name"] = "hoopctl-store" }
         // Every name the store's SQL uses is qualified; nothing is looked up in a path others can write.
-        parameters["options"] = [parameters["options"], ConnectionString.trustedSearchPath].compactMap { $0 }.joined(separator: " ")
+        // And no statement waits or runs without end (a lock held by someone else included).
+        parameters["options"] = [parameters["options"], ConnectionString.trustedSearchPath, "-c statement_timeout=60s -c lock_timeout=30s"]
+            .compactMap { $0 }.joined(separator: " ")
         conninfo = ConnectionString.conninfo(parameters)
         let host = parameters["host"].map { $0.hasPrefix("/") ? "local socket" : $0 } ?? "local socket"
         description = "postgresql \(parameters["user"] ?? "-")@\(host)\(parameters["port"].map { ":" + $0 } ?? "")/\(parameters["dbname"] ?? "-")"

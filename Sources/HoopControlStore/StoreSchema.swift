@@ -68,6 +68,7 @@ public enum StoreSchema {
             host           text NOT NULL,
             pid            integer NOT NULL,
             checkpoint_key text NOT NULL,          -- Ed25519 public key, base64
+            token_key      text NOT NULL,          -- Ed25519 public key of its tokens, base64 (the private half never leaves the broker)
             started        bigint NOT NULL,        -- microseconds since the epoch
             heartbeat      bigint NOT NULL,
             stopped        bigint                  -- a clean stop
@@ -137,6 +138,17 @@ public enum StoreSchema {
             IF EXISTS (SELECT 1 FROM (SELECT a.prev_hash, lag(a.hash, 1, head_hash) OVER (ORDER BY a.id) AS before FROM added a) links
                        WHERE links.prev_hash <> links.before) THEN
                 RAISE EXCEPTION 'ledger records must name the hash of the record before them';
+            END IF;
+            -- Each hash is its record's content's (HashChain's encoding v1): a record nobody could
+            -- have chained (garbage, a made-up hash) never gets in to fail every verification after.
+            IF EXISTS (SELECT 1 FROM added a WHERE a.hash <> encode(sha256(convert_to(
+                    'hoopctl-ledger-v1' || E'\\n' || a.prev_hash || E'\\n' || a.id::text || E'\\n' || a.ts::text || E'\\n'
+                    || octet_length(a.kind)::text || ':' || a.kind || E'\\n'
+                    || CASE WHEN a.identity IS NULL THEN E'~\\n' ELSE octet_length(a.identity)::text || ':' || a.identity || E'\\n' END
+                    || CASE WHEN a.target IS NULL THEN E'~\\n' ELSE octet_length(a.target)::text || ':' || a.target || E'\\n' END
+                    || CASE WHEN a.session IS NULL THEN E'~\\n' ELSE octet_length(a.session)::text || ':' || a.session || E'\\n' END
+                    || octet_length(a.body)::text || ':' || a.body || E'\\n', 'UTF8')), 'hex')) THEN
+                RAISE EXCEPTION 'a ledger record''s hash must be the hash of its content';
             END IF;
             INSERT INTO hoopctl.chain_head (one, id, hash) SELECT 1, a.id, a.hash FROM added a WHERE a.id = last_id
             ON CONFLICT (one) DO UPDATE SET id = excluded.id, hash = excluded.hash;

@@ -34,22 +34,7 @@ extension Ledger {
             return try pool.read { db in
                 let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM records") ?? 0
                 let lookup = try db.makeStatement(sql: "SELECT hash FROM records WHERE id = ?")
-                var problems: [String] = []
-                var rewritten = false
-                for checkpoint in checkpoints.sorted(by: { $0.recordID < $1.recordID }) {
-                    let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { " (kept in \($0))" } ?? "")
-                    guard let hash = try String.fetchOne(lookup, arguments: [checkpoint.recordID]) else {
-                        let range = checkpoint.recordID == last + 1 ? "record #\(last + 1) was" : "records #\(last + 1)–#\(checkpoint.recordID) were"
-                        problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): \(range) cut off the end")
-                        break
-                    }
-                    if hash != checkpoint.hash, !rewritten {
-                        rewritten = true
-                        problems.append("record #\(checkpoint.recordID) is not the one the checkpoint of \(when) signed: "
-                                        + "the chain up to it was rewritten (its hash is \(hash.prefix(12))…, the checkpoint's \(checkpoint.hash.prefix(12))…)")
-                    }
-                }
-                return problems
+                return try LedgerCheckpoint.problems(checkpoints, ledgerEndsAt: last) { try String.fetchOne(lookup, arguments: [$0]) }
             }
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
@@ -112,5 +97,29 @@ extension Ledger {
         } catch {
             throw .storage(path: path, message: Ledger.describe(error))
         }
+    }
+}
+
+extension LedgerCheckpoint {
+    /// What a chain ending at `last` does not hold of the checkpoints, any store's: records cut off
+    /// the end (the missing range), or records rewritten (the first checkpoint whose hash the chain
+    /// no longer has). `hash` reads a record's hash by id.
+    public static func problems(_ checkpoints: [LedgerCheckpoint], ledgerEndsAt last: Int64, hash: (Int64) throws -> String?) throws -> [String] {
+        var problems: [String] = []
+        var rewritten = false
+        for checkpoint in checkpoints.sorted(by: { $0.recordID < $1.recordID }) {
+            let when = UTCTime.seconds(checkpoint.timestamp) + (checkpoint.source.map { " (kept in \($0))" } ?? "")
+            guard let stored = try hash(checkpoint.recordID) else {
+                let range = checkpoint.recordID == last + 1 ? "record #\(last + 1) was" : "records #\(last + 1)–#\(checkpoint.recordID) were"
+                problems.append("the checkpoint of \(when) names record #\(checkpoint.recordID), but the ledger ends at #\(last): \(range) cut off the end")
+                break
+            }
+            if stored != checkpoint.hash, !rewritten {
+                rewritten = true
+                problems.append("record #\(checkpoint.recordID) is not the one the checkpoint of \(when) signed: "
+                                + "the chain up to it was rewritten (its hash is \(stored.prefix(12))…, the checkpoint's \(checkpoint.hash.prefix(12))…)")
+            }
+        }
+        return problems
     }
 }

@@ -24,9 +24,9 @@ final class TokenAuthorityTests: XCTestCase {
         let authority = try TokenAuthority(stateDirectory: directory.path)
         let token = try authority.issue(claims(expiresIn: 60))
         XCTAssertTrue(token.hasPrefix("hoop1."))
-        XCTAssertEqual(try authority.verify(token).sub, "service:bot")
+        XCTAssertEqual(try authority.verify(token).claims.sub, "service:bot")
         let again = try TokenAuthority(stateDirectory: directory.path)
-        XCTAssertEqual(try again.verify(token).id, "abc123", "the same key after a restart")
+        XCTAssertEqual(try again.verify(token).claims.id, "abc123", "the same key after a restart")
         let mode = try FileManager.default.attributesOfItem(atPath: directory.file("token-signing.key"))[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
     }
@@ -44,6 +44,10 @@ final class TokenAuthorityTests: XCTestCase {
         defer { other.remove() }
         let foreign = try TokenAuthority(stateDirectory: other.path).issue(claims(expiresIn: 60))
         XCTAssertEqual(refusal { _ = try authority.verify(foreign) }, "the token was not issued by this broker")
+        // Brokers sharing a store check each other's tokens with their public keys only.
+        let peer = try TokenAuthority(stateDirectory: other.path)
+        XCTAssertEqual(try authority.verify(foreign, peers: [peer.publicKey]).byPeer, true)
+        XCTAssertEqual(try authority.verify(try authority.issue(claims(expiresIn: 60)), peers: [peer.publicKey]).byPeer, false)
         var unsaid = claims(expiresIn: 60)
         unsaid.by = nil
         XCTAssertEqual(refusal { _ = try authority.verify(try authority.issue(unsaid)) },

@@ -13,19 +13,7 @@ final class ProxyCrashTests: XCTestCase {
     func testKill9UnderAnEightClientInsertLoadLosesNoStatement() throws {
         let pg = try TestPostgres.shared()
         try pg.createLoadTestTable()
-        let broker = try SeparateBroker(pg) { yaml in
-            yaml.replacingOccurrences(of: "      write:\n", with: """
-                      loader:
-                        tables: ["loadtest.*"]
-                        privileges: [insert]
-                        connection_limit: 20
-                        max_ttl: 1h
-                      write:
-
-                """)
-                .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }",
-                                      with: "- { who: group:analysts, target: sandbox, roles: [write, loader] }")
-        }
+        let broker = try SeparateBroker(pg, edit: SeparateBroker.withLoaderRole)
         let directory = try TemporaryDirectory("crash")
         defer { directory.remove() }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import HoopCommon
 import HoopTestSupport
 import XCTest
@@ -12,26 +13,12 @@ final class TwoBrokersTests: XCTestCase {
     var store: ControlStoreFixture!
     var brokers: [SeparateBroker] = []
 
-    static func loaderPolicy(_ yaml: String) -> String {
-        yaml.replacingOccurrences(of: "      write:\n", with: """
-                  loader:
-                    tables: ["loadtest.*"]
-                    privileges: [insert]
-                    connection_limit: 20
-                    max_ttl: 1h
-                  write:
-
-            """)
-            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }",
-                                  with: "- { who: group:analysts, target: sandbox, roles: [write, loader] }")
-    }
-
     override func setUpWithError() throws {
         let pg = try TestPostgres.shared()
         try pg.createLoadTestTable()
         store = try ControlStoreFixture(pg)
         brokers = try (0..<2).map { _ in
-            try SeparateBroker(pg, serveArguments: ["--store-dsn-file", store.brokerDSNFile], edit: Self.loaderPolicy)
+            try SeparateBroker(pg, serveArguments: ["--store-dsn-file", store.brokerDSNFile], edit: SeparateBroker.withLoaderRole)
         }
     }
 
@@ -244,5 +231,53 @@ final class TwoBrokersTests: XCTestCase {
         }
         XCTAssertEqual(ends.count, 1)
         XCTAssertEqual((ends.first?["body"] as? [String: Any])?["endedBy"] as? String, "token-revoked")
+    }
+
+    /// Red team: the brokers' store role read the tokens' signing key from the store and minted
+    /// an admin token nobody issued. The store now holds public keys only, and another broker's
+    /// token counts only with its issue record in the ledger.
+    func testNoTokenCanBeMintedFromWhatTheStoreHolds() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        let broker = try store.asBroker()
+        XCTAssertEqual(try broker.execute("SELECT count(*) FROM hoopctl.shared_secrets WHERE name LIKE '%token%'").scalar, "0",
+                       "no token key is kept in the store")
+        // A key planted in the roster, as a holder of the brokers' DSN could: its tokens are refused.
+        let planted = Curve25519.Signing.PrivateKey()
+        try broker.execute("""
+            INSERT INTO hoopctl.brokers (id, host, pid, checkpoint_key, token_key, started, heartbeat)
+            VALUES ('f00dfeedf00dfeed', 'nowhere', 1, $1, $1, 0, (extract(epoch from now()) * 1000000)::bigint)
+            """, [planted.publicKey.rawRepresentation.base64EncodedString()])
+        let forged = try ForgedToken.make(subject: "user:root", by: ["user:carol"], key: planted)
+        for target in [a, b] {
+            let whoami = try target.hoopctl(["whoami"], token: forged)
+            XCTAssertEqual(whoami.status, 77, "a minted token was accepted: \(whoami.stdout)")
+            XCTAssertTrue(whoami.stderr.contains("no issue record") || whoami.stderr.contains("not issued by this broker"), whoami.stderr)
+        }
+        // While a token issued through A (its issue in the ledger) is good at B.
+        XCTAssertEqual(try b.hoopctl(["whoami"], token: try a.token("user:bob")).status, 0)
+    }
+
+    /// Red team: the brokers' role wrote a dead-looking heartbeat and an expired TTL for a live
+    /// broker's session, and the other broker ended it at once "at its TTL". The store is held to
+    /// what this broker saw and to the session's ledger record now.
+    func testAStoreChangedBehindTheBrokersEndsNoSessionEarly() throws {
+        let (a, b) = (brokers[0], brokers[1])
+        let session = try OpenSession(a, arguments: ["--ttl", "10m"])
+        let role = try XCTUnwrap(try activeSessions(b).first { $0["id"] as? String == session.sessionID }?["roleName"] as? String)
+        let aID = try String(contentsOfFile: a.directory.file("broker.id"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let broker = try store.asBroker()
+        let until = Date().addingTimeInterval(6)
+        while Date() < until {
+            try broker.execute("UPDATE hoopctl.brokers SET heartbeat = 0 WHERE id = $1", [aID])
+            try broker.execute("UPDATE hoopctl.sessions SET expires = 0 WHERE id = $1 AND state = 'active'", [session.sessionID])
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertFalse(try store.pg.admin().execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty, "the session's role was dropped early")
+        XCTAssertTrue(try activeSessions(a).contains { $0["id"] as? String == session.sessionID }, "A no longer holds its session")
+        let ends = try b.records(kind: "session").filter {
+            $0["session"] as? String == session.sessionID && ($0["body"] as? [String: Any])?["phase"] as? String == "ended"
+        }
+        XCTAssertEqual(ends.count, 0, "the session was ended early: \(ends)")
+        _ = b
     }
 }

@@ -172,12 +172,29 @@ final class PostgresLedgerTests: XCTestCase {
         XCTAssertThrowsError(try insert(id: head.id + 1, previous: String(repeating: "0", count: 64))) {
             XCTAssertTrue("\($0)".contains("hash of the record before"), "\($0)")
         }
+        // Red team: a record that continues the links but whose hash is not its content's (garbage
+        // that failed every verification after it): refused too.
+        XCTAssertThrowsError(try insert(id: head.id + 1, previous: head.hash)) {
+            XCTAssertTrue("\($0)".contains("hash of its content"), "\($0)")
+        }
         XCTAssertTrue(try postgres.verify().passed)
-        // A record inserted by hand that continues the links but whose hash is not its content's: verify names it.
-        try insert(id: head.id + 1, previous: head.hash)
-        let report = try postgres.verify()
-        XCTAssertEqual(report.failure?.recordID, head.id + 1)
-        XCTAssertEqual(report.failure?.reason, .edited)
+    }
+
+    /// Red team: one open transaction holding the chain's lock stalled every broker's records
+    /// (and so their statements) without end. Appends now wait a bounded time and fail closed.
+    func testAHeldChainLockFailsAppendsInBoundedTime() throws {
+        let postgres = try ledger()
+        try postgres.append(event("before"))
+        let holder = try store.asBroker()
+        try holder.executeScript("BEGIN; SELECT pg_advisory_xact_lock(\(StoreSchema.chainLock))")
+        let started = Date()
+        XCTAssertThrowsError(try postgres.append(event("stalled")))
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertLessThan(waited, Double(PostgresLedger.chainLockWait) + 3, "the append waited \(waited) s")
+        try holder.execute("ROLLBACK")
+        try postgres.append(event("after"))
+        XCTAssertEqual(try postgres.count(), 2)
+        XCTAssertTrue(try postgres.verify().passed)
     }
 
     func testTheOwnersEditsAreCaughtByVerify() throws {

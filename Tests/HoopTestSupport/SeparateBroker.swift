@@ -39,6 +39,22 @@ public final class SeparateBroker: @unchecked Sendable {
 
     private let serve: (arguments: [String], environment: [String: String])
 
+    /// A policy edit: role `loader` on the sandbox (INSERT into `loadtest.*`), for the analysts,
+    /// so a test can run an insert load through the proxy.
+    public static func withLoaderRole(_ yaml: String) -> String {
+        yaml.replacingOccurrences(of: "      write:\n", with: """
+                  loader:
+                    tables: ["loadtest.*"]
+                    privileges: [insert]
+                    connection_limit: 20
+                    max_ttl: 1h
+                  write:
+
+            """)
+            .replacingOccurrences(of: "- { who: group:analysts, target: sandbox, roles: [write] }",
+                                  with: "- { who: group:analysts, target: sandbox, roles: [write, loader] }")
+    }
+
     private static func start(_ serve: (arguments: [String], environment: [String: String])) throws -> BackgroundProcess {
         let process = try BackgroundProcess(HoopctlBinary.path, serve.arguments, environment: serve.environment)
         let ready = eventually { (try? HoopctlBinary.run(["whoami"], environment: serve.environment).succeeded) ?? false }

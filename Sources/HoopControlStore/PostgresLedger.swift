@@ -61,6 +61,11 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             try connection.prepare("hoop_upsert_lineage", Self.upsertLineage, parameterCount: 12)
             appender = connection
         }
+        // What does not depend on the chain is made before the chain's lock is taken: the lock
+        // is held through the commit, so it is the brokers' one serial section.
+        let fixed = try Self.fixedColumns(of: entries)
+        let lineage = try Self.lineageColumnsWithoutTimes(entries)
+        let notify = entries.contains(where: Self.othersFollow)
         do {
             // One round trip: the lock, then the head read after it (a statement of its own, so
             // it sees what the previous holder committed).
@@ -72,12 +77,12 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
                 return (id, hash)
             }
             let records = Ledger.chain(entries, after: head, now: Date())
-            try connection.executePrepared("hoop_insert_records", try Self.columns(of: records))
-            if let lineage = try Self.lineageColumns(entries, records) {
-                try connection.executePrepared("hoop_upsert_lineage", lineage)
+            try connection.executePrepared("hoop_insert_records", try Self.chainColumns(of: records, fixed: fixed))
+            if lineage, let columns = try Self.lineageColumns(entries, records) {
+                try connection.executePrepared("hoop_upsert_lineage", columns)
             }
             // Brokers sharing the store follow requests, decisions, tokens and identities as they are recorded (sent at commit).
-            if entries.contains(where: { PostgresRequestStore.followed.contains($0.kind) }), let last = records.last {
+            if notify, let last = records.last {
                 try connection.execute("SELECT pg_notify($1, $2)", [PostgresRequestStore.channel, String(last.id)])
             }
             try connection.execute("COMMIT")
@@ -86,6 +91,46 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             if connection.isHealthy { _ = try? connection.execute("ROLLBACK") } else { appender = nil }
             throw error
         }
+    }
+
+    /// Whether other brokers act on this entry (`Broker.followLedger`): requests, decisions,
+    /// identities, tokens issued or revoked. Not statements and their outcomes, the bulk.
+    static func othersFollow(_ entry: LedgerEntry) -> Bool {
+        switch entry.kind {
+        case .request, .decision, .identity: return true
+        case .event: return entry.body.contains(#""name":"token."#)
+        default: return false
+        }
+    }
+
+    /// Whether any entry has lineage to count.
+    static func lineageColumnsWithoutTimes(_ entries: [LedgerEntry]) throws -> Bool {
+        entries.contains { !($0.lineage?.items.isEmpty ?? true) }
+    }
+
+    /// The columns that do not depend on the chain: kind, identity, target, session, body.
+    static func fixedColumns(of entries: [LedgerEntry]) throws -> [String?] {
+        var kinds = PostgresArray(), identities = PostgresArray(), targets = PostgresArray(), sessions = PostgresArray(), bodies = PostgresArray()
+        for entry in entries {
+            try kinds.append(entry.kind.rawValue)
+            try identities.append(entry.identity)
+            try targets.append(entry.target)
+            try sessions.append(entry.session)
+            try bodies.append(entry.body)
+        }
+        return [kinds, identities, targets, sessions, bodies].map { $0.literal }
+    }
+
+    /// The nine array parameters: the chain's columns (id, time, previous hash, hash) with the fixed ones.
+    static func chainColumns(of records: [LedgerRecord], fixed: [String?]) throws -> [String?] {
+        var ids = PostgresArray(), times = PostgresArray(), previous = PostgresArray(), hashes = PostgresArray()
+        for record in records {
+            ids.append(record.id)
+            times.append(record.timestamp)
+            try previous.append(record.previousHash)
+            try hashes.append(record.hash)
+        }
+        return [ids.literal, times.literal] + fixed + [previous.literal, hashes.literal]
     }
 
     /// The records as nine array parameters, one per column.

@@ -64,7 +64,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
         // What does not depend on the chain is made before the chain's lock is taken: the lock
         // is held through the commit, so it is the brokers' one serial section.
         let fixed = try Self.fixedColumns(of: entries)
-        let lineage = try Self.lineageColumnsWithoutTimes(entries)
+        let lineage = Self.hasLineage(entries)
         let notify = entries.contains(where: Self.othersFollow)
         do {
             // One round trip: the lock, then the head read after it (a statement of its own, so
@@ -104,19 +104,23 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
     }
 
     /// Whether any entry has lineage to count.
-    static func lineageColumnsWithoutTimes(_ entries: [LedgerEntry]) throws -> Bool {
+    static func hasLineage(_ entries: [LedgerEntry]) -> Bool {
         entries.contains { !($0.lineage?.items.isEmpty ?? true) }
     }
 
     /// The columns that do not depend on the chain: kind, identity, target, session, body.
     static func fixedColumns(of entries: [LedgerEntry]) throws -> [String?] {
+        try fixedColumns(entries.map { ($0.kind.rawValue, $0.identity, $0.target, $0.session, $0.body) })
+    }
+
+    static func fixedColumns(_ rows: [(kind: String, identity: String?, target: String?, session: String?, body: String)]) throws -> [String?] {
         var kinds = PostgresArray(), identities = PostgresArray(), targets = PostgresArray(), sessions = PostgresArray(), bodies = PostgresArray()
-        for entry in entries {
-            try kinds.append(entry.kind.rawValue)
-            try identities.append(entry.identity)
-            try targets.append(entry.target)
-            try sessions.append(entry.session)
-            try bodies.append(entry.body)
+        for row in rows {
+            try kinds.append(row.kind)
+            try identities.append(row.identity)
+            try targets.append(row.target)
+            try sessions.append(row.session)
+            try bodies.append(row.body)
         }
         return [kinds, identities, targets, sessions, bodies].map { $0.literal }
     }
@@ -135,20 +139,7 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
 
     /// The records as nine array parameters, one per column.
     package static func columns(of records: [LedgerRecord]) throws -> [String?] {
-        var ids = PostgresArray(), times = PostgresArray(), kinds = PostgresArray(), identities = PostgresArray(), targets = PostgresArray()
-        var sessions = PostgresArray(), bodies = PostgresArray(), previous = PostgresArray(), hashes = PostgresArray()
-        for record in records {
-            ids.append(record.id)
-            times.append(record.timestamp)
-            try kinds.append(record.kind)
-            try identities.append(record.identity)
-            try targets.append(record.target)
-            try sessions.append(record.session)
-            try bodies.append(record.body)
-            try previous.append(record.previousHash)
-            try hashes.append(record.hash)
-        }
-        return [ids, times, kinds, identities, targets, sessions, bodies, previous, hashes].map { $0.literal }
+        try chainColumns(of: records, fixed: fixedColumns(records.map { ($0.kind, $0.identity, $0.target, $0.session, $0.body) }))
     }
 
     /// The batch's lineage, one row per key of the table (nil: no statement touched anything).

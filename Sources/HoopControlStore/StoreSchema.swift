@@ -12,7 +12,8 @@ public enum StoreSchema {
     /// each batch reads the head, chains its records after it and commits before the next begins.
     static let chainLock: Int64 = 0x686f_6f70_6c65_6467  // "hoopledg"
 
-    /// Version 1: the hash-chained records, their head, the lineage index.
+    /// Version 1: the hash-chained records, their head and the lineage index; the brokers, their
+    /// sessions, leases, used approvals and shared keys.
     static let tables = """
         CREATE TABLE hoopctl.store_schema (
             one     integer PRIMARY KEY CHECK (one = 1),

@@ -278,6 +278,5 @@ final class TwoBrokersTests: XCTestCase {
             $0["session"] as? String == session.sessionID && ($0["body"] as? [String: Any])?["phase"] as? String == "ended"
         }
         XCTAssertEqual(ends.count, 0, "the session was ended early: \(ends)")
-        _ = b
     }
 }

@@ -29,7 +29,7 @@ public actor Broker {
     let ledger: any LedgerStore
     /// The brokers sharing the state (this one alone on a SQLite ledger).
     let roster: any BrokerRoster
-    /// Keys all brokers sharing a store hold alike (tokens, masking hashes).
+    /// Keys all brokers sharing a store hold alike (the targets' masking hash keys).
     let secrets: any SharedSecrets
 
     // The state, one component per concern (BrokerComponents.swift).

@@ -1,9 +1,10 @@
 import Foundation
 import HoopPostgres
 
-/// Keys every broker sharing a store must hold alike: the broker tokens' signing key (a token
-/// issued through one is good at all of them) and each target's masking hash key (a hashed
-/// value is the same whichever broker built the views). The tokens' and targets' concern.
+/// Keys every broker sharing a store must hold alike: each target's masking hash key (a hashed
+/// value is the same whichever broker built the views; the target's masking schema holds it
+/// too). Never a key that signs anything: those stay with each broker, their public halves in
+/// the roster. The targets' concern.
 public protocol SharedSecrets: Sendable {
     /// The value of `name` that every broker uses: the first one offered, kept; `value` is this
     /// broker's own, offered in case it is the first.

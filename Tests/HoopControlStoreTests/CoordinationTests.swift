@@ -86,9 +86,9 @@ final class CoordinationTests: XCTestCase {
 
     func testEveryBrokerAgreesOnTheFirstKeyOfferedAndNoBrokerCanChangeIt() throws {
         let brokers = try stores(4)
-        let agreed = race(brokers) { index, store in try store.secrets.agree(on: "token-signing-key", offering: "key-of-b\(index)") }
+        let agreed = race(brokers) { index, store in try store.secrets.agree(on: "target-hash-key:sandbox", offering: "key-of-b\(index)") }
         XCTAssertEqual(Set(agreed.compactMap { $0 }).count, 1, "\(agreed)")
-        XCTAssertEqual(try brokers[0].secrets.agree(on: "token-signing-key", offering: "another"), agreed[0])
+        XCTAssertEqual(try brokers[0].secrets.agree(on: "target-hash-key:sandbox", offering: "another"), agreed[0])
         let broker = try fixture.asBroker()
         XCTAssertThrowsError(try broker.execute("UPDATE hoopctl.shared_secrets SET value = 'mine'"), "the brokers' role cannot change a key")
         XCTAssertThrowsError(try broker.execute("DELETE FROM hoopctl.shared_secrets"), "nor remove one, to offer its own next")

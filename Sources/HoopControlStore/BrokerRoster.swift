@@ -68,8 +68,6 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
         self.connections = connections
     }
 
-    static func micros(_ date: Date) -> String { String(Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
-    static func date(_ text: String?) -> Date? { text.flatMap { Int64($0) }.map { Date(timeIntervalSince1970: Double($0) / 1_000_000) } }
 
     public func heartbeat(_ broker: BrokerPresence) throws {
         try connections.with { connection in
@@ -79,7 +77,7 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
                 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, checkpoint_key = excluded.checkpoint_key,
                     token_key = excluded.token_key, started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL
                 """, [broker.id, broker.host, String(broker.pid), broker.checkpointKey.base64EncodedString(), broker.tokenKey.base64EncodedString(),
-                      Self.micros(broker.started), Self.micros(broker.heartbeat)])
+                      StoreTime.text(broker.started), StoreTime.text(broker.heartbeat)])
         }
     }
 
@@ -89,9 +87,9 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
                 SELECT id, host, pid, checkpoint_key, started, heartbeat, stopped, token_key FROM hoopctl.brokers ORDER BY id
                 """).rows.compactMap { row in
                 guard let id = row[0], let host = row[1], let pid = row[2].flatMap({ Int($0) }), let key = row[3].flatMap({ Data(base64Encoded: $0) }),
-                      let started = Self.date(row[4]), let heartbeat = Self.date(row[5]) else { return nil }
+                      let started = StoreTime.date(row[4]), let heartbeat = StoreTime.date(row[5]) else { return nil }
                 var presence = BrokerPresence(id: id, host: host, pid: pid, checkpointKey: key, started: started, heartbeat: heartbeat,
-                                              stopped: Self.date(row[6]))
+                                              stopped: StoreTime.date(row[6]))
                 presence.tokenKey = row[7].flatMap { Data(base64Encoded: $0) } ?? Data()
                 return presence
             }
@@ -99,7 +97,7 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
     }
 
     public func leave(_ id: String) throws {
-        try connections.with { try $0.execute("UPDATE hoopctl.brokers SET stopped = $2::bigint WHERE id = $1", [id, Self.micros(Date())]) }
+        try connections.with { try $0.execute("UPDATE hoopctl.brokers SET stopped = $2::bigint WHERE id = $1", [id, StoreTime.text(Date())]) }
     }
 
     public func lease(_ work: String, for broker: String, seconds: TimeInterval) throws -> Bool {
@@ -110,7 +108,7 @@ public final class PostgresBrokerRoster: BrokerRoster, @unchecked Sendable {
                 ON CONFLICT (work) DO UPDATE SET holder = excluded.holder, until = excluded.until
                 WHERE l.holder = excluded.holder OR l.until <= $4::bigint
                 RETURNING work
-                """, [work, broker, Self.micros(now.addingTimeInterval(seconds)), Self.micros(now)]).rows.count == 1
+                """, [work, broker, StoreTime.text(now.addingTimeInterval(seconds)), StoreTime.text(now)]).rows.count == 1
         }
     }
 }

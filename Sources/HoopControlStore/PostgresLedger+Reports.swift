@@ -5,8 +5,6 @@ import HoopLedger
 /// `audit trace`, `audit report` and the checkpoints' reads, in PostgreSQL's SQL (the SQLite
 /// ledger's own are in HoopLedger). Every value is a parameter; grouping columns come from enums.
 extension PostgresLedger {
-    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
-
     static let maskedCase = "CASE WHEN masking IN ('view', 'view-detect', 'detector') THEN statements ELSE 0 END"
 
     public func trace(_ query: TraceQuery) throws(LedgerError) -> [TraceLine] {
@@ -14,7 +12,7 @@ extension PostgresLedger {
         var conditions = ["item = ANY($1::text[])"]
         var parameters: [String?] = [PostgresArray.text(query.items)]
         if let since = query.since {
-            parameters.append(String(Self.micros(since) / LineageIndex.hourMicros * LineageIndex.hourMicros))
+            parameters.append(String(StoreTime.micros(since) / LineageIndex.hourMicros * LineageIndex.hourMicros))
             conditions.append("hour >= $\(parameters.count)::bigint")
         }
         if let target = query.target {
@@ -42,7 +40,7 @@ extension PostgresLedger {
     }
 
     public func report(since: Date, until: Date) throws(LedgerError) -> AuditReport {
-        let from = String(Self.micros(since)), to = String(Self.micros(until))
+        let from = String(StoreTime.micros(since)), to = String(StoreTime.micros(until))
         let verification = try verify()
         return try read { connection in
             let access = try connection.execute("""

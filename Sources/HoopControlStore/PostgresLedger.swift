@@ -226,9 +226,8 @@ public final class PostgresLedger: LedgerStore, @unchecked Sendable {
             parameters.append(value)
             return "$\(parameters.count)"
         }
-        func micros(_ date: Date) -> String { String(Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
-        if let since = query.since { conditions.append("ts >= \(parameter(micros(since)))::bigint") }
-        if let until = query.until { conditions.append("ts < \(parameter(micros(until)))::bigint") }
+        if let since = query.since { conditions.append("ts >= \(parameter(StoreTime.text(since)))::bigint") }
+        if let until = query.until { conditions.append("ts < \(parameter(StoreTime.text(until)))::bigint") }
         if let identity = query.identity { conditions.append("identity = \(parameter(identity))") }
         if let target = query.target { conditions.append("target = \(parameter(target))") }
         if let session = query.session { conditions.append("session = \(parameter(session))") }

@@ -72,8 +72,6 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
 
     public var isShared: Bool { true }
 
-    static func micros(_ date: Date) -> String { String(Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
-    static func date(_ text: String?) -> Date? { text.flatMap { Int64($0) }.map { Date(timeIntervalSince1970: Double($0) / 1_000_000) } }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -90,7 +88,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         guard let json = row[0], let info = try? decoder.decode(SessionInfo.self, from: Data(json.utf8)), let broker = row[1] else { return nil }
-        return StoredSession(info: info, broker: broker, lease: date(row[2]), claimedBy: row[3])
+        return StoredSession(info: info, broker: broker, lease: StoreTime.date(row[2]), claimedBy: row[3])
     }
 
     public func opening(_ session: StoredSession) throws {
@@ -99,7 +97,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
                 INSERT INTO hoopctl.sessions (id, broker, identity, target, role_name, expires, lease, state, info)
                 VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, 'active', $8)
                 """, [session.info.id, session.broker, session.info.identity, session.info.target, session.info.roleName,
-                      Self.micros(session.info.expiresAt), session.lease.map(Self.micros), try Self.json(session.info)])
+                      StoreTime.text(session.info.expiresAt), session.lease.map(StoreTime.text), try Self.json(session.info)])
         }
     }
 
@@ -108,7 +106,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
             try connection.execute("""
                 UPDATE hoopctl.sessions SET state = 'ending', claimed_by = $2, claimed_at = $3::bigint
                 WHERE id = $1 AND (state = 'active' OR (state = 'ending' AND claimed_by = $2)) RETURNING id
-                """, [id, broker, Self.micros(Date())]).rows.count == 1
+                """, [id, broker, StoreTime.text(Date())]).rows.count == 1
         }
     }
 
@@ -121,7 +119,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
     public func renew(_ id: String, until lease: Date) throws {
         try connections.with { connection in
             try connection.execute("UPDATE hoopctl.sessions SET lease = greatest(lease, $2::bigint) WHERE id = $1 AND state = 'active'",
-                                   [id, Self.micros(lease)])
+                                   [id, StoreTime.text(lease)])
         }
     }
 
@@ -152,7 +150,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
             try connection.execute("""
                 UPDATE hoopctl.sessions SET state = 'active', claimed_by = NULL, claimed_at = NULL, expires = $3::bigint
                 WHERE id = $1 AND state = 'ending' AND claimed_by = $2
-                """, [id, broker, Self.micros(expires)])
+                """, [id, broker, StoreTime.text(expires)])
         }
     }
 
@@ -167,7 +165,7 @@ public final class PostgresSessionStore: SessionStore, @unchecked Sendable {
                        OR (state = 'ending' AND claimed_by <> ALL($2::text[]) AND claimed_at <= $4::bigint)
                     ORDER BY expires LIMIT $5::integer FOR UPDATE SKIP LOCKED)
                 RETURNING \(Self.columns)
-                """, [broker, live, Self.micros(now), Self.micros(now.addingTimeInterval(-Self.staleClaim)), String(limit)]).rows.compactMap(Self.stored)
+                """, [broker, live, StoreTime.text(now), StoreTime.text(now.addingTimeInterval(-Self.staleClaim)), String(limit)]).rows.compactMap(Self.stored)
         }
     }
 }
